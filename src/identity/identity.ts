@@ -1,0 +1,39 @@
+import { createContextKey } from "@connectrpc/connect";
+
+/** How a caller proved who it is. */
+export type AuthMethod = "token" | "mtls" | "jwt";
+
+/**
+ * Who is calling. Plugins that handshook are `runtime` identities; operators and
+ * host applications authenticated by certificate or JWT without a runtime are `external`.
+ */
+export interface Identity {
+  readonly kind: "runtime" | "external";
+  /** Stable principal: `runtime:<id>`, a SPIFFE ID, a certificate CN or a JWT subject. */
+  readonly subject: string;
+  readonly method: AuthMethod;
+  readonly runtimeId?: string;
+  readonly pluginName?: string;
+  /** Roles for RBAC; empty when RBAC is not configured. */
+  readonly roles: readonly string[];
+}
+
+/** Handlers read the caller from here; the identity interceptor sets it. */
+export const identityKey = createContextKey<Identity | undefined>(undefined, {
+  description: "plugboard caller identity",
+});
+
+/** What an authenticator sees of a request: headers and, over TLS, the verified peer certificate. */
+export interface CredentialSource {
+  readonly headers: Headers;
+  /** Present only when the TLS layer verified a client certificate against the configured CA. */
+  readonly peerCertificate?: import("node:crypto").X509Certificate;
+}
+
+/**
+ * One way of proving identity. Returns undefined when the request carries no
+ * credential of this kind (the next authenticator is tried), the identity when
+ * it verifies, and throws ConnectError(Unauthenticated) when a credential of
+ * this kind is present but bad: a bad credential is never passed over.
+ */
+export type Authenticator = (source: CredentialSource) => Promise<Identity | undefined>;

@@ -1,0 +1,43 @@
+/** Version of the Plugboard wire protocol (handshake field core_protocol_version). */
+export const CORE_PROTOCOL_VERSION = 1;
+
+/** Credential headers. Runtime tokens travel as `authorization: Bearer pbrt_...`. */
+export const HEADER_AUTHORIZATION = "authorization";
+/** Grant token for a host capability call. */
+export const HEADER_GRANT = "plugboard-grant";
+/** Caller identity the host adds to routed calls, signed with the provider's key. */
+export const HEADER_CALLER = "plugboard-caller";
+/** Optional: pin a routed call to one provider (runtime ID or registration ID). */
+export const HEADER_PROVIDER = "plugboard-provider";
+/** Request id echoed in responses and audit records. */
+export const HEADER_REQUEST_ID = "plugboard-request-id";
+
+/** Kind prefixes make leaked tokens recognisable (secret scanners) and kinds impossible to confuse. */
+export const TOKEN_PREFIX = { runtime: "pbrt_", grant: "pbgt_" } as const;
+export type TokenKind = keyof typeof TOKEN_PREFIX;
+
+/** Default limits; every one is an option of the host. */
+export const DEFAULT_LIMITS = {
+  /** Largest request or response message, in bytes (gRPC's default). */
+  maxMessageBytes: 4 * 1024 * 1024,
+  /** Concurrent HTTP/2 streams per connection. */
+  maxConcurrentStreams: 256,
+  /** Total size of HTTP/2 header lists, in bytes. */
+  maxHeaderListBytes: 16 * 1024,
+  metadataEntries: 100,
+  metadataKeyBytes: 256,
+  metadataValueBytes: 4096,
+  nameBytes: 128,
+  urlBytes: 2048,
+  /** Declarations per handshake (provides, requires, secrets, capabilities each). */
+  declarations: 64,
+  /** Events buffered per watcher before it is cut off. */
+  watchBuffer: 1024,
+  /** Concurrent watch streams per runtime. */
+  watchersPerRuntime: 16,
+} as const;
+
+export const DEFAULT_TTLS = {
+  runtimeTokenMs: 60 * 60 * 1000,
+  grantMs: 10 * 60 * 1000,
+} as const;

@@ -1,0 +1,114 @@
+/**
+ * The host's state behind one narrow, async interface, so the in-memory store
+ * (the embedded default) and a shared Redis store are interchangeable.
+ * Token values never reach the store: only their SHA-256 digests (hex).
+ */
+
+export interface ServiceDecl {
+  type: string;
+  version: string;
+}
+
+export interface ServiceNeed {
+  type: string;
+  versionRange: string;
+  optional: boolean;
+}
+
+export interface SecretNeed {
+  name: string;
+  version: string;
+  optional: boolean;
+}
+
+/** 0 unspecified, 1 healthy, 2 degraded, 3 unhealthy (plugboard.v1.HealthState). */
+export type HealthValue = 0 | 1 | 2 | 3;
+
+export interface RuntimeRecord {
+  runtimeId: string;
+  pluginName: string;
+  pluginVersion: string;
+  provides: ServiceDecl[];
+  requires: ServiceNeed[];
+  capabilities: string[];
+  secrets: SecretNeed[];
+  /** Where the plugin serves; registrations must lie inside it. Empty for consume-only plugins. */
+  baseUrl: string;
+  appProtocolVersion: string;
+  /** base64 HMAC key for the caller header on calls routed to this runtime. */
+  callerSigningKey: string;
+  /** Identity of the certificate/JWT the runtime handshook with, when any: tokens are bound to it. */
+  boundSubject?: string;
+  health: HealthValue;
+  healthMessage: string;
+  /** ms since epoch */
+  healthReportedAt: number;
+  startedAt: number;
+  /** The runtime ends when its current token expires unrefreshed. */
+  expiresAt: number;
+}
+
+export interface CredentialRecord {
+  kind: "runtime" | "grant";
+  /** Public id: a token id for runtime tokens, the grant ID for grants. */
+  id: string;
+  runtimeId: string;
+  /** ms since epoch */
+  expiresAt: number;
+  /** For grants: the capability service type. */
+  capability?: string;
+}
+
+export interface RegistrationRecord {
+  registrationId: string;
+  serviceType: string;
+  version: string;
+  runtimeId: string;
+  pluginName: string;
+  endpoint: string;
+  metadata: Record<string, string>;
+  weight: number;
+  health: HealthValue;
+}
+
+export type RemovalCause = "unregistered" | "revoked" | "expired";
+
+export type StoreEvent =
+  | { type: "added" | "updated"; registration: RegistrationRecord }
+  | { type: "removed"; registration: RegistrationRecord; cause: RemovalCause };
+
+export interface Store {
+  putRuntime(runtime: RuntimeRecord): Promise<void>;
+  getRuntime(runtimeId: string): Promise<RuntimeRecord | undefined>;
+  listRuntimes(): Promise<RuntimeRecord[]>;
+  /** Updates health on the runtime and its registrations (emits `updated`). */
+  setHealth(runtimeId: string, health: HealthValue, message: string, at: number): Promise<void>;
+  /** Extends a runtime's life (token refresh). */
+  setRuntimeExpiry(runtimeId: string, expiresAt: number): Promise<void>;
+  /**
+   * Removes a runtime with everything it owns: credentials, grants, registrations
+   * (emitting `removed` with `cause`). Returns false if it did not exist.
+   */
+  removeRuntime(runtimeId: string, cause: RemovalCause): Promise<boolean>;
+
+  /** `digest` is the hex SHA-256 of the token. Expired records are never returned. */
+  putCredential(digest: string, record: CredentialRecord): Promise<void>;
+  getCredential(digest: string): Promise<CredentialRecord | undefined>;
+  /** Finds a credential by its public id (grant ID). */
+  findCredentialById(id: string): Promise<{ digest: string; record: CredentialRecord } | undefined>;
+  deleteCredential(digest: string): Promise<void>;
+
+  /** Adds or replaces (same registrationId) a registration; emits `added` or `updated`. */
+  putRegistration(registration: RegistrationRecord): Promise<void>;
+  getRegistration(registrationId: string): Promise<RegistrationRecord | undefined>;
+  removeRegistration(registrationId: string, cause: RemovalCause): Promise<RegistrationRecord | undefined>;
+  listRegistrations(serviceType?: string): Promise<RegistrationRecord[]>;
+
+  /** Registration changes, from this host and (for shared stores) every other. */
+  subscribe(listener: (event: StoreEvent) => void): () => void;
+  /** Removes runtimes and credentials whose expiry passed; returns how many runtimes ended. */
+  sweep(now: number): Promise<number>;
+  /** True when the backing store answers (readiness). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
