@@ -1,0 +1,138 @@
+import type {
+  CredentialRecord,
+  HealthValue,
+  RegistrationRecord,
+  RemovalCause,
+  RuntimeRecord,
+  Store,
+  StoreEvent,
+} from "./types.js";
+
+/** The embedded default: everything in this process, gone when it exits. */
+export function createMemoryStore(): Store {
+  const runtimes = new Map<string, RuntimeRecord>();
+  const credentials = new Map<string, CredentialRecord>();
+  const credentialIds = new Map<string, string>(); // public id → digest
+  const registrations = new Map<string, RegistrationRecord>();
+  const listeners = new Set<(event: StoreEvent) => void>();
+
+  const emit = (event: StoreEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+
+  const dropCredential = (digest: string) => {
+    const record = credentials.get(digest);
+    if (!record) return;
+    credentials.delete(digest);
+    credentialIds.delete(record.id);
+  };
+
+  const removeRuntimeNow = (runtimeId: string, cause: RemovalCause): boolean => {
+    if (!runtimes.delete(runtimeId)) return false;
+    for (const [digest, record] of credentials) {
+      if (record.runtimeId === runtimeId) dropCredential(digest);
+    }
+    for (const [id, registration] of registrations) {
+      if (registration.runtimeId !== runtimeId) continue;
+      registrations.delete(id);
+      emit({ type: "removed", registration, cause });
+    }
+    return true;
+  };
+
+  return {
+    async putRuntime(runtime) {
+      runtimes.set(runtime.runtimeId, { ...runtime });
+    },
+    async getRuntime(runtimeId) {
+      const runtime = runtimes.get(runtimeId);
+      return runtime && runtime.expiresAt > Date.now() ? { ...runtime } : undefined;
+    },
+    async listRuntimes() {
+      const now = Date.now();
+      return [...runtimes.values()].filter((r) => r.expiresAt > now).map((r) => ({ ...r }));
+    },
+    async setHealth(runtimeId, health: HealthValue, message, at) {
+      const runtime = runtimes.get(runtimeId);
+      if (!runtime) return;
+      runtime.health = health;
+      runtime.healthMessage = message;
+      runtime.healthReportedAt = at;
+      for (const registration of registrations.values()) {
+        if (registration.runtimeId !== runtimeId || registration.health === health) continue;
+        registration.health = health;
+        emit({ type: "updated", registration: { ...registration } });
+      }
+    },
+    async setRuntimeExpiry(runtimeId, expiresAt) {
+      const runtime = runtimes.get(runtimeId);
+      if (runtime) runtime.expiresAt = expiresAt;
+    },
+    async removeRuntime(runtimeId, cause) {
+      return removeRuntimeNow(runtimeId, cause);
+    },
+
+    async putCredential(digest, record) {
+      credentials.set(digest, { ...record });
+      credentialIds.set(record.id, digest);
+    },
+    async getCredential(digest) {
+      const record = credentials.get(digest);
+      return record && record.expiresAt > Date.now() ? { ...record } : undefined;
+    },
+    async findCredentialById(id) {
+      const digest = credentialIds.get(id);
+      const record = digest === undefined ? undefined : credentials.get(digest);
+      if (digest === undefined || !record || record.expiresAt <= Date.now()) return undefined;
+      return { digest, record: { ...record } };
+    },
+    async deleteCredential(digest) {
+      dropCredential(digest);
+    },
+
+    async putRegistration(registration) {
+      const existed = registrations.has(registration.registrationId);
+      const copy = { ...registration, metadata: { ...registration.metadata } };
+      registrations.set(registration.registrationId, copy);
+      emit({ type: existed ? "updated" : "added", registration: { ...copy } });
+    },
+    async getRegistration(registrationId) {
+      const registration = registrations.get(registrationId);
+      return registration && { ...registration };
+    },
+    async removeRegistration(registrationId, cause) {
+      const registration = registrations.get(registrationId);
+      if (!registration) return undefined;
+      registrations.delete(registrationId);
+      emit({ type: "removed", registration, cause });
+      return { ...registration };
+    },
+    async listRegistrations(serviceType) {
+      const all = [...registrations.values()];
+      return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map((r) => ({
+        ...r,
+      }));
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async sweep(now) {
+      let ended = 0;
+      for (const [digest, record] of credentials) {
+        if (record.expiresAt <= now) dropCredential(digest);
+      }
+      for (const runtime of [...runtimes.values()]) {
+        if (runtime.expiresAt <= now && removeRuntimeNow(runtime.runtimeId, "expired")) ended++;
+      }
+      return ended;
+    },
+    async ping() {
+      return true;
+    },
+    async close() {
+      listeners.clear();
+    },
+  };
+}
