@@ -1,0 +1,156 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { SecretsService, type GetSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
+import { identityKey } from "../identity/identity.js";
+import type { Logger } from "../log/index.js";
+import type { RuntimeRecord, SecretNeed, Store } from "../store/types.js";
+import { SecretError } from "./errors.js";
+import { MAX_SECRET_NAME_LENGTH } from "./fields.js";
+import { MAX_SECRETS_PER_CALL } from "./many.js";
+import type { SecretProvider, SecretValue } from "./types.js";
+
+/** Whether a plugin may read a secret it declared; default: every declared secret. */
+export type SecretPolicy = (pluginName: string, secretName: string) => boolean;
+
+/** What the service reports of each call: names only, never values. */
+export interface SecretsAuditEvent {
+  type: "secrets.get";
+  subject: string;
+  runtimeId?: string;
+  pluginName?: string;
+  /** Names asked for ([] = all declared). */
+  requested: string[];
+  /** Names returned. */
+  granted: string[];
+  outcome: "ok" | "denied" | "error";
+  /** Connect code name on failure. */
+  code?: string;
+  /** The secret the failure concerns. */
+  secretName?: string;
+}
+
+export interface SecretsServiceOptions {
+  provider: SecretProvider;
+  store: Store;
+  policy?: SecretPolicy;
+  audit?: (event: SecretsAuditEvent) => void;
+  logger?: Logger;
+}
+
+/**
+ * plugboard.v1.SecretsService: hands a runtime the secrets it declared at
+ * handshake and the policy allows. Mount with `router.service(SecretsService, impl)`
+ * behind the identity interceptor.
+ */
+export function createSecretsService(options: SecretsServiceOptions): ServiceImpl<typeof SecretsService> {
+  const { provider, store } = options;
+  const policy: SecretPolicy = options.policy ?? (() => true);
+
+  const audit = (event: SecretsAuditEvent) => {
+    try {
+      options.audit?.(event);
+    } catch {
+      // An audit sink failing must not turn into a leak or a different answer.
+    }
+  };
+
+  const callerRuntime = async (context: HandlerContext): Promise<{ subject: string; runtime: RuntimeRecord }> => {
+    const identity = context.values.get(identityKey);
+    if (!identity) throw new ConnectError("no caller identity", Code.Unauthenticated);
+    if (identity.kind !== "runtime" || !identity.runtimeId) {
+      throw new ConnectError("only plugin runtimes may read secrets", Code.PermissionDenied);
+    }
+    const runtime = await store.getRuntime(identity.runtimeId);
+    if (!runtime) throw new ConnectError("runtime is not known or has ended", Code.Unauthenticated);
+    return { subject: identity.subject, runtime };
+  };
+
+  /** Which declared needs this request asks for, checked against declarations and policy. */
+  const selectNeeds = (runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
+    if (names.length > MAX_SECRETS_PER_CALL) {
+      throw new ConnectError(`at most ${MAX_SECRETS_PER_CALL} names per call`, Code.InvalidArgument);
+    }
+    const declared = new Map(runtime.secrets.map((need) => [need.name, need]));
+    if (names.length === 0) {
+      // All declared: a denied optional secret is left out, a denied required one is an error.
+      const needs: SecretNeed[] = [];
+      for (const need of runtime.secrets) {
+        if (policy(runtime.pluginName, need.name)) needs.push(need);
+        else if (!need.optional) throw denied(need.name, "host policy does not allow it");
+      }
+      return needs;
+    }
+    const needs: SecretNeed[] = [];
+    for (const name of new Set(names)) {
+      if (name.length === 0 || name.length > MAX_SECRET_NAME_LENGTH) {
+        throw new ConnectError("secret names must be 1 to 512 characters", Code.InvalidArgument);
+      }
+      const need = declared.get(name);
+      if (!need) throw denied(name, "not declared at handshake");
+      if (!policy(runtime.pluginName, name)) throw denied(name, "host policy does not allow it");
+      needs.push(need);
+    }
+    return needs;
+  };
+
+  const fetchNeeds = async (needs: SecretNeed[]): Promise<SecretValue[]> => {
+    try {
+      return await provider.getMany(needs);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) {
+        throw new ConnectError("secret provider failed", Code.Internal);
+      }
+      const name = error instanceof SecretError ? error.secretName : undefined;
+      const named = name === undefined ? "" : ` "${name}"`;
+      if (error.code === Code.NotFound) {
+        throw withSecretName(new ConnectError(`required secret${named} is not available`, Code.FailedPrecondition), name);
+      }
+      if (error.code === Code.Unavailable || error.code === Code.DeadlineExceeded) {
+        throw withSecretName(new ConnectError(`secret provider unavailable${name ? ` for${named}` : ""}`, Code.Unavailable), name);
+      }
+      // The host's own credentials were refused or the request was malformed: not the caller's fault.
+      throw withSecretName(new ConnectError(`secret provider could not serve${named}`, Code.Internal), name);
+    }
+  };
+
+  return {
+    async getSecrets(request: GetSecretsRequest, context: HandlerContext) {
+      const identity = context.values.get(identityKey);
+      const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [] };
+      let runtime: RuntimeRecord | undefined;
+      try {
+        runtime = (await callerRuntime(context)).runtime;
+        const needs = selectNeeds(runtime, request.names);
+        const secrets = await fetchNeeds(needs);
+        const granted = secrets.map((s) => s.name);
+        audit({ ...base, runtimeId: runtime.runtimeId, pluginName: runtime.pluginName, granted, outcome: "ok" });
+        options.logger?.debug({ runtimeId: runtime.runtimeId, secretNames: granted }, "secrets handed out");
+        return { secrets: secrets.map((s) => ({ name: s.name, version: s.version, value: s.value })) };
+      } catch (raw) {
+        const error = raw instanceof ConnectError ? raw : new ConnectError("secrets request failed", Code.Internal);
+        const secretName = (error as { secretName?: string }).secretName;
+        const outcome = error.code === Code.PermissionDenied || error.code === Code.Unauthenticated ? "denied" : "error";
+        audit({
+          ...base,
+          ...(runtime ? { runtimeId: runtime.runtimeId, pluginName: runtime.pluginName } : {}),
+          outcome,
+          code: Code[error.code],
+          ...(secretName ? { secretName } : {}),
+        });
+        options.logger?.info(
+          { runtimeId: runtime?.runtimeId, code: Code[error.code], secretName, reason: error.rawMessage },
+          "secrets request refused",
+        );
+        throw error;
+      }
+    },
+  };
+}
+
+function denied(name: string, why: string): ConnectError {
+  return withSecretName(new ConnectError(`secret "${name}": ${why}`, Code.PermissionDenied), name);
+}
+
+function withSecretName(error: ConnectError, name: string | undefined): ConnectError {
+  if (name !== undefined) Object.assign(error, { secretName: name });
+  return error;
+}
