@@ -16,6 +16,10 @@ export interface Identity {
   readonly pluginName?: string;
   /** Roles for RBAC; empty when RBAC is not configured. */
   readonly roles: readonly string[];
+  /** Runtime identities: public id of the token used (refresh retires exactly that one). */
+  readonly credentialId?: string;
+  /** Runtime identities: the certificate/JWT subject the runtime handshook with, if any. */
+  readonly boundSubject?: string;
 }
 
 /** Handlers read the caller from here; the identity interceptor sets it. */

@@ -1,0 +1,23 @@
+import type { Identity } from "../identity/identity.js";
+
+/** One security-relevant action. Never carries a token or secret value. */
+export interface AuditEvent {
+  event: string;
+  outcome: "success" | "failure";
+  actor?: Pick<Identity, "subject" | "method"> & { runtimeId?: string; pluginName?: string };
+  target?: string;
+  reason?: string;
+  requestId?: string;
+}
+
+export type AuditSink = (event: AuditEvent) => void;
+
+export function actorOf(identity: Identity | undefined): AuditEvent["actor"] {
+  if (!identity) return undefined;
+  return {
+    subject: identity.subject,
+    method: identity.method,
+    ...(identity.runtimeId === undefined ? {} : { runtimeId: identity.runtimeId }),
+    ...(identity.pluginName === undefined ? {} : { pluginName: identity.pluginName }),
+  };
+}

@@ -1,0 +1,3 @@
+export * from "./service.js";
+export * from "./negotiate.js";
+export * from "./launch-secrets.js";

@@ -1,0 +1,151 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  HandshakeResponseSchema,
+  HandshakeService,
+  RefreshTokenResponseSchema,
+  RevokeResponseSchema,
+  type HandshakeRequest,
+} from "../../gen/plugboard/v1/handshake_pb.js";
+import { actorOf } from "../audit/audit.js";
+import type { HostContext } from "../host/context.js";
+import { identityKey, type Identity } from "../identity/identity.js";
+import { isAdmin } from "../policy/host-policy.js";
+import { CORE_PROTOCOL_VERSION } from "../protocol/constants.js";
+import type { RuntimeRecord } from "../store/types.js";
+import { drawRandom, randomId } from "../tokens/tokens.js";
+import { secretsEqual } from "../tokens/secret-compare.js";
+import { invalid, validateRange } from "../validation/fields.js";
+import { validateBaseUrl } from "../validation/urls.js";
+import { validateDeclarations } from "./declarations.js";
+import { negotiateVersion } from "./negotiate.js";
+
+export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
+  const refuse = (req: HandshakeRequest, caller: Identity | undefined, code: Code, reason: string): ConnectError => {
+    host.audit({ event: "handshake", outcome: "failure", actor: actorOf(caller), target: req.pluginName.slice(0, 128), reason });
+    return new ConnectError(reason, code);
+  };
+
+  /** Checks run in an order that reveals nothing useful to a stranger before the cookie matches. */
+  function admit(req: HandshakeRequest, caller: Identity | undefined) {
+    const cookieOk =
+      secretsEqual(req.magicCookieKey, host.magicCookie.key) && secretsEqual(req.magicCookieValue, host.magicCookie.value);
+    if (!cookieOk)
+      throw refuse(req, caller, Code.FailedPrecondition, "magic cookie mismatch: this process is not a plugin of this host");
+    if (req.coreProtocolVersion !== CORE_PROTOCOL_VERSION)
+      throw refuse(
+        req,
+        caller,
+        Code.FailedPrecondition,
+        `core protocol version ${req.coreProtocolVersion} is not supported; the host speaks ${CORE_PROTOCOL_VERSION}`,
+      );
+    const declarations = validateDeclarations(req, host.limits);
+    req.appProtocolRanges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range));
+    const version = negotiateVersion(host.appProtocolVersions, req.appProtocolRanges);
+    if (version === undefined)
+      throw refuse(
+        req,
+        caller,
+        Code.FailedPrecondition,
+        `no common app protocol version: host offers ${host.appProtocolVersions.join(", ")}`,
+      );
+    if (req.launchSecret !== "" ? !host.launchSecrets.consume(req.pluginName, req.launchSecret) : host.requireLaunchSecret)
+      throw refuse(req, caller, Code.Unauthenticated, "launch secret missing, unknown, expired or already used");
+    for (const p of declarations.provides) {
+      if (host.policy.mayProvide && !host.policy.mayProvide(req.pluginName, p.type))
+        throw refuse(req, caller, Code.PermissionDenied, `host policy does not allow ${req.pluginName} to provide ${p.type}`);
+    }
+    for (const c of declarations.capabilities) {
+      if (!host.capabilityTypes.has(c)) throw invalid("capabilities", `the host offers no capability ${c}`);
+    }
+    const baseUrl =
+      req.baseUrl === ""
+        ? ""
+        : validateBaseUrl("base_url", req.baseUrl, {
+            allowedEndpointHosts: host.allowedEndpointHosts,
+            maxBytes: host.limits.urlBytes,
+          });
+    if (baseUrl === "" && declarations.provides.length > 0)
+      throw invalid("base_url", "required when the plugin provides services");
+    return { declarations, version, baseUrl };
+  }
+
+  async function newRuntimeId(): Promise<string> {
+    // 128 random bits make a collision practically impossible; checking makes it impossible.
+    for (;;) {
+      const id = randomId("rt_", host.random);
+      if (!(await host.store.getRuntime(id))) return id;
+    }
+  }
+
+  return {
+    async handshake(req, context: HandlerContext) {
+      const caller = context.values.get(identityKey);
+      if (caller?.kind === "runtime")
+        throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
+      const { declarations, version, baseUrl } = admit(req, caller);
+      const runtimeId = await newRuntimeId();
+      const now = host.now();
+      const signingKey = drawRandom(host.random, 32);
+      const issued = await host.tokens.issue("runtime", runtimeId, host.runtimeTokenTtlMs);
+      const runtime: RuntimeRecord = {
+        runtimeId,
+        pluginName: req.pluginName,
+        pluginVersion: req.pluginVersion,
+        ...declarations,
+        baseUrl,
+        appProtocolVersion: version,
+        callerSigningKey: signingKey.toString("base64"),
+        ...(caller ? { boundSubject: caller.subject } : {}),
+        health: 1,
+        healthMessage: "",
+        healthReportedAt: now,
+        startedAt: now,
+        expiresAt: issued.expiresAt,
+      };
+      await host.store.putRuntime(runtime);
+      host.audit({ event: "handshake", outcome: "success", actor: actorOf(caller), target: runtimeId, reason: req.pluginName });
+      host.logger.info({ runtimeId, plugin: req.pluginName, version: req.pluginVersion }, "plugin admitted");
+      return create(HandshakeResponseSchema, {
+        runtimeId,
+        runtimeToken: issued.token,
+        tokenExpiresAt: timestampFromMs(issued.expiresAt),
+        appProtocolVersion: version,
+        coreProtocolVersion: CORE_PROTOCOL_VERSION,
+        hostCapabilities: [...host.capabilityTypes],
+        callerSigningKey: signingKey,
+        hostId: host.hostId,
+      });
+    },
+
+    async refreshToken(_req, context) {
+      const caller = context.values.get(identityKey);
+      if (caller?.kind !== "runtime" || caller.runtimeId === undefined || caller.credentialId === undefined)
+        throw new ConnectError("refresh needs a runtime token", Code.Unauthenticated);
+      const issued = await host.tokens.issue("runtime", caller.runtimeId, host.runtimeTokenTtlMs);
+      await host.store.setRuntimeExpiry(caller.runtimeId, issued.expiresAt);
+      await host.tokens.revokeById(caller.credentialId);
+      host.audit({ event: "token.refresh", outcome: "success", actor: actorOf(caller), target: caller.runtimeId });
+      return create(RefreshTokenResponseSchema, {
+        runtimeToken: issued.token,
+        tokenExpiresAt: timestampFromMs(issued.expiresAt),
+      });
+    },
+
+    async revoke(req, context) {
+      const caller = context.values.get(identityKey);
+      const target = req.runtimeId === "" ? caller?.runtimeId : req.runtimeId;
+      if (target === undefined) throw invalid("runtime_id", "required for callers that are not runtimes");
+      if (target !== caller?.runtimeId && !isAdmin(host.policy, caller)) {
+        host.audit({ event: "token.revoke", outcome: "failure", actor: actorOf(caller), target, reason: "not admin" });
+        throw new ConnectError("only an admin may revoke another runtime", Code.PermissionDenied);
+      }
+      if (!(await host.store.removeRuntime(target, "revoked")))
+        throw new ConnectError(`runtime ${target} not found`, Code.NotFound);
+      host.audit({ event: "token.revoke", outcome: "success", actor: actorOf(caller), target, reason: req.reason.slice(0, 256) });
+      host.logger.info({ runtimeId: target }, "runtime revoked");
+      return create(RevokeResponseSchema, {});
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "../log/logger.js";
+import type { HostPolicy } from "../policy/host-policy.js";
+import type { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { Store } from "../store/types.js";
+import type { RandomSource, TokenService } from "../tokens/tokens.js";
+import type { LaunchSecrets } from "../handshake/launch-secrets.js";
+import type { AuditSink } from "../audit/audit.js";
+
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
+
+/** A host-provided Connect service that plugins reach through a broker grant. */
+export interface Capability<S extends DescService = DescService> {
+  service: S;
+  impl: Partial<ServiceImpl<S>>;
+}
+
+/** Everything the host's services share; built once by createPluginHost. */
+export interface HostContext {
+  hostId: string;
+  store: Store;
+  tokens: TokenService;
+  policy: HostPolicy;
+  limits: Limits;
+  logger: Logger;
+  audit: AuditSink;
+  random: RandomSource;
+  now: () => number;
+  magicCookie: { key: string; value: string };
+  /** Versions of the host application's protocol the host speaks (semver). */
+  appProtocolVersions: string[];
+  runtimeTokenTtlMs: number;
+  grantTtlMs: number;
+  allowedEndpointHosts: string[];
+  launchSecrets: LaunchSecrets;
+  requireLaunchSecret: boolean;
+  capabilityTypes: ReadonlySet<string>;
+}

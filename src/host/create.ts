@@ -1,0 +1,163 @@
+import type * as http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
+import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
+import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
+import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import { RegistryService } from "../../gen/plugboard/v1/registry_pb.js";
+import { createAdminService } from "../admin/service.js";
+import { createBrokerService } from "../broker/service.js";
+import { createGrantInterceptor } from "../broker/grant-interceptor.js";
+import { createHandshakeService } from "../handshake/service.js";
+import { createLaunchSecrets } from "../handshake/launch-secrets.js";
+import { createGrpcHealthService } from "../health/grpc-health.js";
+import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
+import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
+import { createTokenAuthenticator } from "../identity/token-authenticator.js";
+import { createLifecycleService } from "../lifecycle/service.js";
+import { createLogger, type Logger } from "../log/logger.js";
+import { createRegistryService } from "../registry/service.js";
+import { createMemoryStore } from "../store/memory.js";
+import type { Store } from "../store/types.js";
+import { createTokenService, randomId, type TokenService } from "../tokens/tokens.js";
+import type { HostContext } from "./context.js";
+import { listen, type ListenOptions, type RunningServer } from "./listen.js";
+import { resolveOptions, type PluginHostOptions } from "./options.js";
+
+export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+export interface PluginHost {
+  readonly hostId: string;
+  readonly store: Store;
+  readonly tokens: TokenService;
+  readonly logger: Logger;
+  /** Resolves the caller of a request (any configured method); for the router and custom endpoints. */
+  readonly identify: IdentityResolver;
+  /** Mount on your own node http2 server: `http2.createServer(host.handler)`. */
+  readonly handler: RequestHandler;
+  /** Start a server of its own. */
+  listen(options?: ListenOptions): Promise<RunningServer>;
+  /** A single-use secret for one plugin process the host app launches itself. */
+  issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** Stops servers started with listen, the sweeper and the store. */
+  close(): Promise<void>;
+}
+
+/** The first path segment of `/pkg.Service/Method`. */
+export function serviceOfPath(path: string): string {
+  const end = path.indexOf("/", 1);
+  return end < 0 ? "" : path.slice(1, end);
+}
+
+export function createPluginHost(options: PluginHostOptions): PluginHost {
+  const resolved = resolveOptions(options);
+  const store = options.store ?? createMemoryStore();
+  const logger = options.logger ?? createLogger({ name: "plugboard" });
+  const tokens = createTokenService({ store, random: resolved.random, now: resolved.now });
+  const capabilities = options.capabilities ?? [];
+  const capabilityTypes = new Set(capabilities.map((c) => c.service.typeName));
+  const audit = options.audit ?? ((event) => logger.info({ audit: event }, event.event));
+  const host: HostContext = {
+    hostId: randomId("host_", resolved.random),
+    store,
+    tokens,
+    policy: options.policy ?? {},
+    limits: resolved.limits,
+    logger,
+    audit,
+    random: resolved.random,
+    now: resolved.now,
+    magicCookie: options.magicCookie,
+    appProtocolVersions: resolved.appProtocolVersions,
+    runtimeTokenTtlMs: resolved.runtimeTokenTtlMs,
+    grantTtlMs: resolved.grantTtlMs,
+    allowedEndpointHosts: options.allowedEndpointHosts ?? [],
+    launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
+    requireLaunchSecret: options.requireLaunchSecret ?? false,
+    capabilityTypes,
+  };
+
+  const identify = composeAuthenticators([
+    ...(options.authenticators ?? []),
+    createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
+  ]);
+  const hostServices = new Set<string>([
+    HandshakeService.typeName,
+    RegistryService.typeName,
+    BrokerService.typeName,
+    LifecycleService.typeName,
+    AdminService.typeName,
+    Health.typeName,
+    ...capabilityTypes,
+  ]);
+  const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
+  if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
+  const interceptors: Interceptor[] = [
+    createIdentityInterceptor({ resolve: identify, publicMethods }),
+    createGrantInterceptor(tokens, capabilityTypes, audit),
+  ];
+
+  const routes = (router: ConnectRouter) => {
+    router.service(HandshakeService, createHandshakeService(host));
+    router.service(RegistryService, createRegistryService(host));
+    router.service(BrokerService, createBrokerService(host));
+    router.service(LifecycleService, createLifecycleService(host));
+    router.service(AdminService, createAdminService(host));
+    router.service(Health, createGrpcHealthService(store, hostServices));
+    for (const capability of capabilities) router.service(capability.service, capability.impl);
+  };
+  const connectHandler = connectNodeAdapter({
+    routes,
+    interceptors,
+    readMaxBytes: resolved.limits.maxMessageBytes,
+    writeMaxBytes: resolved.limits.maxMessageBytes,
+    contextValues(req) {
+      const values = createContextValues();
+      // Only a certificate the TLS layer verified against the configured CA counts.
+      const socket = req.socket as Partial<TLSSocket>;
+      if (socket.authorized && typeof socket.getPeerX509Certificate === "function") {
+        const cert = socket.getPeerX509Certificate();
+        if (cert) values.set(peerCertificateKey, cert);
+      }
+      return values;
+    },
+  });
+
+  const handler: RequestHandler = (req, res) => {
+    connectHandler(req, res);
+  };
+
+  const servers = new Set<RunningServer>();
+  const sweeper = setInterval(() => {
+    store
+      .sweep(resolved.now())
+      .then((ended) => ended > 0 && logger.info({ ended }, "expired runtimes removed"))
+      .catch((error: unknown) => logger.warn({ err: String(error) }, "sweep failed"));
+  }, resolved.sweepIntervalMs);
+  sweeper.unref();
+
+  return {
+    hostId: host.hostId,
+    store,
+    tokens,
+    logger,
+    identify,
+    handler,
+    async listen(listenOptions = {}) {
+      const server = await listen(handler, listenOptions, resolved.limits, logger);
+      servers.add(server);
+      logger.info({ url: server.url }, "plugboard host listening");
+      return server;
+    },
+    issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    async close() {
+      clearInterval(sweeper);
+      await Promise.all([...servers].map((s) => s.close()));
+      servers.clear();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from "./create.js";
+export type { PluginHostOptions } from "./options.js";
+export type { Capability, HostContext, Limits } from "./context.js";
+export type { ListenOptions, RunningServer } from "./listen.js";

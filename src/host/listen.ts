@@ -1,0 +1,80 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../log/logger.js";
+import type { Limits } from "./context.js";
+import { isLoopbackHost } from "../validation/urls.js";
+
+export interface ListenOptions {
+  port?: number;
+  /** Default 127.0.0.1. */
+  hostname?: string;
+  /** Serve TLS (HTTP/2 over TLS). Without it the host serves h2c, meant for loopback. */
+  tls?: {
+    cert: string | Buffer;
+    key: string | Buffer;
+    /** CA for client certificates (mTLS). */
+    ca?: string | Buffer;
+    /** Ask for client certificates; unverified ones are refused by the TLS layer. */
+    requestCert?: boolean;
+  };
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  server: http2.Http2Server | http2.Http2SecureServer;
+  close(): Promise<void>;
+}
+
+type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+/** Starts an HTTP/2 server (TLS or h2c) with the host's limits applied. */
+export async function listen(handler: Handler, options: ListenOptions, limits: Limits, logger: Logger): Promise<RunningServer> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const settings = { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes };
+  const common = { settings, maxSessionMemory: 32, maxHeaderListPairs: 256 };
+  const server = options.tls
+    ? http2.createSecureServer(
+        {
+          ...common,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          requestCert: options.tls.requestCert ?? false,
+          rejectUnauthorized: options.tls.requestCert ?? false,
+          minVersion: "TLSv1.2",
+        },
+        handler,
+      )
+    : http2.createServer(common, handler);
+  if (!options.tls && !isLoopbackHost(hostname))
+    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
+  // Idle connections are closed so a slow or silent client cannot hold a session forever.
+  server.setTimeout(120_000, () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return {
+    url: `${options.tls ? "https" : "http"}://${host}:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+        // Sessions that do not finish in time are torn down.
+        setTimeout(() => sessions.forEach((s) => s.destroy()), 2_000).unref();
+      }),
+  };
+}

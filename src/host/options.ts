@@ -1,0 +1,76 @@
+import { randomBytes } from "node:crypto";
+import semver from "semver";
+import type { Authenticator } from "../identity/identity.js";
+import type { AuditSink } from "../audit/audit.js";
+import type { Logger } from "../log/logger.js";
+import type { HostPolicy } from "../policy/host-policy.js";
+import { DEFAULT_LIMITS, DEFAULT_TTLS } from "../protocol/constants.js";
+import type { Store } from "../store/types.js";
+import type { RandomSource } from "../tokens/tokens.js";
+import type { Capability, Limits } from "./context.js";
+
+export interface PluginHostOptions {
+  /** Shared with plugins out of band; tells a plugin it was started by this host. Not a security measure. */
+  magicCookie: { key: string; value: string };
+  /** Versions of your application's plugin protocol this host speaks (semver). Default ["1.0.0"]. */
+  appProtocolVersions?: string[];
+  /** Default: the in-memory store. */
+  store?: Store;
+  runtimeTokenTtlMs?: number;
+  grantTtlMs?: number;
+  limits?: Partial<Limits>;
+  /** Extra ways to authenticate (mTLS, JWT); runtime tokens are always accepted. */
+  authenticators?: Authenticator[];
+  /** Roles given to plugin runtimes (RBAC). */
+  runtimeRoles?: (pluginName: string, subject: string) => readonly string[];
+  policy?: HostPolicy;
+  /** Host services plugins may use through broker grants. */
+  capabilities?: Capability[];
+  /** Refuse handshakes without a launcher-issued launch secret. Default false. */
+  requireLaunchSecret?: boolean;
+  /** Non-loopback hosts plugins may serve on ("plugins.internal", "*.svc.cluster.local"). */
+  allowedEndpointHosts?: string[];
+  /** Serve grpc.health.v1.Health without credentials, for probes. Default true. */
+  publicHealth?: boolean;
+  logger?: Logger;
+  audit?: AuditSink;
+  /** How often expired runtimes and credentials are swept. Default 10 s. */
+  sweepIntervalMs?: number;
+  random?: RandomSource;
+  now?: () => number;
+}
+
+export interface ResolvedOptions {
+  appProtocolVersions: string[];
+  runtimeTokenTtlMs: number;
+  grantTtlMs: number;
+  limits: Limits;
+  sweepIntervalMs: number;
+  random: RandomSource;
+  now: () => number;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`createPluginHost: ${name} must be a positive number`);
+  return value;
+}
+
+/** Validates the option bag once and fills in defaults; mistakes fail at start-up, not at the first call. */
+export function resolveOptions(options: PluginHostOptions): ResolvedOptions {
+  const { key, value } = options.magicCookie ?? {};
+  if (!key || !value) throw new Error("createPluginHost: magicCookie.key and magicCookie.value are required");
+  const appProtocolVersions = options.appProtocolVersions ?? ["1.0.0"];
+  if (appProtocolVersions.length === 0 || appProtocolVersions.some((v) => semver.valid(v) === null))
+    throw new Error("createPluginHost: appProtocolVersions must be semver versions");
+  const limits = { ...DEFAULT_LIMITS, ...options.limits } as Limits;
+  for (const [name, v] of Object.entries(limits)) positive(`limits.${name}`, v);
+  return {
+    appProtocolVersions,
+    runtimeTokenTtlMs: positive("runtimeTokenTtlMs", options.runtimeTokenTtlMs ?? DEFAULT_TTLS.runtimeTokenMs),
+    grantTtlMs: positive("grantTtlMs", options.grantTtlMs ?? DEFAULT_TTLS.grantMs),
+    limits,
+    sweepIntervalMs: positive("sweepIntervalMs", options.sweepIntervalMs ?? 10_000),
+    random: options.random ?? randomBytes,
+    now: options.now ?? Date.now,
+  };
+}

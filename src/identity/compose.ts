@@ -1,0 +1,39 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Authenticator, CredentialSource, Identity } from "./identity.js";
+
+export type IdentityResolver = (source: CredentialSource) => Promise<Identity | undefined>;
+
+/**
+ * Runs every configured authenticator: a bad credential of any kind refuses the
+ * request (it is never passed over to the next method). When a runtime token is
+ * present it is the identity, and if the runtime was bound at handshake to a
+ * certificate or JWT subject, that same subject must be proven again now: a token
+ * replayed from another certificate is refused. Otherwise the first method that
+ * authenticated wins. Returns undefined when the request carries no credential.
+ */
+export function composeAuthenticators(authenticators: readonly Authenticator[]): IdentityResolver {
+  return async (source) => {
+    const found: Identity[] = [];
+    for (const authenticate of authenticators) {
+      const identity = await authenticate(source);
+      if (identity) found.push(identity);
+    }
+    const runtime = found.find((identity) => identity.kind === "runtime");
+    if (runtime?.boundSubject !== undefined) {
+      const proven = found.some((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
+      if (!proven)
+        throw new ConnectError(
+          "runtime token is bound to another client identity; present the credential it was issued to",
+          Code.Unauthenticated,
+        );
+    }
+    return runtime ?? found[0];
+  };
+}
+
+/** Like the resolver, but a missing credential is Unauthenticated. */
+export async function requireIdentity(resolve: IdentityResolver, source: CredentialSource): Promise<Identity> {
+  const identity = await resolve(source);
+  if (!identity) throw new ConnectError("missing credential: send authorization: Bearer <runtime token>", Code.Unauthenticated);
+  return identity;
+}

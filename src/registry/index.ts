@@ -1,0 +1,3 @@
+export * from "./service.js";
+export * from "./select.js";
+export * from "./convert.js";

@@ -1,0 +1,158 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  DiscoverResponseSchema,
+  RegisterResponseSchema,
+  RegistryService,
+  RemovalReason,
+  UnregisterResponseSchema,
+  WatchEventType,
+  WatchResponseSchema,
+  type WatchResponse,
+} from "../../gen/plugboard/v1/registry_pb.js";
+import { actorOf } from "../audit/audit.js";
+import type { HostContext } from "../host/context.js";
+import { identityKey, type Identity } from "../identity/identity.js";
+import { isAdmin } from "../policy/host-policy.js";
+import type { RegistrationRecord, RemovalCause, StoreEvent } from "../store/types.js";
+import { randomId } from "../tokens/tokens.js";
+import { invalid, validateMetadata, validateRange, validateServiceType, validateVersion } from "../validation/fields.js";
+import { validateEndpointWithin } from "../validation/urls.js";
+import { toRegistration } from "./convert.js";
+import { createSelector, matchingProviders } from "./select.js";
+import { BoundedQueue } from "./watch-queue.js";
+
+const MAX_WEIGHT = 10_000;
+
+const REMOVAL: Record<RemovalCause, RemovalReason> = {
+  unregistered: RemovalReason.UNREGISTERED,
+  revoked: RemovalReason.RUNTIME_REVOKED,
+  expired: RemovalReason.RUNTIME_EXPIRED,
+};
+
+function runtimeCaller(context: HandlerContext): Identity & { runtimeId: string } {
+  const caller = context.values.get(identityKey);
+  if (caller?.kind !== "runtime" || caller.runtimeId === undefined)
+    throw new ConnectError("only a plugin runtime may do this", Code.PermissionDenied);
+  return caller as Identity & { runtimeId: string };
+}
+
+export function createRegistryService(host: HostContext): ServiceImpl<typeof RegistryService> {
+  const selector = createSelector();
+  const watchers = new Map<string, number>();
+
+  return {
+    async register(req, context) {
+      const caller = runtimeCaller(context);
+      validateServiceType("service_type", req.serviceType, host.limits.nameBytes);
+      const runtime = await host.store.getRuntime(caller.runtimeId);
+      if (!runtime) throw new ConnectError("runtime ended", Code.Unauthenticated);
+      const declared = runtime.provides.find((p) => p.type === req.serviceType);
+      const deny = (reason: string) => {
+        host.audit({ event: "registration", outcome: "failure", actor: actorOf(caller), target: req.serviceType, reason });
+        return new ConnectError(reason, Code.PermissionDenied);
+      };
+      if (!declared) throw deny(`${req.serviceType} was not declared in provides at handshake`);
+      if (host.policy.mayProvide && !host.policy.mayProvide(runtime.pluginName, req.serviceType))
+        throw deny(`host policy does not allow ${runtime.pluginName} to provide ${req.serviceType}`);
+      const version = req.version === "" ? declared.version : validateVersion("version", req.version);
+      if (version !== declared.version) throw invalid("version", "must equal the version declared at handshake");
+      if (runtime.baseUrl === "") throw new ConnectError("runtime declared no base_url", Code.FailedPrecondition);
+      const endpoint = validateEndpointWithin("endpoint", req.endpoint === "" ? runtime.baseUrl : req.endpoint, runtime.baseUrl);
+      validateMetadata("metadata", req.metadata, host.limits);
+      if (req.weight > MAX_WEIGHT) throw invalid("weight", `at most ${MAX_WEIGHT}`);
+
+      // Registering the same service at the same endpoint again updates it in place (idempotent retries).
+      const existing = (await host.store.listRegistrations(req.serviceType)).find(
+        (r) => r.runtimeId === runtime.runtimeId && r.endpoint === endpoint,
+      );
+      const record: RegistrationRecord = {
+        registrationId: existing?.registrationId ?? randomId("rg_", host.random),
+        serviceType: req.serviceType,
+        version,
+        runtimeId: runtime.runtimeId,
+        pluginName: runtime.pluginName,
+        endpoint,
+        metadata: { ...req.metadata },
+        weight: req.weight,
+        health: runtime.health,
+      };
+      await host.store.putRegistration(record);
+      host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });
+      return create(RegisterResponseSchema, { registration: toRegistration(record) });
+    },
+
+    async unregister(req, context) {
+      const caller = context.values.get(identityKey);
+      if (req.registrationId === "" || req.registrationId.length > 64) throw invalid("registration_id", "required");
+      const registration = await host.store.getRegistration(req.registrationId);
+      if (!registration) throw new ConnectError("registration not found", Code.NotFound);
+      if (registration.runtimeId !== caller?.runtimeId && !isAdmin(host.policy, caller)) {
+        host.audit({ event: "unregistration", outcome: "failure", actor: actorOf(caller), target: req.registrationId, reason: "not owner" });
+        throw new ConnectError("a plugin may only unregister its own registrations", Code.PermissionDenied);
+      }
+      await host.store.removeRegistration(req.registrationId, "unregistered");
+      host.audit({ event: "unregistration", outcome: "success", actor: actorOf(caller), target: req.registrationId });
+      return create(UnregisterResponseSchema, {});
+    },
+
+    async discover(req) {
+      validateServiceType("service_type", req.serviceType, host.limits.nameBytes);
+      const range = validateRange("version_range", req.versionRange);
+      const providers = matchingProviders(await host.store.listRegistrations(req.serviceType), range, req.includeUnhealthy);
+      const selected = selector.pick(req.serviceType, providers, req.strategy);
+      return create(DiscoverResponseSchema, {
+        providers: providers.map(toRegistration),
+        ...(selected ? { selected: toRegistration(selected) } : {}),
+      });
+    },
+
+    async *watch(req, context) {
+      const caller = context.values.get(identityKey)!;
+      if (req.serviceTypes.length > host.limits.declarations) throw invalid("service_types", "too many");
+      req.serviceTypes.forEach((t, i) => validateServiceType(`service_types[${i}]`, t, host.limits.nameBytes));
+      const active = watchers.get(caller.subject) ?? 0;
+      if (active >= host.limits.watchersPerRuntime)
+        throw new ConnectError(`at most ${host.limits.watchersPerRuntime} watch streams per caller`, Code.ResourceExhausted);
+      watchers.set(caller.subject, active + 1);
+
+      const wanted = new Set(req.serviceTypes);
+      const relevant = (r: RegistrationRecord) => wanted.size === 0 || wanted.has(r.serviceType);
+      const queue = new BoundedQueue<WatchResponse>(host.limits.watchBuffer);
+      const onEvent = (event: StoreEvent) => {
+        if (event.type === "removed" && event.registration.runtimeId === caller.runtimeId && event.cause !== "unregistered") {
+          queue.fail(new ConnectError("the watching runtime ended", Code.Unauthenticated));
+          return;
+        }
+        if (!relevant(event.registration)) return;
+        queue.push(
+          create(WatchResponseSchema, {
+            type:
+              event.type === "added"
+                ? WatchEventType.ADDED
+                : event.type === "updated"
+                  ? WatchEventType.UPDATED
+                  : WatchEventType.REMOVED,
+            registrations: [toRegistration(event.registration)],
+            removalReason: event.type === "removed" ? REMOVAL[event.cause] : RemovalReason.UNSPECIFIED,
+          }),
+        );
+      };
+      // Subscribe before reading the snapshot so no change falls between the two.
+      const unsubscribe = host.store.subscribe(onEvent);
+      const onAbort = () => queue.end();
+      context.signal.addEventListener("abort", onAbort);
+      try {
+        const snapshot = (await host.store.listRegistrations()).filter(relevant);
+        yield create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT, registrations: snapshot.map(toRegistration) });
+        yield* queue;
+      } finally {
+        unsubscribe();
+        context.signal.removeEventListener("abort", onAbort);
+        const left = (watchers.get(caller.subject) ?? 1) - 1;
+        if (left <= 0) watchers.delete(caller.subject);
+        else watchers.set(caller.subject, left);
+      }
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { create } from "@bufbuild/protobuf";
+import { createClient, type Client } from "@connectrpc/connect";
+import { HandshakeRequestSchema, HandshakeService, type HandshakeRequest } from "../../gen/plugboard/v1/handshake_pb.js";
+import { RegistryService } from "../../gen/plugboard/v1/registry_pb.js";
+import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
+import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
+import { createPluginHost, type PluginHost } from "../../src/host/create.js";
+import type { PluginHostOptions } from "../../src/host/options.js";
+import type { RunningServer, ListenOptions } from "../../src/host/listen.js";
+import { silentLogger } from "../../src/log/logger.js";
+import { createTransports, type ProtocolName } from "./transports.js";
+
+/** Fields of a handshake request to override; nested declarations as plain objects. */
+export type HandshakeInit = Record<string, unknown>;
+
+export const COOKIE = { key: "PLUGBOARD_TEST", value: "c0ffee-plugins" };
+
+export interface TestHost {
+  host: PluginHost;
+  server: RunningServer;
+  url: string;
+  clients(protocol: ProtocolName): {
+    handshake: Client<typeof HandshakeService>;
+    registry: Client<typeof RegistryService>;
+    broker: Client<typeof BrokerService>;
+    lifecycle: Client<typeof LifecycleService>;
+    admin: Client<typeof AdminService>;
+  };
+  handshake(
+    init?: HandshakeInit,
+    protocol?: ProtocolName,
+  ): Promise<{ runtimeId: string; token: string; signingKey: Uint8Array }>;
+  close(): Promise<void>;
+}
+
+export function handshakeRequest(init: HandshakeInit = {}): HandshakeRequest {
+  return create(HandshakeRequestSchema, {
+    magicCookieKey: COOKIE.key,
+    magicCookieValue: COOKIE.value,
+    coreProtocolVersion: 1,
+    appProtocolRanges: ["^1.0.0"],
+    pluginName: "kv",
+    pluginVersion: "1.0.0",
+    ...init,
+  } as never);
+}
+
+export async function startTestHost(
+  options: Partial<PluginHostOptions> = {},
+  listenOptions: ListenOptions = {},
+  clientTls?: { ca?: string; cert?: string; key?: string },
+): Promise<TestHost> {
+  const host = createPluginHost({ magicCookie: COOKIE, logger: silentLogger(), ...options });
+  const server = await host.listen(listenOptions);
+  const transports = createTransports(server.url, clientTls);
+  const cache = new Map<ProtocolName, ReturnType<TestHost["clients"]>>();
+  const clients = (protocol: ProtocolName) => {
+    let set = cache.get(protocol);
+    if (!set) {
+      const transport = transports.make(protocol);
+      set = {
+        handshake: createClient(HandshakeService, transport),
+        registry: createClient(RegistryService, transport),
+        broker: createClient(BrokerService, transport),
+        lifecycle: createClient(LifecycleService, transport),
+        admin: createClient(AdminService, transport),
+      };
+      cache.set(protocol, set);
+    }
+    return set;
+  };
+  return {
+    host,
+    server,
+    url: server.url,
+    clients,
+    async handshake(init = {}, protocol = "connect") {
+      const res = await clients(protocol).handshake.handshake(handshakeRequest(init));
+      return { runtimeId: res.runtimeId, token: res.runtimeToken, signingKey: res.callerSigningKey };
+    },
+    async close() {
+      transports.close();
+      await host.close();
+    },
+  };
+}
