@@ -1,0 +1,32 @@
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { forwardCall } from "../src/router/forward.js";
+import { createUpstreamPool } from "../src/router/upstream-pool.js";
+import { detectProtocol } from "../src/router/wire-protocol.js";
+
+/**
+ * The benchmark baseline: a bare HTTP/2 passthrough proxy to one fixed provider, sharing the
+ * router's forwarding core (pooled session, byte piping, trailers) but with no authentication,
+ * policy, rate limit, caller signing, deadline or size checks. Router throughput is reported as
+ * a ratio of this one, so the difference is exactly the cost of the checks.
+ */
+export function createBareProxy(opts: { endpoint: string }) {
+  const pool = createUpstreamPool();
+  const target = pool.target(opts.endpoint);
+  return {
+    handle(req: Http2ServerRequest, _res: Http2ServerResponse): void {
+      const protocol = detectProtocol(req.headers["content-type"], req.headers[":method"]) ?? "connect-unary";
+      forwardCall(pool, {
+        stream: req.stream,
+        headers: req.headers,
+        protocol,
+        target,
+        path: req.headers[":path"] ?? "/",
+        callerHeader: undefined,
+        timeoutMs: undefined,
+        maxMessageBytes: Infinity,
+        onEnd: undefined,
+      });
+    },
+    close: () => pool.close(),
+  };
+}

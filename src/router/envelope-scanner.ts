@@ -1,0 +1,81 @@
+/**
+ * Follows the 5-byte envelope prefixes (flags, uint32 big-endian length) of an enveloped byte
+ * stream without copying or decoding payloads: enough to enforce a per-message size limit, to
+ * know whether the stream sits at a message boundary (where an error can still be appended
+ * cleanly) and to capture the small end-of-stream envelope for metrics.
+ */
+export class EnvelopeScanner {
+  /** Payload bytes still to come in the current envelope. */
+  private need = 0;
+  /** Prefix bytes seen of the next envelope (0..4). */
+  private prefixPos = 0;
+  private length = 0;
+  private flags = 0;
+  private captured: Buffer[] | undefined;
+  /** Payload of the last envelope whose flags matched `captureMask`, once complete. */
+  lastCaptured: Buffer | undefined;
+
+  constructor(
+    private readonly maxMessageBytes: number,
+    /** Capture envelopes with any of these flag bits (0: capture nothing). */
+    private readonly captureMask = 0,
+  ) {}
+
+  /** Scan a chunk; false when an envelope announces more than maxMessageBytes. */
+  push(chunk: Uint8Array): boolean {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (this.need > 0) {
+        const take = Math.min(this.need, n - i);
+        if (this.captured) this.captured.push(Buffer.from(chunk.buffer, chunk.byteOffset + i, take));
+        this.need -= take;
+        i += take;
+        if (this.need === 0) this.completeEnvelope();
+        continue;
+      }
+      const b = chunk[i++] as number;
+      if (this.prefixPos === 0) {
+        this.flags = b;
+        this.length = 0;
+      } else {
+        this.length = this.length * 256 + b;
+      }
+      if (++this.prefixPos === 5) {
+        this.prefixPos = 0;
+        if (this.length > this.maxMessageBytes) return false;
+        this.need = this.length;
+        if (this.captureMask !== 0 && (this.flags & this.captureMask) !== 0 && this.length <= 65536) {
+          this.captured = [];
+        }
+        if (this.need === 0) this.completeEnvelope();
+      }
+    }
+    return true;
+  }
+
+  /** True between envelopes: appending a new envelope now yields a well-formed stream. */
+  get atBoundary(): boolean {
+    return this.need === 0 && this.prefixPos === 0;
+  }
+
+  private completeEnvelope(): void {
+    if (this.captured) {
+      this.lastCaptured = Buffer.concat(this.captured);
+      this.captured = undefined;
+    }
+  }
+}
+
+/** Counts the bytes of a non-enveloped body (Connect unary) against the limit. */
+export class BodyCounter {
+  private total = 0;
+  constructor(private readonly maxBytes: number) {}
+  push(chunk: Uint8Array): boolean {
+    this.total += chunk.length;
+    return this.total <= this.maxBytes;
+  }
+  get atBoundary(): boolean {
+    return false;
+  }
+}

@@ -1,0 +1,224 @@
+import http2, {
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { HEADER_CALLER } from "../protocol/index.js";
+import { endStreamWithError, writeErrorResponse } from "./error-response.js";
+import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
+import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
+import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
+import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
+
+const {
+  NGHTTP2_CANCEL,
+  NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_ENHANCE_YOUR_CALM,
+  NGHTTP2_FLAG_END_STREAM,
+} = http2.constants;
+
+/** One call to forward: everything the router decided before the bytes start moving. */
+export interface ForwardRequest {
+  stream: ServerHttp2Stream;
+  headers: IncomingHttpHeaders;
+  protocol: WireProtocol;
+  target: UpstreamTarget;
+  /** `:path` to send (procedure plus any query), before the target's path prefix is applied. */
+  path: string;
+  /** Signed `plugboard-caller` value; undefined forwards none (bare proxy). */
+  callerHeader: string | undefined;
+  /** Caller's deadline in ms from now; undefined for none. */
+  timeoutMs: number | undefined;
+  /** Largest request message (enveloped) or body (Connect unary); Infinity disables scanning. */
+  maxMessageBytes: number;
+  /** Called once with "ok" or the Connect code name when the call ends. */
+  onEnd: ((code: string) => void) | undefined;
+}
+
+const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
+const GRPC_STATUS_RE = /grpc-status:\s*(\d+)/i;
+
+function grpcStatusName(value: unknown): string {
+  const n = Number(Array.isArray(value) ? value[0] : value);
+  return n === 0 ? "ok" : Number.isInteger(n) && n in Code ? codeToString(n as Code) : "unknown";
+}
+
+/**
+ * Forward one call as raw HTTP/2 frames: request bytes to the provider over its pooled session,
+ * response headers, bytes and trailers back untouched. Payloads are never decoded; only envelope
+ * prefixes are followed (size limit, clean error at a message boundary). Cancellation flows both
+ * ways; provider failure becomes Unavailable in the caller's protocol.
+ */
+export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
+  const { stream: caller, protocol, onEnd } = call;
+  const callerContentType = call.headers["content-type"];
+  let upstream: ClientHttp2Stream;
+  try {
+    const session = pool.session(call.target);
+    upstream = session.request(
+      upstreamRequestHeaders(
+        call.headers,
+        call.target,
+        call.path,
+        protocol === "grpc",
+        call.callerHeader === undefined ? undefined : HEADER_CALLER,
+        call.callerHeader,
+      ),
+      { endStream: false },
+    );
+  } catch {
+    writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
+    onEnd?.("unavailable");
+    return;
+  }
+
+  let responded = false;
+  let upstreamEnded = false;
+  let done = false;
+  let failure: ConnectError | undefined;
+  let trailers: OutgoingHttpHeaders | undefined;
+  let endCode = "ok";
+  let timer: NodeJS.Timeout | undefined;
+  // Connect unary error bodies are small JSON; keep them only to report the code.
+  let errorBody: Buffer[] | undefined;
+
+  const enveloped = isEnveloped(protocol);
+  // grpc-web-text bodies are base64: not scanned, so failures there end in a reset.
+  const responseScanner = enveloped
+    ? new EnvelopeScanner(Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
+    : undefined;
+
+  const finish = () => {
+    if (done) return;
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    onEnd?.(endCode);
+  };
+
+  const fail = (err: ConnectError) => {
+    if (failure === undefined) failure = err;
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+  };
+
+  // ---- request direction: caller → provider
+  if (call.maxMessageBytes === Infinity) {
+    caller.pipe(upstream);
+  } else {
+    const limiter = enveloped ? new EnvelopeScanner(call.maxMessageBytes) : new BodyCounter(call.maxMessageBytes);
+    caller.on("data", (chunk: Buffer) => {
+      if (!limiter.push(chunk)) {
+        caller.pause();
+        fail(new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
+        return;
+      }
+      if (!upstream.write(chunk)) caller.pause();
+    });
+    upstream.on("drain", () => {
+      if (failure === undefined) caller.resume();
+    });
+    caller.on("end", () => {
+      if (!upstream.destroyed) upstream.end();
+    });
+  }
+
+  // ---- response direction: provider → caller
+  upstream.on("response", (headers, flags) => {
+    if (caller.destroyed || caller.closed) return;
+    responded = true;
+    const status = headers[":status"];
+    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+      // Trailers-only (gRPC errors): one HEADERS frame ends the stream.
+      if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
+      else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
+      caller.respond(downstreamHeaders(headers), { endStream: true });
+      return;
+    }
+    if (protocol === "connect-unary" && status !== 200) {
+      endCode = codeToString(codeFromHttpStatus(status ?? 0));
+      if (onEnd) errorBody = [];
+    }
+    caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
+  });
+  upstream.on("trailers", (headers) => {
+    trailers = downstreamHeaders(headers);
+    if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
+  });
+  // The http2 compat response (if the stream came through one) would send its own empty trailers.
+  caller.removeAllListeners("wantTrailers");
+  caller.on("wantTrailers", () => {
+    caller.sendTrailers(trailers ?? {});
+  });
+  upstream.on("data", (chunk: Buffer) => {
+    if (responseScanner !== undefined) responseScanner.push(chunk);
+    else if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
+    if (!caller.write(chunk)) upstream.pause();
+  });
+  caller.on("drain", () => upstream.resume());
+  upstream.on("end", () => {
+    upstreamEnded = true;
+    if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
+    if (errorBody !== undefined) {
+      const m = CODE_NAME_RE.exec(Buffer.concat(errorBody).toString("utf8"));
+      if (m?.[1]) endCode = m[1];
+    }
+    if (!caller.destroyed && !caller.writableEnded) caller.end();
+  });
+  // Stream errors are followed by "close", which decides what the caller sees.
+  upstream.on("error", () => {});
+  upstream.on("close", () => {
+    if (upstreamEnded && failure === undefined) {
+      finish();
+      return;
+    }
+    if (caller.destroyed || caller.closed) {
+      if (endCode === "ok") endCode = "canceled";
+      finish();
+      return;
+    }
+    const err =
+      failure ??
+      (upstream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM
+        ? new ConnectError("provider refused: resource exhausted", Code.ResourceExhausted)
+        : new ConnectError("provider unavailable", Code.Unavailable));
+    endCode = codeToString(err.code);
+    if (!responded || !caller.headersSent) {
+      writeErrorResponse(caller, protocol, callerContentType, err);
+      // The request may still be streaming in; it is no longer wanted.
+      caller.resume();
+    } else if (responseScanner?.atBoundary && !caller.writableEnded) {
+      const t = endStreamWithError(caller, protocol, err);
+      if (t !== undefined) trailers = t;
+    } else {
+      // Mid-message: only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
+      caller.close(err.code === Code.ResourceExhausted ? NGHTTP2_ENHANCE_YOUR_CALM : err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
+    }
+    finish();
+  });
+
+  // ---- cancellation and deadline
+  caller.on("close", () => {
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    finish();
+  });
+  if (call.timeoutMs !== undefined) {
+    timer = setTimeout(() => {
+      fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
+    }, call.timeoutMs);
+  }
+}
+
+function endCodeFromCapture(protocol: WireProtocol, payload: Buffer, fallback: string): string {
+  const text = payload.toString("utf8");
+  if (protocol === "grpc-web") {
+    const m = GRPC_STATUS_RE.exec(text);
+    return m?.[1] !== undefined ? grpcStatusName(m[1]) : fallback;
+  }
+  if (protocol === "connect-stream") {
+    const m = CODE_NAME_RE.exec(text);
+    return m?.[1] ?? fallback;
+  }
+  return fallback;
+}

@@ -1,0 +1,60 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+import { HEADER_AUTHORIZATION } from "../protocol/index.js";
+import type { UpstreamTarget } from "./upstream-pool.js";
+
+/** Hop-by-hop (RFC 9110 §7.6.1) and connection-specific headers, never forwarded in either direction. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "te",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "host",
+  "http2-settings",
+]);
+
+const PLUGBOARD_PREFIX = "plugboard-";
+
+/**
+ * Headers for the upstream request: the caller's headers minus pseudo headers, hop-by-hop,
+ * credentials and any `plugboard-*` header (those are the host's to set), plus the new pseudo
+ * headers and, when given, the router's signed caller header.
+ */
+export function upstreamRequestHeaders(
+  caller: IncomingHttpHeaders,
+  target: UpstreamTarget,
+  path: string,
+  grpc: boolean,
+  callerHeaderName: string | undefined,
+  callerHeaderValue: string | undefined,
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {
+    ":method": caller[":method"] ?? "POST",
+    ":scheme": target.scheme,
+    ":authority": target.authority,
+    ":path": target.pathPrefix === "" ? path : target.pathPrefix + path,
+  };
+  for (const name in caller) {
+    if (name.charCodeAt(0) === 58 /* ":" */) continue;
+    if (HOP_BY_HOP.has(name) || name === HEADER_AUTHORIZATION || name.startsWith(PLUGBOARD_PREFIX)) continue;
+    out[name] = caller[name];
+  }
+  // gRPC servers require `te: trailers`; it is the only TE value HTTP/2 allows.
+  if (grpc) out["te"] = "trailers";
+  if (callerHeaderName !== undefined && callerHeaderValue !== undefined) out[callerHeaderName] = callerHeaderValue;
+  return out;
+}
+
+/** Response headers or trailers from the provider, minus hop-by-hop ones; `:status` is kept. */
+export function downstreamHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name)) continue;
+    if (name.charCodeAt(0) === 58 && name !== ":status") continue;
+    out[name] = upstream[name];
+  }
+  return out;
+}

@@ -1,0 +1,175 @@
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Identity } from "../identity/index.js";
+import type { Logger } from "../log/index.js";
+import { DEFAULT_LIMITS, HEADER_PROVIDER, signCallerHeader } from "../protocol/index.js";
+import type { RouterRateLimiter } from "../ratelimit/index.js";
+import { parseCallPath, type CallPath } from "./call-path.js";
+import { writeErrorResponse } from "./error-response.js";
+import { forwardCall } from "./forward.js";
+import { rateLimitedError } from "./retry-info.js";
+import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
+import { callerTimeoutMs, detectProtocol, type WireProtocol } from "./wire-protocol.js";
+
+/** Where a resolved call goes. */
+export interface RouteTarget {
+  runtimeId: string;
+  registrationId: string;
+  /** Provider base URL (http:// h2c or https://), may carry a path prefix. */
+  endpoint: string;
+  /** HMAC key the provider verifies the caller header with. */
+  signingKey: Buffer;
+}
+
+export interface CallEndInfo {
+  service: string;
+  method: string;
+  caller: Identity | undefined;
+  /** "ok" or the Connect code name ("not_found", "resource_exhausted", ...). */
+  code: string;
+  durationMs: number;
+}
+
+export interface RouterOptions {
+  /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
+  authenticate(req: Http2ServerRequest): Promise<Identity>;
+  /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
+  authorize(caller: Identity, serviceType: string, method: string): Promise<void>;
+  /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
+  resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget>;
+  rateLimiter?: RouterRateLimiter;
+  /** Largest request message (streams: each message; Connect unary: the body). Default 4 MiB. */
+  maxMessageBytes?: number;
+  /** TLS for https:// providers: CA, and the host's client certificate for mTLS. */
+  upstreamTls?: UpstreamTls;
+  logger?: Logger;
+  /** Metrics hook, called once per call (including refused ones). */
+  onCallEnd?(info: CallEndInfo): void;
+}
+
+export interface Router {
+  handle(req: Http2ServerRequest, res: Http2ServerResponse): void;
+  /** Close pooled provider sessions (in-flight calls finish). */
+  close(): Promise<void>;
+}
+
+/** Non-ConnectErrors from the callbacks are bugs or outages: never leak their text to callers. */
+function asConnectError(e: unknown): ConnectError {
+  if (e instanceof ConnectError) return e;
+  return new ConnectError("internal error", Code.Internal);
+}
+
+/**
+ * The routed-call handler: authenticate → authorize → rate limit → resolve → forward bytes.
+ * Every refusal is written in the caller's own protocol.
+ */
+export function createRouter(opts: RouterOptions): Router {
+  if (typeof opts.authenticate !== "function" || typeof opts.authorize !== "function" || typeof opts.resolve !== "function") {
+    throw new Error("router: authenticate, authorize and resolve are required");
+  }
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
+  if (!(Number.isInteger(maxMessageBytes) && maxMessageBytes > 0)) {
+    throw new Error("router: maxMessageBytes must be a positive integer");
+  }
+  const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
+  const { authenticate, authorize, resolve, rateLimiter, logger, onCallEnd } = opts;
+
+  function refuse(
+    req: Http2ServerRequest,
+    protocol: WireProtocol,
+    err: ConnectError,
+    path: CallPath | undefined,
+    caller: Identity | undefined,
+    started: number,
+  ): void {
+    writeErrorResponse(req.stream, protocol, req.headers["content-type"], err);
+    // Drain what the caller still sends; it will not be forwarded.
+    req.stream.resume();
+    onCallEnd?.({
+      service: path?.service ?? "",
+      method: path?.method ?? "",
+      caller,
+      code: codeToString(err.code),
+      durationMs: performance.now() - started,
+    });
+  }
+
+  async function route(
+    req: Http2ServerRequest,
+    protocol: WireProtocol,
+    path: CallPath,
+    timeoutMs: number | undefined,
+    started: number,
+  ): Promise<void> {
+    let caller: Identity | undefined;
+    try {
+      caller = await authenticate(req);
+      await authorize(caller, path.service, path.method);
+      if (rateLimiter) {
+        const decision = await rateLimiter.consume(caller.subject, path.service);
+        if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
+      }
+      const pinHeader = req.headers[HEADER_PROVIDER];
+      const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
+      const target = await resolve(path.service, caller, pin);
+      const stream = req.stream;
+      // The caller may have given up while we were deciding.
+      if (stream.destroyed || stream.closed) return;
+      const upstreamTarget = pool.target(target.endpoint);
+      const callerHeader = signCallerHeader(
+        {
+          subject: caller.subject,
+          method: caller.method,
+          ...(caller.runtimeId !== undefined ? { runtimeId: caller.runtimeId } : {}),
+          ...(caller.pluginName !== undefined ? { pluginName: caller.pluginName } : {}),
+          path: path.procedure,
+        },
+        target.signingKey,
+      );
+      const who = caller;
+      forwardCall(pool, {
+        stream,
+        headers: req.headers,
+        protocol,
+        target: upstreamTarget,
+        path: path.rawPath,
+        callerHeader,
+        timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
+        maxMessageBytes,
+        onEnd: onCallEnd
+          ? (code) =>
+              onCallEnd({ service: path.service, method: path.method, caller: who, code, durationMs: performance.now() - started })
+          : undefined,
+      });
+    } catch (e) {
+      const err = asConnectError(e);
+      if (err.code === Code.Internal && !(e instanceof ConnectError)) {
+        logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
+      }
+      refuse(req, protocol, err, path, caller, started);
+    }
+  }
+
+  return {
+    handle(req, _res) {
+      const started = performance.now();
+      const headers = req.headers;
+      const protocol = detectProtocol(headers["content-type"], headers[":method"]);
+      if (protocol === undefined) {
+        // Not an RPC: answer like connect-es does for unknown media types.
+        if (!req.stream.destroyed) {
+          req.stream.respond({ ":status": 415 }, { endStream: true });
+          req.stream.resume();
+        }
+        return;
+      }
+      const path = parseCallPath(headers[":path"]);
+      if (path instanceof ConnectError) return refuse(req, protocol, path, undefined, undefined, started);
+      const timeoutMs = callerTimeoutMs(protocol, headers);
+      if (timeoutMs instanceof ConnectError) return refuse(req, protocol, timeoutMs, path, undefined, started);
+      void route(req, protocol, path, timeoutMs, started);
+    },
+    close: () => pool.close(),
+  };
+}
