@@ -6,7 +6,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * a token or a raw backend response body.
  */
 export class SecretError extends ConnectError {
-  override name = "SecretError";
+  // `name` stays "ConnectError": ConnectError's own instanceof check relies on it,
+  // and connect must still recognise this error (else it would answer Internal).
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(SecretError.prototype, value);
+  }
   constructor(
     message: string,
     code: Code,
