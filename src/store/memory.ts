@@ -8,6 +8,9 @@ import type {
   StoreEvent,
 } from "./types.js";
 
+/** Records go in and come out as deep copies: callers can never mutate the store's state. */
+const copy = <T>(value: T): T => structuredClone(value);
+
 /** The embedded default: everything in this process, gone when it exits. */
 export function createMemoryStore(): Store {
   const runtimes = new Map<string, RuntimeRecord>();
@@ -24,7 +27,8 @@ export function createMemoryStore(): Store {
     const record = credentials.get(digest);
     if (!record) return;
     credentials.delete(digest);
-    credentialIds.delete(record.id);
+    // The id may since point at a newer digest (re-issued credential): leave that one findable.
+    if (credentialIds.get(record.id) === digest) credentialIds.delete(record.id);
   };
 
   const removeRuntimeNow = (runtimeId: string, cause: RemovalCause): boolean => {
@@ -35,22 +39,22 @@ export function createMemoryStore(): Store {
     for (const [id, registration] of registrations) {
       if (registration.runtimeId !== runtimeId) continue;
       registrations.delete(id);
-      emit({ type: "removed", registration, cause });
+      emit({ type: "removed", registration: copy(registration), cause });
     }
     return true;
   };
 
   return {
     async putRuntime(runtime) {
-      runtimes.set(runtime.runtimeId, { ...runtime });
+      runtimes.set(runtime.runtimeId, copy(runtime));
     },
     async getRuntime(runtimeId) {
       const runtime = runtimes.get(runtimeId);
-      return runtime && runtime.expiresAt > Date.now() ? { ...runtime } : undefined;
+      return runtime && runtime.expiresAt > Date.now() ? copy(runtime) : undefined;
     },
     async listRuntimes() {
       const now = Date.now();
-      return [...runtimes.values()].filter((r) => r.expiresAt > now).map((r) => ({ ...r }));
+      return [...runtimes.values()].filter((r) => r.expiresAt > now).map((r) => copy(r));
     },
     async setHealth(runtimeId, health: HealthValue, message, at) {
       const runtime = runtimes.get(runtimeId);
@@ -61,7 +65,7 @@ export function createMemoryStore(): Store {
       for (const registration of registrations.values()) {
         if (registration.runtimeId !== runtimeId || registration.health === health) continue;
         registration.health = health;
-        emit({ type: "updated", registration: { ...registration } });
+        emit({ type: "updated", registration: copy(registration) });
       }
     },
     async setRuntimeExpiry(runtimeId, expiresAt) {
@@ -73,18 +77,19 @@ export function createMemoryStore(): Store {
     },
 
     async putCredential(digest, record) {
-      credentials.set(digest, { ...record });
+      dropCredential(digest); // a digest re-put under a new id must not leave the old id findable
+      credentials.set(digest, copy(record));
       credentialIds.set(record.id, digest);
     },
     async getCredential(digest) {
       const record = credentials.get(digest);
-      return record && record.expiresAt > Date.now() ? { ...record } : undefined;
+      return record && record.expiresAt > Date.now() ? copy(record) : undefined;
     },
     async findCredentialById(id) {
       const digest = credentialIds.get(id);
       const record = digest === undefined ? undefined : credentials.get(digest);
       if (digest === undefined || !record || record.expiresAt <= Date.now()) return undefined;
-      return { digest, record: { ...record } };
+      return { digest, record: copy(record) };
     },
     async deleteCredential(digest) {
       dropCredential(digest);
@@ -92,26 +97,23 @@ export function createMemoryStore(): Store {
 
     async putRegistration(registration) {
       const existed = registrations.has(registration.registrationId);
-      const copy = { ...registration, metadata: { ...registration.metadata } };
-      registrations.set(registration.registrationId, copy);
-      emit({ type: existed ? "updated" : "added", registration: { ...copy } });
+      registrations.set(registration.registrationId, copy(registration));
+      emit({ type: existed ? "updated" : "added", registration: copy(registration) });
     },
     async getRegistration(registrationId) {
       const registration = registrations.get(registrationId);
-      return registration && { ...registration };
+      return registration && copy(registration);
     },
     async removeRegistration(registrationId, cause) {
       const registration = registrations.get(registrationId);
       if (!registration) return undefined;
       registrations.delete(registrationId);
-      emit({ type: "removed", registration, cause });
-      return { ...registration };
+      emit({ type: "removed", registration: copy(registration), cause });
+      return copy(registration);
     },
     async listRegistrations(serviceType) {
       const all = [...registrations.values()];
-      return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map((r) => ({
-        ...r,
-      }));
+      return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map((r) => copy(r));
     },
 
     subscribe(listener) {

@@ -1,0 +1,174 @@
+/**
+ * Lua scripts for every multi-key change: Redis runs each atomically, so a cascade
+ * (runtime → credentials + registrations) and the event it publishes are one step.
+ * That is also what makes sweeping idempotent across hosts: only the script run
+ * whose DEL succeeded appends the `removed` events.
+ *
+ * Every script takes the key prefix as ARGV[1] and builds its keys from it (single
+ * Redis or Sentinel; not Redis Cluster). Events are returned to the caller as
+ * {streamId, type, cause, recordJson, health} so the writing host delivers them
+ * locally without waiting for the stream.
+ */
+
+const prelude = `
+local p = ARGV[1]
+local function emit(origin, maxlen, typ, cause, rec, h)
+  local id = redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', typ, 'c', cause, 'r', rec, 'h', h)
+  return {id, typ, cause, rec, h}
+end
+local function extendRuntime(id, ttl)
+  if ttl < 1 then ttl = 1 end
+  redis.call('PEXPIRE', p..'rt:'..id, ttl)
+  local regsKey = p..'rt-regs:'..id
+  redis.call('PEXPIRE', regsKey, ttl)
+  for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
+    redis.call('PEXPIRE', p..'reg:'..rid, ttl)
+  end
+  local credsKey = p..'rt-creds:'..id
+  if redis.call('PTTL', credsKey) < ttl then redis.call('PEXPIRE', credsKey, ttl) end
+end
+local function dropCredential(d)
+  local key = p..'cred:'..d
+  local f = redis.call('HMGET', key, 'id', 'rt')
+  redis.call('DEL', key)
+  if f[1] then
+    local idKey = p..'cred-id:'..f[1]
+    if redis.call('GET', idKey) == d then redis.call('DEL', idKey) end
+  end
+  return f[2]
+end
+local function dropRegistration(rid, cause, origin, maxlen)
+  local key = p..'reg:'..rid
+  local f = redis.call('HMGET', key, 'rec', 'h', 'svc', 'rt')
+  if not f[1] then return nil end
+  redis.call('DEL', key)
+  redis.call('SREM', p..'regs', rid)
+  redis.call('SREM', p..'svc:'..f[3], rid)
+  redis.call('SREM', p..'rt-regs:'..f[4], rid)
+  return emit(origin, maxlen, 'removed', cause, f[1], f[2])
+end
+`;
+
+/** ARGV: p, id, rec, health, healthMessage, healthReportedAt, expiresAt, ttlMs */
+export const PUT_RUNTIME = `${prelude}
+local id = ARGV[2]
+local key = p..'rt:'..id
+redis.call('DEL', key)
+redis.call('HSET', key, 'rec', ARGV[3], 'health', ARGV[4], 'healthMessage', ARGV[5], 'healthReportedAt', ARGV[6], 'expiresAt', ARGV[7])
+redis.call('ZADD', p..'rt-exp', ARGV[7], id)
+extendRuntime(id, tonumber(ARGV[8]))
+return 1
+`;
+
+/** ARGV: p, id, expiresAt, ttlMs → 1 if the runtime exists */
+export const SET_RUNTIME_EXPIRY = `${prelude}
+local id = ARGV[2]
+local key = p..'rt:'..id
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'expiresAt', ARGV[3])
+redis.call('ZADD', p..'rt-exp', ARGV[3], id)
+extendRuntime(id, tonumber(ARGV[4]))
+return 1
+`;
+
+/** ARGV: p, id, health, message, reportedAt, origin, maxlen → events */
+export const SET_HEALTH = `${prelude}
+local id, h = ARGV[2], ARGV[3]
+local key = p..'rt:'..id
+if redis.call('EXISTS', key) == 0 then return {} end
+redis.call('HSET', key, 'health', h, 'healthMessage', ARGV[4], 'healthReportedAt', ARGV[5])
+local events = {}
+for _, rid in ipairs(redis.call('SMEMBERS', p..'rt-regs:'..id)) do
+  local rkey = p..'reg:'..rid
+  local cur = redis.call('HMGET', rkey, 'rec', 'h')
+  if cur[1] and cur[2] ~= h then
+    redis.call('HSET', rkey, 'h', h)
+    table.insert(events, emit(ARGV[6], ARGV[7], 'updated', '', cur[1], h))
+  end
+end
+return events
+`;
+
+/**
+ * ARGV: p, id, cause, origin, maxlen, expiredBy ('' = unconditional) → {1|0, events}.
+ * With expiredBy set (sweep) the runtime is removed only if it is still expired then:
+ * another host may have refreshed it since the sweep listed it.
+ */
+export const REMOVE_RUNTIME = `${prelude}
+local id, cause, origin, maxlen = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = p..'rt:'..id
+if ARGV[6] ~= '' then
+  local exp = redis.call('HGET', key, 'expiresAt')
+  if exp and tonumber(exp) > tonumber(ARGV[6]) then return {0, {}} end
+end
+redis.call('ZREM', p..'rt-exp', id)
+if redis.call('DEL', key) == 0 then return {0, {}} end
+local credsKey = p..'rt-creds:'..id
+for _, d in ipairs(redis.call('SMEMBERS', credsKey)) do dropCredential(d) end
+redis.call('DEL', credsKey)
+local regsKey = p..'rt-regs:'..id
+local events = {}
+for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
+  local ev = dropRegistration(rid, cause, origin, maxlen)
+  if ev then table.insert(events, ev) end
+end
+redis.call('DEL', regsKey)
+return {1, events}
+`;
+
+/** ARGV: p, digest, rec, id, runtimeId, ttlMs */
+export const PUT_CREDENTIAL = `${prelude}
+local d, id, rt, ttl = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local key = p..'cred:'..d
+local old = redis.call('HMGET', key, 'rt')
+if old[1] and old[1] ~= rt then redis.call('SREM', p..'rt-creds:'..old[1], d) end
+dropCredential(d)
+if ttl < 1 then return 0 end
+redis.call('HSET', key, 'rec', ARGV[3], 'id', id, 'rt', rt)
+redis.call('PEXPIRE', key, ttl)
+redis.call('SET', p..'cred-id:'..id, d, 'PX', ttl)
+local credsKey = p..'rt-creds:'..rt
+redis.call('SADD', credsKey, d)
+local want = math.max(ttl, redis.call('PTTL', p..'rt:'..rt))
+if redis.call('PTTL', credsKey) < want then redis.call('PEXPIRE', credsKey, want) end
+return 1
+`;
+
+/** ARGV: p, digest */
+export const DELETE_CREDENTIAL = `${prelude}
+local rt = dropCredential(ARGV[2])
+if rt then redis.call('SREM', p..'rt-creds:'..rt, ARGV[2]) end
+return 1
+`;
+
+/** ARGV: p, registrationId, rec, health, serviceType, runtimeId, origin, maxlen → event */
+export const PUT_REGISTRATION = `${prelude}
+local rid, svc, rt = ARGV[2], ARGV[5], ARGV[6]
+local key = p..'reg:'..rid
+local old = redis.call('HMGET', key, 'svc', 'rt')
+local typ = 'added'
+if old[1] then
+  typ = 'updated'
+  if old[1] ~= svc then redis.call('SREM', p..'svc:'..old[1], rid) end
+  if old[2] and old[2] ~= rt then redis.call('SREM', p..'rt-regs:'..old[2], rid) end
+end
+redis.call('HSET', key, 'rec', ARGV[3], 'h', ARGV[4], 'svc', svc, 'rt', rt)
+redis.call('SADD', p..'regs', rid)
+redis.call('SADD', p..'svc:'..svc, rid)
+local regsKey = p..'rt-regs:'..rt
+redis.call('SADD', regsKey, rid)
+-- A registration lives exactly as long as its runtime's keys: a dead owner's entries vanish.
+local ttl = redis.call('PTTL', p..'rt:'..rt)
+if ttl > 0 then
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', regsKey, ttl)
+else
+  redis.call('PERSIST', key)
+end
+return emit(ARGV[7], ARGV[8], typ, '', ARGV[3], ARGV[4])
+`;
+
+/** ARGV: p, registrationId, cause, origin, maxlen → event | nil */
+export const REMOVE_REGISTRATION = `${prelude}
+return dropRegistration(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+`;

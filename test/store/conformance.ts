@@ -1,0 +1,279 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Store, StoreEvent } from "../../src/store/index.js";
+import { credentialRecord, digestOf, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
+
+export type StoreFactory = () => Promise<{ store: Store; cleanup(): Promise<void> }>;
+
+/**
+ * The Store contract (src/store/types.ts) as tests: every implementation must pass
+ * them unchanged. A store delivers its own changes to its own subscribers by the time
+ * the changing call resolves.
+ */
+export function describeStoreConformance(name: string, makeStore: StoreFactory): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    let events: StoreEvent[];
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+      events = [];
+      store.subscribe((event) => events.push(event));
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    const summary = () =>
+      events.map((e) => `${e.type}:${e.registration.registrationId}${e.type === "removed" ? `:${e.cause}` : ""}`).sort();
+
+    describe("runtimes", () => {
+      it("puts, gets and lists runtimes", async () => {
+        const a = runtimeRecord("rt-a");
+        const b = runtimeRecord("rt-b", { boundSubject: "spiffe://example.org/b" });
+        await store.putRuntime(a);
+        await store.putRuntime(b);
+        expect(await store.getRuntime("rt-a")).toEqual(a);
+        expect(await store.getRuntime("rt-b")).toEqual(b);
+        expect(await store.getRuntime("rt-missing")).toBeUndefined();
+        const listed = await store.listRuntimes();
+        expect(listed.map((r) => r.runtimeId).sort()).toEqual(["rt-a", "rt-b"]);
+      });
+
+      it("replaces a runtime put again", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        const replaced = runtimeRecord("rt-a", { pluginVersion: "2.0.0", health: 3, healthMessage: "down" });
+        await store.putRuntime(replaced);
+        expect(await store.getRuntime("rt-a")).toEqual(replaced);
+        expect(await store.listRuntimes()).toHaveLength(1);
+      });
+
+      it("never returns an expired runtime, and setRuntimeExpiry extends its life", async () => {
+        await store.putRuntime(runtimeRecord("rt-old", { expiresAt: Date.now() - 1 }));
+        await store.putRuntime(runtimeRecord("rt-live"));
+        expect(await store.getRuntime("rt-old")).toBeUndefined();
+        expect((await store.listRuntimes()).map((r) => r.runtimeId)).toEqual(["rt-live"]);
+
+        const later = Date.now() + 120_000;
+        await store.setRuntimeExpiry("rt-old", later);
+        expect((await store.getRuntime("rt-old"))?.expiresAt).toBe(later);
+        await store.setRuntimeExpiry("rt-missing", later);
+        expect(await store.getRuntime("rt-missing")).toBeUndefined();
+      });
+
+      it("expires a runtime when its time passes", async () => {
+        await store.putRuntime(runtimeRecord("rt-short", { expiresAt: Date.now() + 40 }));
+        expect(await store.getRuntime("rt-short")).toBeDefined();
+        await sleep(80);
+        expect(await store.getRuntime("rt-short")).toBeUndefined();
+        expect(await store.listRuntimes()).toEqual([]);
+      });
+    });
+
+    describe("setHealth", () => {
+      it("updates the runtime and emits `updated` for each of its registrations whose health changed", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b"));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a", { health: 1 }));
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { health: 2 }));
+        await store.putRegistration(registrationRecord("reg-3", "rt-b", { health: 1 }));
+        events.length = 0;
+
+        await store.setHealth("rt-a", 2, "slow disk", 1234);
+        const runtime = await store.getRuntime("rt-a");
+        expect(runtime).toMatchObject({ health: 2, healthMessage: "slow disk", healthReportedAt: 1234 });
+        expect(events).toEqual([
+          { type: "updated", registration: registrationRecord("reg-1", "rt-a", { health: 2 }) },
+        ]);
+        expect((await store.getRegistration("reg-1"))?.health).toBe(2);
+        expect((await store.getRegistration("reg-3"))?.health).toBe(1);
+        expect((await store.getRuntime("rt-b"))?.health).toBe(1);
+      });
+
+      it("ignores an unknown runtime", async () => {
+        await store.setHealth("rt-missing", 3, "gone", 1);
+        expect(events).toEqual([]);
+        expect(await store.getRuntime("rt-missing")).toBeUndefined();
+      });
+    });
+
+    describe("removeRuntime", () => {
+      it("removes the runtime with its credentials and registrations, emitting `removed` with the cause", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b"));
+        await store.putCredential(digestOf("token-a"), credentialRecord("tok-a", "rt-a"));
+        await store.putCredential(
+          digestOf("grant-a"),
+          credentialRecord("grant-a", "rt-a", { kind: "grant", capability: "hostlog.v1.Log" }),
+        );
+        await store.putCredential(digestOf("token-b"), credentialRecord("tok-b", "rt-b"));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a"));
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { serviceType: "other.v1.Svc" }));
+        await store.putRegistration(registrationRecord("reg-3", "rt-b"));
+        events.length = 0;
+
+        expect(await store.removeRuntime("rt-a", "revoked")).toBe(true);
+        expect(summary()).toEqual(["removed:reg-1:revoked", "removed:reg-2:revoked"]);
+        const removed = events.find((e) => e.registration.registrationId === "reg-2");
+        expect(removed?.registration).toEqual(registrationRecord("reg-2", "rt-a", { serviceType: "other.v1.Svc" }));
+
+        expect(await store.getRuntime("rt-a")).toBeUndefined();
+        expect(await store.getCredential(digestOf("token-a"))).toBeUndefined();
+        expect(await store.getCredential(digestOf("grant-a"))).toBeUndefined();
+        expect(await store.findCredentialById("grant-a")).toBeUndefined();
+        expect(await store.getRegistration("reg-1")).toBeUndefined();
+        expect((await store.listRegistrations()).map((r) => r.registrationId)).toEqual(["reg-3"]);
+        expect(await store.listRegistrations("other.v1.Svc")).toEqual([]);
+
+        // Other runtimes are untouched.
+        expect(await store.getRuntime("rt-b")).toBeDefined();
+        expect(await store.getCredential(digestOf("token-b"))).toBeDefined();
+
+        events.length = 0;
+        expect(await store.removeRuntime("rt-a", "revoked")).toBe(false);
+        expect(events).toEqual([]);
+      });
+    });
+
+    describe("credentials", () => {
+      it("finds a credential by digest and by public id, and deletes it", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        const grant = credentialRecord("grant-1", "rt-a", { kind: "grant", capability: "hostlog.v1.Log" });
+        await store.putCredential(digestOf("g1"), grant);
+        expect(await store.getCredential(digestOf("g1"))).toEqual(grant);
+        expect(await store.findCredentialById("grant-1")).toEqual({ digest: digestOf("g1"), record: grant });
+        expect(await store.getCredential(digestOf("nope"))).toBeUndefined();
+        expect(await store.findCredentialById("nope")).toBeUndefined();
+
+        await store.deleteCredential(digestOf("g1"));
+        expect(await store.getCredential(digestOf("g1"))).toBeUndefined();
+        expect(await store.findCredentialById("grant-1")).toBeUndefined();
+        await store.deleteCredential(digestOf("g1")); // deleting twice is fine
+      });
+
+      it("keeps the id pointing at the newest digest when a credential is re-issued", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putCredential(digestOf("v1"), credentialRecord("tok-1", "rt-a"));
+        await store.putCredential(digestOf("v2"), credentialRecord("tok-1", "rt-a"));
+        await store.deleteCredential(digestOf("v1"));
+        expect((await store.findCredentialById("tok-1"))?.digest).toBe(digestOf("v2"));
+
+        await store.putCredential(digestOf("v2"), credentialRecord("tok-2", "rt-a"));
+        expect(await store.findCredentialById("tok-1")).toBeUndefined();
+        expect((await store.findCredentialById("tok-2"))?.digest).toBe(digestOf("v2"));
+      });
+
+      it("never returns an expired credential", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putCredential(digestOf("old"), credentialRecord("old", "rt-a", { expiresAt: Date.now() - 1 }));
+        expect(await store.getCredential(digestOf("old"))).toBeUndefined();
+        expect(await store.findCredentialById("old")).toBeUndefined();
+
+        await store.putCredential(digestOf("short"), credentialRecord("short", "rt-a", { expiresAt: Date.now() + 40 }));
+        expect(await store.getCredential(digestOf("short"))).toBeDefined();
+        await sleep(80);
+        expect(await store.getCredential(digestOf("short"))).toBeUndefined();
+        expect(await store.findCredentialById("short")).toBeUndefined();
+      });
+    });
+
+    describe("registrations", () => {
+      it("emits added, updated and removed, and returns what it removed", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        const first = registrationRecord("reg-1", "rt-a");
+        await store.putRegistration(first);
+        expect(events).toEqual([{ type: "added", registration: first }]);
+        expect(await store.getRegistration("reg-1")).toEqual(first);
+
+        const second = registrationRecord("reg-1", "rt-a", { weight: 5, metadata: { zone: "b" } });
+        await store.putRegistration(second);
+        expect(events[1]).toEqual({ type: "updated", registration: second });
+        expect(await store.getRegistration("reg-1")).toEqual(second);
+
+        expect(await store.removeRegistration("reg-1", "unregistered")).toEqual(second);
+        expect(events[2]).toEqual({ type: "removed", registration: second, cause: "unregistered" });
+        expect(await store.getRegistration("reg-1")).toBeUndefined();
+        expect(await store.removeRegistration("reg-1", "unregistered")).toBeUndefined();
+        expect(events).toHaveLength(3);
+      });
+
+      it("filters listRegistrations by service type, following a type change", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a", { serviceType: "kv.v1.Store" }));
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { serviceType: "kv.v1.Store" }));
+        await store.putRegistration(registrationRecord("reg-3", "rt-a", { serviceType: "log.v1.Log" }));
+        const ids = async (type?: string) => (await store.listRegistrations(type)).map((r) => r.registrationId).sort();
+        expect(await ids("kv.v1.Store")).toEqual(["reg-1", "reg-2"]);
+        expect(await ids("log.v1.Log")).toEqual(["reg-3"]);
+        expect(await ids("none.v1.None")).toEqual([]);
+        expect(await ids()).toEqual(["reg-1", "reg-2", "reg-3"]);
+
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { serviceType: "log.v1.Log" }));
+        expect(await ids("kv.v1.Store")).toEqual(["reg-1"]);
+        expect(await ids("log.v1.Log")).toEqual(["reg-2", "reg-3"]);
+      });
+
+      it("hands out copies: mutating a returned record does not change the store", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        const input = registrationRecord("reg-1", "rt-a");
+        await store.putRegistration(input);
+        input.metadata["zone"] = "mutated-input";
+        const got = (await store.getRegistration("reg-1"))!;
+        got.metadata["zone"] = "mutated-output";
+        events[0]!.registration.metadata["zone"] = "mutated-event";
+        (await store.listRegistrations())[0]!.metadata["zone"] = "mutated-list";
+        expect((await store.getRegistration("reg-1"))?.metadata).toEqual({ zone: "a" });
+
+        const runtime = (await store.getRuntime("rt-a"))!;
+        runtime.provides.push({ type: "x", version: "1" });
+        expect((await store.getRuntime("rt-a"))?.provides).toHaveLength(1);
+      });
+
+      it("stops delivering to an unsubscribed listener", async () => {
+        const mine: StoreEvent[] = [];
+        const unsubscribe = store.subscribe((e) => mine.push(e));
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a"));
+        unsubscribe();
+        await store.putRegistration(registrationRecord("reg-2", "rt-a"));
+        expect(mine.map((e) => e.registration.registrationId)).toEqual(["reg-1"]);
+        expect(events).toHaveLength(2);
+      });
+    });
+
+    describe("sweep", () => {
+      it("ends expired runtimes with cause `expired`, once", async () => {
+        const now = Date.now();
+        await store.putRuntime(runtimeRecord("rt-soon", { expiresAt: now + 60_000 }));
+        await store.putRuntime(runtimeRecord("rt-later", { expiresAt: now + 600_000 }));
+        await store.putCredential(digestOf("soon"), credentialRecord("soon", "rt-soon"));
+        await store.putRegistration(registrationRecord("reg-soon", "rt-soon"));
+        await store.putRegistration(registrationRecord("reg-later", "rt-later"));
+        events.length = 0;
+
+        expect(await store.sweep(now + 120_000)).toBe(1);
+        expect(summary()).toEqual(["removed:reg-soon:expired"]);
+        expect(await store.getRuntime("rt-soon")).toBeUndefined();
+        expect(await store.getCredential(digestOf("soon"))).toBeUndefined();
+        expect(await store.getRegistration("reg-soon")).toBeUndefined();
+        expect(await store.getRuntime("rt-later")).toBeDefined();
+        expect(await store.getRegistration("reg-later")).toBeDefined();
+
+        expect(await store.sweep(now + 120_000)).toBe(0);
+        expect(events).toHaveLength(1);
+      });
+
+      it("spares a runtime whose expiry was extended", async () => {
+        const now = Date.now();
+        await store.putRuntime(runtimeRecord("rt-a", { expiresAt: now + 1_000 }));
+        await store.setRuntimeExpiry("rt-a", now + 600_000);
+        expect(await store.sweep(now + 2_000)).toBe(0);
+        expect(await store.getRuntime("rt-a")).toBeDefined();
+      });
+    });
+
+    it("answers ping", async () => {
+      expect(await store.ping()).toBe(true);
+    });
+  });
+}
