@@ -1,0 +1,60 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { SecretError, createEnvSecretProvider, isSecretEnvKey, normaliseEnvKey } from "../../../src/secrets/index.js";
+
+const text = (value: Uint8Array) => new TextDecoder().decode(value);
+
+describe("env secret provider", () => {
+  it("normalises names to prefixed upper-case keys", () => {
+    expect(normaliseEnvKey("openai/api_key")).toBe("OPENAI_API_KEY");
+    expect(normaliseEnvKey("db.main-password")).toBe("DB_MAIN_PASSWORD");
+    expect(normaliseEnvKey("//x//")).toBe("X");
+    expect(isSecretEnvKey("PB_SECRET_X")).toBe(true);
+    expect(isSecretEnvKey("HOME")).toBe(false);
+  });
+
+  it("reads from the injected environment at call time", async () => {
+    const env: Record<string, string | undefined> = { PB_SECRET_OPENAI_API_KEY: "sk-test" };
+    const provider = createEnvSecretProvider({ env });
+    const secret = await provider.get("openai/api_key");
+    expect(text(secret.value)).toBe("sk-test");
+    expect(secret).toMatchObject({ name: "openai/api_key", version: "" });
+    env["PB_SECRET_OPENAI_API_KEY"] = "sk-rotated";
+    expect(text((await provider.get("openai/api_key")).value)).toBe("sk-rotated");
+  });
+
+  it("honours a custom prefix and lists only prefixed keys", async () => {
+    const provider = createEnvSecretProvider({ prefix: "APP_", env: { APP_DB: "x", APP_API_KEY: "y", HOME: "/root" } });
+    expect(await provider.list()).toEqual(["api_key", "db"]);
+    expect(text((await provider.get("db")).value)).toBe("x");
+    expect(() => createEnvSecretProvider({ prefix: "BAD-PREFIX" })).toThrow(TypeError);
+  });
+
+  it("fails with typed errors: missing, versioned, invalid names", async () => {
+    const provider = createEnvSecretProvider({ env: {} });
+    const missing = await provider.get("nope").catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(SecretError);
+    expect(missing).toBeInstanceOf(ConnectError); // crosses connect boundaries unchanged
+    expect((missing as SecretError).code).toBe(Code.NotFound);
+    expect((missing as SecretError).secretName).toBe("nope");
+    expect(ConnectError.from(missing).code).toBe(Code.NotFound);
+    await expect(provider.get("x", { version: "3" })).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(provider.get("///")).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(provider.get("a\nb")).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(provider.get("")).rejects.toMatchObject({ code: Code.InvalidArgument });
+  });
+
+  it("getMany skips missing optional secrets and names a missing required one", async () => {
+    const provider = createEnvSecretProvider({ env: { PB_SECRET_A: "1" } });
+    const found = await provider.getMany([
+      { name: "a", version: "", optional: false },
+      { name: "b", version: "", optional: true },
+    ]);
+    expect(found.map((s) => s.name)).toEqual(["a"]);
+    await expect(provider.getMany([{ name: "c", version: "", optional: false }])).rejects.toMatchObject({
+      code: Code.NotFound,
+      secretName: "c",
+      rawMessage: 'required secret "c" is missing',
+    });
+  });
+});
