@@ -48,8 +48,7 @@ function waitReady(reader: Redis, stopped: () => boolean): Promise<void> {
 /**
  * Follows the shared event stream from its current tail, delivering other hosts'
  * events in stream order. After a connection loss it resumes from the last ID it
- * saw, so nothing is lost or repeated, unless Redis came back without the stream
- * (restart without persistence): then it starts over from the new stream's beginning.
+ * saw, so nothing is lost or repeated (within the stream's MAXLEN).
  */
 export async function startEventReader(options: EventReaderOptions): Promise<EventReader> {
   const { reader, streamKey, origin, logger, deliver } = options;
@@ -59,8 +58,9 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
 
   const resync = async () => {
     const tail = await tailId(reader, streamKey);
-    // The stream went backwards: Redis lost it. Everything in the new one is new to us.
-    if (compareStreamIds(tail, lastId) < 0) lastId = "0-0";
+    // The stream went backwards (Redis lost it, or restored an older snapshot): what it holds
+    // now we saw already, and entries are appended after its tail, so follow from there.
+    if (compareStreamIds(tail, lastId) < 0) lastId = tail;
   };
 
   const loop = async () => {

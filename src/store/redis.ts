@@ -91,6 +91,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
+  if (options.client?.options.keyPrefix) {
+    // ioredis would prefix command keys but not the keys our Lua scripts build: they would disagree.
+    throw new TypeError("createRedisStore: use the store's keyPrefix option, not the client's");
+  }
   const ownsClient = options.client === undefined;
   const client =
     options.client ?? new Redis(options.url!, { ...connectionOptions, commandTimeout: commandTimeoutMs, lazyConnect: false });
