@@ -158,6 +158,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
   });
   caller.on("drain", () => upstream.resume());
   upstream.on("end", () => {
+    // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
+    if (failure !== undefined || upstream.destroyed || !responded) return;
     upstreamEnded = true;
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {

@@ -164,9 +164,9 @@ export async function startFront(opts: RouterOptions) {
 export function clientFactory() {
   const managers: Http2SessionManager[] = [];
   return {
-    client(protocol: Protocol, baseUrl: string, token: string | undefined = "pbrt_alice", extraHeaders: Record<string, string> = {}): Client<typeof KVService> {
+    client(protocol: Protocol, baseUrl: string, token: string | null = "pbrt_alice", extraHeaders: Record<string, string> = {}): Client<typeof KVService> {
       const auth: Interceptor = (next) => (req) => {
-        if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
+        if (token !== null) req.header.set("authorization", `Bearer ${token}`);
         for (const [k, v] of Object.entries(extraHeaders)) req.header.set(k, v);
         return next(req);
       };
