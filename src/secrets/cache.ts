@@ -127,6 +127,11 @@ export function createSecretCache(provider: SecretProvider, options: SecretCache
     return promise;
   };
 
+  const invalidateAll = () => {
+    generation++;
+    entries.clear();
+  };
+
   const get = async (name: string, opts: GetSecretOptions = {}): Promise<SecretValue> => {
     const version = opts.version ?? "";
     const key = keyOf(name, version);
@@ -156,14 +161,11 @@ export function createSecretCache(provider: SecretProvider, options: SecretCache
       await provider.close?.();
     },
     invalidate(name?: string) {
-      if (name === undefined) return this.invalidateAll();
+      if (name === undefined) return invalidateAll();
       const prefix = `${name}\u0000`;
       for (const key of [...entries.keys()]) if (key.startsWith(prefix)) entries.delete(key);
     },
-    invalidateAll() {
-      generation++;
-      entries.clear();
-    },
+    invalidateAll,
     stats() {
       const asked = counters.hits + counters.misses;
       return { ...counters, hitRate: asked === 0 ? 0 : counters.hits / asked, size: entries.size };

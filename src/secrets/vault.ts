@@ -134,7 +134,10 @@ export function createVaultSecretProvider(options: VaultProviderOptions): VaultS
         if (data?.["renewable"] === true) schedule(Number(data["ttl"]));
       })
       .catch((error: SecretError) => {
-        options.logger?.warn({ backend: BACKEND, code: error.code }, "vault token lookup failed; no renewal");
+        // An outage: try again on the next request. A refusal (no lookup permission): give up.
+        const transient = error.code === Code.Unavailable;
+        if (transient && renewal === "started") renewal = "unstarted";
+        options.logger?.warn({ backend: BACKEND, code: error.code }, transient ? "vault token lookup failed; will retry" : "vault token lookup refused; no renewal");
       });
   };
 

@@ -134,6 +134,23 @@ describe("vault KV v2 provider (loopback Vault)", () => {
     }
   });
 
+  it("retries the token lookup after an outage so renewal still starts", async () => {
+    vault.addToken("hvs.later", { ttlSeconds: 1, renewable: true });
+    const renewing = createVaultSecretProvider({ address: vault.url, token: "hvs.later" });
+    try {
+      vault.write("k", { value: "v" });
+      vault.mode = "down";
+      expect((await failure(renewing.get("k"))).code).toBe(Code.Unavailable);
+      vault.mode = "ok";
+      await renewing.get("k");
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(vault.calls.get("renew") ?? 0).toBeGreaterThanOrEqual(1);
+      expect(text((await renewing.get("k")).value)).toBe("v");
+    } finally {
+      await renewing.close?.();
+    }
+  });
+
   it("a non-renewable token is never renewed", async () => {
     vault.addToken("hvs.fixed", { ttlSeconds: 1, renewable: false });
     const fixed = createVaultSecretProvider({ address: vault.url, token: "hvs.fixed" });
