@@ -6,7 +6,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
-import { HEADER_AUTHORIZATION, TOKEN_PREFIX } from "../protocol/constants.js";
+import { TOKEN_PREFIX } from "../protocol/constants.js";
+import { bearerToken } from "./bearer.js";
 import type { Authenticator, Identity } from "./identity.js";
 import { createReplayCache, type ReplayCache } from "./replay-cache.js";
 
@@ -124,11 +125,8 @@ function resolveOptions(opts: JwtAuthenticatorOptions): ResolvedOptions {
 
 /** The bearer value when it looks like a JWT; undefined for anything else (our opaque tokens included). */
 export function extractBearerJwt(headers: Headers): string | undefined {
-  const value = headers.get(HEADER_AUTHORIZATION);
-  if (value === null) return undefined;
-  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(value);
-  const token = match?.[1];
-  if (token === undefined) return undefined;
+  const token = bearerToken(headers);
+  if (!token) return undefined;
   if (OWN_TOKEN_PREFIXES.some((prefix) => token.startsWith(prefix))) return undefined;
   return JWT_SHAPE.test(token) ? token : undefined;
 }

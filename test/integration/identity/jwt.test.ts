@@ -198,6 +198,13 @@ describe("JWT authenticator against a loopback JWKS server", () => {
     expect((await refusal(auth(bearer(noJti)), noJti)).rawMessage).toMatch(/"jti" is missing/);
   });
 
+  it("accepts a jti exactly once even when the same token races itself", async () => {
+    const auth = createJwtAuthenticator({ ...base(), replayCache: true });
+    const token = await sign(key1, {}, (j) => j.setJti("race"));
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => auth(bearer(token))));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+  });
+
   it("answers Unavailable when the JWKS cannot be fetched", async () => {
     const dead = await startJwks();
     const url = dead.url;
