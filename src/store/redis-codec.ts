@@ -50,11 +50,12 @@ export function decodeEvent(raw: RawEvent): StoreEvent | undefined {
   return undefined;
 }
 
-/** Script reply tuple {streamId, type, cause, rec, health}. */
-export function rawFromScript(tuple: unknown): RawEvent | undefined {
+/** Script reply tuple {streamId, type, cause, rec, health} → the stream entry ID and its event. */
+export function eventFromScript(tuple: unknown): { id: string; event: StoreEvent } | undefined {
   if (!Array.isArray(tuple) || tuple.length < 5) return undefined;
-  const [, type, cause, rec, health] = tuple.map(String);
-  return { type: type!, cause: cause!, rec: rec!, health: health! };
+  const [id, type, cause, rec, health] = tuple.map(String);
+  const event = decodeEvent({ type: type!, cause: cause!, rec: rec!, health: health! });
+  return event && { id: id!, event };
 }
 
 /** Stream entry fields [k1, v1, k2, v2, ...] → origin + event. */

@@ -7,15 +7,21 @@ export interface EventReaderOptions {
   /** A connection of its own: XREAD BLOCK holds it. */
   reader: Redis;
   streamKey: string;
-  /** Entries written by this store instance are skipped: they were delivered locally already. */
-  origin: string;
   logger: Logger;
   deliver(event: StoreEvent): void;
-  /** How long one XREAD blocks (ms); bounds how long stop() waits. */
+  /** How long one XREAD blocks (ms); bounds nothing user-visible since stop() disconnects. */
   blockMs?: number;
+  /** How long a write waits for its own events to come round the stream before delivering them itself. */
+  ownDeliveryTimeoutMs: number;
 }
 
 export interface EventReader {
+  /**
+   * Resolves once this host's own events (from a script reply) were delivered to local
+   * listeners: normally by the stream, in stream order with everyone else's; if the stream
+   * is slow or down, directly, and then the stream skips them. Either way exactly once.
+   */
+  deliverOwn(events: Array<{ id: string; event: StoreEvent }>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,16 +51,40 @@ function waitReady(reader: Redis, stopped: () => boolean): Promise<void> {
   });
 }
 
+interface Waiter {
+  id: string;
+  resolve(): void;
+}
+
 /**
- * Follows the shared event stream from its current tail, delivering other hosts'
- * events in stream order. After a connection loss it resumes from the last ID it
- * saw, so nothing is lost or repeated (within the stream's MAXLEN).
+ * Follows the shared event stream from its tail at start-up and delivers every entry,
+ * this host's included, in stream order: all hosts see one history. After a connection
+ * loss it resumes from the last ID it saw, so nothing is lost or repeated (within the
+ * stream's MAXLEN).
  */
 export async function startEventReader(options: EventReaderOptions): Promise<EventReader> {
-  const { reader, streamKey, origin, logger, deliver } = options;
+  const { reader, streamKey, logger } = options;
   const blockMs = options.blockMs ?? 5_000;
   let stopped = false;
   let lastId = await tailId(reader, streamKey);
+  let waiters: Waiter[] = [];
+  /** Own events delivered directly because the stream lagged: the stream must not deliver them again. */
+  const deliveredDirectly = new Set<string>();
+
+  const deliver = (event: StoreEvent) => {
+    try {
+      options.deliver(event);
+    } catch (err) {
+      logger.error({ err }, "store event listener threw");
+    }
+  };
+  const release = () => {
+    for (const id of deliveredDirectly) if (compareStreamIds(id, lastId) <= 0) deliveredDirectly.delete(id);
+    const due = waiters.filter((w) => compareStreamIds(w.id, lastId) <= 0);
+    if (due.length === 0) return;
+    waiters = waiters.filter((w) => !due.includes(w));
+    for (const waiter of due) waiter.resolve();
+  };
 
   const resync = async () => {
     const tail = await tailId(reader, streamKey);
@@ -77,17 +107,12 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             lastId = id;
-            const entry = rawFromStream(fields);
-            if (entry.origin === origin) continue;
-            const event = decodeEvent(entry.raw);
-            if (!event) continue;
-            try {
-              deliver(event);
-            } catch (err) {
-              logger.error({ err }, "store event listener threw");
-            }
+            if (deliveredDirectly.delete(id)) continue;
+            const event = decodeEvent(rawFromStream(fields).raw);
+            if (event) deliver(event);
           }
         }
+        release();
       } catch (err) {
         if (stopped) return;
         logger.debug({ err: (err as Error).message }, "event stream read failed; waiting for Redis");
@@ -99,12 +124,39 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
   };
   const running = loop();
 
+  const reached = (id: string, timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      if (compareStreamIds(id, lastId) <= 0) return resolve();
+      const timer = setTimeout(resolve, timeoutMs);
+      waiters.push({
+        id,
+        resolve() {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+
   return {
+    async deliverOwn(events) {
+      if (events.length === 0) return;
+      // A healthy reader wakes on XADD at once; one that is reconnecting gets no wait.
+      if (reader.status === "ready" && !stopped) {
+        const newest = events.reduce((max, e) => (compareStreamIds(e.id, max) > 0 ? e.id : max), "0-0");
+        await reached(newest, options.ownDeliveryTimeoutMs);
+      }
+      for (const { id, event } of events) {
+        if (compareStreamIds(id, lastId) <= 0) continue; // the stream delivered it
+        deliveredDirectly.add(id);
+        deliver(event);
+      }
+    },
     async stop() {
       stopped = true;
       // Closing the connection rejects the pending XREAD at once.
       reader.disconnect();
       await running;
+      for (const waiter of waiters.splice(0)) waiter.resolve();
     },
   };
 }

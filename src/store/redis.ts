@@ -4,11 +4,10 @@ import { Redis, type RedisOptions } from "ioredis";
 import { silentLogger, type Logger } from "../log/index.js";
 import {
   decodeCredential,
-  decodeEvent,
   decodeRegistration,
   decodeRuntime,
   encodeRuntime,
-  rawFromScript,
+  eventFromScript,
   RUNTIME_FIELDS,
 } from "./redis-codec.js";
 import { startEventReader } from "./redis-event-reader.js";
@@ -24,7 +23,7 @@ export interface RedisStoreOptions {
   /** Namespace for every key, so several deployments can share one Redis. Default "plugboard:". */
   keyPrefix?: string;
   logger?: Logger;
-  /** Names this host in logs; a random suffix makes each store instance's event origin unique. Default hostname-pid. */
+  /** Names this host; with a random suffix it marks each stream entry this store writes (field `o`, for diagnosis). Default hostname-pid. */
   hostId?: string;
   /**
    * How long a runtime's keys outlive its expiresAt when no host sweeps (every host down) before Redis drops
@@ -33,6 +32,11 @@ export interface RedisStoreOptions {
   expiredGraceMs?: number;
   /** Approximate cap on the shared event stream (XADD MAXLEN ~). A host offline longer than this many events loses the gap. Default 10 000. */
   eventStreamMaxLen?: number;
+  /**
+   * How long a write waits for its own events to come back on the stream, so local listeners see one
+   * order with other hosts' events, before delivering them directly (reader lagging or reconnecting). Default 1 s.
+   */
+  ownEventTimeoutMs?: number;
   /** How long to wait for Redis at start-up before failing. Default 5 s. */
   connectTimeoutMs?: number;
   /** A command with no reply after this long rejects (a hung Redis). Default 5 s. */
@@ -40,7 +44,7 @@ export interface RedisStoreOptions {
 }
 
 export interface RedisStore extends Store {
-  /** This store instance's event origin (hostId plus a random suffix). */
+  /** This store instance's name on the stream entries it writes (hostId plus a random suffix). */
   readonly origin: string;
   /**
    * Called when Redis comes back without this deployment's data (restart without persistence, FLUSHALL):
@@ -89,6 +93,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const maxLen = positive("eventStreamMaxLen", options.eventStreamMaxLen, 10_000);
   const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 5_000);
   const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
+  const ownEventTimeoutMs = positive("ownEventTimeoutMs", options.ownEventTimeoutMs, 1_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
   if (options.client?.options.keyPrefix) {
@@ -135,13 +140,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       }
     }
   };
-  /** Delivers the events a script returned: this host's own changes, exactly once, not again from the stream. */
-  const deliverScriptEvents = (tuples: unknown) => {
-    for (const tuple of Array.isArray(tuples) ? tuples : []) {
-      const raw = rawFromScript(tuple);
-      const event = raw && decodeEvent(raw);
-      if (event) deliver(event);
-    }
+  /** This host's own changes reach its listeners through the stream too (one order for all), before the write resolves. */
+  const deliverScriptEvents = async (tuples: unknown) => {
+    const own = (Array.isArray(tuples) ? tuples : []).map(eventFromScript).filter((e) => e !== undefined);
+    await eventReader.deliverOwn(own);
   };
 
   /** Fail fast while disconnected: ioredis would otherwise queue the command until Redis is back. */
@@ -170,7 +172,13 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     );
   });
 
-  const eventReader = await startEventReader({ reader, streamKey: key("events"), origin, logger, deliver });
+  const eventReader = await startEventReader({
+    reader,
+    streamKey: key("events"),
+    logger,
+    deliver,
+    ownDeliveryTimeoutMs: ownEventTimeoutMs,
+  });
 
   const ttlUntil = (expiresAt: number) => Math.ceil(expiresAt - Date.now() + graceMs);
 
@@ -231,7 +239,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async setHealth(runtimeId, health, message, at) {
       ready();
-      deliverScriptEvents(await run(scripts.SET_HEALTH, [prefix, runtimeId, health, message, at, origin, maxLen]));
+      await deliverScriptEvents(await run(scripts.SET_HEALTH, [prefix, runtimeId, health, message, at, origin, maxLen]));
     },
     async setRuntimeExpiry(runtimeId, expiresAt) {
       ready();
@@ -243,7 +251,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         number,
         unknown[],
       ];
-      deliverScriptEvents(events);
+      await deliverScriptEvents(events);
       return removed === 1;
     },
 
@@ -288,7 +296,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         origin,
         maxLen,
       ]);
-      deliverScriptEvents([event]);
+      await deliverScriptEvents([event]);
     },
     async getRegistration(registrationId) {
       ready();
@@ -298,11 +306,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     async removeRegistration(registrationId, cause) {
       ready();
       const tuple = await run(scripts.REMOVE_REGISTRATION, [prefix, registrationId, cause, origin, maxLen]);
-      const raw = rawFromScript(tuple);
-      const event = raw && decodeEvent(raw);
-      if (!event) return undefined;
-      deliver(event);
-      return { ...event.registration };
+      const own = eventFromScript(tuple);
+      if (!own) return undefined;
+      await eventReader.deliverOwn([own]);
+      return structuredClone(own.event.registration);
     },
     async listRegistrations(serviceType) {
       ready();
@@ -331,7 +338,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
           maxLen,
           now,
         ])) as [number, unknown[]];
-        deliverScriptEvents(events);
+        await deliverScriptEvents(events);
         if (removed === 1) ended++;
       }
       return ended;

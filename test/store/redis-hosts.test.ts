@@ -80,6 +80,19 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
     await eventually(() => expect(summary(seenB)).toEqual(expected));
   });
 
+  it("gives every host's listeners one order, its own changes included", async () => {
+    const { a, b, seenA, seenB } = await hosts();
+    await a.putRuntime(runtimeRecord("rt-1"));
+    for (let i = 0; i < 10; i++) {
+      await b.putRegistration(registrationRecord(`reg-${i}`, "rt-1"));
+      await a.putRegistration(registrationRecord(`reg-${i}`, "rt-1", { weight: 2 }));
+    }
+    const expected = Array.from({ length: 10 }, (_, i) => [`added:reg-${i}`, `updated:reg-${i}`]).flat();
+    expect(summary(seenA)).toEqual(expected); // A's own updates never overtake B's adds
+    await eventually(() => expect(summary(seenB)).toEqual(expected));
+    expect(seenA.at(-1)?.registration.weight).toBe(2);
+  });
+
   it("shares credentials: put on A is readable on B, deleted on B is gone on A", async () => {
     const { a, b } = await hosts();
     await a.putRuntime(runtimeRecord("rt-1"));
