@@ -235,6 +235,22 @@ describe.skipIf(!hasRedis)("redis store across a Redis restart", () => {
   });
 });
 
+describe.skipIf(!hasRedis)("redis store closing while Redis is down", () => {
+  it("closes promptly", async () => {
+    const server = await startRedis();
+    try {
+      const store = await createRedisStore({ url: server.url });
+      await server.kill();
+      await waitFor(async () => !(await store.ping()));
+      const started = Date.now();
+      await store.close();
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition().catch(() => false))) {
