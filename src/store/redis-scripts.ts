@@ -172,3 +172,11 @@ return emit(ARGV[7], ARGV[8], typ, '', ARGV[3], ARGV[4])
 export const REMOVE_REGISTRATION = `${prelude}
 return dropRegistration(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `;
+
+/** ARGV: p, indexKey, id... — drops index members whose record is gone (checked here, so a concurrent re-add survives). */
+export const TIDY_REGISTRATION_INDEX = `${prelude}
+for i = 3, #ARGV do
+  if redis.call('EXISTS', p..'reg:'..ARGV[i]) == 0 then redis.call('SREM', ARGV[2], ARGV[i]) end
+end
+return 1
+`;

@@ -118,6 +118,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     reader.disconnect();
     if (ownsClient) client.disconnect();
   };
+  if (client.status === "wait") client.connect().catch(() => {}); // a caller's lazyConnect client; errors surface below
   try {
     await Promise.all([waitForReady(client, connectTimeoutMs), waitForReady(reader, connectTimeoutMs)]);
   } catch (err) {
@@ -157,7 +158,21 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     await client.set(epochKey, randomBytes(8).toString("hex"), "NX");
     return client.get(epochKey);
   };
-  let epoch = await claimEpoch();
+  let epoch: string | null;
+  let eventReader: Awaited<ReturnType<typeof startEventReader>>;
+  try {
+    epoch = await claimEpoch();
+    eventReader = await startEventReader({
+      reader,
+      streamKey: key("events"),
+      logger,
+      deliver,
+      ownDeliveryTimeoutMs: ownEventTimeoutMs,
+    });
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
   client.on("ready", () => {
     connected = true;
     logger.info("redis store: connection restored");
@@ -170,14 +185,6 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       },
       (err: Error) => logger.debug({ err: err.message }, "redis store: epoch check failed"),
     );
-  });
-
-  const eventReader = await startEventReader({
-    reader,
-    streamKey: key("events"),
-    logger,
-    deliver,
-    ownDeliveryTimeoutMs: ownEventTimeoutMs,
   });
 
   const ttlUntil = (expiresAt: number) => Math.ceil(expiresAt - Date.now() + graceMs);
@@ -197,7 +204,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       else stale.push(ids[i]!);
     });
     // Index members whose record expired with its runtime: tidy up lazily.
-    if (stale.length > 0) await client.srem(indexKey, ...stale);
+    if (stale.length > 0) await run(scripts.TIDY_REGISTRATION_INDEX, [prefix, indexKey, ...stale]);
     return found;
   };
 

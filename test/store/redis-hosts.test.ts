@@ -160,7 +160,7 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
   });
 
   it("uses a caller's ioredis client and leaves it open on close", async () => {
-    const client = new Redis(server.url);
+    const client = new Redis(server.url, { lazyConnect: true }); // the store connects it
     try {
       const store = await createRedisStore({ client, keyPrefix: `client${++n}:` });
       await store.putRuntime(runtimeRecord("rt-1"));
