@@ -103,7 +103,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const ownsClient = options.client === undefined;
   const client =
     options.client ?? new Redis(options.url!, { ...connectionOptions, commandTimeout: commandTimeoutMs, lazyConnect: false });
-  const reader = client.duplicate({ ...connectionOptions, commandTimeout: undefined, connectionName: "plugboard-events" });
+  const reader = client.duplicate({
+    ...connectionOptions,
+    lazyConnect: false,
+    commandTimeout: undefined,
+    connectionName: "plugboard-events",
+  });
 
   // ioredis reconnects by itself; we only keep the logs quiet and useful (no URLs: they may hold a password).
   let connected = client.status === "ready";
