@@ -6,3 +6,5 @@ export * from "./tokens/index.js";
 export * from "./policy/index.js";
 export * from "./audit/index.js";
 export * from "./log/index.js";
+export * from "./secrets/index.js";
+export * from "./router/index.js";

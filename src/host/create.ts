@@ -1,6 +1,11 @@
 import type * as http2 from "node:http2";
-import type { TLSSocket } from "node:tls";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
+import { createSecretsService } from "../secrets/service.js";
+import { createRouter } from "../router/router.js";
+import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
+import { createRbacInterceptor } from "./rbac-interceptor.js";
+import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
@@ -20,6 +25,8 @@ import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
+import type { HostPolicy } from "../policy/host-policy.js";
+import type { Rbac } from "../policy/rbac.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { createTokenService, randomId, type TokenService } from "../tokens/tokens.js";
@@ -64,7 +71,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     hostId: randomId("host_", resolved.random),
     store,
     tokens,
-    policy: options.policy ?? {},
+    policy: withRbacAdmin(options.policy ?? {}, options.rbac),
     limits: resolved.limits,
     logger,
     audit,
@@ -91,12 +98,14 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     LifecycleService.typeName,
     AdminService.typeName,
     Health.typeName,
+    ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
   ]);
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
     createIdentityInterceptor({ resolve: identify, publicMethods }),
+    ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
   ];
 
@@ -107,6 +116,20 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(LifecycleService, createLifecycleService(host));
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices));
+    if (options.secrets) {
+      const { provider, policy } = options.secrets;
+      router.service(
+        SecretsService,
+        createSecretsService({ provider, store, logger, audit: (e) =>
+            audit({
+              event: "secret.read",
+              outcome: e.outcome === "ok" ? "success" : "failure",
+              actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
+              target: e.granted.join(",") || e.requested.join(","),
+              ...(e.code ? { reason: e.code } : {}),
+            }), ...(policy ? { policy } : {}) }),
+      );
+    }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
   };
   const connectHandler = connectNodeAdapter({
@@ -117,17 +140,37 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     contextValues(req) {
       const values = createContextValues();
       // Only a certificate the TLS layer verified against the configured CA counts.
-      const socket = req.socket as Partial<TLSSocket>;
-      if (socket.authorized && typeof socket.getPeerX509Certificate === "function") {
-        const cert = socket.getPeerX509Certificate();
-        if (cert) values.set(peerCertificateKey, cert);
-      }
+      const cert = peerCertificateOf(req as http2.Http2ServerRequest);
+      if (cert) values.set(peerCertificateKey, cert);
       return values;
     },
   });
 
+  const decisions = createRoutingDecisions(host, identify, options.rbac);
+  const rateLimiter: RouterRateLimiter | undefined =
+    options.rateLimit === undefined
+      ? undefined
+      : "consume" in options.rateLimit
+        ? options.rateLimit
+        : createRouterRateLimiter(options.rateLimit);
+  const router = createRouter({
+    authenticate: decisions.authenticate,
+    authorize: decisions.authorize,
+    resolve: decisions.resolve,
+    maxMessageBytes: resolved.limits.maxMessageBytes,
+    logger,
+    ...(rateLimiter ? { rateLimiter } : {}),
+    ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
+    ...(options.onRoutedCall ? { onCallEnd: options.onRoutedCall } : {}),
+  });
+  const forgetEnded = store.subscribe((event) => {
+    if (event.type === "removed" && event.cause !== "unregistered") decisions.forget(event.registration.runtimeId);
+  });
+
+  // Host services go to connect-es; every other service is a plugin's, reached through the router.
   const handler: RequestHandler = (req, res) => {
-    connectHandler(req, res);
+    if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, res);
+    else router.handle(req, res);
   };
 
   const servers = new Set<RunningServer>();
@@ -155,9 +198,17 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     async close() {
       clearInterval(sweeper);
+      forgetEnded();
+      await router.close();
       await Promise.all([...servers].map((s) => s.close()));
       servers.clear();
       await store.close();
     },
   };
+}
+
+/** With RBAC configured, admin rights come from the "admin" permission unless the policy says otherwise. */
+function withRbacAdmin(policy: HostPolicy, rbac: Rbac | undefined): HostPolicy {
+  if (!rbac || policy.isAdmin) return policy;
+  return { ...policy, isAdmin: (identity) => rbac.check(identity, "admin") };
 }

@@ -8,6 +8,12 @@ import { DEFAULT_LIMITS, DEFAULT_TTLS } from "../protocol/constants.js";
 import type { Store } from "../store/types.js";
 import type { RandomSource } from "../tokens/tokens.js";
 import type { Capability, Limits } from "./context.js";
+import type { Rbac } from "../policy/rbac.js";
+import type { SecretProvider } from "../secrets/types.js";
+import type { SecretPolicy } from "../secrets/service.js";
+import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
+import type { CallEndInfo } from "../router/router.js";
+import type { UpstreamTls } from "../router/upstream-pool.js";
 
 export interface PluginHostOptions {
   /** Shared with plugins out of band; tells a plugin it was started by this host. Not a security measure. */
@@ -24,6 +30,16 @@ export interface PluginHostOptions {
   /** Roles given to plugin runtimes (RBAC). */
   runtimeRoles?: (pluginName: string, subject: string) => readonly string[];
   policy?: HostPolicy;
+  /** Role-based access control over every RPC and routed call. */
+  rbac?: Rbac;
+  /** Serve plugboard.v1.SecretsService from this provider. */
+  secrets?: { provider: SecretProvider; policy?: SecretPolicy };
+  /** Rate limits for routed calls: budgets (memory, or Redis when `redis` is given) or a ready limiter. */
+  rateLimit?: RouterRateLimiterOptions | RouterRateLimiter;
+  /** TLS towards https:// providers: their CA and the host's client certificate. */
+  upstreamTls?: UpstreamTls;
+  /** Called once per routed call (metrics). */
+  onRoutedCall?: (info: CallEndInfo) => void;
   /** Host services plugins may use through broker grants. */
   capabilities?: Capability[];
   /** Refuse handshakes without a launcher-issued launch secret. Default false. */

@@ -3,3 +3,7 @@ export * from "./bearer.js";
 export * from "./compose.js";
 export * from "./interceptor.js";
 export * from "./token-authenticator.js";
+export * from "./mtls.js";
+export * from "./jwt.js";
+export * from "./certs.js";
+export * from "./spiffe-id.js";

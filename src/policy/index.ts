@@ -1,1 +1,2 @@
 export * from "./host-policy.js";
+export * from "./rbac.js";
