@@ -70,6 +70,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
       { endStream: false },
     );
   } catch {
+    // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
+    pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     onEnd?.("unavailable");
     return;

@@ -110,6 +110,10 @@ export function createRouter(opts: RouterOptions): Router {
         const decision = await rateLimiter.consume(caller.subject, path.service);
         if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
       }
+      // A declared oversize unary body is refused before any provider is involved.
+      if (protocol === "connect-unary" && Number(req.headers["content-length"] ?? 0) > maxMessageBytes) {
+        throw new ConnectError(`request message larger than ${maxMessageBytes} bytes`, Code.ResourceExhausted);
+      }
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
       const target = await resolve(path.service, caller, pin);

@@ -22,6 +22,8 @@ export interface UpstreamPool {
   session(target: UpstreamTarget): ClientHttp2Session;
   /** Parse (and cache) a provider endpoint base URL. Throws ConnectError(Internal) if unusable. */
   target(endpoint: string): UpstreamTarget;
+  /** Drop the origin's session (e.g. it refused a new stream); the next call reconnects. */
+  discard(target: UpstreamTarget): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,13 @@ export function createUpstreamPool(opts: UpstreamPoolOptions = {}): UpstreamPool
       const s = sessions.get(target.origin);
       if (s !== undefined && !s.closed && !s.destroyed) return s;
       return connect(target);
+    },
+    discard(target) {
+      const s = sessions.get(target.origin);
+      if (s === undefined) return;
+      sessions.delete(target.origin);
+      // In-flight streams finish; the session goes when they do.
+      if (!s.closed && !s.destroyed) s.close();
     },
     target(endpoint) {
       const cached = targets.get(endpoint);

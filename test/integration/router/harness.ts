@@ -30,6 +30,8 @@ export async function listen(server: Http2Server): Promise<string> {
 export interface ProviderLog {
   aborted: string[];
   started: string[];
+  /** Request headers of the last Get. */
+  lastHeaders?: Headers;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -53,6 +55,7 @@ export async function startProvider() {
       routes: (r) =>
         r.service(KVService, {
           async get(req, ctx) {
+            log.lastHeaders = ctx.requestHeader;
             ctx.responseTrailer.set(TRAILER_NAME, "yes");
             if (req.key === "missing") {
               throw new ConnectError("no such key", Code.NotFound, undefined, [

@@ -15,13 +15,19 @@ import {
 describe("router passthrough (real provider, real connect-es clients)", () => {
   let provider: Awaited<ReturnType<typeof startProvider>>;
   let front: Awaited<ReturnType<typeof startFront>>;
+  const pins: (string | undefined)[] = [];
   const seen: { code: string; service: string; method: string }[] = [];
   const clients = clientFactory();
 
   beforeAll(async () => {
     provider = await startProvider();
+    const base = stubRouterOptions(() => provider.url);
     front = await startFront(
       stubRouterOptions(() => provider.url, {
+        resolve: (service, caller, pin) => {
+          pins.push(pin);
+          return base.resolve(service, caller, pin);
+        },
         onCallEnd: (i) => seen.push({ code: i.code, service: i.service, method: i.method }),
       }),
     );
@@ -79,6 +85,29 @@ describe("router passthrough (real provider, real connect-es clients)", () => {
       const res = await kv.get({ key: "x" });
       expect(res.caller).toBe("runtime:alice");
     });
+  });
+
+  it("strips credentials and plugboard-* headers, passes the pin to resolve, keeps other metadata", async () => {
+    const kv = clients.client("connect", front.url, "pbrt_alice", {
+      "plugboard-provider": "kv-1",
+      "plugboard-grant": "pbgt_secret",
+      "x-custom": "kept",
+    });
+    pins.length = 0;
+    await kv.get({ key: "h" });
+    expect(pins).toEqual(["kv-1"]);
+    const h = provider.log.lastHeaders!;
+    expect(h.get("authorization")).toBeNull();
+    expect(h.get("plugboard-provider")).toBeNull();
+    expect(h.get("plugboard-grant")).toBeNull();
+    expect(h.get("x-custom")).toBe("kept");
+    expect(h.get("plugboard-caller")).toMatch(/^v1\./);
+  });
+
+  it("reports refusals to onCallEnd too", async () => {
+    seen.length = 0;
+    await expectConnectError(clients.client("grpc", front.url, null).get({ key: "x" }));
+    expect(seen.map((s) => s.code)).toEqual(["unauthenticated"]);
   });
 
   it("reports each call's outcome to onCallEnd", async () => {
