@@ -73,7 +73,18 @@ export function createRouter(opts: RouterOptions): Router {
     throw new Error("router: maxMessageBytes must be a positive integer");
   }
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
-  const { authenticate, authorize, resolve, rateLimiter, logger, onCallEnd } = opts;
+  const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
+  // A throwing metrics hook must not take a call (or the process) down with it.
+  const hook = opts.onCallEnd;
+  const onCallEnd = hook
+    ? (info: CallEndInfo) => {
+        try {
+          hook(info);
+        } catch (e) {
+          logger?.warn({ err: e }, "router: onCallEnd hook threw");
+        }
+      }
+    : undefined;
 
   function refuse(
     req: Http2ServerRequest,
@@ -107,7 +118,10 @@ export function createRouter(opts: RouterOptions): Router {
       caller = await authenticate(req);
       await authorize(caller, path.service, path.method);
       if (rateLimiter) {
-        const decision = await rateLimiter.consume(caller.subject, path.service);
+        const decision = await rateLimiter.consume(caller.subject, path.service).catch((e: unknown) => {
+          logger?.error({ err: e }, "router: rate limiter store failed");
+          throw new ConnectError("rate limiter unavailable", Code.Unavailable);
+        });
         if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
       }
       // A declared oversize unary body is refused before any provider is involved.

@@ -124,3 +124,32 @@ describe("router passthrough (real provider, real connect-es clients)", () => {
     expect(seen[0]).toMatchObject({ service: "kv.v1.KVService", method: "Get" });
   });
 });
+
+describe("router passthrough with large payloads (backpressure both ways)", () => {
+  let provider: Awaited<ReturnType<typeof startProvider>>;
+  let front: Awaited<ReturnType<typeof startFront>>;
+  const clients = clientFactory();
+  beforeAll(async () => {
+    provider = await startProvider();
+    front = await startFront(stubRouterOptions(() => provider.url));
+  });
+  afterAll(async () => {
+    clients.close();
+    await front.close();
+    await provider.close();
+  });
+
+  it.each(PROTOCOLS)("%s: 3 MiB unary both ways and a 6 MiB client stream", async (protocol) => {
+    const kv = clients.client(protocol, front.url);
+    const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+    await kv.put({ key: "big", value: big });
+    const got = await kv.get({ key: "big" });
+    expect(got.value.length).toBe(big.length);
+    expect(Buffer.compare(Buffer.from(got.value), Buffer.from(big))).toBe(0);
+    const chunk = new Uint8Array(64 * 1024).fill(7);
+    async function* many() {
+      for (let i = 0; i < 100; i++) yield { key: `c${i}`, value: chunk };
+    }
+    expect((await kv.putMany(many())).count).toBe(100);
+  });
+});

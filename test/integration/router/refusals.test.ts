@@ -92,3 +92,38 @@ describe("router refusals arrive as ConnectErrors in the caller's protocol", () 
     });
   });
 });
+
+describe("router robustness against failing collaborators", () => {
+  it("limiter store failure → Unavailable; a throwing resolve → Internal without leaking; a throwing hook is contained", async () => {
+    const provider = await startProvider();
+    const front = await startFront(
+      stubRouterOptions(() => provider.url, {
+        rateLimiter: { consume: async () => Promise.reject(new Error("redis down at 10.0.0.1")) },
+        onCallEnd: () => {
+          throw new Error("hook bug");
+        },
+      }),
+    );
+    const front2 = await startFront(
+      stubRouterOptions(() => provider.url, {
+        resolve: async () => {
+          throw new Error("db password=hunter2 rejected");
+        },
+      }),
+    );
+    const clients = clientFactory();
+    try {
+      const err = await expectConnectError(clients.client("grpc", front.url).get({ key: "a" }));
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.message).not.toContain("10.0.0.1");
+      const err2 = await expectConnectError(clients.client("connect", front2.url).get({ key: "a" }));
+      expect(err2.code).toBe(Code.Internal);
+      expect(err2.message).not.toContain("hunter2");
+    } finally {
+      clients.close();
+      await front.close();
+      await front2.close();
+      await provider.close();
+    }
+  });
+});
