@@ -28,6 +28,7 @@ local function extendRuntime(id, ttl)
   if redis.call('PTTL', credsKey) < ttl then redis.call('PEXPIRE', credsKey, ttl) end
 end
 local function dropCredential(d)
+  redis.call('ZREM', p..'cred-exp', d)
   local key = p..'cred:'..d
   local f = redis.call('HMGET', key, 'id', 'rt')
   redis.call('DEL', key)
@@ -116,7 +117,7 @@ redis.call('DEL', regsKey)
 return {1, events}
 `;
 
-/** ARGV: p, digest, rec, id, runtimeId, ttlMs */
+/** ARGV: p, digest, rec, id, runtimeId, ttlMs, expiresAt */
 export const PUT_CREDENTIAL = `${prelude}
 local d, id, rt, ttl = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local key = p..'cred:'..d
@@ -127,6 +128,7 @@ if ttl < 1 then return 0 end
 redis.call('HSET', key, 'rec', ARGV[3], 'id', id, 'rt', rt)
 redis.call('PEXPIRE', key, ttl)
 redis.call('SET', p..'cred-id:'..id, d, 'PX', ttl)
+redis.call('ZADD', p..'cred-exp', ARGV[7], d)
 local credsKey = p..'rt-creds:'..rt
 redis.call('SADD', credsKey, d)
 local want = math.max(ttl, redis.call('PTTL', p..'rt:'..rt))
@@ -179,4 +181,18 @@ for i = 3, #ARGV do
   if redis.call('EXISTS', p..'reg:'..ARGV[i]) == 0 then redis.call('SREM', ARGV[2], ARGV[i]) end
 end
 return 1
+`;
+
+/**
+ * ARGV: p, now → how many credentials ended. Keys expire by TTL on Redis's clock anyway; this
+ * honours the host's \`now\` and keeps the expiry index from growing.
+ */
+export const SWEEP_CREDENTIALS = `${prelude}
+local ended = 0
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'cred-exp', '-inf', ARGV[2], 'LIMIT', 0, 1000)) do
+  local rt = dropCredential(d)
+  if rt then redis.call('SREM', p..'rt-creds:'..rt, d) end
+  ended = ended + 1
+end
+return ended
 `;

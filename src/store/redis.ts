@@ -276,6 +276,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         record.id,
         record.runtimeId,
         Math.ceil(record.expiresAt - Date.now()),
+        record.expiresAt,
       ]);
     },
     async getCredential(digest) {
@@ -337,8 +338,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async sweep(now) {
       ready();
-      // Credentials need no sweeping: their keys carry PX TTLs. Runtimes are removed by
-      // script so the cascade emits `removed` events, exactly once across all hosts.
+      await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
+      // Runtimes are removed by script so the cascade emits `removed` events, exactly once across all hosts.
       const ids = await client.zrangebyscore(key("rt-exp"), "-inf", now, "LIMIT", 0, 1000);
       let ended = 0;
       for (const id of ids) {

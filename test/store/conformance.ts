@@ -263,6 +263,17 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         expect(events).toHaveLength(1);
       });
 
+      it("ends credentials whose expiry passed by `now`", async () => {
+        const now = Date.now();
+        await store.putRuntime(runtimeRecord("rt-a", { expiresAt: now + 600_000 }));
+        await store.putCredential(digestOf("soon"), credentialRecord("soon", "rt-a", { expiresAt: now + 60_000 }));
+        await store.putCredential(digestOf("later"), credentialRecord("later", "rt-a", { expiresAt: now + 600_000 }));
+        expect(await store.sweep(now + 120_000)).toBe(0); // no runtime ended
+        expect(await store.getCredential(digestOf("soon"))).toBeUndefined();
+        expect(await store.findCredentialById("soon")).toBeUndefined();
+        expect(await store.getCredential(digestOf("later"))).toBeDefined();
+      });
+
       it("spares a runtime whose expiry was extended", async () => {
         const now = Date.now();
         await store.putRuntime(runtimeRecord("rt-a", { expiresAt: now + 1_000 }));
