@@ -30,3 +30,20 @@ export function createBareProxy(opts: { endpoint: string }) {
     close: () => pool.close(),
   };
 }
+
+/** Run standalone: `tsx bench/proxy-baseline.ts <provider-endpoint> [port]` prints the proxy URL. */
+async function main(): Promise<void> {
+  const [endpoint, port] = process.argv.slice(2);
+  if (endpoint === undefined) throw new Error("usage: proxy-baseline.ts <provider-endpoint> [port]");
+  const { createServer } = await import("node:http2");
+  const proxy = createBareProxy({ endpoint });
+  const server = createServer((req, res) => proxy.handle(req, res));
+  server.listen(Number(port ?? 0), "127.0.0.1", () => {
+    const addr = server.address();
+    console.log(`http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : port}`);
+  });
+}
+
+if (process.argv[1] !== undefined && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href) {
+  await main();
+}
