@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryStore, createRedisStore, type Store, type StoreEvent } from "../../src/store/index.js";
+import {
+  createMemoryStore,
+  createRedisStore,
+  type RegistrationRecord,
+  type RuntimeRecord,
+  type Store,
+  type StoreEvent,
+} from "../../src/store/index.js";
 import { findRedisServer, startRedis, type RedisServerHandle } from "../helpers/redis.js";
 import { credentialRecord, digestOf, registrationRecord, runtimeRecord } from "./fixtures.js";
 
@@ -13,22 +20,45 @@ const runtimeId = fc.constantFrom("r1", "r2", "r3");
 const at = fc.integer({ min: 1, max: 5 }).map((k) => base + k * 1_000);
 
 type Op = (store: Store) => Promise<unknown>;
-const op: fc.Arbitrary<[string, Op]> = fc.oneof(
-  fc.tuple(runtimeId, at).map(([id, expiresAt]) => [`putRuntime ${id}`, (s: Store) => s.putRuntime(runtimeRecord(id, { expiresAt, startedAt: 1, healthReportedAt: 1 }))] as [string, Op]),
-  runtimeId.map((id) => [`getRuntime ${id}`, (s: Store) => s.getRuntime(id)] as [string, Op]),
-  fc.constant(["listRuntimes", async (s: Store) => (await s.listRuntimes()).sort((a, b) => a.runtimeId.localeCompare(b.runtimeId))] as [string, Op]),
-  fc.tuple(runtimeId, fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>).map(([id, h]) => [`setHealth ${id} ${h}`, (s: Store) => s.setHealth(id, h, `h${h}`, 7)] as [string, Op]),
-  fc.tuple(runtimeId, at).map(([id, t]) => [`setRuntimeExpiry ${id}`, (s: Store) => s.setRuntimeExpiry(id, t)] as [string, Op]),
-  fc.tuple(runtimeId, fc.constantFrom("revoked", "unregistered") as fc.Arbitrary<"revoked" | "unregistered">).map(([id, cause]) => [`removeRuntime ${id}`, (s: Store) => s.removeRuntime(id, cause)] as [string, Op]),
-  fc.tuple(fc.constantFrom("d1", "d2", "d3"), fc.constantFrom("c1", "c2"), runtimeId, at).map(([d, id, rt, expiresAt]) => [`putCredential ${d} ${id} ${rt}`, (s: Store) => s.putCredential(digestOf(d), credentialRecord(id, rt, { expiresAt }))] as [string, Op]),
-  fc.constantFrom("d1", "d2", "d3").map((d) => [`getCredential ${d}`, (s: Store) => s.getCredential(digestOf(d))] as [string, Op]),
-  fc.constantFrom("c1", "c2").map((id) => [`findCredentialById ${id}`, (s: Store) => s.findCredentialById(id)] as [string, Op]),
-  fc.constantFrom("d1", "d2", "d3").map((d) => [`deleteCredential ${d}`, (s: Store) => s.deleteCredential(digestOf(d))] as [string, Op]),
-  fc.tuple(fc.constantFrom("g1", "g2", "g3"), runtimeId, fc.constantFrom("t1", "t2"), fc.constantFrom(1, 2) as fc.Arbitrary<1 | 2>).map(([g, rt, type, health]) => [`putRegistration ${g} ${rt} ${type} ${health}`, (s: Store) => s.putRegistration(registrationRecord(g, rt, { serviceType: type, health }))] as [string, Op]),
-  fc.constantFrom("g1", "g2", "g3").map((g) => [`getRegistration ${g}`, (s: Store) => s.getRegistration(g)] as [string, Op]),
-  fc.constantFrom("g1", "g2", "g3").map((g) => [`removeRegistration ${g}`, (s: Store) => s.removeRegistration(g, "unregistered")] as [string, Op]),
-  fc.constantFrom(undefined, "t1", "t2").map((type) => [`listRegistrations ${type}`, async (s: Store) => (await s.listRegistrations(type)).sort((a, b) => a.registrationId.localeCompare(b.registrationId))] as [string, Op]),
-  fc.integer({ min: 1, max: 6 }).map((k) => [`sweep ${k}`, (s: Store) => s.sweep(base + k * 1_000)] as [string, Op]),
+type Step = [name: string, op: Op];
+const step = (name: string, op: Op): Step => [name, op];
+const byId = <T>(key: (t: T) => string) => (list: T[]) => list.sort((a, b) => key(a).localeCompare(key(b)));
+const health = fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>;
+const digest = fc.constantFrom("d1", "d2", "d3");
+const credentialId = fc.constantFrom("c1", "c2");
+const registrationId = fc.constantFrom("g1", "g2", "g3");
+const serviceType = fc.constantFrom("t1", "t2");
+
+const op: fc.Arbitrary<Step> = fc.oneof(
+  fc.tuple(runtimeId, at).map(([id, expiresAt]) =>
+    step(`putRuntime ${id}`, (s) => s.putRuntime(runtimeRecord(id, { expiresAt, startedAt: 1, healthReportedAt: 1 }))),
+  ),
+  runtimeId.map((id) => step(`getRuntime ${id}`, (s) => s.getRuntime(id))),
+  fc.constant(step("listRuntimes", async (s) => byId((r: RuntimeRecord) => r.runtimeId)(await s.listRuntimes()))),
+  fc.tuple(runtimeId, health).map(([id, h]) => step(`setHealth ${id} ${h}`, (s) => s.setHealth(id, h, `h${h}`, 7))),
+  fc.tuple(runtimeId, at).map(([id, t]) => step(`setRuntimeExpiry ${id}`, (s) => s.setRuntimeExpiry(id, t))),
+  fc
+    .tuple(runtimeId, fc.constantFrom("revoked", "unregistered") as fc.Arbitrary<"revoked" | "unregistered">)
+    .map(([id, cause]) => step(`removeRuntime ${id} ${cause}`, (s) => s.removeRuntime(id, cause))),
+  fc.tuple(digest, credentialId, runtimeId, at).map(([d, id, rt, expiresAt]) =>
+    step(`putCredential ${d} ${id} ${rt}`, (s) => s.putCredential(digestOf(d), credentialRecord(id, rt, { expiresAt }))),
+  ),
+  digest.map((d) => step(`getCredential ${d}`, (s) => s.getCredential(digestOf(d)))),
+  credentialId.map((id) => step(`findCredentialById ${id}`, (s) => s.findCredentialById(id))),
+  digest.map((d) => step(`deleteCredential ${d}`, (s) => s.deleteCredential(digestOf(d)))),
+  fc.tuple(registrationId, runtimeId, serviceType, health).map(([g, rt, type, h]) =>
+    step(`putRegistration ${g} ${rt} ${type} ${h}`, (s) =>
+      s.putRegistration(registrationRecord(g, rt, { serviceType: type, health: h })),
+    ),
+  ),
+  registrationId.map((g) => step(`getRegistration ${g}`, (s) => s.getRegistration(g))),
+  registrationId.map((g) => step(`removeRegistration ${g}`, (s) => s.removeRegistration(g, "unregistered"))),
+  fc.constantFrom(undefined, "t1", "t2").map((type) =>
+    step(`listRegistrations ${type}`, async (s) =>
+      byId((r: RegistrationRecord) => r.registrationId)(await s.listRegistrations(type)),
+    ),
+  ),
+  fc.integer({ min: 1, max: 6 }).map((k) => step(`sweep ${k}`, (s) => s.sweep(base + k * 1_000))),
 );
 
 const eventKey = (e: StoreEvent) => JSON.stringify(e);
