@@ -1,0 +1,75 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { createPluginHost, type PluginHost } from "../host/create.js";
+import type { PluginHostOptions } from "../host/options.js";
+import type { Authenticator } from "../identity/identity.js";
+import { createJwtAuthenticator } from "../identity/jwt.js";
+import { createMtlsAuthenticator } from "../identity/mtls.js";
+import { createLogger, type Logger } from "../log/logger.js";
+import { createRbac, loadRbacConfig } from "../policy/rbac.js";
+import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
+import { createRedisStore } from "../store/redis.js";
+import { loadHostConfig, type HostConfig } from "./host-config.js";
+
+/** Builds the host options a config file describes. */
+export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
+  const authenticators: Authenticator[] = [];
+  if (config.identity.mtls) authenticators.push(createMtlsAuthenticator(config.identity.mtls));
+  if (config.identity.jwt) authenticators.push(createJwtAuthenticator(config.identity.jwt));
+  return {
+    magicCookie: config.magicCookie,
+    logger,
+    authenticators,
+    allowedEndpointHosts: config.allowedEndpointHosts,
+    requireLaunchSecret: config.requireLaunchSecret,
+    limits: config.limits,
+    ...(config.appProtocolVersions ? { appProtocolVersions: config.appProtocolVersions } : {}),
+    ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),
+    ...(config.grantTtlMs ? { grantTtlMs: config.grantTtlMs } : {}),
+    ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+    ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
+    ...(config.secrets ? { secrets: { provider: createSecretProvider(config.secrets as SecretProviderConfig, { logger }) } } : {}),
+    ...(config.store.kind === "redis" ? { store: await createRedisStore({ url: config.store.url, logger }) } : {}),
+  };
+}
+
+export interface StartedHost {
+  host: PluginHost;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a standalone host from a config file (what `plugboard host` runs). */
+export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" })): Promise<StartedHost> {
+  const config = loadHostConfig(configFile);
+  const host = createPluginHost(await hostOptionsFromConfig(config, logger));
+  const tls = config.tls && {
+    cert: readFileSync(config.tls.cert),
+    key: readFileSync(config.tls.key),
+    ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
+    requestCert: config.tls.requestClientCert,
+  };
+  const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
+  return { host, url: server.url, stop: () => host.close() };
+}
+
+export function registerHostCommand(program: Command): Command {
+  return program
+    .command("host")
+    .description("run a standalone plugin host")
+    .requiredOption("-c, --config <file>", "host configuration (YAML or JSON)")
+    .action(async (opts: { config: string }) => {
+      const logger = createLogger({ name: "plugboard" });
+      const started = await startHostFromConfig(opts.config, logger);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, "stopping host");
+        await started.stop();
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      process.on("SIGINT", () => void stop("SIGINT"));
+    });
+}

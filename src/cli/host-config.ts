@@ -1,0 +1,203 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse } from "yaml";
+import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import {
+  ConfigError,
+  obj,
+  onlyKeys,
+  optBool,
+  optNum,
+  optObj,
+  optStr,
+  optStrList,
+  str,
+  type Obj,
+} from "./config-fields.js";
+
+/** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
+export interface HostConfig {
+  listen: { hostname: string; port: number };
+  tls?: { cert: string; key: string; ca?: string; requestClientCert: boolean };
+  magicCookie: { key: string; value: string };
+  appProtocolVersions?: string[];
+  store: { kind: "memory" } | { kind: "redis"; url: string };
+  runtimeTokenTtlMs?: number;
+  grantTtlMs?: number;
+  limits: Partial<Record<keyof typeof DEFAULT_LIMITS, number>>;
+  rateLimit?: { perCaller?: Budget; perService?: Budget };
+  identity: {
+    mtls?: { trustDomains?: string[]; allowCnFallback?: boolean };
+    jwt?: { jwksUrl: string; issuer: string; audience: string };
+  };
+  rbacFile?: string;
+  secrets?: Obj;
+  allowedEndpointHosts: string[];
+  requireLaunchSecret: boolean;
+  plugins: PluginConfig[];
+}
+
+export interface Budget {
+  points: number;
+  durationSec: number;
+  burst?: number;
+}
+
+export interface PluginConfig {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  restart?: "on-failure" | "always" | "never";
+}
+
+const TOP = [
+  "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
+  "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "plugins",
+] as const;
+
+function budget(value: Obj | undefined, field: string): Budget | undefined {
+  if (!value) return undefined;
+  onlyKeys(value, ["points", "durationSec", "burst"], field);
+  const points = optNum(value, "points", field, { min: 1 });
+  const durationSec = optNum(value, "durationSec", field, { min: 1 });
+  if (points === undefined || durationSec === undefined) throw new ConfigError(field, "needs points and durationSec");
+  const burst = optNum(value, "burst", field);
+  return { points, durationSec, ...(burst === undefined ? {} : { burst }) };
+}
+
+/** Reads a value directly or from the environment variable named by `<key>Env`. */
+function strOrEnv(parent: Obj, key: string, field: string, env: NodeJS.ProcessEnv): string {
+  const fromEnv = optStr(parent, `${key}Env`, field);
+  if (fromEnv !== undefined) {
+    const value = env[fromEnv];
+    if (!value) throw new ConfigError(`${field}.${key}Env`, `environment variable ${fromEnv} is not set`);
+    return value;
+  }
+  return str(parent, key, field);
+}
+
+export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const root = obj(raw ?? {}, "(root)");
+  onlyKeys(root, TOP, "");
+  const path = (p: string) => resolve(baseDir, p);
+
+  const listenObj = optObj(root, "listen", "") ?? {};
+  onlyKeys(listenObj, ["hostname", "port"], "listen");
+  const listen = { hostname: optStr(listenObj, "hostname", "listen") ?? "127.0.0.1", port: optNum(listenObj, "port", "listen") ?? 7777 };
+
+  const tlsObj = optObj(root, "tls", "");
+  let tls: HostConfig["tls"];
+  if (tlsObj) {
+    onlyKeys(tlsObj, ["cert", "key", "ca", "requestClientCert"], "tls");
+    const ca = optStr(tlsObj, "ca", "tls");
+    tls = {
+      cert: path(str(tlsObj, "cert", "tls")),
+      key: path(str(tlsObj, "key", "tls")),
+      ...(ca ? { ca: path(ca) } : {}),
+      requestClientCert: optBool(tlsObj, "requestClientCert", "tls") ?? false,
+    };
+    if (tls.requestClientCert && !tls.ca) throw new ConfigError("tls.ca", "required when requestClientCert is true");
+  }
+
+  const cookie = obj(root["magicCookie"], "magicCookie");
+  onlyKeys(cookie, ["key", "value", "valueEnv"], "magicCookie");
+  const magicCookie = { key: str(cookie, "key", "magicCookie"), value: strOrEnv(cookie, "value", "magicCookie", env) };
+
+  const storeValue = root["store"] ?? "memory";
+  if (typeof storeValue !== "string") throw new ConfigError("store", 'must be "memory" or a redis:// URL');
+  const storeUrl = storeValue === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : storeValue;
+  let store: HostConfig["store"];
+  if (storeUrl === "memory") store = { kind: "memory" };
+  else if (/^rediss?:\/\//.test(storeUrl)) store = { kind: "redis", url: storeUrl };
+  else throw new ConfigError("store", 'must be "memory", a redis:// URL, or "redis" with PLUGBOARD_REDIS_URL set');
+
+  const tokens = optObj(root, "tokens", "") ?? {};
+  onlyKeys(tokens, ["runtimeTtlMs", "grantTtlMs"], "tokens");
+  const runtimeTokenTtlMs = optNum(tokens, "runtimeTtlMs", "tokens", { min: 1000 });
+  const grantTtlMs = optNum(tokens, "grantTtlMs", "tokens", { min: 1000 });
+
+  const limitsObj = optObj(root, "limits", "") ?? {};
+  onlyKeys(limitsObj, Object.keys(DEFAULT_LIMITS), "limits");
+  const limits: HostConfig["limits"] = {};
+  for (const key of Object.keys(limitsObj) as Array<keyof typeof DEFAULT_LIMITS>) limits[key] = optNum(limitsObj, key, "limits", { min: 1 })!;
+
+  const rateObj = optObj(root, "rateLimit", "");
+  let rateLimit: HostConfig["rateLimit"];
+  if (rateObj) {
+    onlyKeys(rateObj, ["perCaller", "perService"], "rateLimit");
+    const perCaller = budget(optObj(rateObj, "perCaller", "rateLimit"), "rateLimit.perCaller");
+    const perService = budget(optObj(rateObj, "perService", "rateLimit"), "rateLimit.perService");
+    rateLimit = { ...(perCaller ? { perCaller } : {}), ...(perService ? { perService } : {}) };
+  }
+
+  const identityObj = optObj(root, "identity", "") ?? {};
+  onlyKeys(identityObj, ["mtls", "jwt"], "identity");
+  const identity: HostConfig["identity"] = {};
+  const mtls = optObj(identityObj, "mtls", "identity");
+  if (mtls) {
+    onlyKeys(mtls, ["trustDomains", "allowCnFallback"], "identity.mtls");
+    if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
+    const trustDomains = optStrList(mtls, "trustDomains", "identity.mtls");
+    const allowCnFallback = optBool(mtls, "allowCnFallback", "identity.mtls");
+    identity.mtls = { ...(trustDomains ? { trustDomains } : {}), ...(allowCnFallback === undefined ? {} : { allowCnFallback }) };
+  }
+  const jwt = optObj(identityObj, "jwt", "identity");
+  if (jwt) {
+    onlyKeys(jwt, ["jwksUrl", "issuer", "audience"], "identity.jwt");
+    identity.jwt = { jwksUrl: str(jwt, "jwksUrl", "identity.jwt"), issuer: str(jwt, "issuer", "identity.jwt"), audience: str(jwt, "audience", "identity.jwt") };
+  }
+
+  const rbac = optStr(root, "rbac", "");
+  const secrets = optObj(root, "secrets", "");
+  if (secrets && typeof secrets["kind"] !== "string") throw new ConfigError("secrets.kind", "must be env, file, vault, aws or chain");
+
+  const pluginsValue = root["plugins"] ?? [];
+  if (!Array.isArray(pluginsValue)) throw new ConfigError("plugins", "must be a list");
+  const plugins = pluginsValue.map((value, i): PluginConfig => {
+    const field = `plugins[${i}]`;
+    const p = obj(value, field);
+    onlyKeys(p, ["name", "command", "args", "env", "restart"], field);
+    const envObj = optObj(p, "env", field) ?? {};
+    for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
+    const restart = optStr(p, "restart", field);
+    if (restart !== undefined && !["on-failure", "always", "never"].includes(restart))
+      throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
+    return {
+      name: str(p, "name", field),
+      command: str(p, "command", field),
+      args: optStrList(p, "args", field) ?? [],
+      env: envObj as Record<string, string>,
+      ...(restart ? { restart: restart as PluginConfig["restart"] } : {}),
+    };
+  });
+
+  const appProtocolVersions = optStrList(root, "appProtocolVersions", "");
+  return {
+    listen,
+    ...(tls ? { tls } : {}),
+    magicCookie,
+    ...(appProtocolVersions ? { appProtocolVersions } : {}),
+    store,
+    ...(runtimeTokenTtlMs === undefined ? {} : { runtimeTokenTtlMs }),
+    ...(grantTtlMs === undefined ? {} : { grantTtlMs }),
+    limits,
+    ...(rateLimit ? { rateLimit } : {}),
+    identity,
+    ...(rbac ? { rbacFile: path(rbac) } : {}),
+    ...(secrets ? { secrets } : {}),
+    allowedEndpointHosts: optStrList(root, "allowedEndpointHosts", "") ?? [],
+    requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
+    plugins,
+  };
+}
+
+export function loadHostConfig(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError("(file)", `cannot read ${file}: ${(error as Error).message}`);
+  }
+  return parseHostConfig(raw, dirname(resolve(file)), env);
+}

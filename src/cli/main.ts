@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerCertsCommand } from "./certs.js";
+import { ConfigError } from "./config-fields.js";
+import { registerHostCommand } from "./host-command.js";
+import { registerStatusCommand } from "./status-command.js";
+import { registerTokenCommand } from "./token-command.js";
+
+const program = new Command("plugboard").description("Plugboard plugin host").showHelpAfterError();
+registerHostCommand(program);
+registerCertsCommand(program);
+registerStatusCommand(program);
+registerTokenCommand(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;
+  console.error(message);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});
