@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../../src/cli/config-fields.js";
+import { parseHostConfig } from "../../../src/cli/host-config.js";
+
+const base = { magicCookie: { key: "K", value: "V" } };
+
+function problem(raw: unknown, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseHostConfig(raw, "/etc/plugboard", env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error("config was accepted");
+}
+
+describe("host config", () => {
+  it("fills defaults and resolves paths against the config folder", () => {
+    const c = parseHostConfig({ ...base, tls: { cert: "host.pem", key: "host-key.pem" } }, "/etc/plugboard");
+    expect(c.listen).toEqual({ hostname: "127.0.0.1", port: 7777 });
+    expect(c.store).toEqual({ kind: "memory" });
+    expect(c.tls?.cert).toBe("/etc/plugboard/host.pem");
+  });
+
+  it("reads the cookie value and the redis URL from the environment", () => {
+    const c = parseHostConfig({ magicCookie: { key: "K", valueEnv: "COOKIE" }, store: "redis" }, "/", {
+      COOKIE: "v",
+      PLUGBOARD_REDIS_URL: "redis://127.0.0.1:6379",
+    });
+    expect(c.magicCookie.value).toBe("v");
+    expect(c.store).toEqual({ kind: "redis", url: "redis://127.0.0.1:6379" });
+  });
+
+  it.each([
+    [{}, "config magicCookie: must be a mapping"],
+    [{ ...base, lisen: {} }, "config lisen: unknown setting"],
+    [{ ...base, listen: { port: "80" } }, "config listen.port: must be a number"],
+    [{ ...base, store: "postgres://x" }, "config store:"],
+    [{ ...base, tls: { cert: "a", key: "b", requestClientCert: true } }, "config tls.ca: required"],
+    [{ ...base, identity: { mtls: {} } }, "config identity.mtls: needs tls.requestClientCert"],
+    [{ ...base, rateLimit: { perCaller: { points: 0, durationSec: 1 } } }, "config rateLimit.perCaller.points"],
+    [{ ...base, limits: { maxMessageBytez: 1 } }, "config limits.maxMessageBytez: unknown setting"],
+    [{ ...base, plugins: [{ name: "kv" }] }, "config plugins[0].command"],
+    [{ ...base, plugins: [{ name: "kv", command: "x", restart: "sometimes" }] }, "config plugins[0].restart"],
+    [{ magicCookie: { key: "K", valueEnv: "MISSING" } }, "config magicCookie.valueEnv: environment variable MISSING is not set"],
+  ])("names the field: %j", (raw, message) => {
+    expect(problem(raw)).toContain(message);
+  });
+});
