@@ -1,0 +1,132 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { AuditEvent } from "../audit/audit.js";
+import type { CallEndInfo } from "../router/router.js";
+import type { SecretCacheStats } from "../secrets/cache.js";
+import type { Store } from "../store/types.js";
+
+export type AuthResult = "success" | "failure" | "absent";
+
+export interface HostMetricsOptions {
+  /** Read for the active-plugin and registration gauges at scrape time. */
+  store: Store;
+  /** Secret cache whose hit/miss counters are exported. */
+  secretCache?: { stats(): SecretCacheStats };
+  /** Metric name prefix; default "plugboard_". */
+  prefix?: string;
+}
+
+export interface HostMetrics {
+  /** Its own registry (never the global one), so several hosts in one process do not clash. */
+  readonly registry: Registry;
+  /** Server interceptor timing every host RPC by method and code; place it outermost. */
+  readonly rpcInterceptor: Interceptor;
+  /** The router's onCallEnd hook. */
+  observeRoutedCall(info: CallEndInfo): void;
+  observeAuth(method: string, result: AuthResult): void;
+  /** Feeds counters that follow audit events (grants issued). */
+  observeAudit(event: AuditEvent): void;
+  /** For the launcher: `pluginRestarts.inc({ plugin })`. */
+  readonly pluginRestarts: Counter<"plugin">;
+  /** Prometheus text exposition. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+const HEALTH_NAMES = ["unknown", "serving", "not_serving", "service_unknown"];
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
+  const prefix = options.prefix ?? "plugboard_";
+  const registry = new Registry();
+  const registers = [registry];
+  const { store, secretCache } = options;
+
+  const rpcCalls = new Counter({ name: `${prefix}rpc_calls_total`, help: "Host RPCs by method and result code", labelNames: ["method", "code"] as const, registers });
+  const rpcLatency = new Histogram({ name: `${prefix}rpc_duration_seconds`, help: "Host RPC handling time (streams: until the handler returns)", labelNames: ["method", "code"] as const, buckets: LATENCY_BUCKETS, registers });
+  const routedCalls = new Counter({ name: `${prefix}routed_calls_total`, help: "Routed plugin calls by service and result code", labelNames: ["service", "code"] as const, registers });
+  const routedLatency = new Histogram({ name: `${prefix}routed_call_duration_seconds`, help: "Routed plugin call duration", labelNames: ["service", "code"] as const, buckets: LATENCY_BUCKETS, registers });
+  const authAttempts = new Counter({ name: `${prefix}auth_attempts_total`, help: "Authentication attempts by credential kind and result", labelNames: ["method", "result"] as const, registers });
+  const rateLimited = new Counter({ name: `${prefix}rate_limit_rejections_total`, help: "Routed calls refused by the rate limiter (resource_exhausted)", labelNames: ["service"] as const, registers });
+  const grantsIssued = new Counter({ name: `${prefix}grants_issued_total`, help: "Capability grants issued", labelNames: ["capability"] as const, registers });
+  const pluginRestarts = new Counter({ name: `${prefix}plugin_restarts_total`, help: "Plugin process restarts by the launcher", labelNames: ["plugin"] as const, registers });
+
+  new Gauge({
+    name: `${prefix}active_plugins`,
+    help: "Live plugin runtimes by reported health",
+    labelNames: ["health"] as const,
+    registers,
+    async collect() {
+      const runtimes = await store.listRuntimes();
+      this.reset();
+      for (const name of HEALTH_NAMES) this.set({ health: name }, 0);
+      for (const r of runtimes) this.inc({ health: HEALTH_NAMES[r.health] ?? "unknown" });
+    },
+  });
+  new Gauge({
+    name: `${prefix}registrations`,
+    help: "Registered services by service type",
+    labelNames: ["service"] as const,
+    registers,
+    async collect() {
+      const registrations = await store.listRegistrations();
+      this.reset();
+      for (const r of registrations) this.inc({ service: r.serviceType });
+    },
+  });
+  if (secretCache) {
+    // The cache keeps its own monotonic counts: export them as they are at scrape time.
+    const mirror = (name: string, help: string, read: (s: SecretCacheStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const value = read(secretCache.stats());
+          if (value > 0) this.inc(value);
+        },
+      });
+    mirror(`${prefix}secret_cache_hits_total`, "Secret cache hits", (s) => s.hits);
+    mirror(`${prefix}secret_cache_misses_total`, "Secret cache misses", (s) => s.misses);
+  }
+
+  const rpcInterceptor: Interceptor = (next) => async (req) => {
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const started = performance.now();
+    const done = (code: string) => {
+      rpcCalls.inc({ method, code });
+      rpcLatency.observe({ method, code }, (performance.now() - started) / 1000);
+    };
+    try {
+      const res = await next(req);
+      done("ok");
+      return res;
+    } catch (e) {
+      done(codeToString(e instanceof ConnectError ? e.code : Code.Internal));
+      throw e;
+    }
+  };
+
+  return {
+    registry,
+    rpcInterceptor,
+    observeRoutedCall(info) {
+      const labels = { service: info.service || "invalid", code: info.code };
+      routedCalls.inc(labels);
+      routedLatency.observe(labels, info.durationMs / 1000);
+      if (info.code === "resource_exhausted") rateLimited.inc({ service: labels.service });
+    },
+    observeAuth(method, result) {
+      authAttempts.inc({ method, result });
+    },
+    observeAudit(event) {
+      if (event.event === "grant.issue" && event.outcome === "success")
+        grantsIssued.inc({ capability: (event.target ?? "").split("#")[0] ?? "" });
+    },
+    pluginRestarts,
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

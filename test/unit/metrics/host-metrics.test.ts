@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { register } from "prom-client";
+import { createHostMetrics } from "../../../src/metrics/index.js";
+import { createMemoryStore } from "../../../src/store/memory.js";
+
+describe("host metrics", () => {
+  it("two hosts in one process keep separate registries, none in the global one", async () => {
+    const a = createHostMetrics({ store: createMemoryStore() });
+    const b = createHostMetrics({ store: createMemoryStore() });
+    a.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: undefined, code: "ok", durationMs: 3 });
+    expect((await a.render()).body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 1');
+    expect((await b.render()).body).not.toContain('service="kv.v1.KV"');
+    expect(await register.getSingleMetric("plugboard_routed_calls_total")).toBeUndefined();
+  });
+
+  it("counts rate-limit refusals, auth attempts, grants and restarts", async () => {
+    const m = createHostMetrics({ store: createMemoryStore() });
+    m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: undefined, code: "resource_exhausted", durationMs: 1 });
+    m.observeAuth("token", "failure");
+    m.observeAudit({ event: "grant.issue", outcome: "success", target: "hostlog.v1.Log#gr_1" });
+    m.observeAudit({ event: "grant.issue", outcome: "failure", target: "hostlog.v1.Log" });
+    m.pluginRestarts.inc({ plugin: "kv" });
+    const { body, contentType } = await m.render();
+    expect(contentType).toMatch(/^text\/plain/);
+    expect(body).toContain('plugboard_rate_limit_rejections_total{service="kv.v1.KV"} 1');
+    expect(body).toContain('plugboard_auth_attempts_total{method="token",result="failure"} 1');
+    expect(body).toContain('plugboard_grants_issued_total{capability="hostlog.v1.Log"} 1');
+    expect(body).toContain('plugboard_plugin_restarts_total{plugin="kv"} 1');
+  });
+
+  it("reads plugins, registrations and secret cache stats at scrape time", async () => {
+    const store = createMemoryStore();
+    let hits = 0;
+    const m = createHostMetrics({
+      store,
+      secretCache: { stats: () => ({ hits, misses: 2, hitRate: 0, errors: 0, staleServed: 0, evictions: 0, size: 0 }) },
+    });
+    await store.putRuntime({
+      runtimeId: "rt_1", pluginName: "kv", pluginVersion: "1.0.0", appProtocolVersion: "1.0.0", baseUrl: "http://127.0.0.1:1",
+      provides: [], requires: [], secrets: [], capabilities: [], health: 1, healthMessage: "", healthReportedAt: 0,
+      callerSigningKey: "", startedAt: 0, expiresAt: Date.now() + 60_000,
+    });
+    await store.putRegistration({ registrationId: "rg_1", runtimeId: "rt_1", serviceType: "kv.v1.KV", version: "1.0.0", pluginName: "kv", endpoint: "http://127.0.0.1:1", metadata: {}, weight: 1, health: 1 });
+    hits = 5;
+    const { body } = await m.render();
+    expect(body).toContain('plugboard_active_plugins{health="serving"} 1');
+    expect(body).toContain('plugboard_active_plugins{health="not_serving"} 0');
+    expect(body).toContain('plugboard_registrations{service="kv.v1.KV"} 1');
+    expect(body).toContain("plugboard_secret_cache_hits_total 5");
+    expect(body).toContain("plugboard_secret_cache_misses_total 2");
+  });
+});
