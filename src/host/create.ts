@@ -31,8 +31,18 @@ import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { createTokenService, randomId, type TokenService } from "../tokens/tokens.js";
 import type { HostContext } from "./context.js";
+import { actorOf } from "../audit/audit.js";
 import { listen, type ListenOptions, type RunningServer } from "./listen.js";
 import { resolveOptions, type PluginHostOptions } from "./options.js";
+import type { AuditEvent, AuditSink } from "../audit/audit.js";
+import { createAuditLog } from "../audit/audit-log.js";
+import { createAuthFailureAuditInterceptor } from "../audit/auth-failure-interceptor.js";
+import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
+import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
+import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js";
+import { instrumentResolver } from "./auth-metrics.js";
+import type { CallEndInfo } from "../router/router.js";
+import { HEADER_REQUEST_ID } from "../protocol/constants.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -47,6 +57,12 @@ export interface PluginHost {
   readonly handler: RequestHandler;
   /** Start a server of its own. */
   listen(options?: ListenOptions): Promise<RunningServer>;
+  /** Serve only GET /metrics, /healthz, /readyz over HTTP/1.1 on a port of their own (Prometheus, probes). */
+  listenOps(options?: { port?: number; hostname?: string }): Promise<OpsServer>;
+  /** The host's audit sink (the launcher reports plugin start/stop/restart through auditPluginProcess). */
+  readonly audit: AuditSink;
+  /** The host's metrics (own prom-client registry; `pluginRestarts` is for the launcher). */
+  readonly metrics: HostMetrics;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** Stops servers started with listen, the sweeper and the store. */
@@ -66,7 +82,12 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const tokens = createTokenService({ store, random: resolved.random, now: resolved.now });
   const capabilities = options.capabilities ?? [];
   const capabilityTypes = new Set(capabilities.map((c) => c.service.typeName));
-  const audit = options.audit ?? ((event) => logger.info({ audit: event }, event.event));
+  const metrics = createHostMetrics({ store, ...(options.secretCache ? { secretCache: options.secretCache } : {}) });
+  const auditSink = options.audit ?? createAuditLog(options.auditLog).sink;
+  const audit: AuditSink = (event: AuditEvent) => {
+    metrics.observeAudit(event);
+    auditSink(event);
+  };
   const host: HostContext = {
     hostId: randomId("host_", resolved.random),
     store,
@@ -87,10 +108,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     capabilityTypes,
   };
 
-  const identify = composeAuthenticators([
+  const identify = instrumentResolver(composeAuthenticators([
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]);
+  ]), metrics.observeAuth);
   const hostServices = new Set<string>([
     HandshakeService.typeName,
     RegistryService.typeName,
@@ -104,6 +125,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
+    metrics.rpcInterceptor,
+    createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
@@ -161,17 +184,41 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
-    ...(options.onRoutedCall ? { onCallEnd: options.onRoutedCall } : {}),
+    onCallEnd(info: CallEndInfo) {
+      metrics.observeRoutedCall(info);
+      const target = `/${info.service}/${info.method}`;
+      if (info.code === "unauthenticated")
+        audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
+      else if (info.code === "resource_exhausted" && info.caller)
+        audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
+      options.onRoutedCall?.(info);
+    },
   });
   const forgetEnded = store.subscribe((event) => {
     if (event.type === "removed" && event.cause !== "unregistered") decisions.forget(event.registration.runtimeId);
   });
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
-  const handler: RequestHandler = (req, res) => {
+  const ops = createOpsHandler({ metrics, store });
+  const opsOnMainPort = options.opsOnMainPort ?? true;
+  const dispatch: RequestHandler = (req, res) => {
+    if (opsOnMainPort && ops(req, res)) return;
     if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, res);
     else router.handle(req, res);
   };
+  // Each request runs with its request id in scope, so audit records written anywhere below carry it.
+  const handler: RequestHandler = (req, res) => {
+    const requestId = requestIdFrom(req.headers);
+    res.setHeader(HEADER_REQUEST_ID, requestId);
+    runWithRequestId(requestId, () => dispatch(req, res));
+  };
+  let plainTextWarned = false;
+  const warnPlainText = (hostname: string) => {
+    if (plainTextWarned) return;
+    plainTextWarned = true;
+    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
+  };
+  const opsServers = new Set<OpsServer>();
 
   const servers = new Set<RunningServer>();
   const sweeper = setInterval(() => {
@@ -189,10 +236,18 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     logger,
     identify,
     handler,
+    audit,
+    metrics,
     async listen(listenOptions = {}) {
-      const server = await listen(handler, listenOptions, resolved.limits, logger);
+      const server = await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
       logger.info({ url: server.url }, "plugboard host listening");
+      return server;
+    },
+    async listenOps(opsOptions = {}) {
+      const server = await listenOps(ops, opsOptions);
+      opsServers.add(server);
+      logger.info({ url: server.url }, "plugboard ops endpoints listening");
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
@@ -200,8 +255,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       clearInterval(sweeper);
       forgetEnded();
       await router.close();
-      await Promise.all([...servers].map((s) => s.close()));
+      await Promise.all([...servers, ...opsServers].map((s) => s.close()));
       servers.clear();
+      opsServers.clear();
       await store.close();
     },
   };

@@ -26,10 +26,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A connection with no activity for this long is closed (slowloris-style idle sessions). */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
 /** Starts an HTTP/2 server (TLS or h2c) with the host's limits applied. */
-export async function listen(handler: Handler, options: ListenOptions, limits: Limits, logger: Logger): Promise<RunningServer> {
+export async function listen(
+  handler: Handler,
+  options: ListenOptions,
+  limits: Limits,
+  logger: Logger,
+  /** Says that tokens would travel in clear; the host passes a once-only warning so repeated listens do not repeat it. */
+  warnPlainText: (hostname: string) => void = (hostname) =>
+    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls"),
+): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
   const settings = { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes };
   const common = { settings, maxSessionMemory: 32, maxHeaderListPairs: 256 };
@@ -47,10 +58,9 @@ export async function listen(handler: Handler, options: ListenOptions, limits: L
         handler,
       )
     : http2.createServer(common, handler);
-  if (!options.tls && !isLoopbackHost(hostname))
-    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
+  if (!options.tls && !isLoopbackHost(hostname)) warnPlainText(hostname);
   // Idle connections are closed so a slow or silent client cannot hold a session forever.
-  server.setTimeout(120_000, () => undefined);
+  server.setTimeout(IDLE_TIMEOUT_MS, () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, hostname, () => {

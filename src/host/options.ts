@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import semver from "semver";
 import type { Authenticator } from "../identity/identity.js";
 import type { AuditSink } from "../audit/audit.js";
+import type { AuditLogOptions } from "../audit/audit-log.js";
+import type { SecretCacheStats } from "../secrets/cache.js";
 import type { Logger } from "../log/logger.js";
 import type { HostPolicy } from "../policy/host-policy.js";
 import { DEFAULT_LIMITS, DEFAULT_TTLS } from "../protocol/constants.js";
@@ -49,7 +51,14 @@ export interface PluginHostOptions {
   /** Serve grpc.health.v1.Health without credentials, for probes. Default true. */
   publicHealth?: boolean;
   logger?: Logger;
+  /** Where audit events go. Default: the JSON audit log (createAuditLog) configured by `auditLog`. */
   audit?: AuditSink;
+  /** The default audit log's destination (stdout) and HMAC key for token correlation (random per host). */
+  auditLog?: AuditLogOptions;
+  /** Serve GET /metrics, /healthz, /readyz on the main port too. Default true; `host.listenOps` serves them apart. */
+  opsOnMainPort?: boolean;
+  /** A secret cache whose hit/miss counts are exported as metrics. */
+  secretCache?: { stats(): SecretCacheStats };
   /** How often expired runtimes and credentials are swept. Default 10 s. */
   sweepIntervalMs?: number;
   random?: RandomSource;
