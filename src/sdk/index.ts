@@ -1,0 +1,13 @@
+export { createPlugin, type Plugin, type ClientOptions, type HealthName } from "./plugin.js";
+export { provide, requireService, type PluginOptions, type Provided, type Required, type TlsFiles } from "./options.js";
+export { callerKey, createCallerInterceptor } from "./caller.js";
+export { createRetryInterceptor, backoffMs, nextDelayMs, resolveRetryOptions, type RetryOptions } from "./retry.js";
+export {
+  createCircuitBreaker,
+  createCircuitBreakerInterceptor,
+  type BreakerOptions,
+  type BreakerState,
+  type CircuitBreaker,
+} from "./circuit-breaker.js";
+export type { Protocol } from "./host-connection.js";
+export type { VerifiedCallerClaims } from "../protocol/caller-header.js";

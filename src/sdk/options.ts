@@ -1,0 +1,157 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import semver from "semver";
+import { createLogger, type Logger } from "../log/logger.js";
+import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { BreakerOptions } from "./circuit-breaker.js";
+import type { RetryOptions } from "./retry.js";
+
+/** A service this plugin serves; build with `provide()`. */
+export interface Provided<S extends DescService = DescService> {
+  service: S;
+  impl: Partial<ServiceImpl<S>>;
+  version?: string;
+  metadata?: Record<string, string>;
+  weight?: number;
+}
+
+/** A service this plugin calls; build with `requireService()`. */
+export interface Required<S extends DescService = DescService> {
+  service: S;
+  versionRange?: string;
+  optional?: boolean;
+}
+
+export function provide<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  options: { version?: string; metadata?: Record<string, string>; weight?: number } = {},
+): Provided {
+  return { service, impl: impl as Partial<ServiceImpl<DescService>>, ...options };
+}
+
+/** Named so it cannot shadow CommonJS `require`. */
+export function requireService<S extends DescService>(service: S, options: { versionRange?: string; optional?: boolean } = {}): Required {
+  return { service, ...options };
+}
+
+export interface TlsFiles {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA for client certificates: when set, the host must present one (mTLS). */
+  ca?: string | Buffer;
+}
+
+export interface PluginOptions {
+  /** Default env PLUGBOARD_HOST_URL. */
+  hostUrl?: string;
+  name: string;
+  version: string;
+  magicCookie: { key: string; value: string };
+  appProtocolRanges?: string[];
+  provides?: Provided[];
+  requires?: Required[];
+  capabilities?: DescService[];
+  secrets?: { name: string; optional?: boolean; version?: string }[];
+  listen?: { port?: number; hostname?: string; tls?: TlsFiles };
+  /** Default env PLUGBOARD_LAUNCH_SECRET, removed from process.env once read. */
+  launchSecret?: string;
+  /** For https hosts: the CA to trust, and a client certificate for mTLS. */
+  hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  logger?: Logger;
+  /** Refresh the runtime token at this fraction of its lifetime. Default 0.5. */
+  refreshAt?: number;
+  /** Retry for routed clients; off unless given (here or per client). */
+  retry?: RetryOptions;
+  /** Circuit breaker for routed clients; off unless given (here or per client). */
+  circuitBreaker?: BreakerOptions;
+  /** Signals that stop the plugin gracefully and exit; false to handle them yourself. */
+  shutdownSignals?: NodeJS.Signals[] | false;
+  drainTimeoutMs?: number;
+  /** Largest message served or sent, in bytes. Default 4 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * How often a providing plugin checks in with the host, so it notices a restarted host
+   * (and re-handshakes, re-registers) without waiting for its next token refresh. Default 5 s; 0 disables.
+   */
+  heartbeatMs?: number;
+}
+
+export interface ResolvedPluginOptions {
+  hostUrl: string;
+  name: string;
+  version: string;
+  magicCookie: { key: string; value: string };
+  appProtocolRanges: string[];
+  provides: Provided[];
+  requires: Required[];
+  capabilities: DescService[];
+  secrets: { name: string; optional?: boolean; version?: string }[];
+  listen: { port: number; hostname: string; tls?: TlsFiles };
+  launchSecret: string;
+  hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  logger: Logger;
+  refreshAt: number;
+  retry?: RetryOptions;
+  circuitBreaker?: BreakerOptions;
+  shutdownSignals: NodeJS.Signals[];
+  drainTimeoutMs: number;
+  maxMessageBytes: number;
+  heartbeatMs: number;
+}
+
+const fail = (message: string): never => {
+  throw new Error(`createPlugin: ${message}`);
+};
+
+/** Validates once, fills defaults; mistakes fail at construction, not at the first call. */
+export function resolvePluginOptions(options: PluginOptions, env: NodeJS.ProcessEnv = process.env): ResolvedPluginOptions {
+  const hostUrl = options.hostUrl ?? env["PLUGBOARD_HOST_URL"] ?? fail("hostUrl (or env PLUGBOARD_HOST_URL) is required");
+  if (!/^https?:\/\/[^/]+\/?$/.test(hostUrl)) fail("hostUrl must be http(s)://host:port");
+  if (!options.name) fail("name is required");
+  if (semver.valid(options.version) === null) fail("version must be a semver version");
+  if (!options.magicCookie?.key || !options.magicCookie.value) fail("magicCookie.key and magicCookie.value are required");
+  const provides = options.provides ?? [];
+  const types = new Set<string>();
+  for (const p of provides) {
+    if (types.has(p.service.typeName)) fail(`${p.service.typeName} is provided twice`);
+    types.add(p.service.typeName);
+    if (p.version !== undefined && semver.valid(p.version) === null) fail(`version of ${p.service.typeName} must be semver`);
+  }
+  for (const r of options.requires ?? [])
+    if (r.versionRange !== undefined && semver.validRange(r.versionRange) === null) fail(`versionRange of ${r.service.typeName} is invalid`);
+  const refreshAt = options.refreshAt ?? 0.5;
+  if (!(refreshAt > 0 && refreshAt < 1)) fail("refreshAt must be between 0 and 1");
+  const envPort = env["PLUGBOARD_PLUGIN_PORT"];
+  const port = options.listen?.port ?? (envPort !== undefined ? Number(envPort) : 0);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail("listen.port must be a port number");
+  const launchSecret = options.launchSecret ?? env["PLUGBOARD_LAUNCH_SECRET"] ?? "";
+  // Read once; a child process the plugin spawns must not inherit it.
+  if (options.launchSecret === undefined) delete env["PLUGBOARD_LAUNCH_SECRET"];
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
+  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  if (!(drainTimeoutMs >= 0 && maxMessageBytes > 0 && heartbeatMs >= 0)) fail("drainTimeoutMs, maxMessageBytes and heartbeatMs must be non-negative");
+  return {
+    hostUrl: hostUrl.replace(/\/$/, ""),
+    name: options.name,
+    version: options.version,
+    magicCookie: options.magicCookie,
+    appProtocolRanges: options.appProtocolRanges ?? ["^1.0.0"],
+    provides,
+    requires: options.requires ?? [],
+    capabilities: options.capabilities ?? [],
+    secrets: options.secrets ?? [],
+    listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(options.listen?.tls ? { tls: options.listen.tls } : {}) },
+    launchSecret,
+    ...(options.hostTls ? { hostTls: options.hostTls } : {}),
+    logger: options.logger ?? createLogger({ name: `plugin:${options.name}` }),
+    refreshAt,
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.circuitBreaker ? { circuitBreaker: options.circuitBreaker } : {}),
+    shutdownSignals: options.shutdownSignals === false ? [] : (options.shutdownSignals ?? ["SIGTERM", "SIGINT"]),
+    drainTimeoutMs,
+    maxMessageBytes,
+    heartbeatMs,
+  };
+}

@@ -1,0 +1,260 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
+import { HealthState, type Registration } from "../../gen/plugboard/v1/common_pb.js";
+import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
+import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import {
+  RegistryService,
+  SelectionStrategy,
+  type DiscoverResponse,
+  type WatchResponse,
+} from "../../gen/plugboard/v1/registry_pb.js";
+import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
+import { HEADER_PROVIDER } from "../protocol/constants.js";
+import { createAuthInterceptor } from "./auth.js";
+import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from "./capability.js";
+import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
+import { createHostConnection, type Protocol } from "./host-connection.js";
+import { resolvePluginOptions, type PluginOptions } from "./options.js";
+import { createRetryInterceptor, type RetryOptions } from "./retry.js";
+import { startPluginServer, type PluginServer } from "./server.js";
+import { createSession, type RuntimeState } from "./session.js";
+
+export interface ClientOptions {
+  /** Wire protocol towards the host. Default "connect". */
+  protocol?: Protocol;
+  /** Route every call to this provider (runtime ID or registration ID). */
+  pin?: string;
+  /** Override the plugin's retry / breaker settings for this client; false turns them off. */
+  retry?: RetryOptions | false;
+  circuitBreaker?: BreakerOptions | false;
+  /** Your own interceptors, run first. */
+  interceptors?: Interceptor[];
+}
+
+export type HealthName = "healthy" | "degraded" | "unhealthy";
+
+export interface Plugin {
+  /** Set after start(); changes when the plugin had to handshake again. */
+  readonly runtimeId: string;
+  /** Where this plugin serves its services ("" for consume-only plugins). */
+  readonly url: string;
+  start(): Promise<void>;
+  client<S extends DescService>(service: S, options?: ClientOptions): Client<S>;
+  capability<S extends DescService>(service: S, options?: { protocol?: Protocol }): Promise<Client<S>>;
+  discover(service: DescService, options?: { versionRange?: string; strategy?: SelectionStrategy; includeUnhealthy?: boolean }): Promise<DiscoverResponse>;
+  watch(service: DescService, options?: { signal?: AbortSignal }): AsyncIterable<WatchResponse>;
+  secret(name: string): Promise<Uint8Array>;
+  reportHealth(state: HealthName, message?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const HEALTH: Record<HealthName, HealthState> = {
+  healthy: HealthState.HEALTHY,
+  degraded: HealthState.DEGRADED,
+  unhealthy: HealthState.UNHEALTHY,
+};
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+export function createPlugin(pluginOptions: PluginOptions): Plugin {
+  const options = resolvePluginOptions(pluginOptions);
+  const log = options.logger;
+  const connection = createHostConnection(options.hostUrl, options.hostTls, options.maxMessageBytes);
+  // Without credentials: handshake, and token-bearing calls made by the session itself.
+  const bare = connection.transport("connect", []);
+  const bareRegistry = createClient(RegistryService, bare);
+  let server: PluginServer | undefined;
+  let registrations: Registration[] = [];
+  let heartbeat: NodeJS.Timeout | undefined;
+  let state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
+  const signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+  const session = createSession({
+    options,
+    handshake: createClient(HandshakeService, bare),
+    baseUrl: () => server?.url ?? "",
+    onNewRuntime: (runtime) => registerAll(runtime),
+  });
+  const auth = createAuthInterceptor(session);
+  const hostTransport = connection.transport("connect", [auth]);
+  const registry = createClient(RegistryService, hostTransport);
+  const broker = createClient(BrokerService, hostTransport);
+  const lifecycle = createClient(LifecycleService, hostTransport);
+  const secrets = createClient(SecretsService, hostTransport);
+
+  async function registerAll(runtime: RuntimeState): Promise<void> {
+    registrations = [];
+    for (const p of options.provides) {
+      const res = await bareRegistry.register(
+        {
+          serviceType: p.service.typeName,
+          version: p.version ?? options.version,
+          metadata: p.metadata ?? {},
+          weight: p.weight ?? 0,
+        },
+        bearer(runtime.token),
+      );
+      if (res.registration) registrations.push(res.registration);
+    }
+    log.info({ runtimeId: runtime.runtimeId, services: registrations.map((r) => r.serviceType) }, "plugin registered");
+  }
+
+  function running(): RuntimeState {
+    const s = session.state;
+    if (state !== "running" || !s) throw new ConnectError(`plugin is ${state === "running" ? "between runtimes" : state}`, Code.FailedPrecondition);
+    return s;
+  }
+
+  function startHeartbeat() {
+    const first = options.provides[0];
+    if (!first || options.heartbeatMs === 0) return;
+    // A cheap authenticated call: an Unauthenticated answer makes the session re-handshake and re-register.
+    heartbeat = setInterval(() => {
+      registry
+        .discover({ serviceType: first.service.typeName, includeUnhealthy: true }, { timeoutMs: options.heartbeatMs })
+        .catch((e: unknown) => log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed"));
+    }, options.heartbeatMs);
+    heartbeat.unref();
+  }
+
+  function installSignalHandlers() {
+    for (const signal of options.shutdownSignals) {
+      const handler = () => {
+        log.info({ signal }, "stopping plugin");
+        void plugin.stop().finally(() => process.exit(0));
+      };
+      signalHandlers.set(signal, handler);
+      process.once(signal, handler);
+    }
+  }
+
+  const plugin: Plugin = {
+    get runtimeId() {
+      return session.state?.runtimeId ?? "";
+    },
+    get url() {
+      return server?.url ?? "";
+    },
+
+    async start() {
+      if (state !== "new") throw new Error(`createPlugin: start() called when ${state}`);
+      state = "starting";
+      try {
+        if (options.provides.length > 0) {
+          server = await startPluginServer({
+            services: options.provides,
+            signingKey: () => session.state?.signingKey,
+            port: options.listen.port,
+            hostname: options.listen.hostname,
+            ...(options.listen.tls ? { tls: options.listen.tls } : {}),
+            maxMessageBytes: options.maxMessageBytes,
+          });
+        }
+        const runtime = await session.start();
+        await registerAll(runtime);
+      } catch (e) {
+        state = "stopped";
+        await session.stop().catch(() => undefined);
+        await server?.close();
+        connection.close();
+        throw e;
+      }
+      state = "running";
+      startHeartbeat();
+      installSignalHandlers();
+      log.info({ runtimeId: plugin.runtimeId, url: plugin.url }, "plugin started");
+    },
+
+    client(service, clientOptions = {}) {
+      const retry = clientOptions.retry ?? options.retry;
+      const breaker = clientOptions.circuitBreaker ?? options.circuitBreaker;
+      const pin = clientOptions.pin;
+      const interceptors: Interceptor[] = [
+        ...(clientOptions.interceptors ?? []),
+        // The breaker sees one outcome per logical call, after retries.
+        ...(breaker ? [createCircuitBreakerInterceptor(breaker)] : []),
+        ...(retry ? [createRetryInterceptor(retry)] : []),
+        ...(pin !== undefined
+          ? [
+              ((next) => (req) => {
+                req.header.set(HEADER_PROVIDER, pin);
+                return next(req);
+              }) satisfies Interceptor,
+            ]
+          : []),
+        auth,
+      ];
+      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors));
+    },
+
+    async capability(service, capabilityOptions = {}) {
+      const offered = capabilityNotOffered(service, running().hostCapabilities);
+      if (offered) throw offered;
+      const grant = createGrantHolder(broker, service.typeName);
+      await grant.current(); // refusals surface here, not at the first call
+      return createClient(service, connection.transport(capabilityOptions.protocol ?? "connect", [createGrantInterceptor(grant), auth]));
+    },
+
+    async discover(service, discoverOptions = {}) {
+      running();
+      return registry.discover({
+        serviceType: service.typeName,
+        versionRange: discoverOptions.versionRange ?? "",
+        strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
+        includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
+      });
+    },
+
+    watch(service, watchOptions = {}) {
+      running();
+      return registry.watch({ serviceTypes: [service.typeName] }, watchOptions.signal ? { signal: watchOptions.signal } : {});
+    },
+
+    async secret(name) {
+      running();
+      try {
+        const res = await secrets.getSecrets({ names: [name] });
+        const found = res.secrets.find((s) => s.name === name);
+        if (!found) throw new ConnectError(`secret ${name} was not returned`, Code.NotFound);
+        return found.value;
+      } catch (e) {
+        const err = ConnectError.from(e);
+        if (err.code === Code.Unimplemented || (err.code === Code.PermissionDenied && err.rawMessage.includes(SecretsService.typeName)))
+          throw new ConnectError("this host does not serve secrets (plugboard.v1.SecretsService)", Code.Unimplemented);
+        throw err;
+      }
+    },
+
+    async reportHealth(health, message = "") {
+      running();
+      await lifecycle.reportHealth({ state: HEALTH[health], message });
+    },
+
+    async stop() {
+      if (state === "stopped" || state === "stopping") return;
+      state = "stopping";
+      if (heartbeat) clearInterval(heartbeat);
+      for (const [signal, handler] of signalHandlers) process.off(signal, handler);
+      signalHandlers.clear();
+      const token = session.state?.token;
+      // Unregister first: the router stops picking this plugin, then in-flight calls finish.
+      if (token !== undefined) {
+        for (const r of registrations) {
+          await bareRegistry
+            .unregister({ registrationId: r.registrationId }, { ...bearer(token), timeoutMs: 2_000 })
+            .catch((e: unknown) => log.warn({ err: ConnectError.from(e).rawMessage }, "unregister failed"));
+        }
+      }
+      registrations = [];
+      if (server && !(await server.drain(options.drainTimeoutMs))) log.warn({ drainTimeoutMs: options.drainTimeoutMs }, "in-flight calls did not finish in time");
+      await session.stop();
+      await server?.close();
+      connection.close();
+      state = "stopped";
+      log.info("plugin stopped");
+    },
+  };
+  return plugin;
+}

@@ -1,0 +1,98 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createCallerInterceptor } from "./caller.js";
+
+export interface ServedService {
+  service: DescService;
+  impl: Partial<ServiceImpl<DescService>>;
+}
+
+export interface PluginServerOptions {
+  services: readonly ServedService[];
+  signingKey: () => Buffer | undefined;
+  port: number;
+  hostname: string;
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  maxMessageBytes: number;
+  /** Extra server interceptors, run after the caller check. */
+  interceptors?: Interceptor[];
+}
+
+export interface PluginServer {
+  readonly url: string;
+  /** Refuse new calls (Unavailable) and wait up to `timeoutMs` for in-flight ones; true when all finished. */
+  drain(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+/** Serves a plugin's impls over HTTP/2 (h2c on loopback, or TLS); every call needs the host's signed caller header. */
+export async function startPluginServer(options: PluginServerOptions): Promise<PluginServer> {
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const drainGate: Interceptor = (next) => async (req) => {
+    if (draining) throw new ConnectError("plugin is shutting down", Code.Unavailable);
+    return next(req);
+  };
+  const adapter = connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      for (const { service, impl } of options.services) router.service(service, impl);
+    },
+    interceptors: [drainGate, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+  });
+  // Counted at the HTTP level so a streaming response is in flight until its last byte.
+  const handler: Handler = (req, res) => {
+    inFlight++;
+    res.once("close", () => {
+      if (--inFlight === 0) idle?.();
+    });
+    adapter(req, res);
+  };
+  const settings = { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024 };
+  const server = options.tls
+    ? http2.createSecureServer({ settings, cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: "TLSv1.2" }, handler)
+    : http2.createServer({ settings }, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
+  return {
+    url: `${options.tls ? "https" : "http"}://${host}:${port}`,
+    async drain(timeoutMs) {
+      draining = true;
+      if (inFlight === 0) return true;
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        timer.unref();
+        idle = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        draining = true;
+        server.close(() => resolve());
+        for (const s of sessions) s.close();
+        setTimeout(() => sessions.forEach((s) => s.destroy()), 1_000).unref();
+      }),
+  };
+}

@@ -1,0 +1,44 @@
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { silentLogger } from "../../../src/log/logger.js";
+import { createPlugin, provide, requireService, type Plugin, type PluginOptions } from "../../../src/sdk/index.js";
+import { createKvService, type KvObserver } from "../../../examples/kv-provider/kv-service.js";
+import { COOKIE } from "../../helpers/host.js";
+
+export const bytes = (s: string) => new TextEncoder().encode(s);
+export const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Plugin options every test plugin shares: test cookie, silent logs, no process signal handlers. */
+export function pluginOptions(hostUrl: string, extra: Partial<PluginOptions> & { name: string }): PluginOptions {
+  return { hostUrl, version: "1.0.0", magicCookie: COOKIE, logger: silentLogger(), shutdownSignals: false, heartbeatMs: 0, ...extra };
+}
+
+export function kvProvider(hostUrl: string, observer: KvObserver = {}, extra: Partial<PluginOptions> = {}): Plugin {
+  return createPlugin(
+    pluginOptions(hostUrl, { name: "kv-provider", provides: [provide(KVService, createKvService("kv-provider", observer))], ...extra }),
+  );
+}
+
+export function kvConsumer(hostUrl: string, extra: Partial<PluginOptions> = {}): Plugin {
+  return createPlugin(pluginOptions(hostUrl, { name: "consumer", requires: [requireService(KVService, { versionRange: "^1.0.0" })], ...extra }));
+}
+
+export async function* messages<T>(items: T[]): AsyncIterable<T> {
+  for (const item of items) yield item;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns truthy or the time runs out. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(50);
+  }
+}
