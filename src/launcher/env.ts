@@ -1,0 +1,31 @@
+import type { ResolvedSpec } from "./spec.js";
+
+/** Variables the launcher gives every plugin process. */
+export const LAUNCH_ENV = {
+  hostUrl: "PLUGBOARD_HOST_URL",
+  launchSecret: "PLUGBOARD_LAUNCH_SECRET",
+  pluginPort: "PLUGBOARD_PLUGIN_PORT",
+  parentPid: "PLUGBOARD_PARENT_PID",
+} as const;
+
+/**
+ * The plugin's whole environment: its spec's variables, the allow-listed host variables and the
+ * PLUGBOARD_* ones. Never the host's environment as a whole, which holds the host's own secrets.
+ */
+export function pluginEnv(
+  spec: ResolvedSpec,
+  launch: { hostUrl: string; launchSecret: string; port: number; parentPid: number },
+  hostEnv: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of spec.inheritEnv) {
+    const value = hostEnv[key];
+    if (value !== undefined) env[key] = value;
+  }
+  Object.assign(env, spec.env);
+  env[LAUNCH_ENV.hostUrl] = launch.hostUrl;
+  env[LAUNCH_ENV.launchSecret] = launch.launchSecret;
+  env[LAUNCH_ENV.pluginPort] = String(launch.port);
+  env[LAUNCH_ENV.parentPid] = String(launch.parentPid);
+  return env;
+}

@@ -1,0 +1,129 @@
+import type { AuditSink } from "../audit/audit.js";
+import type { PluginHost } from "../host/create.js";
+import type { Logger } from "../log/logger.js";
+import { drainRuntime } from "./drain.js";
+import { dependencyLayers } from "./order.js";
+import type { OutputCaptureOptions } from "./output.js";
+import { resolveSpec, type PluginSpec } from "./spec.js";
+import { createSupervisor, type PluginStatus, type RestartEvent, type Supervisor } from "./supervisor.js";
+
+export interface LauncherOptions {
+  host: PluginHost;
+  /** URL plugins reach the host at (PLUGBOARD_HOST_URL), e.g. `(await host.listen()).url`. */
+  hostUrl: string;
+  /** Default: the host's logger. Plugin output is logged here tagged `{ plugin, stream }`. */
+  logger?: Logger;
+  /** Receives plugin.start / plugin.stop / plugin.restart records. */
+  audit?: AuditSink;
+  onRestart?: (event: RestartEvent) => void;
+  output?: OutputCaptureOptions;
+  /** In-flight routed calls per runtime, if the host counts them; replace() waits for zero. */
+  inFlight?: (runtimeId: string) => number;
+  /** replace(): wait after unregistering the old instance for calls already routed to it. Default 500 ms. */
+  drainSettleMs?: number;
+  /** replace(): longest wait for in-flight calls to the old instance. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Signal plugins when this process exits (the 'exit' event). Default true. */
+  stopOnExit?: boolean;
+}
+
+export interface Launcher {
+  /** Spawns a plugin and resolves once it is ready (handshook, required services registered). */
+  start(spec: PluginSpec): Promise<PluginStatus>;
+  /** Starts plugins in dependency order: each provider is ready before the plugins requiring it start. */
+  startAll(specs: PluginSpec[]): Promise<PluginStatus[]>;
+  /** Starts `spec` as the new version of `name`, then drains and stops the old instance. */
+  replace(name: string, spec: PluginSpec): Promise<PluginStatus>;
+  stop(name: string): Promise<void>;
+  stopAll(): Promise<void>;
+  list(): PluginStatus[];
+}
+
+export function createLauncher(options: LauncherOptions): Launcher {
+  if (!options?.host || typeof options.host.issueLaunchSecret !== "function") throw new Error("createLauncher: host is required");
+  if (typeof options.hostUrl !== "string" || !/^https?:\/\//.test(options.hostUrl))
+    throw new Error("createLauncher: hostUrl must be an http:// or https:// URL");
+  const logger = options.logger ?? options.host.logger;
+  const drainSettleMs = options.drainSettleMs ?? 500;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  const supervisors = new Map<string, Supervisor>();
+  const claimed = new Set<string>();
+  const deps = {
+    host: options.host,
+    hostUrl: options.hostUrl,
+    logger,
+    audit: options.audit,
+    onRestart: options.onRestart,
+    output: options.output ?? {},
+    claimed,
+  };
+
+  // A host that exits normally takes its plugins along; a killed one relies on the plugins' watchdog.
+  const onProcessExit = () => {
+    for (const s of supervisors.values()) s.killNow();
+  };
+  let exitHookInstalled = false;
+  const installExitHook = () => {
+    if (exitHookInstalled || options.stopOnExit === false) return;
+    process.on("exit", onProcessExit);
+    exitHookInstalled = true;
+  };
+
+  async function start(spec: PluginSpec): Promise<PluginStatus> {
+    const resolved = resolveSpec(spec);
+    const existing = supervisors.get(resolved.name);
+    if (existing && !["stopped", "failed", "gave-up"].includes(existing.status().state))
+      throw new Error(`launcher: plugin ${resolved.name} is already running`);
+    const supervisor = createSupervisor(resolved, deps);
+    supervisors.set(resolved.name, supervisor);
+    installExitHook();
+    await supervisor.start();
+    return supervisor.status();
+  }
+
+  return {
+    start,
+    async startAll(specs) {
+      const layers = dependencyLayers(specs.map((spec) => ({ ...spec, provides: spec.provides ?? [], requires: spec.requires ?? [] })));
+      const started: PluginStatus[] = [];
+      for (const layer of layers) started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+      return started;
+    },
+    async replace(name, spec) {
+      const old = supervisors.get(name);
+      if (!old) throw new Error(`launcher: no plugin ${name} to replace`);
+      const resolved = resolveSpec({ ...spec, name });
+      const next = createSupervisor(resolved, deps);
+      // The old instance keeps serving until the new one is ready.
+      await next.start();
+      supervisors.set(name, next);
+      old.retire();
+      const oldRuntime = old.status().runtimeId;
+      if (oldRuntime !== undefined) {
+        const drained = await drainRuntime({
+          store: options.host.store,
+          runtimeId: oldRuntime,
+          inFlight: options.inFlight,
+          settleMs: drainSettleMs,
+          timeoutMs: drainTimeoutMs,
+        });
+        if (!drained) logger.warn({ plugin: name, runtimeId: oldRuntime }, "replace: in-flight calls outlived the drain timeout");
+      }
+      await old.stop();
+      logger.info({ plugin: name, runtimeId: next.status().runtimeId }, "plugin replaced");
+      return next.status();
+    },
+    async stop(name) {
+      await supervisors.get(name)?.stop();
+    },
+    async stopAll() {
+      // Dependents first would be kinder, but every plugin gets its grace period either way.
+      await Promise.all([...supervisors.values()].map((s) => s.stop()));
+      if (exitHookInstalled) process.off("exit", onProcessExit);
+      exitHookInstalled = false;
+    },
+    list() {
+      return [...supervisors.values()].map((s) => s.status());
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { fixtureSpec, isAlive, NEVER_HANDSHAKE_FIXTURE, startLauncherHarness, waitFor, type LauncherHarness } from "./harness.js";
+
+const KV = "kv.v1.KVService";
+let h: LauncherHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe("process launcher", () => {
+  it("restarts a crashed plugin: the old runtime and its registration are gone, the new one registered", async () => {
+    const restarts: number[] = [];
+    h = await startLauncherHarness({ onRestart: (e) => restarts.push(e.restarts) });
+    const crashFile = join(mkdtempSync(join(tmpdir(), "pb-launcher-")), "crashed");
+    const first = await h.launcher.start(fixtureSpec("kv", { FIXTURE_CRASH_ONCE: crashFile }, { restart: { policy: "on-failure", initialDelayMs: 50 } }));
+    expect(first.state).toBe("ready");
+    const ready = await waitFor("the restarted instance", () => {
+      const s = h!.launcher.list()[0]!;
+      return s.state === "ready" && s.runtimeId !== first.runtimeId && s;
+    });
+    expect(ready.restarts).toBe(1);
+    expect(ready.pid).not.toBe(first.pid);
+    expect(restarts).toEqual([1]);
+    const registrations = await h.t.host.store.listRegistrations(KV);
+    expect(registrations.map((r) => r.runtimeId)).toEqual([ready.runtimeId]);
+    expect(await h.t.host.store.getRuntime(first.runtimeId!)).toBeUndefined();
+    expect(isAlive(first.pid!)).toBe(false);
+    expect(h.audits.map((a) => a.event)).toEqual(["plugin.start", "plugin.restart", "plugin.start"]);
+  });
+
+  it("times out a plugin that never handshakes and kills its process group", async () => {
+    h = await startLauncherHarness();
+    const start = h.launcher.start({ name: "mute", command: process.execPath, args: [NEVER_HANDSHAKE_FIXTURE], startTimeoutMs: 800 });
+    await expect(start).rejects.toThrow(/plugin mute did not become ready within 800 ms/);
+    const status = h.launcher.list()[0]!;
+    expect(status.state).toBe("failed");
+    await waitFor("the killed process to be gone", () => !isAlive(status.pid!), 3_000);
+    expect(h.logs.some((r) => r.plugin === "mute" && r.stream === "stdout" && r.msg === `STARTED ${status.pid}`)).toBe(true);
+    expect(h.audits).toContainEqual(expect.objectContaining({ event: "plugin.start", outcome: "failure", reason: "start timeout" }));
+  });
+
+  it("gives up after too many restarts within the window", async () => {
+    h = await startLauncherHarness();
+    const start = h.launcher.start({
+      name: "crasher",
+      command: process.execPath,
+      args: ["-e", "process.exit(3)"],
+      restart: { policy: "on-failure", initialDelayMs: 10, maxRestarts: 2, windowMs: 10_000 },
+    });
+    await expect(start).rejects.toThrow(/plugin crasher gave up: more than 2 restarts/);
+    expect(h.launcher.list()[0]).toMatchObject({ name: "crasher", state: "gave-up", restarts: 2 });
+    expect(h.audits.filter((a) => a.event === "plugin.restart").map((a) => a.outcome)).toEqual(["success", "success", "failure"]);
+  });
+
+  it("passes only the spec's variables, the allow-listed ones and PLUGBOARD_* to the plugin", async () => {
+    process.env["HOST_ONLY_SECRET_FOR_TEST"] = "must-not-leak";
+    try {
+      h = await startLauncherHarness();
+      await h.launcher.start(fixtureSpec("envy", { FIXTURE_PRINT_ENV: "1", FOO: "bar" }, { inheritEnv: ["PATH"] }));
+      const line = await waitFor("the env line", () => h!.logs.find((r) => r.plugin === "envy" && String(r.msg).startsWith("ENV_KEYS ")));
+      const keys = JSON.parse(String(line.msg).slice("ENV_KEYS ".length)) as string[];
+      expect(keys).toEqual(
+        ["FIXTURE_NAME", "FIXTURE_PRINT_ENV", "FOO", "PATH", "PLUGBOARD_HOST_URL", "PLUGBOARD_LAUNCH_SECRET", "PLUGBOARD_PARENT_PID", "PLUGBOARD_PLUGIN_PORT"].sort(),
+      );
+      // The launch secret never reaches the logs.
+      expect(JSON.stringify(h.logs)).not.toMatch(/pbls_/);
+    } finally {
+      delete process.env["HOST_ONLY_SECRET_FOR_TEST"];
+    }
+  });
+
+  it("stops with SIGTERM: the runtime is revoked and the process gone", async () => {
+    h = await startLauncherHarness();
+    const s = await h.launcher.start(fixtureSpec("kv"));
+    await h.launcher.stop("kv");
+    expect(h.launcher.list()[0]).toMatchObject({ state: "stopped", runtimeId: undefined });
+    expect(isAlive(s.pid!)).toBe(false);
+    expect(await h.t.host.store.listRegistrations(KV)).toEqual([]);
+    expect(await h.t.host.store.getRuntime(s.runtimeId!)).toBeUndefined();
+  });
+});
