@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ConnectError } from "@connectrpc/connect";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import type { Plugin } from "../../../src/sdk/index.js";
+import { startTestHost, type TestHost } from "../../helpers/host.js";
+import { bytes, eventually, kvConsumer, kvProvider, messages, sleep } from "./harness.js";
+
+describe("SDK: runtime token lifecycle", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+    cleanup.length = 0;
+  });
+
+  it("refreshes the token across several lifetimes with zero failed calls", async () => {
+    const host = await startTestHost({ runtimeTokenTtlMs: 1_500 });
+    cleanup.push(() => host.close());
+    const provider = kvProvider(host.url);
+    await provider.start();
+    cleanup.push(() => provider.stop());
+    const consumer = kvConsumer(host.url);
+    await consumer.start();
+    cleanup.push(() => consumer.stop());
+    const firstRuntimes = [provider.runtimeId, consumer.runtimeId];
+
+    const kv = consumer.client(KVService);
+    const failures: string[] = [];
+    let calls = 0;
+    const end = Date.now() + 4_000;
+    // Several callers at once, of every kind, so some calls are in flight while a token switches.
+    await Promise.all(
+      [0, 1, 2].map(async (lane) => {
+        while (Date.now() < end) {
+          try {
+            await kv.put({ key: `k${lane}`, value: bytes(String(calls)) });
+            await kv.get({ key: `k${lane}` });
+            for await (const _ of kv.list({ prefix: `k${lane}` })) void _;
+            await kv.putMany(messages([{ key: `m${lane}`, value: bytes("x") }]));
+            calls += 4;
+          } catch (e) {
+            failures.push(ConnectError.from(e).message);
+          }
+          await sleep(10);
+        }
+      }),
+    );
+    expect(failures).toEqual([]);
+    expect(calls).toBeGreaterThan(40);
+    // Same runtimes throughout: refreshed, not re-handshaken (which would orphan registrations).
+    expect([provider.runtimeId, consumer.runtimeId]).toEqual(firstRuntimes);
+  });
+
+  it("after a host restart the plugins handshake again, re-register and calls work", async () => {
+    let host: TestHost = await startTestHost();
+    cleanup.push(() => host.close());
+    const port = host.server.port;
+    const provider = kvProvider(host.url, {}, { heartbeatMs: 200 });
+    await provider.start();
+    cleanup.push(() => provider.stop());
+    const consumer = kvConsumer(host.url);
+    await consumer.start();
+    cleanup.push(() => consumer.stop());
+    const kv = consumer.client(KVService);
+    await kv.put({ key: "before", value: bytes("1") });
+    const [oldProvider, oldConsumer] = [provider.runtimeId, consumer.runtimeId];
+
+    await host.close();
+    host = await startTestHost({}, { port });
+    cleanup.push(() => host.close());
+
+    // The provider notices through its heartbeat; the consumer on its next call.
+    await eventually(() => provider.runtimeId !== oldProvider, 5_000);
+    const got = await eventually(() => kv.get({ key: "before" }), 5_000);
+    expect(got.found).toBe(true); // the provider kept its data: same process, new runtime
+    expect(consumer.runtimeId).not.toBe(oldConsumer);
+    expect(got.caller).toBe(`runtime:${consumer.runtimeId}`);
+    const providers = await consumer.discover(KVService);
+    expect(providers.providers.map((r) => r.runtimeId)).toEqual([provider.runtimeId]);
+  });
+});
