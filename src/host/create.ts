@@ -6,6 +6,8 @@ import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { guardStore, logStoreResets } from "./store-guard.js";
+import { logRateLimitFallback } from "./rate-limit-fallback-log.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
@@ -27,6 +29,7 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
 import type { HostPolicy } from "../policy/host-policy.js";
 import type { Rbac } from "../policy/rbac.js";
+import { policySubject } from "../identity/identity.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { createTokenService, randomId, type TokenService } from "../tokens/tokens.js";
@@ -77,8 +80,10 @@ export function serviceOfPath(path: string): string {
 
 export function createPluginHost(options: PluginHostOptions): PluginHost {
   const resolved = resolveOptions(options);
-  const store = options.store ?? createMemoryStore();
   const logger = options.logger ?? createLogger({ name: "plugboard" });
+  // Store failures answer Unavailable everywhere (host RPCs, router, auth), never Internal with the store's text.
+  const store = guardStore(options.store ?? createMemoryStore(), logger);
+  const stopResetLog = logStoreResets(options.store ?? store, logger);
   const tokens = createTokenService({ store, random: resolved.random, now: resolved.now });
   const capabilities = options.capabilities ?? [];
   const capabilityTypes = new Set(capabilities.map((c) => c.service.typeName));
@@ -175,7 +180,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       ? undefined
       : "consume" in options.rateLimit
         ? options.rateLimit
-        : createRouterRateLimiter(options.rateLimit);
+        : createRouterRateLimiter({ onFallback: logRateLimitFallback(logger), ...options.rateLimit });
   const router = createRouter({
     authenticate: decisions.authenticate,
     authorize: decisions.authorize,
@@ -254,6 +259,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     async close() {
       clearInterval(sweeper);
       forgetEnded();
+      stopResetLog();
       await router.close();
       await Promise.all([...servers, ...opsServers].map((s) => s.close()));
       servers.clear();
@@ -266,5 +272,5 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 /** With RBAC configured, admin rights come from the "admin" permission unless the policy says otherwise. */
 function withRbacAdmin(policy: HostPolicy, rbac: Rbac | undefined): HostPolicy {
   if (!rbac || policy.isAdmin) return policy;
-  return { ...policy, isAdmin: (identity) => rbac.check(identity, "admin") };
+  return { ...policy, isAdmin: (identity) => rbac.check(policySubject(identity), "admin") };
 }

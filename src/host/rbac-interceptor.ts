@@ -1,5 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { identityKey } from "../identity/identity.js";
+import { identityKey, policySubject } from "../identity/identity.js";
 import type { Permission } from "../policy/permission.js";
 import type { Rbac } from "../policy/rbac.js";
 
@@ -38,7 +38,7 @@ export function createRbacInterceptor(rbac: Rbac): Interceptor {
     if (identity) {
       const message = req.stream ? undefined : (req.message as unknown as Record<string, unknown>);
       for (const permission of permissionsFor(`${req.service.typeName}/${req.method.name}`, message)) {
-        rbac.require(identity, permission);
+        rbac.require(policySubject(identity), permission);
       }
     }
     return next(req);

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
-import type { Identity } from "../identity/identity.js";
+import { policySubject, type Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { RouteTarget } from "../router/router.js";
 import { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";
@@ -36,7 +36,7 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
     },
 
     async authorize(caller: Identity, serviceType: string, method: string): Promise<void> {
-      if (rbac) rbac.require(caller, `call:${serviceType}/${method}`);
+      if (rbac) rbac.require(policySubject(caller), `call:${serviceType}/${method}`);
       if (caller.kind === "runtime") {
         const runtime = await host.store.getRuntime(caller.runtimeId!);
         if (!runtime) throw new ConnectError("runtime ended", Code.Unauthenticated);

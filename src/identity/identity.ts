@@ -41,3 +41,15 @@ export interface CredentialSource {
  * this kind is present but bad: a bad credential is never passed over.
  */
 export type Authenticator = (source: CredentialSource) => Promise<Identity | undefined>;
+
+/**
+ * Who RBAC judges: a runtime bound at handshake to a certificate or JWT is judged
+ * by that proven subject (plus its plugin name), not by its self-chosen runtime id.
+ */
+export function policySubject(identity: Identity): { subject: string; pluginName?: string; roles: readonly string[] } {
+  return {
+    subject: identity.boundSubject ?? identity.subject,
+    ...(identity.pluginName === undefined ? {} : { pluginName: identity.pluginName }),
+    roles: identity.roles,
+  };
+}
