@@ -2,10 +2,15 @@ import type { Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
 
 export interface OutputCaptureOptions {
-  /** Longer lines are cut here (the rest up to the next newline is dropped). Default 8 KiB. */
+  /** Longer lines are cut here: the head is logged (`truncated: true`), the rest up to the next newline dropped. Default 8 KiB. */
   maxLineBytes?: number;
   /** Lines logged per second per stream; the rest are counted and reported as dropped. Default 200. */
   maxLinesPerSecond?: number;
+  /**
+   * Bytes read per second per stream. Beyond it reading pauses until the next second: a flood then
+   * slows the plugin down (its writes wait on the pipe) instead of eating the host's CPU. Default 4 MiB.
+   */
+  maxBytesPerSecond?: number;
 }
 
 /**
@@ -22,10 +27,13 @@ export function captureOutput(
 ): void {
   const maxLineBytes = options.maxLineBytes ?? 8 * 1024;
   const maxLinesPerSecond = options.maxLinesPerSecond ?? 200;
+  const maxBytesPerSecond = options.maxBytesPerSecond ?? 4 * 1024 * 1024;
+  let byteWindowStart = 0;
+  let bytesInWindow = 0;
   const level = tags.stream === "stderr" ? "warn" : "info";
   let partial: Buffer[] = [];
   let partialBytes = 0;
-  let truncating = false;
+  let skipping = false;
   let windowStart = 0;
   let logged = 0;
   let dropped = 0;
@@ -47,41 +55,59 @@ export function captureOutput(
     return true;
   };
 
+  /** Appends to the current line; at the cap the line is logged at once and the rest of it skipped. */
   const take = (chunk: Buffer) => {
-    if (truncating) return;
+    if (skipping) return;
     const room = maxLineBytes - partialBytes;
-    if (chunk.length > room) {
-      partial.push(chunk.subarray(0, room));
-      partialBytes = maxLineBytes;
-      truncating = true;
-    } else {
+    if (chunk.length < room) {
       partial.push(chunk);
       partialBytes += chunk.length;
+      return;
     }
+    partial.push(chunk.subarray(0, room));
+    partialBytes = maxLineBytes;
+    flush(true);
+    skipping = true;
   };
 
-  const flushLine = () => {
+  const flush = (truncated: boolean) => {
     if (admit()) {
       const text = Buffer.concat(partial, partialBytes).toString("utf8").replace(/\r$/, "");
-      logger[level](truncating ? { ...tags, truncated: true } : tags, text);
+      logger[level](truncated ? { ...tags, truncated } : tags, text);
     }
     partial = [];
     partialBytes = 0;
-    truncating = false;
+  };
+
+  /** At a newline: log the line, unless its truncated head was logged already. */
+  const endLine = () => {
+    if (skipping) skipping = false;
+    else flush(false);
   };
 
   stream.on("data", (data: Buffer | string) => {
     const chunk = typeof data === "string" ? Buffer.from(data) : data;
+    const now = Date.now();
+    if (now - byteWindowStart >= 1_000) {
+      byteWindowStart = now;
+      bytesInWindow = 0;
+    }
+    bytesInWindow += chunk.length;
+    if (bytesInWindow > maxBytesPerSecond) {
+      // Paused, never stopped: reading resumes with the next window.
+      stream.pause();
+      setTimeout(() => stream.resume(), byteWindowStart + 1_000 - now).unref();
+    }
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
       take(chunk.subarray(start, nl));
-      flushLine();
+      endLine();
       start = nl + 1;
     }
     if (start < chunk.length) take(chunk.subarray(start));
   });
   stream.once("end", () => {
-    if (partialBytes > 0 || truncating) flushLine();
+    if (partialBytes > 0) flush(false);
     if (dropped > 0) logger.warn({ ...tags, dropped }, "plugin output rate-limited: lines dropped");
   });
   stream.on("error", () => undefined);
