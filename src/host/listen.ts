@@ -8,6 +8,8 @@ export interface ListenOptions {
   port?: number;
   /** Default 127.0.0.1. */
   hostname?: string;
+  /** A connection with no traffic and no open stream for this long is closed. Default IDLE_TIMEOUT_MS (120 s). */
+  idleTimeoutMs?: number;
   /** Serve TLS (HTTP/2 over TLS). Without it the host serves h2c, meant for loopback. */
   tls?: {
     cert: string | Buffer;
@@ -59,8 +61,6 @@ export async function listen(
       )
     : http2.createServer(common, handler);
   if (!options.tls && !isLoopbackHost(hostname)) warnPlainText(hostname);
-  // Idle connections are closed so a slow or silent client cannot hold a session forever.
-  server.setTimeout(IDLE_TIMEOUT_MS, () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, hostname, () => {
@@ -70,9 +70,24 @@ export async function listen(
   });
   const port = (server.address() as AddressInfo).port;
   const sessions = new Set<http2.ServerHttp2Session>();
+  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  if (!(idleTimeoutMs > 0)) throw new Error("listen: idleTimeoutMs must be positive");
   server.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    // Idle connections are closed so a slow or silent client (slowloris) cannot hold a session forever.
+    // (A server-level setTimeout with a callback would only call it and keep the session: Node destroys
+    // the session only when nobody listens.) Open streams keep a session: a quiet Watch is not idleness.
+    let open = 0;
+    session.on("stream", (stream) => {
+      open++;
+      stream.once("close", () => open--);
+    });
+    const onIdle = () => {
+      if (open === 0) session.destroy();
+      else session.setTimeout(idleTimeoutMs, onIdle);
+    };
+    session.setTimeout(idleTimeoutMs, onIdle);
   });
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return {
