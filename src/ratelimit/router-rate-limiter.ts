@@ -26,12 +26,21 @@ export interface RouterRateLimiterOptions {
   redis?: Redis;
   /** Key prefix in the shared store (default "pb:rl"). */
   keyPrefix?: string;
+  /**
+   * Told when calls start being limited by this replica's memory because Redis failed ("fallback", with
+   * the Redis error) and when Redis answers again ("recovered"). Once per change, not once per call.
+   */
+  onFallback?: (event: FallbackEvent) => void;
 }
+
+export type FallbackEvent = { state: "fallback"; error: unknown } | { state: "recovered" };
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };
 
 export interface RouterRateLimiter {
   consume(callerKey: string, serviceType: string): Promise<RateDecision>;
+  /** Decisions the in-memory insurance limiter made because Redis failed (Redis limiters only). */
+  fallbackCount?(): number;
 }
 
 interface Consumer {
@@ -50,27 +59,63 @@ function validateBudget(name: string, b: RateBudget): void {
     throw new Error(`ratelimit: ${name}.burstDurationSec must be a positive integer`);
 }
 
+/** Redis failures seen by the insurance limiters; rate-limiter-flexible has no hook of its own for them. */
+interface FallbackTracker {
+  count: number;
+  lastError: unknown;
+}
+
+/** The insurance limiter is only consulted when Redis failed, so each consume on it is one fallback. */
+class InsuranceLimiter extends RateLimiterMemory {
+  constructor(
+    opts: ConstructorParameters<typeof RateLimiterMemory>[0],
+    private readonly tracker: FallbackTracker,
+  ) {
+    super(opts);
+  }
+  override consume(key: string | number, points?: number, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
+    this.tracker.count++;
+    return super.consume(key, points, options);
+  }
+}
+
+/** Remembers the Redis error that sent a call to the insurance limiter (the memory limiter never sees it). */
+class ObservedRedisLimiter extends RateLimiterRedis {
+  constructor(
+    opts: ConstructorParameters<typeof RateLimiterRedis>[0],
+    private readonly tracker: FallbackTracker,
+  ) {
+    super(opts);
+  }
+  // Not in the typings: the library's own error path, called with the store error before the insurance runs.
+  _handleError(err: unknown, ...rest: unknown[]): void {
+    if (!(err instanceof RateLimiterRes)) this.tracker.lastError = err;
+    (RateLimiterRedis.prototype as unknown as { _handleError(...a: unknown[]): void })._handleError.call(this, err, ...rest);
+  }
+}
+
 function makeLimiter(
   prefix: string,
   points: number,
   duration: number,
   redis: Redis | undefined,
+  tracker: FallbackTracker,
 ): RateLimiterAbstract {
-  const memory = new RateLimiterMemory({ keyPrefix: prefix, points, duration });
-  if (!redis) return memory;
+  if (!redis) return new RateLimiterMemory({ keyPrefix: prefix, points, duration });
+  const memory = new InsuranceLimiter({ keyPrefix: prefix, points, duration }, tracker);
   // Insurance: when Redis errors, the call is limited by this replica's own memory instead of failing.
-  return new RateLimiterRedis({
+  return new ObservedRedisLimiter({
     storeClient: redis,
     keyPrefix: prefix,
     points,
     duration,
     insuranceLimiter: memory,
     rejectIfRedisNotReady: true,
-  });
+  }, tracker);
 }
 
-function makeConsumer(prefix: string, b: RateBudget, redis: Redis | undefined): Consumer {
-  const main = makeLimiter(prefix, b.points, b.durationSec, redis);
+function makeConsumer(prefix: string, b: RateBudget, redis: Redis | undefined, tracker: FallbackTracker): Consumer {
+  const main = makeLimiter(prefix, b.points, b.durationSec, redis, tracker);
   const burst = b.burst ?? 0;
   if (burst === 0) return main;
   const burstLimiter = makeLimiter(
@@ -78,6 +123,7 @@ function makeConsumer(prefix: string, b: RateBudget, redis: Redis | undefined): 
     burst,
     b.burstDurationSec ?? b.durationSec * 10,
     redis,
+    tracker,
   );
   return new BurstyRateLimiter(main, burstLimiter);
 }
@@ -100,16 +146,38 @@ export function createRouterRateLimiter(opts: RouterRateLimiterOptions = {}): Ro
   const prefix = opts.keyPrefix ?? "pb:rl";
   if (opts.perCaller) validateBudget("perCaller", opts.perCaller);
   if (opts.perService) validateBudget("perService", opts.perService);
-  const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller, opts.redis) : undefined;
-  const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService, opts.redis) : undefined;
+  const tracker: FallbackTracker = { count: 0, lastError: undefined };
+  const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller, opts.redis, tracker) : undefined;
+  const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService, opts.redis, tracker) : undefined;
+  let fallingBack = false;
+  // Reports changes of state only: during an outage every call falls back, and one line says so.
+  const observe = (before: number) => {
+    const fellBack = tracker.count > before;
+    if (fellBack === fallingBack) return;
+    fallingBack = fellBack;
+    try {
+      opts.onFallback?.(fellBack ? { state: "fallback", error: tracker.lastError } : { state: "recovered" });
+    } catch {
+      // A throwing observer must not change the decision.
+    }
+  };
+  const decide = async (callerKey: string, serviceType: string): Promise<RateDecision> => {
+    if (perCaller) {
+      const d = await attempt(perCaller, callerKey);
+      if (!d.ok) return d;
+    }
+    if (perService) return attempt(perService, serviceType);
+    return OK;
+  };
   return {
     async consume(callerKey, serviceType) {
-      if (perCaller) {
-        const d = await attempt(perCaller, callerKey);
-        if (!d.ok) return d;
+      const before = tracker.count;
+      try {
+        return await decide(callerKey, serviceType);
+      } finally {
+        if (opts.redis) observe(before);
       }
-      if (perService) return attempt(perService, serviceType);
-      return OK;
     },
+    ...(opts.redis ? { fallbackCount: () => tracker.count } : {}),
   };
 }
