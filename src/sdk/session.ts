@@ -56,7 +56,7 @@ export function createSession(deps: SessionDeps): Session {
   let recovering: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  let lastSwitchAt = 0;
+  let lastVerifiedAt = 0;
   let launchSecret = options.launchSecret;
 
   const serialise = (work: () => Promise<void>): Promise<void> => {
@@ -136,7 +136,6 @@ export function createSession(deps: SessionDeps): Session {
     const res = await deps.handshake.refreshToken({}, bearer(current.token));
     const expiresAtMs = sentAt + lifetimeMs(res.tokenExpiresAt ? timestampMs(res.tokenExpiresAt) : undefined);
     state = { ...current, token: res.runtimeToken, expiresAtMs };
-    lastSwitchAt = now();
     log.debug({ runtimeId: current.runtimeId }, "runtime token refreshed");
   }
 
@@ -144,7 +143,6 @@ export function createSession(deps: SessionDeps): Session {
     const previous = state?.runtimeId;
     await serialise(async () => {
       state = await handshake();
-      lastSwitchAt = now();
     });
     log.warn({ previous, runtimeId: state!.runtimeId }, "host no longer knew this runtime; handshook again");
     await deps.onNewRuntime(state!);
@@ -154,13 +152,15 @@ export function createSession(deps: SessionDeps): Session {
     if (stopped) return Promise.reject(new ConnectError("plugin stopped", Code.Unavailable));
     if (recovering) return recovering;
     if (state && state.token !== usedToken) return switching ?? Promise.resolve();
-    // A refusal right after a switch is not about the token (e.g. a provider refused the call).
-    if (!scheduled && now() - lastSwitchAt < 1_000) return Promise.resolve();
+    // The host accepted this very token a moment ago: the refusal came from elsewhere (a provider
+    // refusing the call), and refreshing again would only add load.
+    if (!scheduled && now() - lastVerifiedAt < 1_000) return Promise.resolve();
     const p = (async () => {
       try {
         const current = state;
         if (!current) throw new ConnectError("plugin not started", Code.FailedPrecondition);
         await serialise(() => refresh(current));
+        lastVerifiedAt = now();
       } catch (e) {
         if (ConnectError.from(e).code !== Code.Unauthenticated) throw e;
         await rehandshake();
@@ -179,7 +179,6 @@ export function createSession(deps: SessionDeps): Session {
     },
     async start() {
       state = await handshake();
-      lastSwitchAt = now();
       scheduleRefresh();
       return state;
     },

@@ -66,7 +66,7 @@ describe("SDK: provider as a real child process", () => {
   beforeAll(async () => {
     host = await startTestHost();
     provider = await startExample("examples/kv-provider/main.ts", host.url);
-    [providerRuntime] = await provider.ready;
+    providerRuntime = (await provider.ready)[0] ?? "";
     consumer = kvConsumer(host.url);
     await consumer.start();
   });
