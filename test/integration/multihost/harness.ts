@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { resolve } from "node:path";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
+import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
+
+const TSX = resolve("node_modules/.bin/tsx");
+const HOST_SCRIPT = resolve("test/fixtures/multihost/host.ts");
+
+/** A host in its own process (test/fixtures/multihost/host.ts) with plain connect clients towards it. */
+export interface HostProcess {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr (its JSON logs). */
+  logs(): string;
+  alive(): boolean;
+  handshake: Client<typeof HandshakeService>;
+  registry: Client<typeof RegistryService>;
+  /** Routed calls to the KV provider through this host's router. */
+  kv: Client<typeof KVService>;
+  /** Handshakes on this host; returns the runtime and its token. */
+  handshakeAs(init?: HandshakeInit): Promise<{ runtimeId: string; token: string }>;
+  /** SIGTERM, wait for exit, close client sessions. */
+  stop(): Promise<void>;
+}
+
+export async function spawnHost(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<HostProcess> {
+  const child = spawn(TSX, [HOST_SCRIPT], {
+    env: { ...process.env, REDIS_URL: redisUrl, HOST_NAME: name, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = await new Promise<string>((ok, fail) => {
+    let stdout = "";
+    const timer = setTimeout(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`)), 20_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      for (const line of stdout.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const parsed = JSON.parse(line) as { url?: string };
+          if (parsed.url) {
+            clearTimeout(timer);
+            ok(parsed.url);
+          }
+        } catch {
+          // a partial line; wait for the rest
+        }
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error(`host ${name} exited with ${code}:\n${stderr}`));
+    });
+  });
+  const { transport, close } = connectTransport(url);
+  return {
+    name,
+    url,
+    child,
+    logs: () => stderr,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    handshake: createClient(HandshakeService, transport),
+    registry: createClient(RegistryService, transport),
+    kv: createClient(KVService, transport),
+    async handshakeAs(init = {}) {
+      const res = await createClient(HandshakeService, transport).handshake(handshakeRequest(init));
+      return { runtimeId: res.runtimeId, token: res.runtimeToken };
+    },
+    async stop() {
+      close();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A connect transport with its own session manager, so teardown can close its sessions. */
+export function connectTransport(baseUrl: string): { transport: Transport; close(): void } {
+  const manager = new Http2SessionManager(baseUrl);
+  return {
+    transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager: manager }),
+    close: () => manager.abort(),
+  };
+}
