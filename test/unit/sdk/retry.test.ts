@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { rateLimitedError } from "../../../src/router/retry-info.js";
+import { backoffMs, createRetryInterceptor, resolveRetryOptions, type RetryOptions } from "../../../src/sdk/index.js";
+
+/** A KV client over an in-memory transport whose Get/List fail with `failures` in turn, then succeed. */
+function flakyKv(failures: ConnectError[], retry: RetryOptions) {
+  const attempts = { get: 0, list: 0, putMany: 0 };
+  const transport = createRouterTransport(
+    ({ service }) =>
+      service(KVService, {
+        get(req) {
+          const err = failures[attempts.get++];
+          if (err) throw err;
+          return { key: req.key, found: true };
+        },
+        async *list() {
+          const err = failures[attempts.list++];
+          if (err) throw err;
+          yield { key: "a" };
+          yield { key: "b" };
+        },
+        async putMany(reqs) {
+          attempts.putMany++;
+          for await (const _ of reqs) void _;
+          throw new ConnectError("down", Code.Unavailable);
+        },
+      }),
+    { transport: { interceptors: [createRetryInterceptor(retry)] } },
+  );
+  return { kv: createClient(KVService, transport), attempts };
+}
+
+const fakeTime = () => {
+  const slept: number[] = [];
+  return { slept, sleep: async (ms: number) => void slept.push(ms), random: () => 0.5 };
+};
+
+describe("retry interceptor", () => {
+  it("full jitter stays within [0, min(max, initial · multiplier^n))", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 40 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (n, r) => {
+        const o = resolveRetryOptions({ initialDelayMs: 100, maxDelayMs: 10_000, random: () => r });
+        const d = backoffMs(n, o);
+        return d >= 0 && d <= Math.min(10_000, 100 * 2 ** n);
+      }),
+    );
+  });
+
+  it("retries Unavailable with growing backoff, then succeeds", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([new ConnectError("a", Code.Unavailable), new ConnectError("b", Code.Unavailable)], { ...t, maxAttempts: 3 });
+    expect((await kv.get({ key: "k" })).found).toBe(true);
+    expect(attempts.get).toBe(3);
+    expect(t.slept).toEqual([50, 100]); // 0.5 × 100, 0.5 × 200
+  });
+
+  it("gives up after maxAttempts with the last error", async () => {
+    const t = fakeTime();
+    const down = () => new ConnectError("down", Code.Unavailable);
+    const { kv, attempts } = flakyKv([down(), down(), down(), down()], { ...t, maxAttempts: 3 });
+    await expect(kv.get({ key: "k" })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(attempts.get).toBe(3);
+  });
+
+  it("does not retry codes outside the retryable set", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([new ConnectError("no", Code.PermissionDenied)], t);
+    await expect(kv.get({ key: "k" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    expect(attempts.get).toBe(1);
+    expect(t.slept).toEqual([]);
+  });
+
+  it("waits at least the server's RetryInfo delay; gives up when it exceeds maxDelayMs", async () => {
+    const t = fakeTime();
+    const { kv } = flakyKv([rateLimitedError(700)], t);
+    await kv.get({ key: "k" });
+    expect(t.slept).toEqual([700]);
+
+    const t2 = fakeTime();
+    const { kv: kv2, attempts } = flakyKv([rateLimitedError(20_000)], { ...t2, maxDelayMs: 5_000 });
+    await expect(kv2.get({ key: "k" })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    expect(attempts.get).toBe(1);
+  });
+
+  it("retries a server stream that fails before its first message (request replayed)", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([new ConnectError("a", Code.Unavailable)], t);
+    const keys: string[] = [];
+    for await (const e of kv.list({ prefix: "" })) keys.push(e.key);
+    expect(keys).toEqual(["a", "b"]);
+    expect(attempts.list).toBe(2);
+  });
+
+  it("never replays a client stream", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([], t);
+    await expect(kv.putMany((async function* () { yield { key: "x" }; })())).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(attempts.putMany).toBe(1);
+  });
+
+  it("stops when the call is aborted while waiting", async () => {
+    const controller = new AbortController();
+    const { kv, attempts } = flakyKv([new ConnectError("a", Code.Unavailable), new ConnectError("b", Code.Unavailable)], {
+      initialDelayMs: 1_000,
+      random: () => 0.99,
+    });
+    setTimeout(() => controller.abort(), 30);
+    await expect(kv.get({ key: "k" }, { signal: controller.signal })).rejects.toMatchObject({ code: Code.Canceled });
+    expect(attempts.get).toBe(1);
+  });
+
+  it("validates its options", () => {
+    expect(() => resolveRetryOptions({ maxAttempts: 0 })).toThrow(/maxAttempts/);
+    expect(() => resolveRetryOptions({ initialDelayMs: 10, maxDelayMs: 5 })).toThrow();
+  });
+});
