@@ -1,1 +1,2 @@
 export * from "./grpc-health.js";
+export * from "./prober.js";
