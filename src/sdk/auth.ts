@@ -1,4 +1,4 @@
-import { Code, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { HEADER_AUTHORIZATION } from "../protocol/constants.js";
 import { sendWithReplays } from "./replay.js";
 import type { Session } from "./session.js";
@@ -11,6 +11,18 @@ import type { Session } from "./session.js";
 export function createAuthInterceptor(session: Session): Interceptor {
   return (next) => async (req) => {
     let used = "";
+    if (req.stream && req.method.methodKind !== "server_streaming") {
+      // Client and bidi streams cannot be resent; still recover so the next call succeeds.
+      used = await session.token();
+      req.header.set(HEADER_AUTHORIZATION, `Bearer ${used}`);
+      try {
+        return await next(req);
+      } catch (e) {
+        const err = ConnectError.from(e);
+        if (err.code === Code.Unauthenticated) session.recover(used).catch(() => undefined);
+        throw err;
+      }
+    }
     return sendWithReplays(
       req,
       async (r) => {
