@@ -119,14 +119,19 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     heartbeat.unref();
   }
 
+  let exiting = false;
   function installSignalHandlers() {
     for (const signal of options.shutdownSignals) {
+      // `on`, not `once`: a second signal (a supervisor and a wrapper such as tsx both relaying)
+      // must not fall back to the default action and kill the process mid-drain.
       const handler = () => {
+        if (exiting) return;
+        exiting = true;
         log.info({ signal }, "stopping plugin");
         void plugin.stop().finally(() => process.exit(0));
       };
       signalHandlers.set(signal, handler);
-      process.once(signal, handler);
+      process.on(signal, handler);
     }
   }
 
@@ -236,8 +241,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (state === "stopped" || state === "stopping") return;
       state = "stopping";
       if (heartbeat) clearInterval(heartbeat);
-      for (const [signal, handler] of signalHandlers) process.off(signal, handler);
-      signalHandlers.clear();
+      if (!exiting) {
+        for (const [signal, handler] of signalHandlers) process.off(signal, handler);
+        signalHandlers.clear();
+      }
       const token = session.state?.token;
       // Unregister first: the router stops picking this plugin, then in-flight calls finish.
       if (token !== undefined) {

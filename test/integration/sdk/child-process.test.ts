@@ -5,11 +5,12 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { RemovalReason, WatchEventType, type WatchResponse } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KV_TRAILER } from "../../../examples/kv-provider/kv-service.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE, startTestHost, type TestHost } from "../../helpers/host.js";
 import { PROTOCOLS } from "../../helpers/transports.js";
-import { bytes, kvConsumer, text } from "./harness.js";
+import { bytes, eventually, kvConsumer, text } from "./harness.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 const TSX = resolve(ROOT, "node_modules/.bin/tsx");
@@ -53,8 +54,8 @@ function stopChild(child: ChildProcess): Promise<unknown> {
     return Promise.resolve();
   }
   const exited = once(child, "exit");
-  signalGroup(child, "SIGTERM");
-  return exited;
+  child.kill("SIGTERM"); // tsx relays it to the script
+  return exited.finally(() => signalGroup(child, "SIGKILL"));
 }
 
 describe("SDK: provider as a real child process", () => {
@@ -103,6 +104,25 @@ describe("SDK: provider as a real child process", () => {
     expect(run.lines).toContain("putMany -> 3 entries stored");
     expect(run.lines).toContain("list item/ -> item/1=value 1, item/2=value 2, item/3=value 3");
     expect(run.lines).toContain("exchange -> echo: ping | echo: pong");
+  });
+
+  it("SIGTERM: a second provider process unregisters (watchers see REMOVED) and exits 0", async () => {
+    const second = await startExample("examples/kv-provider/main.ts", host.url, { KV_PROVIDER_NAME: "kv-provider-2" });
+    const [secondRuntime] = await second.ready;
+    const events: WatchResponse[] = [];
+    const watching = new AbortController();
+    const watcher = (async () => {
+      for await (const e of consumer.watch(KVService, { signal: watching.signal })) events.push(e);
+    })().catch(() => undefined);
+    await eventually(() => events[0]?.registrations.some((r) => r.runtimeId === secondRuntime));
+    const [code] = await stopChild(second.child) as [number | null];
+    expect(code).toBe(0);
+    await eventually(() => events.some((e) => e.type === WatchEventType.REMOVED));
+    const removed = events.find((e) => e.type === WatchEventType.REMOVED)!;
+    expect(removed.registrations.map((r) => r.runtimeId)).toEqual([secondRuntime]);
+    expect(removed.removalReason).toBe(RemovalReason.UNREGISTERED);
+    watching.abort();
+    await watcher;
   });
 
   it("SIGKILL of the provider mid-stream gives the consumer a clean Unavailable, no hang", async () => {

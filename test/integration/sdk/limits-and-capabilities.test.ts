@@ -8,6 +8,7 @@ import { silentLogger } from "../../../src/log/logger.js";
 import { retryDelayMs } from "../../../src/router/retry-info.js";
 import { createPlugin } from "../../../src/sdk/index.js";
 import { startTestHost } from "../../helpers/host.js";
+import { createCountingProvider } from "../../unit/secrets/fake-provider.js";
 import { bytes, eventually, kvConsumer, kvProvider, pluginOptions, sleep } from "./harness.js";
 
 describe("SDK against a host with limits, capabilities and watchers", () => {
@@ -76,6 +77,16 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
     // New host: runtime unknown (re-handshake) and grant unknown (renewed), transparently.
     await log.write({ message: "b" });
     expect(written).toEqual(["a", "b"]);
+  });
+
+  it("secret() returns a declared secret from the host's provider", async () => {
+    const host = await startTestHost({ secrets: { provider: createCountingProvider({ "db-password": "hunter2" }) } });
+    cleanup.push(() => host.close());
+    const plugin = await started(createPlugin(pluginOptions(host.url, { name: "needs-secrets", secrets: [{ name: "db-password" }] })));
+    expect(new TextDecoder().decode(await plugin.secret("db-password"))).toBe("hunter2");
+    const err = await plugin.secret("undeclared").catch((e: unknown) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).rawMessage).not.toContain("hunter2");
   });
 
   it("secret() on a host without secrets gives a clear error", async () => {
