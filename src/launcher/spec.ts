@@ -58,6 +58,8 @@ export interface ResolvedSpec {
   requires: string[];
 }
 
+/** Variables only the launcher sets (see env.ts). */
+const LAUNCHER_SET = new Set(["PLUGBOARD_HOST_URL", "PLUGBOARD_LAUNCH_SECRET", "PLUGBOARD_PLUGIN_PORT", "PLUGBOARD_PARENT_PID"]);
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -79,7 +81,7 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
   const env = { ...(spec.env ?? {}) };
   for (const [key, value] of Object.entries(env)) {
     if (!ENV_NAME_RE.test(key) || typeof value !== "string") fail(name, `env ${JSON.stringify(key)} is not a valid variable`);
-    if (key.startsWith("PLUGBOARD_")) fail(name, `env ${key} is set by the launcher`);
+    if (LAUNCHER_SET.has(key)) fail(name, `env ${key} is set by the launcher`);
   }
   const inheritEnv = spec.inheritEnv ?? [];
   for (const key of inheritEnv) if (!ENV_NAME_RE.test(key)) fail(name, `inheritEnv ${JSON.stringify(key)} is not a variable name`);
