@@ -199,9 +199,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       options.onRoutedCall?.(info);
     },
   });
-  const forgetEnded = store.subscribe((event) => {
-    if (event.type === "removed" && event.cause !== "unregistered") decisions.forget(event.registration.runtimeId);
-  });
+  const forgetEnded = store.subscribe((event) => decisions.observe(event));
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
   const ops = createOpsHandler({ metrics, store });

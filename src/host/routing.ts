@@ -2,12 +2,12 @@ import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
-import { policySubject, type Identity } from "../identity/identity.js";
+import type { Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { RouteTarget } from "../router/router.js";
 import { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";
 import { createSelector, matchingProviders } from "../registry/select.js";
-import type { RegistrationRecord } from "../store/types.js";
+import type { RegistrationRecord, StoreEvent } from "../store/types.js";
 import type { HostContext } from "./context.js";
 
 /** The verified client certificate of an HTTP/2 request, if TLS verified one. */
@@ -17,13 +17,62 @@ export function peerCertificateOf(req: http2.Http2ServerRequest) {
   return socket.getPeerX509Certificate();
 }
 
+/** Upper bound on cached entries of each routing cache; a full cache is simply cleared. */
+const MAX_CACHED = 4096;
+/**
+ * Provider lists are dropped on every store event; this age bounds staleness where events can lag
+ * (a shared store whose registrations expire by TTL before the sweep announces it).
+ */
+const PROVIDERS_MAX_AGE_MS = 1_000;
+
 /**
  * The router's decisions, made from host state: who is calling, whether it may
  * call this service, and which provider gets the call.
+ *
+ * Hot-path caching (each routed call would otherwise clone runtime and registration records
+ * three or four times): authentication is never cached — every call re-verifies the token and the
+ * runtime in the store, so a revoked or expired runtime is refused at once. What is cached is
+ * only what cannot change for a live runtime (the `requires` it declared at handshake, its
+ * signing key) and the matching providers of a service, which every store event invalidates.
  */
 export function createRoutingDecisions(host: HostContext, identify: IdentityResolver, rbac: Rbac | undefined) {
   const selector = createSelector();
   const signingKeys = new Map<string, Buffer>();
+  /** runtimeId → service type → declared version range. Runtime records are written once, at handshake. */
+  const requiresOf = new Map<string, ReadonlyMap<string, string>>();
+  /** `serviceType\0range` → matching providers, sorted (as matchingProviders returns them). */
+  const providers = new Map<string, { at: number; list: RegistrationRecord[] }>();
+  /** Bumped by every store event, so a lookup that raced an event does not cache its stale answer. */
+  let generation = 0;
+
+  async function declaredRequires(runtimeId: string): Promise<ReadonlyMap<string, string> | undefined> {
+    const cached = requiresOf.get(runtimeId);
+    if (cached) return cached;
+    const runtime = await host.store.getRuntime(runtimeId);
+    if (!runtime) return undefined;
+    const requires = new Map<string, string>();
+    // The first declaration of a type wins, as a search of the list would find it.
+    for (const need of runtime.requires) if (!requires.has(need.type)) requires.set(need.type, need.versionRange ?? "*");
+    if (requiresOf.size >= MAX_CACHED) requiresOf.clear();
+    requiresOf.set(runtimeId, requires);
+    return requires;
+  }
+
+  async function providersOf(serviceType: string, range: string): Promise<RegistrationRecord[]> {
+    const key = `${serviceType}\0${range}`;
+    const now = performance.now();
+    const cached = providers.get(key);
+    if (cached && now - cached.at < PROVIDERS_MAX_AGE_MS) return cached.list;
+    const seen = generation;
+    const registered = await host.store.listRegistrations(serviceType);
+    if (registered.length === 0) throw new ConnectError(`no provider registered for ${serviceType}`, Code.Unimplemented);
+    const list = matchingProviders(registered, range, false);
+    if (seen === generation) {
+      if (providers.size >= MAX_CACHED) providers.clear();
+      providers.set(key, { at: now, list });
+    }
+    return list;
+  }
 
   return {
     async authenticate(req: http2.Http2ServerRequest): Promise<Identity> {
@@ -36,11 +85,12 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
     },
 
     async authorize(caller: Identity, serviceType: string, method: string): Promise<void> {
-      if (rbac) rbac.require(policySubject(caller), `call:${serviceType}/${method}`);
+      if (rbac) rbac.require(caller, `call:${serviceType}/${method}`);
       if (caller.kind === "runtime") {
-        const runtime = await host.store.getRuntime(caller.runtimeId!);
-        if (!runtime) throw new ConnectError("runtime ended", Code.Unauthenticated);
-        if (runtime.requires.some((need) => need.type === serviceType)) return;
+        // authenticate has just found the runtime live in the store; its requires never change.
+        const requires = await declaredRequires(caller.runtimeId!);
+        if (!requires) throw new ConnectError("runtime ended", Code.Unauthenticated);
+        if (requires.has(serviceType)) return;
       } else if (rbac) return; // external callers are governed by RBAC alone
       if (host.policy.mayCallUndeclared?.(caller, serviceType, method)) return;
       host.audit({ event: "authorization", outcome: "failure", actor: { subject: caller.subject, method: caller.method }, target: `${serviceType}/${method}`, reason: "undeclared dependency" });
@@ -49,13 +99,8 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
 
     async resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget> {
       let range = "*";
-      if (caller.kind === "runtime") {
-        const runtime = await host.store.getRuntime(caller.runtimeId!);
-        range = runtime?.requires.find((need) => need.type === serviceType)?.versionRange ?? "*";
-      }
-      const registered = await host.store.listRegistrations(serviceType);
-      if (registered.length === 0) throw new ConnectError(`no provider registered for ${serviceType}`, Code.Unimplemented);
-      let candidates = matchingProviders(registered, range, false);
+      if (caller.kind === "runtime") range = (await declaredRequires(caller.runtimeId!))?.get(serviceType) ?? "*";
+      let candidates = await providersOf(serviceType, range);
       if (pin !== undefined) candidates = candidates.filter((r) => r.runtimeId === pin || r.registrationId === pin);
       const chosen = selector.pick(serviceType, candidates, SelectionStrategy.ROUND_ROBIN);
       if (!chosen)
@@ -67,10 +112,20 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
     },
 
     /** Forget cached keys of runtimes that ended. */
-    forget(runtimeId: string) {
-      signingKeys.delete(runtimeId);
+    forget,
+
+    /** Feed every store event here: any registration change drops the cached provider lists. */
+    observe(event: StoreEvent) {
+      generation++;
+      providers.clear();
+      if (event.type === "removed" && event.cause !== "unregistered") forget(event.registration.runtimeId);
     },
   };
+
+  function forget(runtimeId: string): void {
+    signingKeys.delete(runtimeId);
+    requiresOf.delete(runtimeId);
+  }
 
   async function keyOf(registration: RegistrationRecord): Promise<Buffer> {
     let key = signingKeys.get(registration.runtimeId);
@@ -83,4 +138,3 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
     return key;
   }
 }
-

@@ -1,0 +1,35 @@
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
+import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
+import { KVService } from "../gen/kv/v1/kv_pb.js";
+
+/**
+ * Enrols the benchmark's plugins through the host's real RPCs: the provider handshakes
+ * (provides KVService at its URL) and registers; the consumer handshakes declaring it requires
+ * KVService. Returns the consumer's runtime token for the routed calls.
+ */
+export async function enrol(hostUrl: string, providerUrl: string, cookie: { key: string; value: string }): Promise<string> {
+  const sessionManager = new Http2SessionManager(hostUrl);
+  try {
+    const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
+    const handshake = createClient(HandshakeService, transport);
+    const registry = createClient(RegistryService, transport);
+    const common = { magicCookieKey: cookie.key, magicCookieValue: cookie.value, coreProtocolVersion: 1, appProtocolRanges: ["^1.0.0"], pluginVersion: "1.0.0" };
+    const provider = await handshake.handshake({
+      ...common,
+      pluginName: "kv",
+      provides: [{ type: KVService.typeName, version: "1.0.0" }],
+      baseUrl: providerUrl,
+    });
+    await registry.register({ serviceType: KVService.typeName }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
+    const consumer = await handshake.handshake({
+      ...common,
+      pluginName: "consumer",
+      requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }],
+    });
+    return consumer.runtimeToken;
+  } finally {
+    sessionManager.abort();
+  }
+}

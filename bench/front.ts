@@ -1,0 +1,40 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { createPluginHost } from "../src/host/create.js";
+import { silentLogger } from "../src/log/logger.js";
+import { createBareProxy } from "./proxy-baseline.js";
+
+export const BENCH_COOKIE = { key: "PLUGBOARD_BENCH", value: "bench-cookie" };
+/** Far above anything the benchmark can send: the limiter runs on every call but never refuses. */
+const NEVER_REFUSE = { points: 1_000_000_000, durationSec: 1 };
+
+/**
+ * The benchmark's middle child: the bare proxy and a real plugin host side by side, so both
+ * proxies run on the same (separate) event loop and core as each other.
+ * Usage: `tsx bench/front.ts <provider-url>`; prints one JSON line with both URLs.
+ */
+async function main(): Promise<void> {
+  const providerUrl = process.argv[2];
+  if (providerUrl === undefined) throw new Error("usage: front.ts <provider-url>");
+
+  const proxy = createBareProxy({ endpoint: providerUrl });
+  const proxyServer = http2.createServer((req, res) => proxy.handle(req, res));
+  await new Promise<void>((resolve) => proxyServer.listen(0, "127.0.0.1", resolve));
+
+  const host = createPluginHost({
+    magicCookie: BENCH_COOKIE,
+    logger: silentLogger(),
+    // The audit code path runs, written nowhere.
+    auditLog: { destination: () => undefined },
+    rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+  });
+  const server = await host.listen({ hostname: "127.0.0.1" });
+
+  console.log(
+    JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url }),
+  );
+  // Exit on stdin end (the bench process is done); exiting (not closing) lets --cpu-prof write its profile.
+  process.stdin.on("end", () => process.exit(0)).resume();
+}
+
+if (process.argv[1]?.endsWith("front.ts")) await main();

@@ -1,0 +1,17 @@
+import { describe, expect, it } from "vitest";
+import { run } from "../../helpers/processes.js";
+
+describe("npm run bench (--quick)", () => {
+  it("runs direct, bare-proxy and router variants in child processes and prints the ratio lines", async () => {
+    const { code, stdout, stderr } = await run("bench/run.ts", ["--quick"]);
+    expect(code, stderr).toBe(0);
+    for (const workload of ["unary-c1", "unary-c32", "stream"]) {
+      for (const variant of ["direct", "bare-proxy", "router"]) {
+        expect(stdout).toMatch(new RegExp(`^${workload}\\s+${variant}\\s+\\d+ `, "m"));
+      }
+      expect(stdout).toMatch(new RegExp(`^ratio ${workload} router/bare-proxy: throughput [\\d.]+% \\[(PASS|MISS) .*p50 [+-][\\d.]+ ms \\[(PASS|MISS)`, "m"));
+      expect(stdout).toMatch(new RegExp(`^ratio ${workload} bare-proxy/direct: throughput [\\d.]+%, p50 [+-][\\d.]+ ms$`, "m"));
+    }
+    expect(stdout).toMatch(/^targets: (all PASS|\d+ MISS)$/m);
+  }, 120_000);
+});
