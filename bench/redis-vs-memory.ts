@@ -1,0 +1,227 @@
+/**
+ * Router throughput with shared state vs in-memory state, measured in the same run:
+ * routed unary calls (concurrency 16, a fixed count) through a host using the Redis store and
+ * Redis rate limiter, and through a host using the memory store and memory limiter.
+ *   npx tsx bench/redis-vs-memory.ts [--calls 4000] [--rounds 3]     (REDIS_URL=... to use your own Redis)
+ * Each host runs in its own child process; the KV provider and the load run here. Rounds alternate
+ * the variants; the median round is reported. `run()` returns the numbers for bench/run.ts.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createClient, type Client } from "@connectrpc/connect";
+import { connectNodeAdapter, createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { KVService } from "../gen/kv/v1/kv_pb.js";
+import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
+import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
+import { BENCH_REDIS_COOKIE } from "./redis-vs-memory-host.js";
+
+export interface VariantResult {
+  callsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface RedisVsMemoryResult {
+  calls: number;
+  concurrency: number;
+  rounds: number;
+  memory: VariantResult;
+  redis: VariantResult;
+  /** redis calls/s ÷ memory calls/s. */
+  throughputRatio: number;
+}
+
+export interface RunOptions {
+  calls?: number;
+  concurrency?: number;
+  rounds?: number;
+  /** Use this Redis instead of starting a private redis-server. */
+  redisUrl?: string;
+  /** Print the table (default true). */
+  print?: boolean;
+}
+
+const VARIANTS = ["memory", "redis"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult> {
+  const calls = options.calls ?? 4_000;
+  const concurrency = options.concurrency ?? 16;
+  const rounds = options.rounds ?? 3;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    let redisUrl = options.redisUrl ?? process.env["REDIS_URL"];
+    if (!redisUrl) {
+      // A private, non-persistent redis-server on a free loopback port (the tests' helper).
+      const { startRedis } = await import("../test/helpers/redis.js");
+      const redis = await startRedis();
+      cleanups.push(() => redis.stop());
+      redisUrl = redis.url;
+    }
+    const provider = await startProvider();
+    cleanups.push(provider.close);
+    const hosts = {} as Record<Variant, string>;
+    for (const variant of VARIANTS) {
+      const child = await startHostChild(variant === "memory" ? ["memory"] : ["redis", redisUrl]);
+      cleanups.push(child.stop);
+      hosts[variant] = child.url;
+    }
+    const clients = {} as Record<Variant, Client<typeof KVService>>;
+    for (const variant of VARIANTS) {
+      const token = await enrol(hosts[variant], provider.url);
+      const c = kvClient(hosts[variant], token);
+      cleanups.push(c.close);
+      clients[variant] = c.kv;
+      await load(c.kv, Math.min(1_000, calls), concurrency); // warm-up: JIT, sessions, Redis connections
+    }
+    const runs: Record<Variant, VariantResult[]> = { memory: [], redis: [] };
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? VARIANTS : ([...VARIANTS].reverse() as Variant[]);
+      for (const variant of order) runs[variant].push(await load(clients[variant], calls, concurrency));
+    }
+    const memory = medianRun(runs.memory);
+    const redis = medianRun(runs.redis);
+    const result = { calls, concurrency, rounds, memory, redis, throughputRatio: redis.callsPerSec / memory.callsPerSec };
+    if (options.print ?? true) print(result);
+    return result;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  }
+}
+
+function print(r: RedisVsMemoryResult): void {
+  const row = (name: string, v: VariantResult) =>
+    `${name.padEnd(22)}${v.callsPerSec.toFixed(0).padStart(10)}${v.p50Ms.toFixed(2).padStart(10)}${v.p99Ms.toFixed(2).padStart(10)}`;
+  console.log(`routed unary calls, concurrency ${r.concurrency}, ${r.calls} calls × ${r.rounds} rounds (median round)`);
+  console.log(`${"variant".padEnd(22)}${"calls/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
+  console.log(row("memory store+limiter", r.memory));
+  console.log(row("redis store+limiter", r.redis));
+  console.log(`redis/memory throughput ratio: ${r.throughputRatio.toFixed(2)}  (p50 ×${(r.redis.p50Ms / r.memory.p50Ms).toFixed(2)})`);
+}
+
+function medianRun(runs: VariantResult[]): VariantResult {
+  const sorted = [...runs].sort((a, b) => a.callsPerSec - b.callsPerSec);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** `calls` Get calls with `concurrency` in flight, each timed. */
+async function load(kv: Client<typeof KVService>, calls: number, concurrency: number): Promise<VariantResult> {
+  const latencies = new Float64Array(calls);
+  let next = 0;
+  const worker = async () => {
+    while (next < calls) {
+      const i = next++;
+      const t0 = performance.now();
+      const res = await kv.get({ key: "bench" });
+      if (!res.found) throw new Error("provider did not answer");
+      latencies[i] = performance.now() - t0;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort();
+  const at = (q: number) => latencies[Math.min(calls - 1, Math.max(0, Math.ceil(q * calls) - 1))]!;
+  return { callsPerSec: calls / seconds, p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+/** A KVService answering from constants, checking nothing: both variants reach the same provider. */
+async function startProvider(): Promise<{ url: string; close(): Promise<void> }> {
+  const value = new Uint8Array(16).fill(7);
+  const server = http2.createServer(connectNodeAdapter({ routes: (r) => r.service(KVService, { get: (req) => ({ key: req.key, value, found: true }) }) }));
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function startHostChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+  const path = fileURLToPath(new URL("./redis-vs-memory-host.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("bench host did not start within 30 s"));
+    }, 30_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bench host exited with ${code} before it was ready`));
+    });
+    createInterface({ input: child.stdout! }).once("line", (line) => {
+      clearTimeout(timer);
+      resolve({ url: (JSON.parse(line) as { url: string }).url, stop: () => stopChild(child) });
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.stdin!.end();
+  });
+}
+
+/** The provider handshakes and registers; the consumer handshakes requiring KVService. Returns the consumer's token. */
+async function enrol(hostUrl: string, providerUrl: string): Promise<string> {
+  const sessionManager = new Http2SessionManager(hostUrl);
+  try {
+    const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
+    const handshake = createClient(HandshakeService, transport);
+    const common = {
+      magicCookieKey: BENCH_REDIS_COOKIE.key,
+      magicCookieValue: BENCH_REDIS_COOKIE.value,
+      coreProtocolVersion: 1,
+      appProtocolRanges: ["^1.0.0"],
+      pluginVersion: "1.0.0",
+    };
+    const provider = await handshake.handshake({ ...common, pluginName: "kv", provides: [{ type: KVService.typeName, version: "1.0.0" }], baseUrl: providerUrl });
+    await createClient(RegistryService, transport).register(
+      { serviceType: KVService.typeName },
+      { headers: { authorization: `Bearer ${provider.runtimeToken}` } },
+    );
+    const consumer = await handshake.handshake({ ...common, pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }] });
+    return consumer.runtimeToken;
+  } finally {
+    sessionManager.abort();
+  }
+}
+
+function kvClient(baseUrl: string, token: string): { kv: Client<typeof KVService>; close(): void } {
+  const sessionManager = new Http2SessionManager(baseUrl);
+  const transport = createConnectTransport({
+    baseUrl,
+    httpVersion: "2",
+    sessionManager,
+    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))],
+  });
+  return { kv: createClient(KVService, transport), close: () => sessionManager.abort() };
+}
+
+function flag(name: string): number | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+}
+
+if (process.argv[1]?.endsWith("redis-vs-memory.ts")) {
+  const calls = flag("calls");
+  const rounds = flag("rounds");
+  await run({ ...(calls ? { calls } : {}), ...(rounds ? { rounds } : {}) });
+}
