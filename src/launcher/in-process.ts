@@ -10,8 +10,13 @@ import type { PluginHost } from "../host/create.js";
 import { CORE_PROTOCOL_VERSION, DEFAULT_LIMITS, HEADER_CALLER } from "../protocol/constants.js";
 import { verifyCallerHeader } from "../protocol/caller-header.js";
 
-/** A service an in-process plugin provides: the descriptor and its implementation. */
-export type InProcessProvided = readonly [DescService, Partial<ServiceImpl<DescService>>];
+/** A service an in-process plugin provides: the descriptor and its implementation (build with `served`). */
+export type InProcessProvided = readonly [DescService, object];
+
+/** Pairs a service with its implementation, type-checked against the descriptor. */
+export function served<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): InProcessProvided {
+  return [service, impl];
+}
 
 export interface InProcessPluginOptions {
   name: string;
@@ -62,7 +67,7 @@ export async function startInProcess(host: PluginHost, options: InProcessPluginO
   const servesHealth = options.provides.some(([service]) => service.typeName === Health.typeName);
   const adapter = connectNodeAdapter({
     routes(router: ConnectRouter) {
-      for (const [service, impl] of options.provides) router.service(service, impl);
+      for (const [service, impl] of options.provides) router.service(service, impl as Partial<ServiceImpl<DescService>>);
       if (!servesHealth)
         router.service(Health, { check: () => create(HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.SERVING }) });
     },

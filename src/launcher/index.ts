@@ -5,4 +5,4 @@ export { dependencyLayers, orderByDependencies, type DependencyDecl } from "./or
 export { startParentWatchdog, type ParentWatchdogOptions } from "./watchdog.js";
 export { LAUNCH_ENV } from "./env.js";
 export type { OutputCaptureOptions } from "./output.js";
-export { startInProcess, type InProcessPlugin, type InProcessPluginOptions, type InProcessProvided } from "./in-process.js";
+export { served, startInProcess, type InProcessPlugin, type InProcessPluginOptions, type InProcessProvided } from "./in-process.js";

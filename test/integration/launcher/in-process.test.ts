@@ -4,7 +4,7 @@ import { createConnectTransport, createGrpcTransport, Http2SessionManager } from
 import { afterEach, describe, expect, it } from "vitest";
 import { GetResponseSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { createHealthProber } from "../../../src/health/prober.js";
-import { startInProcess, type InProcessPlugin } from "../../../src/launcher/in-process.js";
+import { served, startInProcess, type InProcessPlugin } from "../../../src/launcher/in-process.js";
 import { COOKIE, startTestHost, type TestHost } from "../../helpers/host.js";
 import { bearer } from "../../helpers/transports.js";
 
@@ -36,15 +36,12 @@ describe("in-process plugins", () => {
       hostUrl: t.url,
       magicCookie: COOKIE,
       provides: [
-        [
-          KVService,
-          {
-            get(req, ctx) {
-              seen.push(ctx.requestHeader.get("plugboard-caller") ? "signed" : "unsigned");
-              return create(GetResponseSchema, { key: req.key, value: new TextEncoder().encode("in-process"), found: true });
-            },
+        served(KVService, {
+          get(req, ctx) {
+            seen.push(ctx.requestHeader.get("plugboard-caller") ? "signed" : "unsigned");
+            return create(GetResponseSchema, { key: req.key, value: new TextEncoder().encode("in-process"), found: true });
           },
-        ],
+        }),
       ],
     });
     const [registration] = await t.host.store.listRegistrations(KVService.typeName);
