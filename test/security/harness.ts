@@ -8,6 +8,7 @@ import { LogService, WriteResponseSchema } from "../../gen/hostlog/v1/hostlog_pb
 import type { AuditRecord } from "../../src/audit/index.js";
 import type { PluginHostOptions } from "../../src/host/options.js";
 import type { ListenOptions } from "../../src/host/listen.js";
+import type { Capability } from "../../src/host/context.js";
 import { HEADER_CALLER } from "../../src/protocol/constants.js";
 import { verifyCallerHeader } from "../../src/protocol/caller-header.js";
 import { createEnvSecretProvider } from "../../src/secrets/index.js";
@@ -77,10 +78,11 @@ export async function startAttackHost(options: Partial<PluginHostOptions> = {}, 
   await new Promise<void>((resolve) => provider.listen(0, "127.0.0.1", resolve));
   const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
 
+  const logCapability: Capability<typeof LogService> = { service: LogService, impl: { write: () => create(WriteResponseSchema) } };
   const t: TestHost = await startTestHost(
     {
       auditLog: { destination: (r) => audit.push(r) },
-      capabilities: [{ service: LogService, impl: { write: () => create(WriteResponseSchema) } }],
+      capabilities: [logCapability],
       secrets: { provider: createEnvSecretProvider({ env: { PB_SECRET_DB_PASSWORD: SECRET_VALUE } }) },
       ...options,
     },

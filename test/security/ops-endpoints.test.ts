@@ -1,0 +1,62 @@
+import * as http2 from "node:http2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeOf, startAttackHost, type AttackHost } from "./harness.js";
+
+/** /metrics, /healthz and /readyz are served before dispatch: they must not open a way around authentication. */
+let h: AttackHost;
+beforeAll(async () => {
+  h = await startAttackHost();
+});
+afterAll(async () => h?.close());
+
+async function raw(url: string, method: string, path: string, body?: string) {
+  const session = http2.connect(url);
+  session.on("error", () => undefined);
+  try {
+    return await new Promise<{ status: number; body: string }>((resolve) => {
+      const stream = session.request({ ":method": method, ":path": path, "content-type": "application/json" });
+      let status = 0;
+      let text = "";
+      stream.on("response", (h) => (status = Number(h[":status"])));
+      stream.setEncoding("utf8");
+      stream.on("data", (c: string) => (text += c));
+      stream.on("close", () => resolve({ status, body: text }));
+      stream.on("error", () => undefined);
+      stream.end(body);
+    });
+  } finally {
+    session.close();
+  }
+}
+
+const RPC = "/plugboard.v1.AdminService/ListRuntimes";
+
+describe("ops endpoints are not an authentication bypass", () => {
+  it.each([
+    `/metrics/..${RPC}`,
+    `/metrics${RPC}`,
+    `/healthz/../${RPC.slice(1)}`,
+    `${RPC}?/metrics`,
+    `${RPC}#/healthz`,
+    `/%6Detrics`,
+    `//metrics`,
+  ])("POST %s reaches no RPC without credentials", async (path) => {
+    const res = await raw(h.url, "POST", path, "{}");
+    expect(res.status).not.toBe(200);
+    expect(res.body).not.toContain("runtimes");
+  });
+
+  it("ops paths answer only GET/HEAD and never run an RPC", async () => {
+    for (const method of ["POST", "PUT", "DELETE"]) expect((await raw(h.url, method, "/metrics", "{}")).status).toBe(405);
+    const head = await raw(h.url, "HEAD", "/healthz");
+    expect(head).toEqual({ status: 200, body: "" });
+  });
+
+  it("metrics carry no tokens, keys or secrets", async () => {
+    await codeOf(h.kv().get({ key: "k" }, { headers: { authorization: `Bearer ${h.consumer.token}` } }));
+    const { body } = await raw(h.url, "GET", "/metrics");
+    expect(body).toContain("plugboard_routed_calls_total");
+    for (const token of [h.consumer.token, h.outsider.token, h.grant.grantToken, h.kvProvider.token]) expect(body).not.toContain(token.slice(5, 20));
+    expect(body).not.toContain(Buffer.from(h.kvProvider.signingKey).toString("base64"));
+  });
+});
