@@ -41,8 +41,8 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
     await patient.put({ key: "patient", value: bytes("v") });
     expect(Date.now() - t0).toBeGreaterThan(100);
 
-    await sleep(1_100);
-    for (let i = 0; i < 5; i++) await kv.get({ key: "k0" });
+    // The retried call landed in a fresh window: the rest of that window's budget is usable.
+    for (let i = 0; i < 4; i++) await kv.get({ key: "k0" });
   });
 
   it("capability: grant obtained, call works, renewed after expiry", async () => {
