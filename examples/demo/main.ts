@@ -3,7 +3,6 @@
  * They handshake, register, discover, call through the router (unary and streaming), use a host
  * capability, hit the rate limit once, and shut down cleanly.
  */
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { createPluginHost } from "../../src/host/create.js";
@@ -49,5 +48,5 @@ try {
   await host.close();
   logger.info({}, "host stopped; bye");
 }
-await once(process.stdout, "drain").catch(() => undefined);
-process.exit(exitCode);
+// Exit once the last line is flushed, whether stdout is a terminal or a pipe.
+process.stdout.write("", () => process.exit(exitCode));
