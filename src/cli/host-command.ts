@@ -8,7 +8,7 @@ import { createMtlsAuthenticator } from "../identity/mtls.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
-import { createRedisStore } from "../store/redis.js";
+import { createRedisHostState } from "../host/with-redis.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
 
 /** Builds the host options a config file describes. */
@@ -29,7 +29,8 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
     ...(config.secrets ? { secrets: { provider: createSecretProvider(config.secrets as SecretProviderConfig, { logger }) } } : {}),
-    ...(config.store.kind === "redis" ? { store: await createRedisStore({ url: config.store.url, logger }) } : {}),
+    // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
+    ...(config.store.kind === "redis" ? await createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
   };
 }
 

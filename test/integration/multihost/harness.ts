@@ -9,13 +9,14 @@ import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
 
 const TSX = resolve("node_modules/.bin/tsx");
 const HOST_SCRIPT = resolve("test/fixtures/multihost/host.ts");
+const CLI = resolve("src/cli/main.ts");
 
 /** A host in its own process (test/fixtures/multihost/host.ts) with plain connect clients towards it. */
 export interface HostProcess {
   name: string;
   url: string;
   child: ChildProcess;
-  /** Everything the process wrote to stderr (its JSON logs). */
+  /** Everything the process wrote to stderr and stdout (its JSON logs). */
   logs(): string;
   alive(): boolean;
   handshake: Client<typeof HandshakeService>;
@@ -28,25 +29,38 @@ export interface HostProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnHost(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<HostProcess> {
-  const child = spawn(TSX, [HOST_SCRIPT], {
-    env: { ...process.env, REDIS_URL: redisUrl, HOST_NAME: name, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+export function spawnHost(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<HostProcess> {
+  return spawnHostProcess(name, [HOST_SCRIPT], { REDIS_URL: redisUrl, HOST_NAME: name, ...env }, (line) => line["url"]);
+}
+
+/** `plugboard host -c <config>` as an operator runs it; its URL comes from the "listening" log line. */
+export function spawnCliHost(name: string, configFile: string, env: Record<string, string> = {}): Promise<HostProcess> {
+  return spawnHostProcess(name, [CLI, "host", "-c", configFile], env, (line) =>
+    line["msg"] === "plugboard host listening" ? line["url"] : undefined,
+  );
+}
+
+async function spawnHostProcess(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  urlOf: (line: Record<string, unknown>) => unknown,
+): Promise<HostProcess> {
+  const child = spawn(TSX, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
+  let stdout = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((ok, fail) => {
-    let stdout = "";
     const timer = setTimeout(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`)), 20_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       for (const line of stdout.split("\n")) {
         if (!line.startsWith("{")) continue;
         try {
-          const parsed = JSON.parse(line) as { url?: string };
-          if (parsed.url) {
+          const found = urlOf(JSON.parse(line) as Record<string, unknown>);
+          if (typeof found === "string") {
             clearTimeout(timer);
-            ok(parsed.url);
+            ok(found);
           }
         } catch {
           // a partial line; wait for the rest
@@ -63,7 +77,7 @@ export async function spawnHost(name: string, redisUrl: string, env: Record<stri
     name,
     url,
     child,
-    logs: () => stderr,
+    logs: () => stderr + stdout,
     alive: () => child.exitCode === null && child.signalCode === null,
     handshake: createClient(HandshakeService, transport),
     registry: createClient(RegistryService, transport),
