@@ -3,18 +3,35 @@ import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { HOST_FIXTURE, PLUGIN_FIXTURE, REPO_ROOT, isAlive, waitFor } from "./harness.js";
 
-describe("a host killed with SIGKILL", () => {
-  it("leaves no plugin running: the plugin's watchdog notices and exits", async () => {
-    const host = spawn(process.execPath, ["--import", "tsx", HOST_FIXTURE, PLUGIN_FIXTURE], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+/** Runs the host fixture (which launches one plugin) and resolves with the plugin's pid. */
+function startHost(...args: string[]) {
+  const host = spawn(process.execPath, ["--import", "tsx", HOST_FIXTURE, PLUGIN_FIXTURE, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: host.stdout! });
+  const pluginPid = new Promise<number>((resolve, reject) => {
+    lines.on("line", (line) => {
+      const m = /^PLUGIN_PID (\d+)$/.exec(line);
+      if (m) resolve(Number(m[1]));
+    });
+    host.once("exit", () => reject(new Error("host exited before its plugin was ready")));
+  });
+  return { host, pluginPid };
+}
+
+describe("plugins do not outlive their host", () => {
+  it("exiting normally, the host stops its plugins (exit hook; watchdog off)", async () => {
+    const { host, pluginPid } = startHost("exit");
     try {
-      const lines = createInterface({ input: host.stdout! });
-      const pluginPid = await new Promise<number>((resolve, reject) => {
-        lines.on("line", (line) => {
-          const m = /^PLUGIN_PID (\d+)$/.exec(line);
-          if (m) resolve(Number(m[1]));
-        });
-        host.once("exit", () => reject(new Error("host exited early")));
-      });
+      const pid = await pluginPid;
+      await waitFor("the plugin to be stopped", () => !isAlive(pid), 3_000);
+    } finally {
+      host.kill("SIGKILL");
+    }
+  });
+
+  it("killed with SIGKILL, the host leaves no plugin running: the plugin's watchdog notices and exits", async () => {
+    const { host, pluginPid: pending } = startHost();
+    try {
+      const pluginPid = await pending;
       expect(isAlive(pluginPid)).toBe(true);
       host.kill("SIGKILL");
       await waitFor("the orphaned plugin to exit", () => !isAlive(pluginPid), 4_000);
