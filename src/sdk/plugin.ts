@@ -84,9 +84,11 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   const lifecycle = createClient(LifecycleService, hostTransport);
   const secrets = createClient(SecretsService, hostTransport);
 
+  /** Registers every provided service this runtime has not registered yet. */
   async function registerAll(runtime: RuntimeState): Promise<void> {
-    registrations = [];
+    registrations = registrations.filter((r) => r.runtimeId === runtime.runtimeId);
     for (const p of options.provides) {
+      if (registrations.some((r) => r.serviceType === p.service.typeName)) continue;
       const res = await bareRegistry.register(
         {
           serviceType: p.service.typeName,
@@ -111,10 +113,22 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     const first = options.provides[0];
     if (!first || options.heartbeatMs === 0) return;
     // A cheap authenticated call: an Unauthenticated answer makes the session re-handshake and re-register.
+    let beating = false;
     heartbeat = setInterval(() => {
+      if (beating) return;
+      beating = true;
       registry
         .discover({ serviceType: first.service.typeName, includeUnhealthy: true }, { timeoutMs: options.heartbeatMs })
-        .catch((e: unknown) => log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed"));
+        .then(async (res) => {
+          // A re-registration that failed half-way (host went away again) is completed here.
+          const runtime = session.state;
+          const listed = res.providers.some((r) => r.runtimeId === runtime?.runtimeId);
+          if (!runtime || state !== "running") return;
+          if (!listed) registrations = []; // the host lost them (e.g. a store reset)
+          if (registrations.length < options.provides.length) await registerAll(runtime);
+        })
+        .catch((e: unknown) => log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed"))
+        .finally(() => (beating = false));
     }, options.heartbeatMs);
     heartbeat.unref();
   }

@@ -40,6 +40,9 @@ export interface SessionDeps {
   now?: () => number;
 }
 
+/** A hung host must not hold a token switch (and every call waiting on it) forever. */
+const CALL_TIMEOUT_MS = 10_000;
+
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /**
@@ -83,7 +86,7 @@ export function createSession(deps: SessionDeps): Session {
       capabilities: options.capabilities.map((c) => c.typeName),
     });
     const sentAt = now();
-    const res = await deps.handshake.handshake(req);
+    const res = await deps.handshake.handshake(req, { timeoutMs: CALL_TIMEOUT_MS });
     // A launch secret is single-use: a later re-handshake goes without it.
     launchSecret = "";
     return toState(res, sentAt);
@@ -133,7 +136,7 @@ export function createSession(deps: SessionDeps): Session {
 
   async function refresh(current: RuntimeState): Promise<void> {
     const sentAt = now();
-    const res = await deps.handshake.refreshToken({}, bearer(current.token));
+    const res = await deps.handshake.refreshToken({}, { ...bearer(current.token), timeoutMs: CALL_TIMEOUT_MS });
     const expiresAtMs = sentAt + lifetimeMs(res.tokenExpiresAt ? timestampMs(res.tokenExpiresAt) : undefined);
     state = { ...current, token: res.runtimeToken, expiresAtMs };
     log.debug({ runtimeId: current.runtimeId }, "runtime token refreshed");

@@ -77,4 +77,19 @@ describe("SDK: runtime token lifecycle", () => {
     const providers = await consumer.discover(KVService);
     expect(providers.providers.map((r) => r.runtimeId)).toEqual([provider.runtimeId]);
   });
+
+  it("the heartbeat restores a registration the host lost while the runtime lived on", async () => {
+    const host = await startTestHost();
+    cleanup.push(() => host.close());
+    const provider = kvProvider(host.url, {}, { heartbeatMs: 150 });
+    await provider.start();
+    cleanup.push(() => provider.stop());
+    const [registration] = await host.host.store.listRegistrations("kv.v1.KVService");
+    await host.host.store.removeRegistration(registration!.registrationId, "unregistered");
+    const restored = await eventually(async () => (await host.host.store.listRegistrations("kv.v1.KVService"))[0], 3_000);
+    expect(restored?.runtimeId).toBe(provider.runtimeId);
+    expect(restored?.registrationId).not.toBe(registration!.registrationId);
+    await sleep(400); // later heartbeats add nothing more
+    expect(await host.host.store.listRegistrations("kv.v1.KVService")).toHaveLength(1);
+  });
 });
