@@ -84,8 +84,16 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   const lifecycle = createClient(LifecycleService, hostTransport);
   const secrets = createClient(SecretsService, hostTransport);
 
+  // One registration pass at a time: a heartbeat and a re-handshake must not both register a service.
+  let registering: Promise<void> = Promise.resolve();
+  function registerAll(runtime: RuntimeState): Promise<void> {
+    const pass = registering.then(() => registerMissing(runtime), () => registerMissing(runtime));
+    registering = pass.catch(() => undefined);
+    return pass;
+  }
+
   /** Registers every provided service this runtime has not registered yet. */
-  async function registerAll(runtime: RuntimeState): Promise<void> {
+  async function registerMissing(runtime: RuntimeState): Promise<void> {
     registrations = registrations.filter((r) => r.runtimeId === runtime.runtimeId);
     for (const p of options.provides) {
       if (registrations.some((r) => r.serviceType === p.service.typeName)) continue;
