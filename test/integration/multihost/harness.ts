@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { connectNodeAdapter, createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
@@ -104,5 +106,36 @@ export function connectTransport(baseUrl: string): { transport: Transport; close
   return {
     transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager: manager }),
     close: () => manager.abort(),
+  };
+}
+
+/** A KV provider that checks nothing (not the caller header either): any runtime may point its base URL here. */
+export async function startPlainKvProvider(): Promise<{ url: string; calls(): number; close(): Promise<void> }> {
+  let calls = 0;
+  const server = http2.createServer(
+    connectNodeAdapter({
+      routes: (r) =>
+        r.service(KVService, {
+          get: (req) => {
+            calls++;
+            return { key: req.key, found: true, value: new Uint8Array([1]) };
+          },
+        }),
+    }),
+  );
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls: () => calls,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => ok());
+      }),
   };
 }

@@ -11,7 +11,8 @@ import { findRedisServer, startRedis, type RedisServerHandle } from "../../helpe
 import { bearer } from "../../helpers/transports.js";
 import { eventually, kvConsumer, kvProvider, text, bytes } from "../sdk/harness.js";
 import type { Plugin } from "../../../src/sdk/index.js";
-import { spawnHost, type HostProcess } from "./harness.js";
+import { spawnHost, startPlainKvProvider, type HostProcess } from "./harness.js";
+import { HEADER_PROVIDER } from "../../../src/protocol/constants.js";
 
 const KV = KVService.typeName;
 const RATE_POINTS = 5;
@@ -108,6 +109,34 @@ describe.skipIf(!haveRedis)("two host processes sharing one Redis", () => {
     }
     gapsMs.sort((x, y) => x - y);
     console.info(`revocation: ${trials}/${trials} first calls on A after revoke on B refused; call latency p50 ${gapsMs[trials >> 1]!.toFixed(1)} ms`);
+  });
+
+  it("a provider revoked on B stops getting calls routed by A within the provider-list cache bound (1 s)", async () => {
+    const plain = await startPlainKvProvider();
+    try {
+      const trials = 5;
+      let refusedAtOnce = 0;
+      for (let i = 0; i < trials; i++) {
+        // A fresh consumer each trial: the per-caller budget (RATE_POINTS) is not what this measures.
+        const rt = await b.handshakeAs(consumerDecl(`pinning-consumer-${i}`));
+        const p = await a.handshakeAs({ pluginName: `kv-plain-${i}`, baseUrl: plain.url, provides: [{ type: KV, version: "1.0.0" }] });
+        await a.registry.register({ serviceType: KV }, bearer(p.token));
+        const pinned = { headers: { authorization: `Bearer ${rt.token}`, [HEADER_PROVIDER]: p.runtimeId } };
+        expect(await codeOf(a.kv.get({ key: "k" }, pinned))).toBe("ok"); // A now caches the provider list
+        await b.handshake.revoke({ reason: "test" }, bearer(p.token));
+        const revokedAt = performance.now();
+        const first = await codeOf(a.kv.get({ key: "k" }, pinned));
+        if (first === Code.Unavailable) refusedAtOnce++;
+        else {
+          // Only the cached list can still name it, and only until the event arrives or the entry is 1 s old.
+          await new Promise((r) => setTimeout(r, Math.max(0, 1_100 - (performance.now() - revokedAt))));
+          expect(await codeOf(a.kv.get({ key: "k" }, pinned))).toBe(Code.Unavailable);
+        }
+      }
+      console.info(`provider revocation: ${refusedAtOnce}/${trials} first routed calls on A refused at once; the rest within 1.1 s`);
+    } finally {
+      await plain.close();
+    }
   });
 
   it(`shares the per-caller budget (${RATE_POINTS}) across hosts: call ${RATE_POINTS + 1}, alternating A and B, is ResourceExhausted`, async () => {
