@@ -20,23 +20,27 @@ function startHost(...args: string[]) {
 describe("plugins do not outlive their host", () => {
   it("exiting normally, the host stops its plugins (exit hook; watchdog off)", async () => {
     const { host, pluginPid } = startHost("exit");
+    let pid: number | undefined;
     try {
-      const pid = await pluginPid;
-      await waitFor("the plugin to be stopped", () => !isAlive(pid), 3_000);
+      pid = await pluginPid;
+      await waitFor("the plugin to be stopped", () => !isAlive(pid!), 3_000);
     } finally {
       host.kill("SIGKILL");
+      if (pid !== undefined && isAlive(pid)) process.kill(pid, "SIGKILL"); // never leave an orphan behind
     }
   });
 
   it("killed with SIGKILL, the host leaves no plugin running: the plugin's watchdog notices and exits", async () => {
     const { host, pluginPid: pending } = startHost();
+    let pluginPid: number | undefined;
     try {
-      const pluginPid = await pending;
+      pluginPid = await pending;
       expect(isAlive(pluginPid)).toBe(true);
       host.kill("SIGKILL");
-      await waitFor("the orphaned plugin to exit", () => !isAlive(pluginPid), 4_000);
+      await waitFor("the orphaned plugin to exit", () => !isAlive(pluginPid!), 4_000);
     } finally {
       host.kill("SIGKILL");
+      if (pluginPid !== undefined && isAlive(pluginPid)) process.kill(pluginPid, "SIGKILL");
     }
   });
 });

@@ -82,4 +82,21 @@ describe("process launcher", () => {
     expect(await h.t.host.store.listRegistrations(KV)).toEqual([]);
     expect(await h.t.host.store.getRuntime(s.runtimeId!)).toBeUndefined();
   });
+
+  it("startAll starts providers first and waits for their registrations before starting dependents", async () => {
+    h = await startLauncherHarness();
+    const consumer = fixtureSpec("consumer", { FIXTURE_NO_REGISTER: "1" }, { requires: [KV], readiness: { registrations: [] } });
+    const provider = fixtureSpec("kv", {}, { provides: [KV], readiness: {} });
+    await expect(h.launcher.startAll([{ ...consumer, provides: ["X"] }, { ...provider, requires: ["X"] }])).rejects.toThrow(
+      "dependency cycle: consumer → kv → consumer",
+    );
+    expect(h.launcher.list()).toEqual([]);
+    const started = await h.launcher.startAll([consumer, provider]);
+    expect(started.map((s) => s.name)).toEqual(["kv", "consumer"]);
+    const [registration] = await h.t.host.store.listRegistrations(KV);
+    const consumerRuntime = await h.t.host.store.getRuntime(started[1]!.runtimeId!);
+    const providerRuntime = await h.t.host.store.getRuntime(registration!.runtimeId);
+    expect(registration!.runtimeId).toBe(started[0]!.runtimeId);
+    expect(consumerRuntime!.startedAt).toBeGreaterThan(providerRuntime!.startedAt);
+  });
 });
