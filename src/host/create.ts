@@ -7,7 +7,7 @@ import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/in
 import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
-import { logRateLimitFallback } from "./rate-limit-fallback-log.js";
+import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
@@ -181,6 +181,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       : "consume" in options.rateLimit
         ? options.rateLimit
         : createRouterRateLimiter({ onFallback: logRateLimitFallback(logger), ...options.rateLimit });
+  if (rateLimiter?.fallbackCount) exportFallbackCount(metrics.registry, () => rateLimiter.fallbackCount?.() ?? 0);
   const router = createRouter({
     authenticate: decisions.authenticate,
     authorize: decisions.authorize,

@@ -1,3 +1,4 @@
+import { Counter, type Registry } from "prom-client";
 import type { Logger } from "../log/logger.js";
 import type { FallbackEvent } from "../ratelimit/index.js";
 
@@ -14,4 +15,19 @@ export function logRateLimitFallback(logger: Logger): (event: FallbackEvent) => 
       );
     else logger.info("rate limiter: Redis answers again; budgets are shared across hosts");
   };
+}
+
+/** Exports the limiter's fallback count as `plugboard_rate_limit_fallbacks_total` on the host's registry. */
+export function exportFallbackCount(registry: Registry, fallbackCount: () => number, prefix = "plugboard_"): void {
+  new Counter({
+    name: `${prefix}rate_limit_fallbacks_total`,
+    help: "Routed calls rate-limited from this host's memory because Redis failed",
+    registers: [registry],
+    collect() {
+      // The limiter keeps the monotonic count; mirror it at scrape time.
+      this.reset();
+      const value = fallbackCount();
+      if (value > 0) this.inc(value);
+    },
+  });
 }

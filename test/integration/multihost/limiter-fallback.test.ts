@@ -3,7 +3,13 @@
  * budget; when Redis dies each falls back to its own memory, says so once and counts
  * every fallback decision; when Redis is back it says so and shares again.
  */
+import http2 from "node:http2";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Redis } from "ioredis";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { startTestHost } from "../../helpers/host.js";
+import { bearer } from "../../helpers/transports.js";
+import { connectTransport, startPlainKvProvider } from "./harness.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRouterRateLimiter, type FallbackEvent } from "../../../src/ratelimit/index.js";
 import { logRateLimitFallback } from "../../../src/host/rate-limit-fallback-log.js";
@@ -75,3 +81,58 @@ describe.skipIf(!haveRedis)("router rate limiter over Redis", () => {
     expect(createRouterRateLimiter({ perCaller: { points: 1, durationSec: 1 } }).fallbackCount).toBeUndefined();
   });
 });
+
+describe.skipIf(!haveRedis)("a host with rateLimit: { perCaller, redis }", () => {
+  it("shares budgets through the given ioredis client; a Redis outage is limited from memory, logged and exported on /metrics", async () => {
+    const redis = await startRedis();
+    const limiterClient = new Redis(redis.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    limiterClient.on("error", () => {});
+    const provider = await startPlainKvProvider();
+    const lines: string[] = [];
+    const logger = createLogger({ level: "info", destination: { write: (l: string) => lines.push(l) } as never });
+    const t = await startTestHost({ logger, rateLimit: { perCaller: { points: 2, durationSec: 600 }, redis: limiterClient } });
+    const { transport, close } = connectTransport(t.url);
+    try {
+      await eventually(() => limiterClient.status === "ready");
+      const p = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KVService.typeName, version: "1.0.0" }] });
+      await t.clients("connect").registry.register({ serviceType: KVService.typeName }, bearer(p.token));
+      const c = await t.handshake({ pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "*" }] });
+      const kv = createClient(KVService, transport);
+      const call = () => kv.get({ key: "k" }, bearer(c.token)).then(() => "ok", (e: unknown) => Code[ConnectError.from(e).code]);
+
+      expect(await call()).toBe("ok");
+      // The budget lives in Redis under the caller's subject.
+      expect(await limiterClient.keys("pb:rl:caller:*")).toEqual([`pb:rl:caller:runtime:${c.runtimeId}`]);
+
+      await redis.kill();
+      // Memory insurance: the same budget, counted afresh on this host.
+      expect([await call(), await call(), await call()]).toEqual(["ok", "ok", "ResourceExhausted"]);
+      expect(lines.join("")).toMatch(/rate limiter: Redis failed; limiting from this host's memory/);
+      const metrics = await getText(t.url, "/metrics");
+      expect(metrics).toMatch(/^plugboard_rate_limit_fallbacks_total 3$/m);
+    } finally {
+      close();
+      await t.close();
+      limiterClient.disconnect();
+      await provider.close();
+      await redis.stop();
+    }
+  }, 30_000);
+});
+
+async function getText(baseUrl: string, path: string): Promise<string> {
+  const session = http2.connect(baseUrl);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ":path": path });
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (body += chunk));
+      req.on("end", () => resolve(body));
+      req.on("error", reject);
+      req.end();
+    });
+  } finally {
+    session.close();
+  }
+}
