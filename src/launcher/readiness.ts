@@ -3,18 +3,24 @@ import type { RuntimeRecord, Store } from "../store/types.js";
 export interface ReadinessQuery {
   store: Store;
   pluginName: string;
-  /** Only runtimes that handshook at or after this time (host clock, ms) count. */
-  since: number;
-  /** Runtimes already owned by another instance of the same plugin (hot replace). */
-  exclude: ReadonlySet<string>;
+  /**
+   * Runtimes that are not this instance's: those that existed before it was spawned and those owned
+   * by other instances (hot replace). Compared by ID, not by time, so the host's clock does not matter.
+   */
+  exclude: (runtimeId: string) => boolean;
   /** Service types this runtime must have registered. */
   registrations: readonly string[];
+}
+
+/** IDs of the runtimes a plugin name has now: taken before spawning, so none of them is mistaken for the new one. */
+export async function runtimesOf(store: Store, pluginName: string): Promise<Set<string>> {
+  return new Set((await store.listRuntimes()).filter((r) => r.pluginName === pluginName).map((r) => r.runtimeId));
 }
 
 /** The runtime of a freshly launched instance, once it handshook and registered what is required. */
 export async function findReadyRuntime(q: ReadinessQuery): Promise<RuntimeRecord | undefined> {
   const runtimes = (await q.store.listRuntimes())
-    .filter((r) => r.pluginName === q.pluginName && r.startedAt >= q.since && !q.exclude.has(r.runtimeId))
+    .filter((r) => r.pluginName === q.pluginName && !q.exclude(r.runtimeId))
     .sort((a, b) => b.startedAt - a.startedAt);
   if (runtimes.length === 0) return undefined;
   const registered = q.registrations.length === 0 ? [] : await q.store.listRegistrations();

@@ -8,7 +8,7 @@ import { pluginEnv } from "./env.js";
 import { freePort } from "./free-port.js";
 import { captureOutput, type OutputCaptureOptions } from "./output.js";
 import { spawnGroup, type ExitInfo, type GroupProcess } from "./process-group.js";
-import { waitForReady } from "./readiness.js";
+import { runtimesOf, waitForReady } from "./readiness.js";
 import type { ResolvedSpec } from "./spec.js";
 
 export type PluginState = "starting" | "ready" | "restarting" | "stopped" | "failed" | "gave-up";
@@ -91,7 +91,8 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     state = "starting";
     const port = spec.port ?? (await freePort());
     if (retiring) return;
-    const since = Date.now();
+    const before = await runtimesOf(host.store, spec.name);
+    if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
     const p = spawnGroup({
       command: spec.command,
@@ -114,7 +115,12 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     void p.exited.then((exit) => onExit(p, exit, timedOut));
     try {
       const runtime = await waitForReady(
-        { store: host.store, pluginName: spec.name, since, exclude: deps.claimed, registrations: spec.registrations },
+        {
+          store: host.store,
+          pluginName: spec.name,
+          exclude: (id) => before.has(id) || deps.claimed.has(id),
+          registrations: spec.registrations,
+        },
         abort.signal,
       );
       runtimeId = runtime.runtimeId;

@@ -23,7 +23,7 @@ async function medianLatency(call: () => Promise<unknown>, n = 40): Promise<numb
 describe.each(["lines", "noline"])("a plugin flooding stdout (%s)", (mode) => {
   it("does not block the host: RPC latency stays near the baseline, output is capped", async () => {
     h = await startLauncherHarness({ output: { maxLinesPerSecond: 100, maxLineBytes: 1024 } });
-    const consumer = await h.t.handshake({ pluginName: "consumer" });
+    const consumer = await h.t.handshake({ pluginName: "consumer", launchSecret: h.t.host.issueLaunchSecret("consumer") });
     const { registry } = h.t.clients("connect");
     const discover = () => registry.discover({ serviceType: "kv.v1.KVService" }, bearer(consumer.token));
     await medianLatency(discover, 10); // warm-up

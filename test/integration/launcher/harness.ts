@@ -31,7 +31,8 @@ export async function startLauncherHarness(options: Partial<LauncherOptions> = {
   });
   const logger = pino({ level: "info" }, sink);
   const audits: AuditEvent[] = [];
-  const t = await startTestHost({ logger });
+  // Launched plugins must present their launch secret: proves each instance gets a fresh one.
+  const t = await startTestHost({ logger, requireLaunchSecret: true });
   const launcher = createLauncher({ host: t.host, hostUrl: t.url, logger, audit: (e) => audits.push(e), ...options });
   return {
     t,

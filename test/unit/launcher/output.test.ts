@@ -1,0 +1,66 @@
+import { PassThrough } from "node:stream";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { captureOutput } from "../../../src/launcher/output.js";
+
+function setup(options: Parameters<typeof captureOutput>[3] = {}) {
+  const records: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const line of chunk.toString().split("\n")) if (line) records.push(JSON.parse(line));
+      done();
+    },
+  });
+  const stream = new PassThrough();
+  captureOutput(stream, pino({ level: "info" }, sink), { plugin: "p", stream: "stderr" }, options);
+  const end = () => new Promise<void>((resolve) => (stream.end(), setImmediate(() => setImmediate(resolve))));
+  return { stream, records, end };
+}
+
+describe("captureOutput", () => {
+  it("logs whole lines across chunks, tagged, CRLF trimmed, last unterminated line at end", async () => {
+    const { stream, records, end } = setup();
+    stream.write("hel");
+    stream.write("lo\r\nwor");
+    stream.write("ld\nbye");
+    await end();
+    expect(records.map((r) => [r["msg"], r["plugin"], r["stream"], r["level"]])).toEqual([
+      ["hello", "p", "stderr", 40],
+      ["world", "p", "stderr", 40],
+      ["bye", "p", "stderr", 40],
+    ]);
+  });
+
+  it("cuts long lines at the cap, logs the head at once and skips the rest of the line", async () => {
+    const { stream, records, end } = setup({ maxLineBytes: 10 });
+    stream.write("abcdefghijKLMNOP");
+    await new Promise((r) => setImmediate(r));
+    expect(records.map((r) => r["msg"])).toEqual(["abcdefghij"]); // before any newline arrives
+    stream.write("QRST\nnext\n");
+    await end();
+    expect(records.map((r) => [r["msg"], r["truncated"]])).toEqual([
+      ["abcdefghij", true],
+      ["next", undefined],
+    ]);
+  });
+
+  it("rate-limits lines and reports how many were dropped", async () => {
+    const { stream, records, end } = setup({ maxLinesPerSecond: 5 });
+    stream.write(Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join(""));
+    await end();
+    expect(records.filter((r) => String(r["msg"]).startsWith("line "))).toHaveLength(5);
+    expect(records.at(-1)).toMatchObject({ dropped: 45, msg: "plugin output rate-limited: lines dropped" });
+  });
+
+  it("pauses reading past the byte budget and resumes in the next second", async () => {
+    const { stream, records, end } = setup({ maxBytesPerSecond: 1_000 });
+    stream.write("x".repeat(2_000) + "\n");
+    await new Promise((r) => setImmediate(r));
+    expect(stream.isPaused()).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(stream.isPaused()).toBe(false);
+    await end();
+    expect(records).toHaveLength(1);
+  });
+});
