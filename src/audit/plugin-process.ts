@@ -21,3 +21,15 @@ export function auditPluginProcess(audit: AuditSink, e: PluginProcessEvent): voi
     ...(e.reason === undefined ? {} : { reason: e.reason }),
   });
 }
+
+/**
+ * For the launcher, with a host at hand: audits the event and, for restarts, counts
+ * `plugboard_plugin_restarts_total{plugin}`. `recordPluginProcess(host, { action: "restart", ... })`.
+ */
+export function recordPluginProcess(
+  host: { audit: AuditSink; metrics: { pluginRestarts: { inc(labels: { plugin: string }): void } } },
+  e: PluginProcessEvent,
+): void {
+  auditPluginProcess(host.audit, e);
+  if (e.action === "restart") host.metrics.pluginRestarts.inc({ plugin: e.pluginName });
+}

@@ -88,3 +88,18 @@ describe("audit log", () => {
     ]);
   });
 });
+
+describe("recordPluginProcess", () => {
+  it("audits every event and counts restarts on the host's metrics", async () => {
+    const { createHostMetrics } = await import("../../../src/metrics/index.js");
+    const { createMemoryStore } = await import("../../../src/store/memory.js");
+    const { recordPluginProcess } = await import("../../../src/audit/index.js");
+    const records: AuditRecord[] = [];
+    const host = { audit: createAuditLog({ destination: (r) => records.push(r) }).sink, metrics: createHostMetrics({ store: createMemoryStore() }) };
+    recordPluginProcess(host, { action: "start", pluginName: "kv" });
+    recordPluginProcess(host, { action: "restart", pluginName: "kv", reason: "crashed" });
+    recordPluginProcess(host, { action: "restart", pluginName: "kv", reason: "crashed" });
+    expect(records.map((r) => r.event)).toEqual(["plugin.start", "plugin.restart", "plugin.restart"]);
+    expect((await host.metrics.render()).body).toContain('plugboard_plugin_restarts_total{plugin="kv"} 2');
+  });
+});
