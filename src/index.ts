@@ -5,6 +5,7 @@ export * from "./store/index.js";
 export * from "./tokens/index.js";
 export * from "./policy/index.js";
 export * from "./audit/index.js";
+export * from "./metrics/index.js";
 export * from "./log/index.js";
 export * from "./secrets/index.js";
 export * from "./router/index.js";
