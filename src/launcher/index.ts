@@ -6,3 +6,4 @@ export { startParentWatchdog, type ParentWatchdogOptions } from "./watchdog.js";
 export { LAUNCH_ENV } from "./env.js";
 export type { OutputCaptureOptions } from "./output.js";
 export { served, startInProcess, type InProcessPlugin, type InProcessPluginOptions, type InProcessProvided } from "./in-process.js";
+export { createInFlightCounter } from "./in-flight.js";

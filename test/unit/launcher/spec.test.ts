@@ -65,3 +65,20 @@ describe("restart tracking", () => {
     expect(shouldRestart("never", { code: 1, signal: null })).toBe(false);
   });
 });
+
+import { createInFlightCounter } from "../../../src/launcher/in-flight.js";
+
+describe("createInFlightCounter", () => {
+  it("counts per runtime and ignores calls refused before resolution", () => {
+    const c = createInFlightCounter();
+    c.onCallStart({ runtimeId: "rt_a" });
+    c.onCallStart({ runtimeId: "rt_a" });
+    c.onCallStart({ runtimeId: "rt_b" });
+    c.onCallEnd({});
+    c.onCallEnd({ runtimeId: "rt_a" });
+    expect([c.count("rt_a"), c.count("rt_b"), c.count("rt_c")]).toEqual([1, 1, 0]);
+    c.onCallEnd({ runtimeId: "rt_a" });
+    c.onCallEnd({ runtimeId: "rt_a" }); // never below zero
+    expect(c.count("rt_a")).toBe(0);
+  });
+});

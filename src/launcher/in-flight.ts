@@ -1,0 +1,26 @@
+/**
+ * Counts routed calls in flight per provider runtime, for `createLauncher({ inFlight: counter.count })`
+ * so replace() waits for exactly the calls already routed to the old instance.
+ *
+ * Needs two router hooks that do not exist yet (see docs/launcher.md): a call-start hook fired once
+ * the provider is resolved, and the resolved runtime ID on the call-end info. Until then the launcher
+ * waits a fixed settle time and relies on the plugin draining on SIGTERM.
+ */
+export function createInFlightCounter() {
+  const counts = new Map<string, number>();
+  return {
+    /** Router: a call was resolved to `runtimeId` and is about to be forwarded. */
+    onCallStart(info: { runtimeId: string }) {
+      counts.set(info.runtimeId, (counts.get(info.runtimeId) ?? 0) + 1);
+    },
+    /** Router: a call ended; calls refused before resolution carry no runtime ID and are ignored. */
+    onCallEnd(info: { runtimeId?: string | undefined }) {
+      const id = info.runtimeId;
+      if (id === undefined) return;
+      const left = (counts.get(id) ?? 0) - 1;
+      if (left > 0) counts.set(id, left);
+      else counts.delete(id);
+    },
+    count: (runtimeId: string): number => counts.get(runtimeId) ?? 0,
+  };
+}
