@@ -56,6 +56,13 @@ describe("process launcher", () => {
     expect(h.audits.filter((a) => a.event === "plugin.restart").map((a) => a.outcome)).toEqual(["success", "success", "failure"]);
   });
 
+  it("reports a command that cannot be spawned", async () => {
+    h = await startLauncherHarness();
+    const start = h.launcher.start({ name: "ghost", command: "/nonexistent/plugin", restart: { policy: "never" } });
+    await expect(start).rejects.toThrow("plugin ghost exited before it was ready (could not be spawned)");
+    expect(h.launcher.list()[0]).toMatchObject({ state: "failed", restarts: 0 });
+  });
+
   it("passes only the spec's variables, the allow-listed ones and PLUGBOARD_* to the plugin", async () => {
     process.env["HOST_ONLY_SECRET_FOR_TEST"] = "must-not-leak";
     try {
