@@ -15,6 +15,8 @@ export interface HostMetricsOptions {
   secretCache?: { stats(): SecretCacheStats };
   /** Metric name prefix; default "plugboard_". */
   prefix?: string;
+  /** Distinct routed-service label values kept before the rest are counted as "other". Default 256. */
+  maxServiceLabels?: number;
 }
 
 export interface HostMetrics {
@@ -91,6 +93,18 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     mirror(`${prefix}secret_cache_misses_total`, "Secret cache misses", (s) => s.misses);
   }
 
+  // Service names in routed paths are chosen by callers: without a bound, anyone could grow the
+  // registry (one series per made-up name). Unauthenticated calls never name a label.
+  const maxServiceLabels = options.maxServiceLabels ?? 256;
+  const serviceLabels = new Set<string>();
+  const serviceLabel = (info: CallEndInfo): string => {
+    if (!info.caller || !info.service) return "unknown";
+    if (serviceLabels.has(info.service)) return info.service;
+    if (serviceLabels.size >= maxServiceLabels) return "other";
+    serviceLabels.add(info.service);
+    return info.service;
+  };
+
   const rpcInterceptor: Interceptor = (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
@@ -112,7 +126,7 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     registry,
     rpcInterceptor,
     observeRoutedCall(info) {
-      const labels = { service: info.service || "invalid", code: info.code };
+      const labels = { service: serviceLabel(info), code: info.code };
       routedCalls.inc(labels);
       routedLatency.observe(labels, info.durationMs / 1000);
       if (info.code === "resource_exhausted") rateLimited.inc({ service: labels.service });

@@ -59,4 +59,27 @@ describe("ops endpoints are not an authentication bypass", () => {
     for (const token of [h.consumer.token, h.outsider.token, h.grant.grantToken, h.kvProvider.token]) expect(body).not.toContain(token.slice(5, 20));
     expect(body).not.toContain(Buffer.from(h.kvProvider.signingKey).toString("base64"));
   });
+
+  it("made-up service names in routed paths cannot flood the metrics registry", async () => {
+    const session = http2.connect(h.url);
+    session.on("error", () => undefined);
+    const call = (path: string, auth?: string) =>
+      new Promise<void>((resolve) => {
+        const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/json", ...(auth ? { authorization: auth } : {}) });
+        stream.on("close", () => resolve());
+        stream.on("error", () => undefined);
+        stream.resume();
+        stream.end("{}");
+      });
+    // Unauthenticated, and authenticated but undeclared: 600 distinct names in all.
+    for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => call(`/flood${i + j}.v1.Svc/M`)));
+    for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => call(`/authed${i + j}.v1.Svc/M`, `Bearer ${h.outsider.token}`)));
+    session.close();
+    const { body } = await raw(h.url, "GET", "/metrics");
+    expect(body.match(/service="flood/g) ?? []).toHaveLength(0);
+    // Authenticated callers name at most 256 services (the default bound); the rest are "other".
+    const authed = new Set([...body.matchAll(/service="(authed[^"]+)"/g)].map((m) => m[1]));
+    expect(authed.size).toBeLessThanOrEqual(256);
+    expect(body).toContain('service="other"');
+  });
 });

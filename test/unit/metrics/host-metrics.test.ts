@@ -3,11 +3,26 @@ import { register } from "prom-client";
 import { createHostMetrics } from "../../../src/metrics/index.js";
 import { createMemoryStore } from "../../../src/store/memory.js";
 
+const CALLER = { kind: "runtime", subject: "runtime:rt_1", method: "token", runtimeId: "rt_1", roles: [] } as const;
+
 describe("host metrics", () => {
+  it("caller-chosen service names cannot grow the registry without bound", async () => {
+    const m = createHostMetrics({ store: createMemoryStore(), maxServiceLabels: 5 });
+    for (let i = 0; i < 50; i++) {
+      m.observeRoutedCall({ service: `made.up${i}.Svc`, method: "M", caller: undefined, code: "unauthenticated", durationMs: 1 });
+      m.observeRoutedCall({ service: `made.up${i}.Svc`, method: "M", caller: CALLER, code: "permission_denied", durationMs: 1 });
+    }
+    const { body } = await m.render();
+    const services = new Set([...body.matchAll(/plugboard_routed_calls_total\{service="([^"]+)"/g)].map((x) => x[1]));
+    expect(services.size).toBe(7); // 5 names, "other", "unknown"
+    expect(body).toContain('plugboard_routed_calls_total{service="unknown",code="unauthenticated"} 50');
+    expect(body).toContain('plugboard_routed_calls_total{service="other",code="permission_denied"} 45');
+  });
+
   it("two hosts in one process keep separate registries, none in the global one", async () => {
     const a = createHostMetrics({ store: createMemoryStore() });
     const b = createHostMetrics({ store: createMemoryStore() });
-    a.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: undefined, code: "ok", durationMs: 3 });
+    a.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "ok", durationMs: 3 });
     expect((await a.render()).body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 1');
     expect((await b.render()).body).not.toContain('service="kv.v1.KV"');
     expect(await register.getSingleMetric("plugboard_routed_calls_total")).toBeUndefined();
@@ -15,7 +30,7 @@ describe("host metrics", () => {
 
   it("counts rate-limit refusals, auth attempts, grants and restarts", async () => {
     const m = createHostMetrics({ store: createMemoryStore() });
-    m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: undefined, code: "resource_exhausted", durationMs: 1 });
+    m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "resource_exhausted", durationMs: 1 });
     m.observeAuth("token", "failure");
     m.observeAudit({ event: "grant.issue", outcome: "success", target: "hostlog.v1.Log#gr_1" });
     m.observeAudit({ event: "grant.issue", outcome: "failure", target: "hostlog.v1.Log" });
