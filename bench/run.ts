@@ -19,10 +19,10 @@ type Variant = (typeof VARIANTS)[number];
 const WORKLOADS: Workload[] = ["unary-c1", "unary-c32", "stream"];
 
 const quick = process.argv.includes("--quick");
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 1 : 5;
 const SHAPES: Record<Workload, LoadShape> = quick
   ? { "unary-c1": { calls: 200, concurrency: 1 }, "unary-c32": { calls: 640, concurrency: 32 }, stream: { calls: 20, concurrency: 4 } }
-  : { "unary-c1": { calls: 1500, concurrency: 1 }, "unary-c32": { calls: 6000, concurrency: 32 }, stream: { calls: 200, concurrency: 4 } };
+  : { "unary-c1": { calls: 400, concurrency: 1 }, "unary-c32": { calls: 1600, concurrency: 32 }, stream: { calls: 40, concurrency: 4 } };
 const WARMUP: Record<Workload, LoadShape> = quick
   ? { "unary-c1": { calls: 100, concurrency: 1 }, "unary-c32": { calls: 320, concurrency: 32 }, stream: { calls: 8, concurrency: 4 } }
   : { "unary-c1": { calls: 500, concurrency: 1 }, "unary-c32": { calls: 3000, concurrency: 32 }, stream: { calls: 60, concurrency: 4 } };

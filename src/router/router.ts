@@ -3,9 +3,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
 import type { Logger } from "../log/index.js";
-import { DEFAULT_LIMITS, HEADER_PROVIDER, signCallerHeader } from "../protocol/index.js";
+import { DEFAULT_LIMITS, HEADER_PROVIDER } from "../protocol/index.js";
 import type { RouterRateLimiter } from "../ratelimit/index.js";
 import { parseCallPath, type CallPath } from "./call-path.js";
+import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
 import { forwardCall } from "./forward.js";
 import { rateLimitedError } from "./retry-info.js";
@@ -73,6 +74,7 @@ export function createRouter(opts: RouterOptions): Router {
     throw new Error("router: maxMessageBytes must be a positive integer");
   }
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
+  const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
   // A throwing metrics hook must not take a call (or the process) down with it.
   const hook = opts.onCallEnd;
@@ -135,16 +137,7 @@ export function createRouter(opts: RouterOptions): Router {
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
       const upstreamTarget = pool.target(target.endpoint);
-      const callerHeader = signCallerHeader(
-        {
-          subject: caller.subject,
-          method: caller.method,
-          ...(caller.runtimeId !== undefined ? { runtimeId: caller.runtimeId } : {}),
-          ...(caller.pluginName !== undefined ? { pluginName: caller.pluginName } : {}),
-          path: path.procedure,
-        },
-        target.signingKey,
-      );
+      const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
       const who = caller;
       forwardCall(pool, {
         stream,

@@ -1,0 +1,40 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { signCallerHeader, verifyCallerHeader } from "../../../src/protocol/index.js";
+import { createCallerSigner } from "../../../src/router/caller-signer.js";
+
+const claimsArb = fc.record(
+  { subject: fc.string(), method: fc.string(), runtimeId: fc.string(), pluginName: fc.string() },
+  { requiredKeys: ["subject", "method"] },
+);
+
+describe("router caller signer", () => {
+  it("property: identical to signCallerHeader for any claims, path, key (short, block-sized, long) and time", () => {
+    const signer = createCallerSigner();
+    fc.assert(
+      fc.property(
+        claimsArb,
+        fc.string(),
+        fc.uint8Array({ minLength: 0, maxLength: 100 }),
+        fc.integer({ min: 0, max: 2 ** 45 }),
+        (claims, path, keyBytes, now) => {
+          const key = Buffer.from(keyBytes);
+          // Twice: the second call runs on the cached body and key state.
+          for (let i = 0; i < 2; i++) expect(signer.sign(claims, path, key, now)).toBe(signCallerHeader({ ...claims, path }, key, now));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("cached key state is not consumed by a call: many calls with one key all verify, other keys do not", () => {
+    const signer = createCallerSigner();
+    const key = Buffer.alloc(32, 9);
+    const claims = { subject: "runtime:a", method: "token", runtimeId: "a", pluginName: "consumer" };
+    for (let i = 0; i < 50; i++) {
+      const value = signer.sign(claims, `/kv.v1.KVService/M${i}`, key);
+      expect(verifyCallerHeader(value, key, `/kv.v1.KVService/M${i}`)).toMatchObject({ subject: "runtime:a", runtimeId: "a" });
+      expect(verifyCallerHeader(value, Buffer.alloc(32, 8), `/kv.v1.KVService/M${i}`)).toBeUndefined();
+    }
+  });
+});
