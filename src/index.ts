@@ -9,3 +9,4 @@ export * from "./metrics/index.js";
 export * from "./log/index.js";
 export * from "./secrets/index.js";
 export * from "./router/index.js";
+export * from "./launcher/index.js";

@@ -1,3 +1,4 @@
+import { startParentWatchdog } from "../launcher/watchdog.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
@@ -142,6 +143,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   }
 
   let exiting = false;
+  let stopWatchdog: (() => void) | undefined;
   function installSignalHandlers() {
     for (const signal of options.shutdownSignals) {
       // `on`, not `once`: a second signal (a supervisor and a wrapper such as tsx both relaying)
@@ -191,6 +193,14 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       state = "running";
       startHeartbeat();
       installSignalHandlers();
+      // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
+      stopWatchdog = startParentWatchdog({
+        onParentGone: () => {
+          log.warn("host process is gone; stopping");
+          setTimeout(() => process.exit(0), 5_000).unref();
+          void plugin.stop().finally(() => process.exit(0));
+        },
+      });
       log.info({ runtimeId: plugin.runtimeId, url: plugin.url }, "plugin started");
     },
 
@@ -263,6 +273,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (state === "stopped" || state === "stopping") return;
       state = "stopping";
       if (heartbeat) clearInterval(heartbeat);
+      stopWatchdog?.();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);
         signalHandlers.clear();
