@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createClient, type Client } from "@connectrpc/connect";
 import { connectNodeAdapter, createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Redis } from "ioredis";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
@@ -32,6 +33,8 @@ export interface RedisVsMemoryResult {
   redis: VariantResult;
   /** redis calls/s ÷ memory calls/s. */
   throughputRatio: number;
+  /** Redis commands per routed call (INFO total_commands_processed over the measured Redis rounds): stable where timings are noisy. */
+  redisCommandsPerCall: number;
 }
 
 export interface RunOptions {
@@ -77,14 +80,30 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
       clients[variant] = c.kv;
       await load(c.kv, Math.min(1_000, calls), concurrency); // warm-up: JIT, sessions, Redis connections
     }
+    const stats = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    cleanups.push(() => void stats.disconnect());
+    const commandsProcessed = async () => Number(/total_commands_processed:(\d+)/.exec(await stats.info("stats"))?.[1] ?? NaN);
+    let redisCommands = 0;
     const runs: Record<Variant, VariantResult[]> = { memory: [], redis: [] };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? VARIANTS : ([...VARIANTS].reverse() as Variant[]);
-      for (const variant of order) runs[variant].push(await load(clients[variant], calls, concurrency));
+      for (const variant of order) {
+        const before = variant === "redis" ? await commandsProcessed() : 0;
+        runs[variant].push(await load(clients[variant], calls, concurrency));
+        if (variant === "redis") redisCommands += (await commandsProcessed()) - before - 1; // less our own INFO
+      }
     }
     const memory = medianRun(runs.memory);
     const redis = medianRun(runs.redis);
-    const result = { calls, concurrency, rounds, memory, redis, throughputRatio: redis.callsPerSec / memory.callsPerSec };
+    const result = {
+      calls,
+      concurrency,
+      rounds,
+      memory,
+      redis,
+      throughputRatio: redis.callsPerSec / memory.callsPerSec,
+      redisCommandsPerCall: redisCommands / (calls * rounds),
+    };
     if (options.print ?? true) print(result);
     return result;
   } finally {
@@ -100,6 +119,7 @@ function print(r: RedisVsMemoryResult): void {
   console.log(row("memory store+limiter", r.memory));
   console.log(row("redis store+limiter", r.redis));
   console.log(`redis/memory throughput ratio: ${r.throughputRatio.toFixed(2)}  (p50 ×${(r.redis.p50Ms / r.memory.p50Ms).toFixed(2)})`);
+  console.log(`Redis commands per routed call: ${r.redisCommandsPerCall.toFixed(2)}`);
 }
 
 function medianRun(runs: VariantResult[]): VariantResult {
