@@ -10,6 +10,7 @@ import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import { createRedisHostState } from "../host/with-redis.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
+import { createLauncher } from "../launcher/launcher.js";
 
 /** Builds the host options a config file describes. */
 export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
@@ -51,7 +52,29 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     requestCert: config.tls.requestClientCert,
   };
   const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
-  return { host, url: server.url, stop: () => host.close() };
+  const launcher = createLauncher({ host, hostUrl: server.url, logger });
+  const stop = async () => {
+    await launcher.stopAll();
+    await host.close();
+  };
+  try {
+    await launcher.startAll(
+      config.plugins.map((p) => ({
+        name: p.name,
+        command: p.command,
+        args: p.args,
+        env: p.env,
+        inheritEnv: p.inheritEnv,
+        provides: p.provides,
+        requires: p.requires,
+        ...(p.restart ? { restart: { policy: p.restart } } : {}),
+      })),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { host, url: server.url, stop };
 }
 
 export function registerHostCommand(program: Command): Command {
@@ -61,16 +84,20 @@ export function registerHostCommand(program: Command): Command {
     .requiredOption("-c, --config <file>", "host configuration (YAML or JSON)")
     .action(async (opts: { config: string }) => {
       const logger = createLogger({ name: "plugboard" });
-      const started = await startHostFromConfig(opts.config, logger);
+      // Signals are handled from the first moment: a stop during start-up still stops the plugins launched so far.
+      const starting = startHostFromConfig(opts.config, logger);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, "stopping host");
-        await started.stop();
+        const started = await starting.catch(() => undefined);
+        await started?.stop();
         process.exit(0);
       };
       process.on("SIGTERM", () => void stop("SIGTERM"));
       process.on("SIGINT", () => void stop("SIGINT"));
+      const started = await starting;
+      logger.info({ url: started.url }, "plugboard host ready");
     });
 }

@@ -48,6 +48,11 @@ export interface PluginConfig {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** Host environment variables passed through (e.g. PATH); nothing else of the host's is. */
+  inheritEnv: string[];
+  /** Service types, for start order. */
+  provides: string[];
+  requires: string[];
   restart?: "on-failure" | "always" | "never";
 }
 
@@ -157,7 +162,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   const plugins = pluginsValue.map((value, i): PluginConfig => {
     const field = `plugins[${i}]`;
     const p = obj(value, field);
-    onlyKeys(p, ["name", "command", "args", "env", "restart"], field);
+    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart"], field);
     const envObj = optObj(p, "env", field) ?? {};
     for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
     const restart = optStr(p, "restart", field);
@@ -168,6 +173,9 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
       command: str(p, "command", field),
       args: optStrList(p, "args", field) ?? [],
       env: envObj as Record<string, string>,
+      inheritEnv: optStrList(p, "inheritEnv", field) ?? [],
+      provides: optStrList(p, "provides", field) ?? [],
+      requires: optStrList(p, "requires", field) ?? [],
       ...(restart ? { restart: restart as PluginConfig["restart"] } : {}),
     };
   });

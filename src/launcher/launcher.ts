@@ -52,8 +52,12 @@ export function createLauncher(options: LauncherOptions): Launcher {
     host: options.host,
     hostUrl: options.hostUrl,
     logger,
-    audit: options.audit,
-    onRestart: options.onRestart,
+    // By default plugin start/stop/restart land in the host's audit log and restart counter.
+    audit: options.audit ?? options.host.audit,
+    onRestart: (event: RestartEvent) => {
+      options.host.metrics.pluginRestarts.inc({ plugin: event.name });
+      options.onRestart?.(event);
+    },
     output: options.output ?? {},
     claimed,
   };

@@ -12,6 +12,7 @@ import type { ChildProcess } from "node:child_process";
 
 const CLI = "src/cli/main.ts";
 let child: ChildProcess | undefined;
+let output = "";
 afterEach(() => {
   child?.kill("SIGKILL");
   child = undefined;
@@ -22,7 +23,9 @@ async function startHost(config: object): Promise<string> {
   const file = join(dir, "host.yaml");
   await writeFile(file, JSON.stringify(config));
   child = spawnTs(CLI, ["host", "--config", file]);
-  const line = await waitForLine(child, (l) => l.includes("plugboard host listening"));
+  output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  const line = await waitForLine(child, (l) => l.includes("plugboard host ready"));
   return JSON.parse(line).url as string;
 }
 
@@ -32,6 +35,32 @@ describe("plugboard CLI", () => {
     const transports = createTransports(url);
     const res = await createClient(HandshakeService, transports.make("connect")).handshake(handshakeRequest());
     expect(res.runtimeToken).toMatch(/^pbrt_/);
+    transports.close();
+    child!.kill("SIGTERM");
+    expect(await exitOf(child!)).toBe(0);
+  });
+
+  it("host: launches the plugins its config lists and stops them with the host", async () => {
+    const url = await startHost({
+      listen: { port: 0 },
+      magicCookie: { key: "PLUGBOARD_EXAMPLE", value: "example-plugins-2c1f" },
+      requireLaunchSecret: true,
+      plugins: [
+        {
+          name: "kv-provider",
+          command: process.execPath,
+          args: ["--import", "tsx", "examples/kv-provider/main.ts"],
+          provides: ["kv.v1.KVService"],
+          env: { KV_PROVIDER_NAME: "kv-provider" },
+        },
+      ],
+    });
+    const transports = createTransports(url);
+    const handshake = createClient(HandshakeService, transports.make("connect"));
+    // Ready means the launched plugin handshook and registered; its output is in the host's log.
+    expect(output).toMatch(/"plugin":"kv-provider".*"msg":"plugin ready"/);
+    // The launched plugin used its launch secret; a stranger without one is refused.
+    await expect(handshake.handshake(handshakeRequest({ magicCookieKey: "PLUGBOARD_EXAMPLE", magicCookieValue: "example-plugins-2c1f" }))).rejects.toThrow(/launch secret/);
     transports.close();
     child!.kill("SIGTERM");
     expect(await exitOf(child!)).toBe(0);
