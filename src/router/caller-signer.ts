@@ -25,7 +25,6 @@ export interface CallerSigner {
  */
 export function createCallerSigner(): CallerSigner {
   const keys = new WeakMap<Buffer, KeyedHashes>();
-  const bodies = new Map<string, string>();
 
   function keyed(key: Buffer): KeyedHashes {
     let hashes = keys.get(key);
@@ -44,17 +43,31 @@ export function createCallerSigner(): CallerSigner {
     return hashes;
   }
 
+  /** By subject; the other claims are compared, so a changed identity is re-encoded, never confused. */
+  const bodies = new Map<string, { claims: CallerClaims; encoded: string }>();
+
   function encodedBody(caller: CallerClaims): string {
+    const cached = bodies.get(caller.subject);
+    if (
+      cached !== undefined &&
+      cached.claims.method === caller.method &&
+      cached.claims.runtimeId === caller.runtimeId &&
+      cached.claims.pluginName === caller.pluginName
+    ) {
+      return cached.encoded;
+    }
     const body: Record<string, string> = { sub: caller.subject, m: caller.method };
     if (caller.runtimeId !== undefined) body["rid"] = caller.runtimeId;
     if (caller.pluginName !== undefined) body["pn"] = caller.pluginName;
-    const json = JSON.stringify(body);
-    let encoded = bodies.get(json);
-    if (encoded === undefined) {
-      encoded = Buffer.from(json).toString("base64url");
-      if (bodies.size >= MAX_CACHED_BODIES) bodies.clear();
-      bodies.set(json, encoded);
-    }
+    const encoded = Buffer.from(JSON.stringify(body)).toString("base64url");
+    if (bodies.size >= MAX_CACHED_BODIES) bodies.clear();
+    const claims: CallerClaims = {
+      subject: caller.subject,
+      method: caller.method,
+      ...(caller.runtimeId !== undefined ? { runtimeId: caller.runtimeId } : {}),
+      ...(caller.pluginName !== undefined ? { pluginName: caller.pluginName } : {}),
+    };
+    bodies.set(caller.subject, { claims, encoded });
     return encoded;
   }
 

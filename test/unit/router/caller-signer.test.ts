@@ -38,3 +38,21 @@ describe("router caller signer", () => {
     }
   });
 });
+
+describe("router caller signer cache", () => {
+  it("one subject with changing other claims is re-encoded each time, never served a stale body", () => {
+    const signer = createCallerSigner();
+    const key = Buffer.alloc(32, 3);
+    const variants = [
+      { subject: "s", method: "token" },
+      { subject: "s", method: "mtls" },
+      { subject: "s", method: "mtls", runtimeId: "r" },
+      { subject: "s", method: "mtls", runtimeId: "r", pluginName: "p" },
+      { subject: "s", method: "mtls", pluginName: "p" },
+      { subject: "s", method: "token" },
+    ];
+    for (const claims of [...variants, ...variants]) {
+      expect(signer.sign(claims, "/a.B/C", key, 1000)).toBe(signCallerHeader({ ...claims, path: "/a.B/C" }, key, 1000));
+    }
+  });
+});
