@@ -6,7 +6,14 @@ import { fileURLToPath } from "node:url";
  * Starts `bench/<file>` as a tsx child (its own event loop) and resolves with the JSON object it
  * prints first. The child exits when its stdin closes. `nodeFlags` adds e.g. `--cpu-prof`.
  */
-export function startChild<T>(file: string, args: string[], nodeFlags: string[] = []): Promise<{ info: T; stop(): Promise<void> }> {
+export interface Child<T> {
+  info: T;
+  /** Sends one command line and resolves with the child's next output line. */
+  ask(command: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function startChild<T>(file: string, args: string[], nodeFlags: string[] = []): Promise<Child<T>> {
   const path = fileURLToPath(new URL(file, import.meta.url));
   const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
@@ -19,9 +26,19 @@ export function startChild<T>(file: string, args: string[], nodeFlags: string[] 
       clearTimeout(timer);
       reject(new Error(`${file} exited with ${code} before it was ready`));
     });
+    const waiting: ((line: string) => void)[] = [];
     lines.once("line", (line) => {
       clearTimeout(timer);
-      resolve({ info: JSON.parse(line) as T, stop: () => stop(child) });
+      lines.on("line", (next) => waiting.shift()?.(next));
+      resolve({
+        info: JSON.parse(line) as T,
+        ask: (command) =>
+          new Promise<string>((answer) => {
+            waiting.push(answer);
+            child.stdin!.write(`${command}\n`);
+          }),
+        stop: () => stop(child),
+      });
     });
   });
 }

@@ -1,5 +1,6 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
 import { createPluginHost } from "../src/host/create.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createBareProxy } from "./proxy-baseline.js";
@@ -33,8 +34,16 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url }),
   );
+  // "cpu" on stdin answers this process's CPU time so far (µs), so the bench can charge each
+  // proxy its own CPU per call, a measure far less disturbed by other processes than latency.
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() === "cpu") {
+      const { user, system } = process.cpuUsage();
+      console.log(JSON.stringify({ cpuMicros: user + system }));
+    }
+  });
   // Exit on stdin end (the bench process is done); exiting (not closing) lets --cpu-prof write its profile.
-  process.stdin.on("end", () => process.exit(0)).resume();
+  process.stdin.on("end", () => process.exit(0));
 }
 
 if (process.argv[1]?.endsWith("front.ts")) await main();

@@ -1,5 +1,5 @@
 import { KVService } from "../gen/kv/v1/kv_pb.js";
-import { startChild } from "./children.js";
+import { startChild, type Child } from "./children.js";
 import { enrol } from "./enrol.js";
 import { BENCH_COOKIE } from "./front.js";
 import { LIST_MESSAGES } from "./kv-provider.js";
@@ -52,13 +52,15 @@ async function main(): Promise<void> {
       for (const variant of VARIANTS) await runLoad(clients[variant].kv, workload, WARMUP[workload], LIST_MESSAGES);
     }
 
-    const results = new Map<string, LoadResult[]>();
+    const results = new Map<string, Measured[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const workload of WORKLOADS) {
         // Rotate the order each round so no variant always runs first (or right after a GC-heavy one).
         for (let i = 0; i < VARIANTS.length; i++) {
           const variant = VARIANTS[(i + round) % VARIANTS.length]!;
-          const r = await runLoad(clients[variant].kv, workload, SHAPES[workload], LIST_MESSAGES);
+          const cpuBefore = variant === "direct" ? 0 : await cpuMicros(front);
+          const r: Measured = await runLoad(clients[variant].kv, workload, SHAPES[workload], LIST_MESSAGES);
+          if (variant !== "direct") r.proxyCpuUs = ((await cpuMicros(front)) - cpuBefore) / SHAPES[workload].calls;
           const key = `${workload}/${variant}`;
           results.set(key, [...(results.get(key) ?? []), r]);
         }
@@ -72,22 +74,38 @@ async function main(): Promise<void> {
   }
 }
 
-function medianOf(runs: LoadResult[]): LoadResult {
-  return { throughput: median(runs.map((r) => r.throughput)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) };
+/** A run, plus the proxy child's CPU time per call (bare proxy and router only). */
+type Measured = LoadResult & { proxyCpuUs?: number };
+
+async function cpuMicros(front: Child<unknown>): Promise<number> {
+  return (JSON.parse(await front.ask("cpu")) as { cpuMicros: number }).cpuMicros;
 }
 
-function report(results: Map<string, LoadResult[]>): void {
+function medianOf(runs: Measured[]): Measured {
+  const cpu = runs.flatMap((r) => (r.proxyCpuUs === undefined ? [] : [r.proxyCpuUs]));
+  return {
+    throughput: median(runs.map((r) => r.throughput)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    ...(cpu.length > 0 ? { proxyCpuUs: median(cpu) } : {}),
+  };
+}
+
+function report(results: Map<string, Measured[]>): void {
   const pad = (s: string, n: number) => s.padEnd(n);
   const num = (n: number, digits: number) => n.toFixed(digits).padStart(10);
   console.log("");
-  console.log(`${pad("workload", 11)}${pad("variant", 12)}${"throughput".padStart(12)} ${pad("unit", 8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
-  const med = new Map<string, LoadResult>();
+  console.log(
+    `${pad("workload", 11)}${pad("variant", 12)}${"throughput".padStart(12)} ${pad("unit", 8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"proxy CPU µs/call".padStart(19)}`,
+  );
+  const med = new Map<string, Measured>();
   for (const workload of WORKLOADS) {
     for (const variant of VARIANTS) {
       const m = medianOf(results.get(`${workload}/${variant}`) ?? []);
       med.set(`${workload}/${variant}`, m);
       const unit = workload === "stream" ? "msg/s" : "calls/s";
-      console.log(`${pad(workload, 11)}${pad(variant, 12)}${num(m.throughput, 0).padStart(12)} ${pad(unit, 8)}${num(m.p50, 3)}${num(m.p99, 3)}`);
+      const cpu = m.proxyCpuUs === undefined ? "-" : m.proxyCpuUs.toFixed(1);
+      console.log(`${pad(workload, 11)}${pad(variant, 12)}${num(m.throughput, 0).padStart(12)} ${pad(unit, 8)}${num(m.p50, 3)}${num(m.p99, 3)}${cpu.padStart(19)}`);
     }
   }
   console.log("");
@@ -104,7 +122,8 @@ function report(results: Map<string, LoadResult[]>): void {
     if (!p50Ok) misses++;
     console.log(
       `ratio ${workload} router/bare-proxy: throughput ${(ratio * 100).toFixed(1)}% [${tpOk ? "PASS" : "MISS"} >= ${MIN_THROUGHPUT_RATIO * 100}%], ` +
-        `p50 ${signed(delta)} ms [${p50Ok ? "PASS" : "MISS"} <= +${MAX_P50_DELTA_MS} ms]`,
+        `p50 ${signed(delta)} ms [${p50Ok ? "PASS" : "MISS"} <= +${MAX_P50_DELTA_MS} ms], ` +
+        `proxy CPU ${signed((router.proxyCpuUs ?? NaN) - (bare.proxyCpuUs ?? NaN), 1)} µs/call`,
     );
     console.log(
       `ratio ${workload} bare-proxy/direct: throughput ${((bare.throughput / direct.throughput) * 100).toFixed(1)}%, p50 ${signed(bare.p50 - direct.p50)} ms`,
@@ -113,7 +132,7 @@ function report(results: Map<string, LoadResult[]>): void {
   console.log(misses === 0 ? "targets: all PASS" : `targets: ${misses} MISS`);
 }
 
-const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(3)}`;
+const signed = (n: number, digits = 3) => `${n >= 0 ? "+" : ""}${n.toFixed(digits)}`;
 
 main().then(
   () => process.exit(0),
