@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { LogService, WriteResponseSchema } from "../../../gen/hostlog/v1/hostlog_pb.js";
+import type { Capability } from "../../../src/host/context.js";
 import { HEADER_GRANT } from "../../../src/protocol/constants.js";
 import { createTransports } from "../../helpers/transports.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
@@ -25,9 +26,13 @@ afterEach(async () => {
 describe.each(["connect", "grpc"] as const)("broker over %s", (protocol) => {
   async function setup(grantTtlMs = 60_000) {
     const written: string[] = [];
+    const logCapability: Capability<typeof LogService> = {
+      service: LogService,
+      impl: { write: (req) => (written.push(req.message), create(WriteResponseSchema)) },
+    };
     t = await startTestHost({
       grantTtlMs,
-      capabilities: [{ service: LogService, impl: { write: (req) => (written.push(req.message), create(WriteResponseSchema)) } }],
+      capabilities: [logCapability],
     });
     transports = createTransports(t.url);
     const log = createClient(LogService, transports.make(protocol));
