@@ -11,8 +11,16 @@ const current = new AsyncLocalStorage<string>();
 /** A caller-chosen id is kept only when short and plain: it lands in logs, so no control characters. */
 const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/*
+ * Request ids need to be unique, not secret: a random per-process prefix and a counter
+ * cost nothing per request (this runs on every call, routed ones included).
+ */
+const prefix = `req_${randomBytes(9).toString("base64url")}`;
+let counter = 0;
+
 export function newRequestId(): string {
-  return `req_${randomBytes(12).toString("base64url")}`;
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${prefix}${counter.toString(36)}`;
 }
 
 /** The `plugboard-request-id` header when it is acceptable, else a fresh id. */

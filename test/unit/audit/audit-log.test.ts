@@ -34,7 +34,10 @@ describe("audit log", () => {
     const log = createAuditLog({ destination });
     log.sink({ event: "a", outcome: "success" });
     log.sink({ event: "b", outcome: "success", requestId: "given" });
-    expect(records[0]!.requestId).toMatch(/^req_[A-Za-z0-9_-]{16}$/);
+    // A per-process random prefix and a counter: unique, cheap, not secret.
+    expect(records[0]!.requestId).toMatch(/^req_[A-Za-z0-9_-]{12}[0-9a-z]+$/);
+    log.sink({ event: "c", outcome: "success" });
+    expect(records[2]!.requestId).not.toBe(records[0]!.requestId);
     expect(records[1]!.requestId).toBe("given");
   });
 
