@@ -5,6 +5,8 @@ import type { CallerClaims } from "../protocol/index.js";
 const BLOCK_BYTES = 64;
 /** Encoded claim bodies kept; the cache is cleared when full. */
 const MAX_CACHED_BODIES = 1024;
+/** How long one signed caller header is reused for identical calls. */
+const HEADER_REUSE_MS = 1_000;
 
 /** HMAC-SHA256 state for one key with the padded key blocks already hashed (RFC 2104). */
 interface KeyedHashes {
@@ -71,12 +73,28 @@ export function createCallerSigner(): CallerSigner {
     return encoded;
   }
 
+  /*
+   * A signed header is reused for the same caller, method path and provider key for up to
+   * HEADER_REUSE_MS: it only travels host → provider, and providers accept headers up to 60 s
+   * old, so reuse changes nothing for them and saves the HMAC on busy paths.
+   */
+  const headers = new WeakMap<Buffer, Map<string, { value: string; until: number }>>();
+
   return {
     sign(caller, path, key, now = Date.now()) {
-      const signedPart = `v1.${Math.floor(now)}.${encodedBody(caller)}`;
+      const body = encodedBody(caller);
+      let perKey = headers.get(key);
+      if (perKey === undefined) headers.set(key, (perKey = new Map()));
+      const cacheKey = `${path}\n${body}`;
+      const reusable = perKey.get(cacheKey);
+      if (reusable !== undefined && now < reusable.until && now >= reusable.until - HEADER_REUSE_MS) return reusable.value;
+      const signedPart = `v1.${Math.floor(now)}.${body}`;
       const { inner, outer } = keyed(key);
       const innerDigest = inner.copy().update(signedPart).update(".").update(path).digest();
-      return `${signedPart}.${outer.copy().update(innerDigest).digest("base64url")}`;
+      const value = `${signedPart}.${outer.copy().update(innerDigest).digest("base64url")}`;
+      if (perKey.size >= MAX_CACHED_BODIES) perKey.clear();
+      perKey.set(cacheKey, { value, until: now + HEADER_REUSE_MS });
+      return value;
     },
   };
 }

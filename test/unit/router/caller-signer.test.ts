@@ -56,3 +56,21 @@ describe("router caller signer cache", () => {
     }
   });
 });
+
+describe("router caller signer header reuse", () => {
+  it("reuses a header for identical calls within a second, then signs afresh; reused headers still verify", () => {
+    const signer = createCallerSigner();
+    const key = Buffer.alloc(32, 5);
+    const caller = { subject: "runtime:rt_a", method: "token", runtimeId: "rt_a" };
+    const first = signer.sign(caller, "/a.B/C", key, 10_000);
+    expect(signer.sign(caller, "/a.B/C", key, 10_900)).toBe(first);
+    expect(verifyCallerHeader(first, key, "/a.B/C", { now: 10_900 })).toMatchObject({ subject: "runtime:rt_a" });
+    // Another path, another key or another caller never shares it.
+    expect(signer.sign(caller, "/a.B/D", key, 10_900)).not.toBe(first);
+    expect(signer.sign(caller, "/a.B/C", Buffer.alloc(32, 6), 10_900)).not.toBe(first);
+    expect(signer.sign({ ...caller, subject: "runtime:rt_b" }, "/a.B/C", key, 10_900)).not.toBe(first);
+    const later = signer.sign(caller, "/a.B/C", key, 11_000);
+    expect(later).not.toBe(first);
+    expect(later).toBe(signCallerHeader({ ...caller, path: "/a.B/C" }, key, 11_000));
+  });
+});
