@@ -41,6 +41,7 @@ import type { AuditEvent, AuditSink } from "../audit/audit.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { createAuthFailureAuditInterceptor } from "../audit/auth-failure-interceptor.js";
 import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
+import { createInFlightCounter } from "../launcher/in-flight.js";
 import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
 import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js";
 import { instrumentResolver } from "./auth-metrics.js";
@@ -66,6 +67,8 @@ export interface PluginHost {
   readonly audit: AuditSink;
   /** The host's metrics (own prom-client registry; `pluginRestarts` is for the launcher). */
   readonly metrics: HostMetrics;
+  /** Routed calls currently forwarded to a provider runtime (drains and hot replace wait for zero). */
+  inFlight(runtimeId: string): number;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** Stops servers started with listen, the sweeper and the store. */
@@ -182,6 +185,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
         ? options.rateLimit
         : createRouterRateLimiter({ onFallback: logRateLimitFallback(logger), ...options.rateLimit });
   if (rateLimiter?.fallbackCount) exportFallbackCount(metrics.registry, () => rateLimiter.fallbackCount?.() ?? 0);
+  // Routed calls per provider runtime, so a drain can wait for exactly the calls already forwarded.
+  const inFlight = createInFlightCounter();
   const router = createRouter({
     authenticate: decisions.authenticate,
     authorize: decisions.authorize,
@@ -190,7 +195,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
+    onCallStart: inFlight.onCallStart,
     onCallEnd(info: CallEndInfo) {
+      inFlight.onCallEnd(info);
       metrics.observeRoutedCall(info);
       const target = `/${info.service}/${info.method}`;
       if (info.code === "unauthenticated")
@@ -235,6 +242,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   return {
     hostId: host.hostId,
+    inFlight: inFlight.count,
     store,
     tokens,
     logger,

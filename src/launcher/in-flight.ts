@@ -1,10 +1,7 @@
 /**
- * Counts routed calls in flight per provider runtime, for `createLauncher({ inFlight: counter.count })`
- * so replace() waits for exactly the calls already routed to the old instance.
- *
- * Needs two router hooks that do not exist yet (see docs/launcher.md): a call-start hook fired once
- * the provider is resolved, and the resolved runtime ID on the call-end info. Until then the launcher
- * waits a fixed settle time and relies on the plugin draining on SIGTERM.
+ * Counts routed calls in flight per provider runtime. The host feeds it from the router's
+ * onCallStart / onCallEnd hooks and exposes `host.inFlight(runtimeId)`, which the launcher's
+ * replace() waits on, so it waits for exactly the calls already routed to the old instance.
  */
 export function createInFlightCounter() {
   const counts = new Map<string, number>();

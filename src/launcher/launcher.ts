@@ -17,7 +17,7 @@ export interface LauncherOptions {
   audit?: AuditSink;
   onRestart?: (event: RestartEvent) => void;
   output?: OutputCaptureOptions;
-  /** In-flight routed calls per runtime, if the host counts them; replace() waits for zero. */
+  /** In-flight routed calls per runtime; default the host's own count. replace() waits for zero. */
   inFlight?: (runtimeId: string) => number;
   /** replace(): wait after unregistering the old instance for calls already routed to it. Default 500 ms. */
   drainSettleMs?: number;
@@ -107,7 +107,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
         const drained = await drainRuntime({
           store: options.host.store,
           runtimeId: oldRuntime,
-          inFlight: options.inFlight,
+          inFlight: options.inFlight ?? options.host.inFlight,
           settleMs: drainSettleMs,
           timeoutMs: drainTimeoutMs,
         });

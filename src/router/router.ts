@@ -30,6 +30,8 @@ export interface CallEndInfo {
   /** "ok" or the Connect code name ("not_found", "resource_exhausted", ...). */
   code: string;
   durationMs: number;
+  /** The provider runtime the call was forwarded to; absent for calls refused before resolution. */
+  runtimeId?: string;
 }
 
 export interface RouterOptions {
@@ -47,6 +49,8 @@ export interface RouterOptions {
   logger?: Logger;
   /** Metrics hook, called once per call (including refused ones). */
   onCallEnd?(info: CallEndInfo): void;
+  /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
+  onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
 }
 
 export interface Router {
@@ -139,6 +143,7 @@ export function createRouter(opts: RouterOptions): Router {
       const upstreamTarget = pool.target(target.endpoint);
       const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
       const who = caller;
+      opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       forwardCall(pool, {
         stream,
         headers: req.headers,
@@ -150,7 +155,14 @@ export function createRouter(opts: RouterOptions): Router {
         maxMessageBytes,
         onEnd: onCallEnd
           ? (code) =>
-              onCallEnd({ service: path.service, method: path.method, caller: who, code, durationMs: performance.now() - started })
+              onCallEnd({
+                service: path.service,
+                method: path.method,
+                caller: who,
+                code,
+                durationMs: performance.now() - started,
+                runtimeId: target.runtimeId,
+              })
           : undefined,
       });
     } catch (e) {
