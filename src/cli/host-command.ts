@@ -27,6 +27,7 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.appProtocolVersions ? { appProtocolVersions: config.appProtocolVersions } : {}),
     ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),
     ...(config.grantTtlMs ? { grantTtlMs: config.grantTtlMs } : {}),
+    ...(config.healthProbe ? { healthProbe: config.healthProbe } : {}),
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
     ...(config.secrets ? { secrets: { provider: createSecretProvider(config.secrets as SecretProviderConfig, { logger }) } } : {}),

@@ -34,6 +34,7 @@ export interface HostConfig {
   secrets?: Obj;
   allowedEndpointHosts: string[];
   requireLaunchSecret: boolean;
+  healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   plugins: PluginConfig[];
 }
 
@@ -58,7 +59,7 @@ export interface PluginConfig {
 
 const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
-  "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "plugins",
+  "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
 ] as const;
 
 function budget(value: Obj | undefined, field: string): Budget | undefined {
@@ -180,6 +181,17 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     };
   });
 
+  const probeObj = optObj(root, "healthProbe", "");
+  let healthProbe: HostConfig["healthProbe"];
+  if (probeObj) {
+    onlyKeys(probeObj, ["intervalMs", "timeoutMs", "staleAfterMs"], "healthProbe");
+    healthProbe = {};
+    for (const key of ["intervalMs", "timeoutMs", "staleAfterMs"] as const) {
+      const value = optNum(probeObj, key, "healthProbe", { min: 10 });
+      if (value !== undefined) healthProbe[key] = value;
+    }
+  }
+
   const appProtocolVersions = optStrList(root, "appProtocolVersions", "");
   return {
     listen,
@@ -196,6 +208,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     ...(secrets ? { secrets } : {}),
     allowedEndpointHosts: optStrList(root, "allowedEndpointHosts", "") ?? [],
     requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
+    ...(healthProbe ? { healthProbe } : {}),
     plugins,
   };
 }

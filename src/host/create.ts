@@ -42,6 +42,7 @@ import { createAuditLog } from "../audit/audit-log.js";
 import { createAuthFailureAuditInterceptor } from "../audit/auth-failure-interceptor.js";
 import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
 import { createInFlightCounter } from "../launcher/in-flight.js";
+import { createHealthProber } from "../health/prober.js";
 import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
 import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js";
 import { instrumentResolver } from "./auth-metrics.js";
@@ -185,6 +186,16 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
         ? options.rateLimit
         : createRouterRateLimiter({ onFallback: logRateLimitFallback(logger), ...options.rateLimit });
   if (rateLimiter?.fallbackCount) exportFallbackCount(metrics.registry, () => rateLimiter.fallbackCount?.() ?? 0);
+  const prober =
+    options.healthProbe &&
+    createHealthProber({
+      store,
+      logger,
+      ...options.healthProbe,
+      ...(options.upstreamTls ? { tls: options.upstreamTls } : {}),
+    });
+  prober?.start();
+
   // Routed calls per provider runtime, so a drain can wait for exactly the calls already forwarded.
   const inFlight = createInFlightCounter();
   const router = createRouter({
@@ -265,6 +276,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     async close() {
       clearInterval(sweeper);
+      prober?.stop();
       forgetEnded();
       stopResetLog();
       await router.close();

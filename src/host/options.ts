@@ -59,6 +59,11 @@ export interface PluginHostOptions {
   opsOnMainPort?: boolean;
   /** A secret cache whose hit/miss counts are exported as metrics. */
   secretCache?: { stats(): SecretCacheStats };
+  /**
+   * Probe providers' grpc.health.v1.Health actively; a provider whose own report went stale and
+   * whose probe fails is marked UNHEALTHY and gets no routed calls. Default off.
+   */
+  healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   /** How often expired runtimes and credentials are swept. Default 10 s. */
   sweepIntervalMs?: number;
   random?: RandomSource;
