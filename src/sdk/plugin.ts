@@ -1,3 +1,4 @@
+import { watchDependencies } from "./dependency-health.js";
 import { startParentWatchdog } from "../launcher/watchdog.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
@@ -144,6 +145,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
   let exiting = false;
   let stopWatchdog: (() => void) | undefined;
+  let dependencies: { stop(): void } | undefined;
   function installSignalHandlers() {
     for (const signal of options.shutdownSignals) {
       // `on`, not `once`: a second signal (a supervisor and a wrapper such as tsx both relaying)
@@ -193,6 +195,13 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       state = "running";
       startHeartbeat();
       installSignalHandlers();
+      // Required services losing every healthy provider make this plugin DEGRADED (and HEALTHY again after).
+      dependencies = watchDependencies({
+        required: options.requires.filter((r) => !r.optional).map((r) => r.service.typeName),
+        watch: (serviceTypes, signal) => registry.watch({ serviceTypes }, { signal }),
+        report: (health, message) => lifecycle.reportHealth({ state: HEALTH[health], message }).then(() => undefined),
+        onError: (e) => log.debug({ err: ConnectError.from(e).rawMessage }, "dependency watch ended; watching again"),
+      });
       // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
       stopWatchdog = startParentWatchdog({
         onParentGone: () => {
@@ -274,6 +283,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       state = "stopping";
       if (heartbeat) clearInterval(heartbeat);
       stopWatchdog?.();
+      dependencies?.stop();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);
         signalHandlers.clear();
