@@ -6,17 +6,15 @@
  * Each host runs in its own child process; the KV provider and the load run here. Rounds alternate
  * the variants; the median round is reported. `run()` returns the numbers for bench/run.ts.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { createClient, type Client } from "@connectrpc/connect";
 import { connectNodeAdapter, createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
+import { startChild } from "./children.js";
 import { BENCH_REDIS_COOKIE } from "./redis-vs-memory-host.js";
 
 export interface VariantResult {
@@ -168,35 +166,10 @@ async function startProvider(): Promise<{ url: string; close(): Promise<void> }>
   };
 }
 
-function startHostChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
-  const path = fileURLToPath(new URL("./redis-vs-memory-host.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error("bench host did not start within 30 s"));
-    }, 30_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bench host exited with ${code} before it was ready`));
-    });
-    createInterface({ input: child.stdout! }).once("line", (line) => {
-      clearTimeout(timer);
-      resolve({ url: (JSON.parse(line) as { url: string }).url, stop: () => stopChild(child) });
-    });
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.stdin!.end();
-  });
+/** The bench host in its own process (bench/redis-vs-memory-host.ts prints `{"url"}` first). */
+async function startHostChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = await startChild<{ url: string }>("./redis-vs-memory-host.ts", args);
+  return { url: child.info.url, stop: () => child.stop() };
 }
 
 /** The provider handshakes and registers; the consumer handshakes requiring KVService. Returns the consumer's token. */

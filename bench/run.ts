@@ -134,7 +134,20 @@ function report(results: Map<string, Measured[]>): void {
 
 const signed = (n: number, digits = 3) => `${n >= 0 ? "+" : ""}${n.toFixed(digits)}`;
 
-main().then(
+/** Second part: the same router over the Redis store and limiter, against memory, when redis-server exists. */
+async function redisPart(): Promise<void> {
+  if (quick || process.argv.includes("--no-redis")) return;
+  const { findRedisServer } = await import("../test/helpers/redis.js");
+  if (!findRedisServer() && !process.env["REDIS_URL"]) {
+    console.log("\nredis-vs-memory: skipped (no redis-server on PATH and no REDIS_URL)");
+    return;
+  }
+  console.log("");
+  const { run } = await import("./redis-vs-memory.js");
+  await run({ calls: 2_000, rounds: 3 });
+}
+
+main().then(redisPart).then(
   () => process.exit(0),
   (e: unknown) => {
     console.error("bench failed:", e);
