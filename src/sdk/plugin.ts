@@ -1,3 +1,4 @@
+import { warnPlainText } from "./plain-text-warning.js";
 import { watchDependencies } from "./dependency-health.js";
 import { startParentWatchdog } from "../launcher/watchdog.js";
 import type { DescService } from "@bufbuild/protobuf";
@@ -172,6 +173,11 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     async start() {
       if (state !== "new") throw new Error(`createPlugin: start() called when ${state}`);
       state = "starting";
+      warnPlainText(
+        log,
+        options.hostUrl,
+        options.provides.length > 0 ? { hostname: options.listen.hostname, tls: options.listen.tls !== undefined } : undefined,
+      );
       try {
         if (options.provides.length > 0) {
           server = await startPluginServer({
