@@ -1,21 +1,11 @@
 import { Code } from "@connectrpc/connect";
 import type { SecretProvider } from "../../../src/secrets/index.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SecretError, createAwsSecretProvider, createSecretCache } from "../../../src/secrets/index.js";
+import { createAwsSecretProvider, createSecretCache } from "../../../src/secrets/index.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "./fake-aws-sm.js";
+import { failure, text } from "../../helpers/secrets.js";
 
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
 const dummyCredentials = { accessKeyId: "AKIDTESTTESTTEST", secretAccessKey: "dummy-secret-access-key" };
-
-async function failure(promise: Promise<unknown>): Promise<SecretError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecretError);
-    return error as SecretError;
-  }
-  throw new Error("expected a failure");
-}
 
 describe("AWS Secrets Manager provider (loopback JSON 1.1 server)", () => {
   let sm: FakeSecretsManager;

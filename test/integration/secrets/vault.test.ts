@@ -1,19 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SecretError, createSecretCache, createVaultSecretProvider, type VaultSecretProvider } from "../../../src/secrets/index.js";
+import { createSecretCache, createVaultSecretProvider, type VaultSecretProvider } from "../../../src/secrets/index.js";
 import { startFakeVault, type FakeVault } from "./fake-vault.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
-
-async function failure(promise: Promise<unknown>): Promise<SecretError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(SecretError);
-    return error as SecretError;
-  }
-  throw new Error("expected a failure");
-}
+import { failure, text } from "../../helpers/secrets.js";
 
 describe("vault KV v2 provider (loopback Vault)", () => {
   let vault: FakeVault;

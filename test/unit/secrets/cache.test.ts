@@ -2,8 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { createSecretCache } from "../../../src/secrets/index.js";
 import { createCountingProvider } from "./fake-provider.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
+import { text } from "../../helpers/secrets.js";
 
 function setup(initial: Record<string, string>, options: Parameters<typeof createSecretCache>[1] = {}) {
   const backend = createCountingProvider(initial);

@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createChainSecretProvider, createSecretProvider, type SecretCache } from "../../../src/secrets/index.js";
 import { createCountingProvider } from "./fake-provider.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
+import { text } from "../../helpers/secrets.js";
 
 describe("chain secret provider", () => {
   it("falls through NotFound to the next provider", async () => {

@@ -1,8 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { SecretError, createEnvSecretProvider, isSecretEnvKey, normaliseEnvKey } from "../../../src/secrets/index.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
+import { text } from "../../helpers/secrets.js";
 
 describe("env secret provider", () => {
   it("normalises names to prefixed upper-case keys", () => {

@@ -4,8 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileSecretProvider, createSecretCache } from "../../../src/secrets/index.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
+import { text } from "../../helpers/secrets.js";
 
 /** Lays out a directory the way the kubelet mounts a Secret: key → ..data/key, ..data → ..<timestamp>. */
 async function kubeMount(dir: string, stamp: string, files: Record<string, string>) {

@@ -15,8 +15,7 @@ import { createSecretsService, type SecretsAuditEvent } from "../../../src/secre
 import { createMemoryStore } from "../../../src/store/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../../../src/store/types.js";
 import { createCountingProvider, type CountingProvider } from "./fake-provider.js";
-
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
+import { text } from "../../helpers/secrets.js";
 
 function runtimeRecord(secrets: SecretNeed[]): RuntimeRecord {
   return {
