@@ -119,12 +119,16 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
       const wanted = new Set(req.serviceTypes);
       const relevant = (r: RegistrationRecord) => wanted.size === 0 || wanted.has(r.serviceType);
       const queue = new BoundedQueue<WatchResponse>(host.limits.watchBuffer);
+      // Registrations added while the snapshot is read appear in it; their ADDED events are then dropped.
+      let beforeSnapshot = true;
+      const early = new Set<string>();
       const onEvent = (event: StoreEvent) => {
         if (event.type === "removed" && event.registration.runtimeId === caller.runtimeId && event.cause !== "unregistered") {
           queue.fail(new ConnectError("the watching runtime ended", Code.Unauthenticated));
           return;
         }
         if (!relevant(event.registration)) return;
+        if (beforeSnapshot && event.type === "added") early.add(event.registration.registrationId);
         queue.push(
           create(WatchResponseSchema, {
             type:
@@ -144,8 +148,14 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
       context.signal.addEventListener("abort", onAbort);
       try {
         const snapshot = (await host.store.listRegistrations()).filter(relevant);
+        beforeSnapshot = false;
+        const inSnapshot = new Set(snapshot.map((r) => r.registrationId));
         yield create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT, registrations: snapshot.map(toRegistration) });
-        yield* queue;
+        for await (const event of queue) {
+          const id = event.registrations[0]?.registrationId ?? "";
+          if (event.type === WatchEventType.ADDED && early.delete(id) && inSnapshot.has(id)) continue;
+          yield event;
+        }
       } finally {
         unsubscribe();
         context.signal.removeEventListener("abort", onAbort);
