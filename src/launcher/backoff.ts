@@ -27,7 +27,8 @@ export function createRestartTracker(policy: ResolvedSpec["restart"], now: () =>
 
 /** Whether an exit the launcher did not ask for calls for a restart. */
 export function shouldRestart(policy: ResolvedSpec["restart"]["policy"], exit: { code: number | null; signal: string | null }): boolean {
-  if (policy === "never") return false;
+  // A command that cannot be spawned (missing, not executable) will not start on a retry either.
+  if (policy === "never" || exit.code === -1) return false;
   if (policy === "always") return true;
   return exit.code !== 0 || exit.signal !== null;
 }

@@ -58,7 +58,8 @@ describe("process launcher", () => {
 
   it("reports a command that cannot be spawned", async () => {
     h = await startLauncherHarness();
-    const start = h.launcher.start({ name: "ghost", command: "/nonexistent/plugin", restart: { policy: "never" } });
+    // Default policy (on-failure): a command that cannot be spawned fails at once, no restart loop.
+    const start = h.launcher.start({ name: "ghost", command: "/nonexistent/plugin" });
     await expect(start).rejects.toThrow("plugin ghost exited before it was ready (could not be spawned)");
     expect(h.launcher.list()[0]).toMatchObject({ state: "failed", restarts: 0 });
   });

@@ -63,6 +63,9 @@ describe("restart tracking", () => {
     expect(shouldRestart("on-failure", { code: null, signal: "SIGKILL" })).toBe(true);
     expect(shouldRestart("always", { code: 0, signal: null })).toBe(true);
     expect(shouldRestart("never", { code: 1, signal: null })).toBe(false);
+    // A command that could not be spawned is not retried, whatever the policy.
+    expect(shouldRestart("always", { code: -1, signal: null })).toBe(false);
+    expect(shouldRestart("on-failure", { code: -1, signal: null })).toBe(false);
   });
 });
 
