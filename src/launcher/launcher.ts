@@ -47,6 +47,8 @@ export function createLauncher(options: LauncherOptions): Launcher {
   const drainSettleMs = options.drainSettleMs ?? 500;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   const supervisors = new Map<string, Supervisor>();
+  /** What each plugin provides and requires, for stopping dependents before their providers. */
+  const declared = new Map<string, { name: string; provides: string[]; requires: string[] }>();
   const claimed = new Set<string>();
   const deps = {
     host: options.host,
@@ -80,6 +82,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
       throw new Error(`launcher: plugin ${resolved.name} is already running`);
     const supervisor = createSupervisor(resolved, deps);
     supervisors.set(resolved.name, supervisor);
+    declared.set(resolved.name, { name: resolved.name, provides: resolved.provides, requires: resolved.requires });
     installExitHook();
     await supervisor.start();
     return supervisor.status();
@@ -101,6 +104,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
       // The old instance keeps serving until the new one is ready.
       await next.start();
       supervisors.set(name, next);
+      declared.set(name, { name, provides: resolved.provides, requires: resolved.requires });
       old.retire();
       const oldRuntime = old.status().runtimeId;
       if (oldRuntime !== undefined) {
@@ -121,8 +125,16 @@ export function createLauncher(options: LauncherOptions): Launcher {
       await supervisors.get(name)?.stop();
     },
     async stopAll() {
-      // Dependents first would be kinder, but every plugin gets its grace period either way.
-      await Promise.all([...supervisors.values()].map((s) => s.stop()));
+      // Reverse start order: dependents stop (and drain their calls) while their providers still serve.
+      let layers: string[][];
+      try {
+        layers = dependencyLayers([...supervisors.keys()].map((name) => declared.get(name) ?? { name, provides: [], requires: [] }))
+          .map((layer) => layer.map((d) => d.name))
+          .reverse();
+      } catch {
+        layers = [[...supervisors.keys()]]; // a cycle cannot be ordered: stop everything together
+      }
+      for (const layer of layers) await Promise.all(layer.map((name) => supervisors.get(name)?.stop()));
       if (exitHookInstalled) process.off("exit", onProcessExit);
       exitHookInstalled = false;
     },

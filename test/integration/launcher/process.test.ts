@@ -106,5 +106,10 @@ describe("process launcher", () => {
     const providerRuntime = await h.t.host.store.getRuntime(registration!.runtimeId);
     expect(registration!.runtimeId).toBe(started[0]!.runtimeId);
     expect(consumerRuntime!.startedAt).toBeGreaterThan(providerRuntime!.startedAt);
+
+    // stopAll goes the other way: the dependent stops before its provider.
+    await h.launcher.stopAll();
+    const stops = h.audits.filter((a) => a.event === "plugin.stop").map((a) => a.target?.split(" ")[0]);
+    expect(stops).toEqual(["consumer", "kv"]);
   });
 });
