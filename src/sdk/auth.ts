@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { HEADER_AUTHORIZATION } from "../protocol/constants.js";
-import { sendWithReplays } from "./replay.js";
+import { sendWithCredential } from "./replay.js";
 import type { Session } from "./session.js";
 
 /**
@@ -10,10 +10,9 @@ import type { Session } from "./session.js";
  */
 export function createAuthInterceptor(session: Session): Interceptor {
   return (next) => async (req) => {
-    let used = "";
     if (req.stream && req.method.methodKind !== "server_streaming") {
       // Client and bidi streams cannot be resent; still recover so the next call succeeds.
-      used = await session.token();
+      const used = await session.token();
       req.header.set(HEADER_AUTHORIZATION, `Bearer ${used}`);
       try {
         return await next(req);
@@ -23,22 +22,11 @@ export function createAuthInterceptor(session: Session): Interceptor {
         throw err;
       }
     }
-    return sendWithReplays(
-      req,
-      async (r) => {
-        used = await session.token();
-        r.header.set(HEADER_AUTHORIZATION, `Bearer ${used}`);
-        return next(r);
-      },
-      async (err, attempt) => {
-        if (err.code !== Code.Unauthenticated || attempt > 1 || req.signal.aborted) return false;
-        try {
-          await session.recover(used);
-        } catch {
-          return false;
-        }
-        return true;
-      },
-    );
+    return sendWithCredential(req, next, {
+      current: () => session.token(),
+      renew: (refused) => session.recover(refused),
+      attach: (r, token) => r.header.set(HEADER_AUTHORIZATION, `Bearer ${token}`),
+      refusedWith: Code.Unauthenticated,
+    });
   };
 }

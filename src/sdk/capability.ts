@@ -3,7 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Client, type Interceptor } from "@connectrpc/connect";
 import type { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
 import { HEADER_GRANT } from "../protocol/constants.js";
-import { sendWithReplays } from "./replay.js";
+import { sendWithCredential } from "./replay.js";
 
 export interface GrantHolder {
   /** The grant token to send now; renews it first when it is close to expiry. */
@@ -53,26 +53,13 @@ export function createGrantHolder(
 
 /** Adds `plugboard-grant`; on PermissionDenied (grant expired or revoked, runtime replaced) renews once and resends. */
 export function createGrantInterceptor(grant: GrantHolder): Interceptor {
-  return (next) => async (req) => {
-    let used = "";
-    return sendWithReplays(
-      req,
-      async (r) => {
-        used = await grant.current();
-        r.header.set(HEADER_GRANT, used);
-        return next(r);
-      },
-      async (err, attempt) => {
-        if (err.code !== Code.PermissionDenied || attempt > 1 || req.signal.aborted) return false;
-        try {
-          await grant.renew(used);
-        } catch {
-          return false;
-        }
-        return true;
-      },
-    );
-  };
+  return (next) => (req) =>
+    sendWithCredential(req, next, {
+      current: () => grant.current(),
+      renew: (refused) => grant.renew(refused),
+      attach: (r, token) => r.header.set(HEADER_GRANT, token),
+      refusedWith: Code.PermissionDenied,
+    });
 }
 
 export function capabilityNotOffered(service: DescService, offered: readonly string[]): ConnectError | undefined {

@@ -1,4 +1,4 @@
-import { ConnectError, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 
 type AnyRequest = UnaryRequest | StreamRequest;
@@ -70,4 +70,45 @@ async function* rest(first: IteratorResult<unknown>, it: AsyncIterator<unknown>)
     // The caller stopped early (break, abort): end the underlying call too.
     if (!done) await it.return?.();
   }
+}
+
+export interface RenewableCredential {
+  /** The credential to send now. */
+  current(): Promise<string>;
+  /** Called with the value the host refused; resolves once a fresh one is available. */
+  renew(refused: string): Promise<void>;
+  /** Puts the credential on a request. */
+  attach(req: AnyRequest, value: string): void;
+  /** The code with which the host refuses a stale credential. */
+  refusedWith: Code;
+}
+
+/**
+ * Sends a call with a credential that can go stale under it (runtime token, grant): when the
+ * host refuses it with `refusedWith`, the credential is renewed and a replayable call is sent
+ * once more with the fresh one.
+ */
+export function sendWithCredential(
+  req: AnyRequest,
+  next: (req: AnyRequest) => Promise<AnyResponse>,
+  credential: RenewableCredential,
+): Promise<AnyResponse> {
+  let used = "";
+  return sendWithReplays(
+    req,
+    async (r) => {
+      used = await credential.current();
+      credential.attach(r, used);
+      return next(r);
+    },
+    async (err, attempt) => {
+      if (err.code !== credential.refusedWith || attempt > 1 || req.signal.aborted) return false;
+      try {
+        await credential.renew(used);
+      } catch {
+        return false;
+      }
+      return true;
+    },
+  );
 }
