@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 
 export interface RedisServerHandle {
   /** redis://127.0.0.1:PORT */
@@ -110,4 +111,16 @@ export async function startRedis(): Promise<RedisServerHandle> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** One redis-server for the enclosing describe block (started before its tests, stopped after). */
+export function useRedisServer(): () => RedisServerHandle {
+  let server: RedisServerHandle | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => server!;
 }

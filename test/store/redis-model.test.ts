@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createMemoryStore,
   createRedisStore,
@@ -8,7 +8,7 @@ import {
   type Store,
   type StoreEvent,
 } from "../../src/store/index.js";
-import { findRedisServer, startRedis, type RedisServerHandle } from "../helpers/redis.js";
+import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import { credentialRecord, digestOf, registrationRecord, runtimeRecord } from "./fixtures.js";
 
 const hasRedis = findRedisServer() !== undefined;
@@ -65,20 +65,14 @@ const eventKey = (e: StoreEvent) => JSON.stringify(e);
 
 /** Random operation sequences give the same answers and events on both stores. */
 describe.skipIf(!hasRedis)("redis store matches the memory store", () => {
-  let server: RedisServerHandle;
+  const redisServer = useRedisServer();
   let n = 0;
-  beforeAll(async () => {
-    server = await startRedis();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
 
   it("on random operation sequences", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 15, maxLength: 40 }), async (ops) => {
         const memory = createMemoryStore();
-        const redis = await createRedisStore({ url: server.url, keyPrefix: `model${++n}:` });
+        const redis = await createRedisStore({ url: redisServer().url, keyPrefix: `model${++n}:` });
         const seen = { memory: [] as StoreEvent[], redis: [] as StoreEvent[] };
         memory.subscribe((e) => seen.memory.push(e));
         redis.subscribe((e) => seen.redis.push(e));
