@@ -21,6 +21,7 @@ import {
 import { createMemoryStore } from "../../../src/store/index.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "./fake-aws-sm.js";
 import { startFakeVault, type FakeVault } from "./fake-vault.js";
+import { runtimeRecord } from "../../store/fixtures.js";
 
 /** Every value below is distinctive, so finding it anywhere in captured text is a leak. */
 const SECRETS = {
@@ -154,27 +155,16 @@ describe("no secret value reaches logs, audit events or error messages", () => {
 
     // the service over a chain, with audit and logs
     const store = createMemoryStore();
-    await store.putRuntime({
-      runtimeId: "rt-9",
-      pluginName: "p",
-      pluginVersion: "1.0.0",
-      provides: [],
-      requires: [],
-      capabilities: [],
-      secrets: [
-        { name: "api", version: "", optional: false },
-        { name: "prod/json#key", version: "", optional: false },
-        { name: "gone", version: "", optional: false },
-      ],
-      baseUrl: "",
-      appProtocolVersion: "1",
-      callerSigningKey: "",
-      health: 1,
-      healthMessage: "",
-      healthReportedAt: 0,
-      startedAt: 0,
-      expiresAt: Date.now() + 60_000,
-    });
+    await store.putRuntime(
+      runtimeRecord("rt-9", {
+        pluginName: "p",
+        secrets: [
+          { name: "api", version: "", optional: false },
+          { name: "prod/json#key", version: "", optional: false },
+          { name: "gone", version: "", optional: false },
+        ],
+      }),
+    );
     const auditEvents: unknown[] = [];
     const service = createSecretsService({
       provider: createChainSecretProvider([env, aws]),

@@ -16,25 +16,11 @@ import { createMemoryStore } from "../../../src/store/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../../../src/store/types.js";
 import { createCountingProvider, type CountingProvider } from "./fake-provider.js";
 import { text } from "../../helpers/secrets.js";
+import { runtimeRecord as storeRuntime } from "../../store/fixtures.js";
 
+/** The billing runtime with the given declared secrets. */
 function runtimeRecord(secrets: SecretNeed[]): RuntimeRecord {
-  return {
-    runtimeId: "rt-1",
-    pluginName: "billing",
-    pluginVersion: "1.0.0",
-    provides: [],
-    requires: [],
-    capabilities: [],
-    secrets,
-    baseUrl: "",
-    appProtocolVersion: "1",
-    callerSigningKey: "",
-    health: 1,
-    healthMessage: "",
-    healthReportedAt: 0,
-    startedAt: 0,
-    expiresAt: Date.now() + 3_600_000,
-  };
+  return storeRuntime("rt-1", { pluginName: "billing", secrets, expiresAt: Date.now() + 3_600_000 });
 }
 
 const runtimeIdentity: Identity = {
