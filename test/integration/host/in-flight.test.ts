@@ -1,27 +1,11 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
-import type { Plugin } from "../../../src/sdk/index.js";
-import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { eventually, kvConsumer, kvProvider } from "../sdk/harness.js";
+import { eventually, useHostWithKvPair } from "../sdk/harness.js";
 
-let host: TestHost;
-let provider: Plugin;
-let consumer: Plugin;
-
-beforeAll(async () => {
-  host = await startTestHost();
-  provider = kvProvider(host.url);
-  await provider.start();
-  consumer = kvConsumer(host.url);
-  await consumer.start();
-});
-afterAll(async () => {
-  await consumer?.stop();
-  await provider?.stop();
-  await host?.close();
-});
+const pair = useHostWithKvPair();
 
 it("counts routed calls in flight per provider runtime (what drains wait for)", async () => {
+  const { host, provider, consumer } = pair;
   const kv = consumer.client(KVService);
   await kv.put({ key: "k/1", value: new Uint8Array([1]) });
   expect(host.host.inFlight(provider.runtimeId)).toBe(0);

@@ -2,7 +2,8 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { silentLogger } from "../../../src/log/logger.js";
 import { createPlugin, provide, requireService, type Plugin, type PluginOptions } from "../../../src/sdk/index.js";
 import { createKvService, type KvObserver } from "../../../examples/kv-provider/kv-service.js";
-import { COOKIE } from "../../helpers/host.js";
+import { afterAll, beforeAll } from "vitest";
+import { COOKIE, startTestHost, type TestHost } from "../../helpers/host.js";
 
 export const bytes = (s: string) => new TextEncoder().encode(s);
 export const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -41,4 +42,25 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_0
     if (Date.now() > end) throw new Error("condition not met in time");
     await sleep(50);
   }
+}
+
+/**
+ * For the enclosing describe block: a test host with a started KV provider and a consumer
+ * that requires it; everything stopped after the block.
+ */
+export function useHostWithKvPair(observer: KvObserver = {}) {
+  const pair = {} as { host: TestHost; provider: Plugin; consumer: Plugin };
+  beforeAll(async () => {
+    pair.host = await startTestHost();
+    pair.provider = kvProvider(pair.host.url, observer);
+    await pair.provider.start();
+    pair.consumer = kvConsumer(pair.host.url);
+    await pair.consumer.start();
+  });
+  afterAll(async () => {
+    await pair.consumer?.stop();
+    await pair.provider?.stop();
+    await pair.host?.close();
+  });
+  return pair;
 }

@@ -1,39 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { KV_TRAILER } from "../../../examples/kv-provider/kv-service.js";
 import { HEADER_CALLER } from "../../../src/protocol/constants.js";
-import { createPlugin, type Plugin } from "../../../src/sdk/index.js";
-import { startTestHost, type TestHost } from "../../helpers/host.js";
+import { createPlugin } from "../../../src/sdk/index.js";
 import { createTransports, PROTOCOLS } from "../../helpers/transports.js";
-import { bytes, eventually, kvConsumer, kvProvider, messages, pluginOptions, text } from "./harness.js";
+import { bytes, eventually, messages, pluginOptions, text, useHostWithKvPair } from "./harness.js";
 
 describe("SDK: consumer → host router → provider", () => {
-  let host: TestHost;
-  let provider: Plugin;
-  let consumer: Plugin;
   const aborted: unknown[] = [];
   const calls: { method: string; caller: string | undefined }[] = [];
-
-  beforeAll(async () => {
-    host = await startTestHost();
-    provider = kvProvider(host.url, {
-      onListAborted: (reason) => aborted.push(reason),
-      onCall: (method, caller) => calls.push({ method, caller }),
-    });
-    await provider.start();
-    consumer = kvConsumer(host.url);
-    await consumer.start();
-  });
-  afterAll(async () => {
-    await consumer?.stop();
-    await provider?.stop();
-    await host?.close();
+  const pair = useHostWithKvPair({
+    onListAborted: (reason) => aborted.push(reason),
+    onCall: (method, caller) => calls.push({ method, caller }),
   });
 
   for (const protocol of PROTOCOLS) {
     it(`${protocol}: unary, server, client and bidi streams with trailers`, async () => {
-      const kv = consumer.client(KVService, { protocol });
+      const kv = pair.consumer.client(KVService, { protocol });
       const trailers: string[] = [];
       const onTrailer = (t: Headers) => trailers.push(t.get(KV_TRAILER) ?? "missing");
 
@@ -60,17 +44,17 @@ describe("SDK: consumer → host router → provider", () => {
   }
 
   it("the provider sees the consumer's verified identity", async () => {
-    const got = await consumer.client(KVService).get({ key: "who" });
-    expect(got.caller).toBe(`runtime:${consumer.runtimeId}`);
+    const got = await pair.consumer.client(KVService).get({ key: "who" });
+    expect(got.caller).toBe(`runtime:${pair.consumer.runtimeId}`);
   });
 
   it("a spoofed caller header sent through the host is replaced by the host's", async () => {
-    const got = await consumer.client(KVService).get({ key: "who" }, { headers: { [HEADER_CALLER]: "v1.1.e30.forged" } });
-    expect(got.caller).toBe(`runtime:${consumer.runtimeId}`);
+    const got = await pair.consumer.client(KVService).get({ key: "who" }, { headers: { [HEADER_CALLER]: "v1.1.e30.forged" } });
+    expect(got.caller).toBe(`runtime:${pair.consumer.runtimeId}`);
   });
 
   it("a direct call to the provider without the host's signed header is refused", async () => {
-    const transports = createTransports(provider.url);
+    const transports = createTransports(pair.provider.url);
     try {
       for (const protocol of PROTOCOLS) {
         const direct = createClient(KVService, transports.make(protocol));
@@ -88,7 +72,7 @@ describe("SDK: consumer → host router → provider", () => {
   });
 
   it("a caller that did not declare the dependency is refused with PermissionDenied", async () => {
-    const stranger = createPlugin(pluginOptions(host.url, { name: "stranger" }));
+    const stranger = createPlugin(pluginOptions(pair.host.url, { name: "stranger" }));
     await stranger.start();
     try {
       const err = await stranger.client(KVService).get({ key: "x" }).catch((e: unknown) => ConnectError.from(e));
@@ -99,7 +83,7 @@ describe("SDK: consumer → host router → provider", () => {
   });
 
   it("a deadline shorter than the stream ends it with DeadlineExceeded", async () => {
-    const kv = consumer.client(KVService);
+    const kv = pair.consumer.client(KVService);
     await kv.put({ key: "slow/1", value: bytes("1") });
     await kv.put({ key: "slow/2", value: bytes("2") });
     const started = Date.now();
@@ -111,7 +95,7 @@ describe("SDK: consumer → host router → provider", () => {
   });
 
   it("a consumer aborting a List stream aborts the provider's handler", async () => {
-    const kv = consumer.client(KVService);
+    const kv = pair.consumer.client(KVService);
     const before = aborted.length;
     const controller = new AbortController();
     const received: string[] = [];
@@ -128,6 +112,6 @@ describe("SDK: consumer → host router → provider", () => {
 
   it("impls see calls with the caller set", () => {
     expect(calls.length).toBeGreaterThan(0);
-    expect(calls.every((c) => c.caller === `runtime:${consumer.runtimeId}`)).toBe(true);
+    expect(calls.every((c) => c.caller === `runtime:${pair.consumer.runtimeId}`)).toBe(true);
   });
 });
