@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { findLeftoverProcesses } from "./helpers/leftovers.js";
+import { findLeftoverProcesses, type ProcessInfo } from "./helpers/leftovers.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 /** Processes get this long to finish exiting (plugins notice a killed host through their watchdog). */
@@ -25,8 +25,9 @@ export default function setup(): () => Promise<void> {
   process.env["PLUGBOARD_TEST_RUN_DIR"] = runDir;
 
   return async function teardown() {
+    let processes: ProcessInfo[] = [];
     try {
-      const processes = await waitForNoLeftovers(runDir);
+      processes = await waitForNoLeftovers(runDir);
       const files = readdirSync(runDir).filter((name) => !TOOL_CACHES.test(name));
       const problems = [
         ...processes.map((p) => `process ${p.pid} (ppid ${p.ppid}) still running: ${p.args}`),
@@ -37,6 +38,8 @@ export default function setup(): () => Promise<void> {
         throw new Error(`the test run left things behind:\n  ${problems.join("\n  ")}`);
       }
     } finally {
+      // Reported above; now gone, so a failed run does not leave them either.
+      for (const p of processes) killQuietly(p.pid);
       rmSync(runDir, { recursive: true, force: true });
     }
   };
@@ -48,5 +51,13 @@ async function waitForNoLeftovers(runDir: string) {
     const left = findLeftoverProcesses({ needles: [ROOT + "/", runDir], runnerPid: process.pid });
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
   }
 }
