@@ -1,7 +1,9 @@
 /**
  * Once per `vitest run`: builds dist/ (the package tests import the built package), gives the run one
  * temp parent dir (TMPDIR, inherited by workers and every process they spawn), and at the end fails
- * the run if a process of this checkout or a temp file of the run is left behind.
+ * the run if a process of this checkout or a temp file of the run is left behind (and then removes
+ * them). Processes are matched by command line, so two runs of one checkout at once would see each
+ * other's: run one at a time per checkout.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
