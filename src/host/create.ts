@@ -48,6 +48,7 @@ import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js"
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
+import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -115,6 +116,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admission: createAdmission(resolved.limits, store),
   };
 
   const identify = instrumentResolver(composeAuthenticators([
@@ -174,6 +176,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       return values;
     },
   });
