@@ -4,7 +4,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService, WatchEventType } from "../../gen/plugboard/v1/registry_pb.js";
 import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
+import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { fetchStatus } from "../../src/cli/status-command.js";
+import { createPlugin } from "../../src/sdk/index.js";
+import { pluginOptions } from "../integration/sdk/harness.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { retryDelayMs } from "../../src/router/retry-info.js";
 import { handshakeRequest, startTestHost, type TestHost } from "../helpers/host.js";
@@ -178,13 +181,23 @@ describe("a registry holding more than the message limit still answers", () => {
       const controller = new AbortController();
       const seen: string[] = [];
       let messages = 0;
+      const stream = registry.watch({}, { ...bearer(watcherToken), signal: controller.signal })[Symbol.asyncIterator]();
       try {
-        for await (const event of registry.watch({}, { ...bearer(watcherToken), signal: controller.signal })) {
+        for (;;) {
+          const { value: event } = await stream.next();
           expect(event.type).toBe(WatchEventType.SNAPSHOT);
           messages++;
-          seen.push(...event.registrations.map((r) => r.registrationId));
+          seen.push(...event.registrations.map((r: { registrationId: string }) => r.registrationId));
           if (event.snapshotComplete) break;
         }
+        // Changes follow the snapshot on the same stream (the late runtime is revoked again, restoring the registry).
+        const late = await big.handshake({ pluginName: "late", baseUrl: BASE, provides: PROVIDES });
+        const added = await registry.register({ serviceType: KV }, bearer(late.token));
+        const next = (await stream.next()).value;
+        expect(next.type).toBe(WatchEventType.ADDED);
+        expect(next.registrations[0].registrationId).toBe(added.registration!.registrationId);
+        await big.clients(protocol).handshake.revoke({}, bearer(late.token));
+        expect((await stream.next()).value.type).toBe(WatchEventType.REMOVED);
       } finally {
         controller.abort();
       }
@@ -235,6 +248,19 @@ describe("a registry holding more than the message limit still answers", () => {
     const status = await fetchStatus({ host: big.url, bearer: adminToken });
     expect(status.runtimes).toHaveLength(RUNTIMES + 2);
     expect(status.runtimes.flatMap((r) => r.registrations)).toHaveLength(expected.size);
+  });
+
+  it("the SDK's discover follows the pages", async () => {
+    const plugin = createPlugin(pluginOptions(big.url, { name: "sdk-consumer" }));
+    await plugin.start();
+    try {
+      const found = await plugin.discover(KVService);
+      expect(found.providers).toHaveLength(expected.size);
+      expect(new Set(found.providers.map((r) => r.registrationId))).toEqual(expected);
+      expect(found.selected).toBeDefined();
+    } finally {
+      await plugin.stop();
+    }
   });
 
   it("a malformed page token is InvalidArgument", async () => {
