@@ -1,4 +1,5 @@
-import type { HandlerContext } from "@connectrpc/connect";
+import { ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { AuditSink } from "../audit/audit.js";
 import type { Store } from "../store/types.js";
 import { createCaps, type CapLimits } from "./caps.js";
 import { createHandshakeRateLimiter } from "./handshake-rate.js";
@@ -6,6 +7,7 @@ import { peerOf } from "./peer.js";
 
 export { peerAddressKey, peerAddressOf, peerKey } from "./peer.js";
 export { registrationMetadataBytes, validateMetadataTotal } from "./metadata-size.js";
+export { checkAdmissionLimits } from "./limits-check.js";
 
 export interface AdmissionLimits extends CapLimits {
   handshakesPerSecond: number;
@@ -22,13 +24,27 @@ export interface Admission {
   registrationSlot(runtimeId: string, serviceType: string): Promise<void>;
 }
 
-export function createAdmission(limits: AdmissionLimits, store: Store): Admission {
+const HANDSHAKE_PATH = "/plugboard.v1.HandshakeService/Handshake";
+
+export function createAdmission(limits: AdmissionLimits, store: Store, audit: AuditSink): Admission {
   const rate = createHandshakeRateLimiter({ perSecond: limits.handshakesPerSecond, burst: limits.handshakeBurst });
   const caps = createCaps(limits, store);
+  /** Refusals are audited with the limit that refused (never a token: only names, ids and peer addresses). */
+  const audited = async (event: string, target: string, check: () => Promise<void>, context = "") => {
+    try {
+      await check();
+    } catch (err) {
+      if (err instanceof ConnectError) audit({ event, outcome: "failure", target, reason: err.rawMessage + context });
+      throw err;
+    }
+  };
   return {
-    handshake: (context) => rate.admit(peerOf(context)),
-    runtimeSlot: caps.runtimeSlot,
-    registrationSlot: caps.registrationSlot,
+    handshake: (context) => {
+      const peer = peerOf(context);
+      return audited("rate_limit", HANDSHAKE_PATH, () => rate.admit(peer), ` (peer ${peer})`);
+    },
+    runtimeSlot: (pluginName) => audited("handshake", pluginName, () => caps.runtimeSlot(pluginName)),
+    registrationSlot: (runtimeId, serviceType) =>
+      audited("registration", serviceType, () => caps.registrationSlot(runtimeId, serviceType)),
   };
 }
-export { checkAdmissionLimits } from "./limits-check.js";

@@ -116,7 +116,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
-    admission: createAdmission(resolved.limits, store),
+    admission: createAdmission(resolved.limits, store, audit),
   };
 
   const identify = instrumentResolver(composeAuthenticators([

@@ -8,6 +8,7 @@ import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { fetchStatus } from "../../src/cli/status-command.js";
 import { createPlugin } from "../../src/sdk/index.js";
 import { pluginOptions } from "../integration/sdk/harness.js";
+import type { AuditEvent } from "../../src/audit/audit.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { retryDelayMs } from "../../src/router/retry-info.js";
 import { handshakeRequest, startTestHost, type TestHost } from "../helpers/host.js";
@@ -120,7 +121,8 @@ describe("caps on runtimes and registrations", () => {
   });
 
   it("runtimes are capped per plugin name and in total", async () => {
-    t = await startTestHost({ limits: { maxRuntimesPerName: 2, maxRuntimes: 3 } });
+    const audit: AuditEvent[] = [];
+    t = await startTestHost({ limits: { maxRuntimesPerName: 2, maxRuntimes: 3 }, audit: (e) => audit.push(e) });
     await t.handshake({ pluginName: "kv" });
     await t.handshake({ pluginName: "kv" });
     const perName = ConnectError.from(await t.handshake({ pluginName: "kv" }).catch((e) => e));
@@ -131,6 +133,10 @@ describe("caps on runtimes and registrations", () => {
     expect(total.code).toBe(Code.ResourceExhausted);
     expect(total.message).toMatch(/limits\.maxRuntimes\b/);
     expect(await t.host.store.countRuntimes()).toBe(3);
+    expect(audit.filter((e) => e.event === "handshake" && e.outcome === "failure").map((e) => e.reason)).toEqual([
+      expect.stringMatching(/limits\.maxRuntimesPerName/),
+      expect.stringMatching(/limits\.maxRuntimes\b/),
+    ]);
   });
 
   it("a registration's metadata is bounded in total bytes, not only per entry", async () => {
