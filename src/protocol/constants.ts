@@ -43,7 +43,7 @@ export const DEFAULT_LIMITS = {
   maxRuntimesPerName: 256,
   /** Registrations per runtime, and per service type over all runtimes. */
   registrationsPerRuntime: 64,
-  registrationsPerService: 4096,
+  registrationsPerService: 1024,
   /** Encoded bytes of one registration's metadata, all entries together. */
   registrationMetadataBytes: 16 * 1024,
   /** Discover / ListRuntimes pages: default and largest item count, and bytes per page (Watch snapshot messages too). */
