@@ -11,6 +11,8 @@ import { pluginOptions } from "../integration/sdk/harness.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { retryDelayMs } from "../../src/router/retry-info.js";
+import { createRedisStore } from "../../src/store/index.js";
+import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import { handshakeRequest, startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer, createTransports, PROTOCOLS } from "../helpers/transports.js";
 
@@ -147,6 +149,26 @@ describe("caps on runtimes and registrations", () => {
     const err = ConnectError.from(await t.clients("connect").registry.register({ serviceType: KV, metadata: big }, bearer(me.token)).catch((e) => e));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.message).toMatch(/limits\.registrationMetadataBytes/);
+  });
+});
+
+describe.skipIf(findRedisServer() === undefined)("caps on a Redis store (shared by hosts)", () => {
+  const redisServer = useRedisServer();
+
+  it("counts runtimes per name and registrations per runtime in Redis", async () => {
+    const store = await createRedisStore({ url: redisServer().url, keyPrefix: "admission:" });
+    t = await startTestHost({ store, limits: { maxRuntimesPerName: 1, registrationsPerRuntime: 2 } });
+    const me = await t.handshake({ baseUrl: BASE, provides: PROVIDES });
+    expect(await codeOf(t.handshake({ baseUrl: BASE, provides: PROVIDES }))).toBe(Code.ResourceExhausted);
+    const { registry } = t.clients("grpc");
+    await registry.register({ serviceType: KV, endpoint: `${BASE}/a` }, bearer(me.token));
+    await registry.register({ serviceType: KV, endpoint: `${BASE}/b` }, bearer(me.token));
+    const err = ConnectError.from(await registry.register({ serviceType: KV, endpoint: `${BASE}/c` }, bearer(me.token)).catch((e) => e));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.message).toMatch(/limits\.registrationsPerRuntime/);
+    // Once the runtime ends, its name is free again.
+    await t.clients("grpc").handshake.revoke({}, bearer(me.token));
+    expect(await codeOf(t.handshake({ baseUrl: BASE, provides: PROVIDES }))).toBe("ok");
   });
 });
 
