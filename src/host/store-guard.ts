@@ -63,6 +63,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     removeRegistration: guard("removeRegistration"),
     listRegistrations: guard("listRegistrations"),
     countRegistrations: guard("countRegistrations"),
+    listRuntimeRegistrations: guard("listRuntimeRegistrations"),
     sweep: guard("sweep"),
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),

@@ -66,8 +66,9 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
       if (req.weight > MAX_WEIGHT) throw invalid("weight", `at most ${MAX_WEIGHT}`);
 
       // Registering the same service at the same endpoint again updates it in place (idempotent retries).
-      const existing = (await host.store.listRegistrations(req.serviceType)).find(
-        (r) => r.runtimeId === runtime.runtimeId && r.endpoint === endpoint,
+      // Only the runtime's own registrations are read: a Register call must not cost a read of the whole service type.
+      const existing = (await host.store.listRuntimeRegistrations(runtime.runtimeId)).find(
+        (r) => r.serviceType === req.serviceType && r.endpoint === endpoint,
       );
       if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType);
       const record: RegistrationRecord = {

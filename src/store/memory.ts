@@ -158,6 +158,9 @@ export function createMemoryStore(): Store {
       const all = [...registrations.values()];
       return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map(copyRegistration);
     },
+    async listRuntimeRegistrations(runtimeId) {
+      return [...registrationsByRuntime.members(runtimeId)].map((id) => copyRegistration(registrations.get(id)!));
+    },
     async countRegistrations(of) {
       return ("runtimeId" in of ? registrationsByRuntime.members(of.runtimeId) : registrationsByService.members(of.serviceType)).size;
     },

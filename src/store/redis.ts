@@ -335,6 +335,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       return readRegistrations(await client.smembers(indexKey), indexKey);
     },
 
+    async listRuntimeRegistrations(runtimeId) {
+      ready();
+      const indexKey = key("rt-regs:", runtimeId);
+      return readRegistrations(await client.smembers(indexKey), indexKey);
+    },
     async countRegistrations(of) {
       ready();
       return client.scard("runtimeId" in of ? key("rt-regs:", of.runtimeId) : key("svc:", of.serviceType));

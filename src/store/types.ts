@@ -105,6 +105,8 @@ export interface Store {
   getRegistration(registrationId: string): Promise<RegistrationRecord | undefined>;
   removeRegistration(registrationId: string, cause: RemovalCause): Promise<RegistrationRecord | undefined>;
   listRegistrations(serviceType?: string): Promise<RegistrationRecord[]>;
+  /** One runtime's registrations (a few; reads only those). */
+  listRuntimeRegistrations(runtimeId: string): Promise<RegistrationRecord[]>;
   /** Registrations of one runtime or of one service type. Cheap (an index's size), for admission limits. */
   countRegistrations(of: { runtimeId: string } | { serviceType: string }): Promise<number>;
 

@@ -275,6 +275,9 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         await store.putRegistration(registrationRecord("reg-4", "rt-b", { serviceType: "log.v1.Log" }));
         await store.putRegistration(registrationRecord("reg-1", "rt-a", { serviceType: "kv.v1.Store", weight: 9 }));
         expect(await store.countRegistrations({ runtimeId: "rt-a" })).toBe(2);
+        const ofA = (await store.listRuntimeRegistrations("rt-a")).sort((x, y) => x.registrationId.localeCompare(y.registrationId));
+        expect(ofA.map((r) => [r.registrationId, r.weight])).toEqual([["reg-1", 9], ["reg-2", 1]]);
+        expect(await store.listRuntimeRegistrations("rt-none")).toEqual([]);
         expect(await store.countRegistrations({ runtimeId: "rt-b" })).toBe(2);
         expect(await store.countRegistrations({ runtimeId: "rt-none" })).toBe(0);
         expect(await store.countRegistrations({ serviceType: "kv.v1.Store" })).toBe(3);
