@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { LogService, WriteResponseSchema } from "../../gen/hostlog/v1/hostlog_pb.js";
+import type { Capability } from "../../src/host/context.js";
 import { createMemoryStore } from "../../src/store/memory.js";
 import type { Store } from "../../src/store/types.js";
 import { createTokenService } from "../../src/tokens/tokens.js";
@@ -34,6 +35,8 @@ const codeOf = (p: Promise<unknown>) =>
     (e: unknown) => ConnectError.from(e).code,
   );
 
+const logCapability: Capability<typeof LogService> = { service: LogService, impl: { write: () => create(WriteResponseSchema) } };
+
 let t: TestHost | undefined;
 afterEach(async () => {
   await t?.close();
@@ -45,7 +48,7 @@ describe("tokens at rest", () => {
     const { store, seen } = recordingStore();
     t = await startTestHost({
       store,
-      capabilities: [{ service: LogService, impl: { write: () => create(WriteResponseSchema) } }],
+      capabilities: [logCapability],
     });
     const a = await t.handshake({ pluginName: "a", capabilities: [LogService.typeName] });
     const auth = { headers: { authorization: `Bearer ${a.token}` } };

@@ -48,7 +48,7 @@ describe("plugin server without and with a signing key", () => {
   it("refuses everything while it holds no key, accepts only its current key's signature", async () => {
     let key: Buffer | undefined;
     const server: PluginServer = await startPluginServer({
-      services: [{ service: KVService, impl }],
+      services: [provide(KVService, impl)],
       signingKey: () => key,
       port: 0,
       hostname: "127.0.0.1",
@@ -72,7 +72,7 @@ describe("createPlugin before its handshake completes", () => {
     // A host that accepts the handshake request and never answers: the plugin stays between
     // "server started" and "handshake done" for as long as the test needs.
     const stalled = http2.createServer();
-    const streams: http2.ServerHttp2Stream[] = [];
+    const streams: http2.Http2Stream[] = [];
     stalled.on("stream", (stream) => streams.push(stream));
     await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
     cleanups.push(
