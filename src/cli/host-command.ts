@@ -69,6 +69,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
         provides: p.provides,
         requires: p.requires,
         ...(p.restart ? { restart: { policy: p.restart } } : {}),
+        ...(p.sandbox ? { sandbox: p.sandbox } : {}),
       })),
     );
   } catch (error) {
