@@ -149,7 +149,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices));
     if (options.secrets) {
-      const { provider, policy } = options.secrets;
+      const { provider, policy, watch } = options.secrets;
       router.service(
         SecretsService,
         createSecretsService({ provider, store, logger, audit: (e) =>
@@ -159,7 +159,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
-            }), ...(policy ? { policy } : {}) }),
+            }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}) }),
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
