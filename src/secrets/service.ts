@@ -7,7 +7,7 @@ import { SecretError } from "./errors.js";
 import { MAX_SECRET_NAME_LENGTH } from "./fields.js";
 import { MAX_SECRETS_PER_CALL } from "./many.js";
 import type { SecretProvider, SecretValue } from "./types.js";
-import { DEFAULT_SECRET_WATCH, secretChanges, type SecretWatchOptions } from "./watch.js";
+import { resolveSecretWatch, secretChanges, type SecretWatchOptions } from "./watch.js";
 
 /** Whether a plugin may read a secret it declared; default: every declared secret. */
 export type SecretPolicy = (pluginName: string, secretName: string) => boolean;
@@ -116,7 +116,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
     }
   };
 
-  const watchOptions = { ...DEFAULT_SECRET_WATCH, ...options.watch };
+  const watchOptions = resolveSecretWatch(options.watch);
 
   return {
     async *watchSecrets(request: WatchSecretsRequest, context: HandlerContext) {

@@ -11,6 +11,15 @@ export interface SecretWatchOptions {
 
 export const DEFAULT_SECRET_WATCH = { refreshIntervalMs: 30_000, jitter: 0.1 } as const;
 
+/** Fills in defaults; a mistake fails when the host is created, not at the first watch. */
+export function resolveSecretWatch(options: SecretWatchOptions = {}): Required<SecretWatchOptions> {
+  const { refreshIntervalMs, jitter } = { ...DEFAULT_SECRET_WATCH, ...options };
+  if (typeof refreshIntervalMs !== "number" || !(refreshIntervalMs >= 10))
+    throw new TypeError("secrets.watch.refreshIntervalMs must be a number of milliseconds, at least 10");
+  if (typeof jitter !== "number" || !(jitter >= 0 && jitter < 1)) throw new TypeError("secrets.watch.jitter must be a fraction from 0 to below 1");
+  return { refreshIntervalMs, jitter };
+}
+
 export interface WatchedSecret extends SecretValue {
   stale: boolean;
 }
