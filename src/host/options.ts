@@ -11,8 +11,10 @@ import type { Store } from "../store/types.js";
 import type { RandomSource } from "../tokens/tokens.js";
 import type { Capability, Limits } from "./context.js";
 import type { Rbac } from "../policy/rbac.js";
+import { checkAdmissionLimits } from "../admission/limits-check.js";
 import type { SecretProvider } from "../secrets/types.js";
 import type { SecretPolicy } from "../secrets/service.js";
+import type { SecretWatchOptions } from "../secrets/watch.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
@@ -35,7 +37,7 @@ export interface PluginHostOptions {
   /** Role-based access control over every RPC and routed call. */
   rbac?: Rbac;
   /** Serve plugboard.v1.SecretsService from this provider. */
-  secrets?: { provider: SecretProvider; policy?: SecretPolicy };
+  secrets?: { provider: SecretProvider; policy?: SecretPolicy; watch?: SecretWatchOptions };
   /** Rate limits for routed calls: budgets (memory, or Redis when `redis` is given) or a ready limiter. */
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter;
   /** TLS towards https:// providers: their CA and the host's client certificate. */
@@ -94,6 +96,7 @@ export function resolveOptions(options: PluginHostOptions): ResolvedOptions {
     throw new Error("createPluginHost: appProtocolVersions must be semver versions");
   const limits = { ...DEFAULT_LIMITS, ...options.limits } as Limits;
   for (const [name, v] of Object.entries(limits)) positive(`limits.${name}`, v);
+  checkAdmissionLimits(limits);
   return {
     appProtocolVersions,
     runtimeTokenTtlMs: positive("runtimeTokenTtlMs", options.runtimeTokenTtlMs ?? DEFAULT_TTLS.runtimeTokenMs),

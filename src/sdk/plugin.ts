@@ -20,9 +20,11 @@ import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from 
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
 import { createHostConnection, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
+import { followPages } from "../paging/follow.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
+import { createSecretWatch, type SecretChange } from "./secret-watch.js";
 
 export interface ClientOptions {
   /** Wire protocol towards the host. Default "connect". */
@@ -48,7 +50,12 @@ export interface Plugin {
   capability<S extends DescService>(service: S, options?: { protocol?: Protocol }): Promise<Client<S>>;
   discover(service: DescService, options?: { versionRange?: string; strategy?: SelectionStrategy; includeUnhealthy?: boolean }): Promise<DiscoverResponse>;
   watch(service: DescService, options?: { signal?: AbortSignal }): AsyncIterable<WatchResponse>;
+  /** A declared secret's current value: kept current by the host's WatchSecrets stream, so a rotation needs no restart. */
   secret(name: string): Promise<Uint8Array>;
+  /** Called with each new version of a declared secret (and when it goes stale or fresh again); returns an unsubscribe function. */
+  onSecretChange(name: string, listener: (change: SecretChange) => void): () => void;
+  /** The version a rotation replaced, for `secretGraceMs` after the change (e.g. to accept tokens signed with the old key). */
+  previousSecret(name: string): Uint8Array | undefined;
   reportHealth(state: HealthName, message?: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -86,6 +93,11 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   const broker = createClient(BrokerService, hostTransport);
   const lifecycle = createClient(LifecycleService, hostTransport);
   const secrets = createClient(SecretsService, hostTransport);
+  const secretWatch = createSecretWatch({
+    watch: (signal) => secrets.watchSecrets({}, { signal }),
+    graceMs: options.secretGraceMs,
+    onError: (e) => log.debug({ code: Code[e.code], err: e.rawMessage }, "secret watch ended; watching again"),
+  });
 
   // One registration pass at a time: a heartbeat and a re-handshake must not both register a service.
   let registering: Promise<void> = Promise.resolve();
@@ -208,6 +220,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         report: (health, message) => lifecycle.reportHealth({ state: HEALTH[health], message }).then(() => undefined),
         onError: (e) => log.debug({ err: ConnectError.from(e).rawMessage }, "dependency watch ended; watching again"),
       });
+      if (options.secrets.length > 0) secretWatch.start();
       // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
       stopWatchdog = startParentWatchdog({
         onParentGone: () => {
@@ -251,12 +264,18 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
     async discover(service, discoverOptions = {}) {
       running();
-      return registry.discover({
-        serviceType: service.typeName,
-        versionRange: discoverOptions.versionRange ?? "",
-        strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
-        includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
-      });
+      // The host pages large answers; the plugin gets every provider in one response.
+      const pages = await followPages((pageToken) =>
+        registry.discover({
+          serviceType: service.typeName,
+          versionRange: discoverOptions.versionRange ?? "",
+          strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
+          includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
+          pageToken,
+        }),
+      );
+      const [first] = pages as [DiscoverResponse, ...DiscoverResponse[]];
+      return { ...first, providers: pages.flatMap((p) => p.providers), nextPageToken: "" };
     },
 
     watch(service, watchOptions = {}) {
@@ -266,6 +285,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
     async secret(name) {
       running();
+      const watched = secretWatch.current(name);
+      if (watched) return watched.value;
       try {
         const res = await secrets.getSecrets({ names: [name] });
         const found = res.secrets.find((s) => s.name === name);
@@ -279,6 +300,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       }
     },
 
+    onSecretChange: (name, listener) => secretWatch.onChange(name, listener),
+
+    previousSecret: (name) => secretWatch.previous(name)?.value,
+
     async reportHealth(health, message = "") {
       running();
       await lifecycle.reportHealth({ state: HEALTH[health], message });
@@ -290,6 +315,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (heartbeat) clearInterval(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
+      secretWatch.stop();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);
         signalHandlers.clear();
