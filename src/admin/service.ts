@@ -1,7 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { AdminService, ListRuntimesResponseSchema, RuntimeInfoSchema } from "../../gen/plugboard/v1/admin_pb.js";
+import { AdminService, ListPluginsResponseSchema, ListRuntimesResponseSchema, RuntimeInfoSchema } from "../../gen/plugboard/v1/admin_pb.js";
+import type { LaunchedPlugins } from "../ops/launched.js";
+import { toLaunchedPluginMessage } from "./launched-plugin.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
@@ -16,11 +18,18 @@ const listedBytes = ({ runtime, registrations }: Listed) =>
   wireBytes(runtime.runtimeId) +
   wireBytes(runtime.pluginName) +
   wireBytes(runtime.pluginVersion) +
-  6 * FIELD_OVERHEAD +
+  wireBytes(runtime.healthMessage) +
+  7 * FIELD_OVERHEAD +
   registrations.reduce((sum, r) => sum + registrationWireBytes(r) + FIELD_OVERHEAD, 0);
 
-export function createAdminService(host: HostContext): ServiceImpl<typeof AdminService> {
+export function createAdminService(host: HostContext, launched: LaunchedPlugins): ServiceImpl<typeof AdminService> {
   return {
+    listPlugins(_req, context) {
+      if (!isAdmin(host.policy, context.values.get(identityKey)))
+        throw new ConnectError("admin identity required", Code.PermissionDenied);
+      const plugins = launched.list().sort((a, b) => a.name.localeCompare(b.name));
+      return create(ListPluginsResponseSchema, { plugins: plugins.map(toLaunchedPluginMessage) });
+    },
     async listRuntimes(req, context) {
       if (!isAdmin(host.policy, context.values.get(identityKey)))
         throw new ConnectError("admin identity required", Code.PermissionDenied);
@@ -40,6 +49,7 @@ export function createAdminService(host: HostContext): ServiceImpl<typeof AdminS
             pluginName: r.pluginName,
             pluginVersion: r.pluginVersion,
             health: r.health,
+            healthMessage: r.healthMessage,
             startedAt: timestampFromMs(r.startedAt),
             registrations: own.map(toRegistration),
           }),

@@ -1,5 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { identityKey, policySubject } from "../identity/identity.js";
+import { identityKey, policySubject, type Identity } from "../identity/identity.js";
 import type { Permission } from "../policy/permission.js";
 import type { Rbac } from "../policy/rbac.js";
 
@@ -23,6 +23,7 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
     case "plugboard.v1.SecretsService/WatchSecrets":
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
+    case "plugboard.v1.AdminService/ListPlugins":
       return ["admin"];
     default:
       return [];
@@ -33,10 +34,11 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
  * RBAC on host RPCs, after the identity interceptor. Anonymous handshakes have no
  * subject to check; every other RPC has an identity by then.
  */
-export function createRbacInterceptor(rbac: Rbac): Interceptor {
+export function createRbacInterceptor(rbac: Rbac, exempt: (identity: Identity) => boolean = () => false): Interceptor {
   return (next) => async (req) => {
     const identity = req.contextValues.get(identityKey);
-    if (identity) {
+    // The host's own admin credential (plugboard status on the host's machine) is an operator without an RBAC binding.
+    if (identity && !exempt(identity)) {
       const message = req.stream ? undefined : (req.message as unknown as Record<string, unknown>);
       for (const permission of permissionsFor(`${req.service.typeName}/${req.method.name}`, message)) {
         rbac.require(policySubject(identity), permission);

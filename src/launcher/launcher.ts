@@ -50,6 +50,8 @@ export function createLauncher(options: LauncherOptions): Launcher {
   /** What each plugin provides and requires, for stopping dependents before their providers. */
   const declared = new Map<string, { name: string; provides: string[]; requires: string[] }>();
   const claimed = new Set<string>();
+  /** Named by startAll but not started yet: the host is not ready while they wait their turn. */
+  const pending = new Set<string>();
   const deps = {
     host: options.host,
     hostUrl: options.hostUrl,
@@ -82,18 +84,31 @@ export function createLauncher(options: LauncherOptions): Launcher {
       throw new Error(`launcher: plugin ${resolved.name} is already running`);
     const supervisor = createSupervisor(resolved, deps);
     supervisors.set(resolved.name, supervisor);
+    pending.delete(resolved.name);
     declared.set(resolved.name, { name: resolved.name, provides: resolved.provides, requires: resolved.requires });
     installExitHook();
     await supervisor.start();
     return supervisor.status();
   }
 
+  const list = (): PluginStatus[] => [
+    ...[...supervisors.values()].map((s) => s.status()),
+    ...[...pending].map((name): PluginStatus => ({ name, pid: undefined, state: "starting", restarts: 0, runtimeId: undefined })),
+  ];
+  // The host reads this for /readyz, its dashboard and Admin.ListPlugins.
+  options.host.ops?.launched.add(list);
+
   return {
     start,
     async startAll(specs) {
       const layers = dependencyLayers(specs.map((spec) => ({ ...spec, provides: spec.provides ?? [], requires: spec.requires ?? [] })));
+      for (const spec of specs) if (spec.name && !supervisors.has(spec.name)) pending.add(spec.name);
       const started: PluginStatus[] = [];
-      for (const layer of layers) started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+      try {
+        for (const layer of layers) started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+      } finally {
+        pending.clear();
+      }
       return started;
     },
     async replace(name, spec) {
@@ -138,8 +153,6 @@ export function createLauncher(options: LauncherOptions): Launcher {
       if (exitHookInstalled) process.off("exit", onProcessExit);
       exitHookInstalled = false;
     },
-    list() {
-      return [...supervisors.values()].map((s) => s.status());
-    },
+    list,
   };
 }

@@ -5,6 +5,7 @@ import type { AuditEvent } from "../audit/audit.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
 import type { Store } from "../store/types.js";
+import { processMetricsRegistry } from "./process-metrics.js";
 
 export type AuthResult = "success" | "failure" | "absent";
 
@@ -17,6 +18,8 @@ export interface HostMetricsOptions {
   prefix?: string;
   /** Distinct routed-service label values kept before the rest are counted as "other". Default 256. */
   maxServiceLabels?: number;
+  /** Append prom-client's default process metrics (shared by the process's hosts) to render(). Default true. */
+  processMetrics?: boolean;
 }
 
 export interface HostMetrics {
@@ -140,7 +143,9 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     },
     pluginRestarts,
     async render() {
-      return { contentType: registry.contentType, body: await registry.metrics() };
+      const own = await registry.metrics();
+      const body = options.processMetrics === false ? own : own + (await processMetricsRegistry().metrics());
+      return { contentType: registry.contentType, body };
     },
   };
 }

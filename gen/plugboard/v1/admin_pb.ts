@@ -2,8 +2,8 @@
 // @generated from file plugboard/v1/admin.proto (package plugboard.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { HealthState, Registration } from "./common_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/admin.proto.
  */
 export const file_plugboard_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItwBCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyZQoMQWRtaW5TZXJ2aWNlElUKDExpc3RSdW50aW1lcxIhLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXF1ZXN0GiIucGx1Z2JvYXJkLnYxLkxpc3RSdW50aW1lc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
+  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIvQBCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIWCg5oZWFsdGhfbWVzc2FnZRgIIAEoCSJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFAoSTGlzdFBsdWdpbnNSZXF1ZXN0InsKDkxhdW5jaGVkUGx1Z2luEgwKBG5hbWUYASABKAkSCwoDcGlkGAIgASgFEhAKCHJlc3RhcnRzGAMgASgNEigKBXN0YXRlGAQgASgOMhkucGx1Z2JvYXJkLnYxLkxhdW5jaFN0YXRlEhIKCnJ1bnRpbWVfaWQYBSABKAkiRAoTTGlzdFBsdWdpbnNSZXNwb25zZRItCgdwbHVnaW5zGAEgAygLMhwucGx1Z2JvYXJkLnYxLkxhdW5jaGVkUGx1Z2luKssBCgtMYXVuY2hTdGF0ZRIcChhMQVVOQ0hfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVMQVVOQ0hfU1RBVEVfU1RBUlRJTkcQARIYChRMQVVOQ0hfU1RBVEVfUlVOTklORxACEhwKGExBVU5DSF9TVEFURV9CQUNLSU5HX09GRhADEhgKFExBVU5DSF9TVEFURV9TVE9QUEVEEAQSFwoTTEFVTkNIX1NUQVRFX0ZBSUxFRBAFEhgKFExBVU5DSF9TVEFURV9HQVZFX1VQEAYyuQEKDEFkbWluU2VydmljZRJVCgxMaXN0UnVudGltZXMSIS5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXNwb25zZRJSCgtMaXN0UGx1Z2lucxIgLnBsdWdib2FyZC52MS5MaXN0UGx1Z2luc1JlcXVlc3QaIS5wbHVnYm9hcmQudjEuTGlzdFBsdWdpbnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ListRuntimesRequest
@@ -76,6 +76,13 @@ export type RuntimeInfo = Message<"plugboard.v1.RuntimeInfo"> & {
    * @generated from field: repeated plugboard.v1.Registration registrations = 6;
    */
   registrations: Registration[];
+
+  /**
+   * What the runtime said with its health (e.g. why it is not serving); empty when nothing.
+   *
+   * @generated from field: string health_message = 8;
+   */
+  healthMessage: string;
 };
 
 /**
@@ -112,6 +119,135 @@ export const ListRuntimesResponseSchema: GenMessage<ListRuntimesResponse> = /*@_
   messageDesc(file_plugboard_v1_admin, 2);
 
 /**
+ * @generated from message plugboard.v1.ListPluginsRequest
+ */
+export type ListPluginsRequest = Message<"plugboard.v1.ListPluginsRequest"> & {
+};
+
+/**
+ * Describes the message plugboard.v1.ListPluginsRequest.
+ * Use `create(ListPluginsRequestSchema)` to create a new message.
+ */
+export const ListPluginsRequestSchema: GenMessage<ListPluginsRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 3);
+
+/**
+ * @generated from message plugboard.v1.LaunchedPlugin
+ */
+export type LaunchedPlugin = Message<"plugboard.v1.LaunchedPlugin"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 0 when no process runs.
+   *
+   * @generated from field: int32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: uint32 restarts = 3;
+   */
+  restarts: number;
+
+  /**
+   * @generated from field: plugboard.v1.LaunchState state = 4;
+   */
+  state: LaunchState;
+
+  /**
+   * The runtime it handshook as; empty while it has none.
+   *
+   * @generated from field: string runtime_id = 5;
+   */
+  runtimeId: string;
+};
+
+/**
+ * Describes the message plugboard.v1.LaunchedPlugin.
+ * Use `create(LaunchedPluginSchema)` to create a new message.
+ */
+export const LaunchedPluginSchema: GenMessage<LaunchedPlugin> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 4);
+
+/**
+ * @generated from message plugboard.v1.ListPluginsResponse
+ */
+export type ListPluginsResponse = Message<"plugboard.v1.ListPluginsResponse"> & {
+  /**
+   * Ordered by name.
+   *
+   * @generated from field: repeated plugboard.v1.LaunchedPlugin plugins = 1;
+   */
+  plugins: LaunchedPlugin[];
+};
+
+/**
+ * Describes the message plugboard.v1.ListPluginsResponse.
+ * Use `create(ListPluginsResponseSchema)` to create a new message.
+ */
+export const ListPluginsResponseSchema: GenMessage<ListPluginsResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 5);
+
+/**
+ * Where a launched plugin process is in its life.
+ *
+ * @generated from enum plugboard.v1.LaunchState
+ */
+export enum LaunchState {
+  /**
+   * @generated from enum value: LAUNCH_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Spawned (or waiting its turn in dependency order), not yet handshook and registered.
+   *
+   * @generated from enum value: LAUNCH_STATE_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * @generated from enum value: LAUNCH_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Exited; waiting out its restart backoff.
+   *
+   * @generated from enum value: LAUNCH_STATE_BACKING_OFF = 3;
+   */
+  BACKING_OFF = 3,
+
+  /**
+   * @generated from enum value: LAUNCH_STATE_STOPPED = 4;
+   */
+  STOPPED = 4,
+
+  /**
+   * Exited and not restarted (restart policy, start timeout).
+   *
+   * @generated from enum value: LAUNCH_STATE_FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * Restarted too often within the window: no further restarts.
+   *
+   * @generated from enum value: LAUNCH_STATE_GAVE_UP = 6;
+   */
+  GAVE_UP = 6,
+}
+
+/**
+ * Describes the enum plugboard.v1.LaunchState.
+ */
+export const LaunchStateSchema: GenEnum<LaunchState> = /*@__PURE__*/
+  enumDesc(file_plugboard_v1_admin, 0);
+
+/**
  * AdminService is for operators; it requires an admin identity.
  *
  * @generated from service plugboard.v1.AdminService
@@ -124,6 +260,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListRuntimesRequestSchema;
     output: typeof ListRuntimesResponseSchema;
+  },
+  /**
+   * The plugin processes this host's launchers started: pid, restarts, state (plugboard status).
+   *
+   * @generated from rpc plugboard.v1.AdminService.ListPlugins
+   */
+  listPlugins: {
+    methodKind: "unary";
+    input: typeof ListPluginsRequestSchema;
+    output: typeof ListPluginsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugboard_v1_admin, 0);
