@@ -11,6 +11,8 @@ import { createSecretProvider, type SecretProviderConfig } from "../secrets/conf
 import type { SecretWatchOptions } from "../secrets/watch.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
+import { createAdminCredential } from "../ops/index.js";
+import { startHostOps } from "./host-ops.js";
 
 /** Builds the host options a config file describes. */
 export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
@@ -40,13 +42,21 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
 export interface StartedHost {
   host: PluginHost;
   url: string;
+  /** The ops listener (metrics, probes, dashboard), when the config has `ops:`. */
+  opsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
 /** Starts a standalone host from a config file (what `plugboard host` runs). */
 export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" })): Promise<StartedHost> {
   const config = loadHostConfig(configFile);
-  const host = createPluginHost(await hostOptionsFromConfig(config, logger));
+  // The operator credential plugboard status reads from the credentials file (docs/operations.md).
+  const adminCredential = createAdminCredential();
+  const host = createPluginHost({
+    ...(await hostOptionsFromConfig(config, logger)),
+    adminCredential,
+    ...(config.ops ? { ops: config.ops } : {}),
+  });
   const tls = config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
@@ -54,8 +64,10 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     requestCert: config.tls.requestClientCert,
   };
   const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
+  const ops = await startHostOps(host, config, server.url, adminCredential, logger);
   const launcher = createLauncher({ host, hostUrl: server.url, logger });
   const stop = async () => {
+    ops.release();
     await launcher.stopAll();
     await host.close();
   };
@@ -77,7 +89,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     await stop();
     throw error;
   }
-  return { host, url: server.url, stop };
+  return { host, url: server.url, opsUrl: ops.opsUrl, stop };
 }
 
 export function registerHostCommand(program: Command): Command {
@@ -101,7 +113,7 @@ export function registerHostCommand(program: Command): Command {
       process.on("SIGTERM", () => void stop("SIGTERM"));
       process.on("SIGINT", () => void stop("SIGINT"));
       const started = await starting;
-      logger.info({ url: started.url }, "plugboard host ready");
+      logger.info({ url: started.url, ...(started.opsUrl ? { opsUrl: started.opsUrl } : {}) }, "plugboard host ready");
     });
 }
 

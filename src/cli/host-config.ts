@@ -15,9 +15,10 @@ import {
   str,
   type Obj,
 } from "./config-fields.js";
+import { OPS_CONFIG_KEYS, parseOpsConfig, type OpsConfig } from "./ops-config.js";
 
 /** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
-export interface HostConfig {
+export interface HostConfig extends OpsConfig {
   listen: { hostname: string; port: number };
   tls?: { cert: string; key: string; ca?: string; requestClientCert: boolean };
   magicCookie: { key: string; value: string };
@@ -63,6 +64,7 @@ export interface PluginConfig {
 const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
   "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
+  ...OPS_CONFIG_KEYS,
 ] as const;
 
 function budget(value: Obj | undefined, field: string): Budget | undefined {
@@ -215,6 +217,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
     ...(healthProbe ? { healthProbe } : {}),
     plugins,
+    ...parseOpsConfig(root, path),
   };
 }
 

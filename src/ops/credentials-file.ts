@@ -12,6 +12,8 @@ export interface AdminCredentialsFile {
   token: string;
   /** The host process, for operators and for stale-file detection. */
   pid: number;
+  /** The CA file of the host's TLS config, when it has one (status verifies the host with it). */
+  ca?: string;
 }
 
 /**
