@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
@@ -115,6 +116,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
   };
 
   const identify = instrumentResolver(composeAuthenticators([

@@ -13,4 +13,5 @@ export { createAwsSecretProvider, type AwsProviderOptions } from "./aws.js";
 export { createChainSecretProvider } from "./chain.js";
 export { createSecretCache, type SecretCache, type SecretCacheOptions, type SecretCacheStats } from "./cache.js";
 export { createSecretProvider, type SecretProviderConfig } from "./config.js";
+export { createSecretAdmission, refuseRequiredSecrets, type SecretAdmission } from "./admission.js";
 export { createSecretsService, type SecretPolicy, type SecretsAuditEvent, type SecretsServiceOptions } from "./service.js";
