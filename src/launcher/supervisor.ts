@@ -39,11 +39,16 @@ export interface SupervisorDeps {
   claimed: Set<string>;
 }
 
+/** The pid for logs: none for a process that could not be spawned. */
+const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pid: p.pid } : {});
+
 /** A run counts as stable (backoff resets) once it stayed ready this long. */
 const STABLE_AFTER_MS = 10_000;
 
 function describeExit(exit: ExitInfo): string {
-  return exit.signal ? `killed by ${exit.signal}` : exit.code === -1 ? "could not be spawned" : `exit code ${exit.code}`;
+  if (exit.signal) return `killed by ${exit.signal}`;
+  if (exit.code === -1) return `could not be spawned (${exit.spawnError ?? "unknown error"})`;
+  return `exit code ${exit.code}`;
 }
 
 /**
@@ -103,7 +108,8 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     proc = p;
     if (p.child.stdout) captureOutput(p.child.stdout, logger, { plugin: spec.name, stream: "stdout" }, deps.output);
     if (p.child.stderr) captureOutput(p.child.stderr, logger, { plugin: spec.name, stream: "stderr" }, deps.output);
-    log.info({ pid: p.pid, port }, "plugin process started");
+    if (p.pid > 0) log.info({ ...pidOf(p), port }, "plugin process started");
+    else void p.exited.then((exit) => log.error({ command: spec.command, err: exit.spawnError }, "plugin process could not be spawned"));
 
     const abort = new AbortController();
     pendingReady = abort;
@@ -128,13 +134,13 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       state = "ready";
       readyAt = Date.now();
       initial = false;
-      log.info({ pid: p.pid, runtimeId }, "plugin ready");
+      log.info({ ...pidOf(p), runtimeId }, "plugin ready");
       audit("start", "success");
       firstReady.resolve();
     } catch (e) {
       if (!timedOut) return; // the exit handler (or stop) decides what happens next
       const error = e as Error;
-      log.error({ pid: p.pid }, error.message);
+      log.error(pidOf(p), error.message);
       audit("start", "failure", "start timeout");
       if (initial) {
         state = "failed";
@@ -160,7 +166,9 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     if (wasReady && Date.now() - readyAt >= STABLE_AFTER_MS) tracker.stable();
     if (!shouldRestart(spec.restart.policy, exit)) {
       state = exit.code === 0 && !exit.signal ? "stopped" : "failed";
-      log.warn({ pid: p.pid, exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
+      // A clean exit 0 is a plugin finishing its work, not a problem.
+      const level = state === "stopped" ? "info" : "warn";
+      log[level]({ ...pidOf(p), exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
       audit("stop", state === "stopped" ? "success" : "failure", describeExit(exit));
       firstReady.reject(new Error(`plugin ${spec.name} exited before it was ready (${describeExit(exit)})`));
       return;
@@ -169,14 +177,14 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     if (delayMs === undefined) {
       state = "gave-up";
       const reason = `gave up: more than ${spec.restart.maxRestarts} restarts within ${spec.restart.windowMs} ms`;
-      log.error({ pid: p.pid, exit: describeExit(exit), restarts }, `plugin ${spec.name} ${reason}`);
+      log.error({ ...pidOf(p), exit: describeExit(exit), restarts }, `plugin ${spec.name} ${reason}`);
       audit("restart", "failure", reason);
       firstReady.reject(new Error(`plugin ${spec.name} ${reason}`));
       return;
     }
     state = "restarting";
     restarts++;
-    log.warn({ pid: p.pid, exit: describeExit(exit), restarts, delayMs }, "plugin exited; restarting");
+    log.warn({ ...pidOf(p), exit: describeExit(exit), restarts, delayMs }, "plugin exited; restarting");
     audit("restart", "success", describeExit(exit));
     try {
       deps.onRestart?.({ name: spec.name, restarts, exit, delayMs });
@@ -212,7 +220,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       const p = proc;
       if (p && !p.hasExited()) {
         const exit = await p.stop(spec.stopGraceMs);
-        log.info({ pid: p.pid, exit: describeExit(exit) }, "plugin stopped");
+        log.info({ ...pidOf(p), exit: describeExit(exit) }, "plugin stopped");
         audit("stop", "success", "stopped by host");
       }
       await revokeRuntime();
@@ -224,7 +232,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       if (proc && !proc.hasExited()) proc.signal("SIGTERM");
     },
     status(): PluginStatus {
-      return { name: spec.name, pid: proc?.pid, state, restarts, runtimeId };
+      return { name: spec.name, pid: proc && proc.pid > 0 ? proc.pid : undefined, state, restarts, runtimeId };
     },
   };
 }
