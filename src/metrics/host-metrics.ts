@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AuditEvent } from "../audit/audit.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
+import { HEALTH_NAMES, healthName } from "../protocol/health.js";
 import type { Store } from "../store/types.js";
 
 export type AuthResult = "success" | "failure" | "absent";
@@ -35,7 +36,6 @@ export interface HostMetrics {
   render(): Promise<{ contentType: string; body: string }>;
 }
 
-const HEALTH_NAMES = ["unknown", "serving", "not_serving", "service_unknown"];
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
@@ -62,7 +62,7 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       const runtimes = await store.listRuntimes();
       this.reset();
       for (const name of HEALTH_NAMES) this.set({ health: name }, 0);
-      for (const r of runtimes) this.inc({ health: HEALTH_NAMES[r.health] ?? "unknown" });
+      for (const r of runtimes) this.inc({ health: healthName(r.health) });
     },
   });
   new Gauge({

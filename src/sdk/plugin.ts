@@ -15,6 +15,7 @@ import {
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { HEADER_PROVIDER } from "../protocol/constants.js";
+import { HEALTH_STATES, type ReportableHealth } from "../protocol/health.js";
 import { createAuthInterceptor } from "./auth.js";
 import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from "./capability.js";
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
@@ -36,7 +37,8 @@ export interface ClientOptions {
   interceptors?: Interceptor[];
 }
 
-export type HealthName = "healthy" | "degraded" | "unhealthy";
+/** What a plugin may report: the shared health vocabulary (src/protocol/health.ts) minus "unknown". */
+export type HealthName = ReportableHealth;
 
 export interface Plugin {
   /** Set after start(); changes when the plugin had to handshake again. */
@@ -53,11 +55,7 @@ export interface Plugin {
   stop(): Promise<void>;
 }
 
-const HEALTH: Record<HealthName, HealthState> = {
-  healthy: HealthState.HEALTHY,
-  degraded: HealthState.DEGRADED,
-  unhealthy: HealthState.UNHEALTHY,
-};
+const HEALTH = HEALTH_STATES;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
