@@ -1,4 +1,5 @@
 export { createPlugin, type Plugin, type ClientOptions, type HealthName } from "./plugin.js";
+export { runPlugin, describeStartFailure, EXIT_CODES, type StartFailure } from "./run.js";
 export { provide, requireService, type PluginOptions, type Provided, type Required, type TlsFiles } from "./options.js";
 export { callerKey, createCallerInterceptor } from "./caller.js";
 export { createRetryInterceptor, backoffMs, nextDelayMs, resolveRetryOptions, type RetryOptions } from "./retry.js";

@@ -41,6 +41,10 @@ export interface ClientOptions {
 export type HealthName = ReportableHealth;
 
 export interface Plugin {
+  /** The plugin's name, as declared. */
+  readonly name: string;
+  /** The host it talks to. */
+  readonly hostUrl: string;
   /** Set after start(); changes when the plugin had to handshake again. */
   readonly runtimeId: string;
   /** Where this plugin serves its services ("" for consume-only plugins). */
@@ -161,6 +165,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   }
 
   const plugin: Plugin = {
+    name: options.name,
+    hostUrl: options.hostUrl,
     get runtimeId() {
       return session.state?.runtimeId ?? "";
     },
