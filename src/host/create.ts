@@ -141,6 +141,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     createIdentityInterceptor({ resolve: identify, publicMethods }),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
+    ...(options.interceptors ?? []),
   ];
 
   const routes = (router: ConnectRouter) => {

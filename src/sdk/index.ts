@@ -10,5 +10,5 @@ export {
   type BreakerState,
   type CircuitBreaker,
 } from "./circuit-breaker.js";
-export type { Protocol } from "./host-connection.js";
+export type { Protocol, ClientTransportOptions } from "./host-connection.js";
 export type { VerifiedCallerClaims } from "../protocol/caller-header.js";

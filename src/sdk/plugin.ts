@@ -19,13 +19,13 @@ import { HEALTH_STATES, type ReportableHealth } from "../protocol/health.js";
 import { createAuthInterceptor } from "./auth.js";
 import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from "./capability.js";
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
-import { createHostConnection, type Protocol } from "./host-connection.js";
+import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
 
-export interface ClientOptions {
+export interface ClientOptions extends ClientTransportOptions {
   /** Wire protocol towards the host. Default "connect". */
   protocol?: Protocol;
   /** Route every call to this provider (runtime ID or registration ID). */
@@ -33,8 +33,17 @@ export interface ClientOptions {
   /** Override the plugin's retry / breaker settings for this client; false turns them off. */
   retry?: RetryOptions | false;
   circuitBreaker?: BreakerOptions | false;
-  /** Your own interceptors, run first. */
+  /** Your own interceptors for this client, run after the plugin's `interceptors.client` and before retry. */
   interceptors?: Interceptor[];
+}
+
+const TRANSPORT_KEYS = [
+  "defaultTimeoutMs", "useBinaryFormat", "jsonOptions", "binaryOptions",
+  "acceptCompression", "sendCompression", "compressMinBytes", "useHttpGet",
+] as const satisfies readonly (keyof ClientTransportOptions)[];
+
+function transportOptionsOf(options: ClientOptions): ClientTransportOptions {
+  return Object.fromEntries(TRANSPORT_KEYS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
 }
 
 /** What a plugin may report: the shared health vocabulary (src/protocol/health.ts) minus "unknown". */
@@ -191,6 +200,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
             hostname: options.listen.hostname,
             ...(options.listen.tls ? { tls: options.listen.tls } : {}),
             maxMessageBytes: options.maxMessageBytes,
+            interceptors: options.interceptors.server,
           });
         }
         const runtime = await session.start();
@@ -228,6 +238,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       const breaker = clientOptions.circuitBreaker ?? options.circuitBreaker;
       const pin = clientOptions.pin;
       const interceptors: Interceptor[] = [
+        ...options.interceptors.client,
         ...(clientOptions.interceptors ?? []),
         // The breaker sees one outcome per logical call, after retries.
         ...(breaker ? [createCircuitBreakerInterceptor(breaker)] : []),
@@ -242,7 +253,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           : []),
         auth,
       ];
-      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors));
+      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors, transportOptionsOf(clientOptions)));
     },
 
     async capability(service, capabilityOptions = {}) {
@@ -250,7 +261,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (offered) throw offered;
       const grant = createGrantHolder(broker, service.typeName);
       await grant.current(); // refusals surface here, not at the first call
-      return createClient(service, connection.transport(capabilityOptions.protocol ?? "connect", [createGrantInterceptor(grant), auth]));
+      return createClient(
+        service,
+        connection.transport(capabilityOptions.protocol ?? "connect", [...options.interceptors.client, createGrantInterceptor(grant), auth]),
+      );
     },
 
     async discover(service, discoverOptions = {}) {
