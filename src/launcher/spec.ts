@@ -30,14 +30,20 @@ export interface PluginSpec {
   /** From spawn to ready. Default 10 s. */
   startTimeoutMs?: number;
   readiness?: {
-    /** Service types that must be registered by this plugin before it counts as ready. Default: `provides`. */
+    /**
+     * Service types that must be registered by this plugin before it counts as ready. Default: every
+     * service the plugin itself declared it provides at handshake (under this launch's secret).
+     */
     registrations?: string[];
   };
   /** Default { policy: "on-failure" }. */
   restart?: RestartPolicy;
   /** SIGTERM to SIGKILL. Default 5 s. */
   stopGraceMs?: number;
-  /** Declared for start ordering (`orderByDependencies`): service types provided and required. */
+  /**
+   * Optional, for start ordering only (`startAll`, `orderByDependencies`): service types provided and
+   * required. Readiness does not use them: it follows what the plugin declares itself.
+   */
   provides?: string[];
   requires?: string[];
 }
@@ -51,7 +57,8 @@ export interface ResolvedSpec {
   inheritEnv: string[];
   port: number | undefined;
   startTimeoutMs: number;
-  registrations: string[];
+  /** Explicit readiness registrations; undefined = the plugin's own declared provides. */
+  registrations: string[] | undefined;
   restart: Required<RestartPolicy>;
   stopGraceMs: number;
   provides: string[];
@@ -106,7 +113,7 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     inheritEnv: [...inheritEnv],
     port: spec.port,
     startTimeoutMs,
-    registrations: [...(spec.readiness?.registrations ?? spec.provides ?? [])],
+    registrations: spec.readiness?.registrations ? [...spec.readiness.registrations] : undefined,
     restart,
     stopGraceMs: nonNegative(name, "stopGraceMs", spec.stopGraceMs, 5_000),
     provides: [...(spec.provides ?? [])],

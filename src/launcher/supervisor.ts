@@ -8,7 +8,8 @@ import { pluginEnv } from "./env.js";
 import { freePort } from "./free-port.js";
 import { captureOutput, type OutputCaptureOptions } from "./output.js";
 import { spawnGroup, type ExitInfo, type GroupProcess } from "./process-group.js";
-import { runtimesOf, waitForReady } from "./readiness.js";
+import { describeProgress, runtimesOf, waitForReady, type ReadinessQuery } from "./readiness.js";
+import type { RuntimeRecord } from "../store/types.js";
 import type { ResolvedSpec } from "./spec.js";
 
 export type PluginState = "starting" | "ready" | "restarting" | "stopped" | "failed" | "gave-up";
@@ -37,6 +38,16 @@ export interface SupervisorDeps {
   output: OutputCaptureOptions;
   /** Runtime IDs owned by any instance of this launcher: never mistaken for a new instance's. */
   claimed: Set<string>;
+}
+
+/** One spawn of the plugin, until it is ready or gone. */
+interface Attempt {
+  abort: AbortController;
+  query: ReadinessQuery;
+  /** Set once the start timeout gave up on it. */
+  timedOut: boolean;
+  /** "spawned as pid 123" or "not spawned", for failure messages. */
+  spawned: string;
 }
 
 /** The pid for logs: none for a process that could not be spawned. */
@@ -69,7 +80,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
   /** Set once stop (or a hand-over to a replacement) begins: exits are then expected. */
   let retiring = false;
   let restartTimer: NodeJS.Timeout | undefined;
-  let pendingReady: AbortController | undefined;
+  let pendingReady: Attempt | undefined;
   let initial = true;
 
   const audit = (action: "start" | "stop" | "restart", outcome: "success" | "failure", reason?: string) => {
@@ -112,23 +123,26 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     else void p.exited.then((exit) => log.error({ command: spec.command, err: exit.spawnError }, "plugin process could not be spawned"));
 
     const abort = new AbortController();
-    pendingReady = abort;
-    let timedOut = false;
+    const query: ReadinessQuery = {
+      store: host.store,
+      pluginName: spec.name,
+      exclude: (id) => before.has(id) || deps.claimed.has(id),
+      ...(spec.registrations ? { registrations: spec.registrations } : {}),
+    };
+    const attempt: Attempt = { abort, query, timedOut: false, spawned: p.pid > 0 ? `spawned as pid ${p.pid}` : "not spawned" };
+    pendingReady = attempt;
     const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort(new Error(`plugin ${spec.name} did not become ready within ${spec.startTimeoutMs} ms`));
+      // Say what did and did not happen, then give up on this instance (unless it exited meanwhile).
+      void describeProgress(query).then((progress) => {
+        if (abort.signal.aborted) return;
+        attempt.timedOut = true;
+        abort.abort(new Error(`plugin ${spec.name} did not become ready within ${spec.startTimeoutMs} ms: ${attempt.spawned}; ${progress}`));
+      });
     }, spec.startTimeoutMs);
-    void p.exited.then((exit) => onExit(p, exit, timedOut));
+    void p.exited.then((exit) => onExit(p, exit, attempt));
     try {
-      const runtime = await waitForReady(
-        {
-          store: host.store,
-          pluginName: spec.name,
-          exclude: (id) => before.has(id) || deps.claimed.has(id),
-          registrations: spec.registrations,
-        },
-        abort.signal,
-      );
+      const runtime = await waitForReady(query, abort.signal);
+      warnOnSpecMismatch(runtime);
       runtimeId = runtime.runtimeId;
       deps.claimed.add(runtime.runtimeId);
       state = "ready";
@@ -138,7 +152,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       audit("start", "success");
       firstReady.resolve();
     } catch (e) {
-      if (!timedOut) return; // the exit handler (or stop) decides what happens next
+      if (!attempt.timedOut) return; // the exit handler (or stop) decides what happens next
       const error = e as Error;
       log.error(pidOf(p), error.message);
       audit("start", "failure", "start timeout");
@@ -150,19 +164,31 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       p.signal("SIGKILL");
     } finally {
       clearTimeout(timer);
-      if (pendingReady === abort) pendingReady = undefined;
+      if (pendingReady === attempt) pendingReady = undefined;
     }
   }
 
-  async function onExit(p: GroupProcess, exit: ExitInfo, timedOut: boolean): Promise<void> {
+  /** The spec's provides are only for start order; a mismatch with what the plugin declared is most likely a typo. */
+  function warnOnSpecMismatch(runtime: RuntimeRecord) {
+    const declared = runtime.provides.map((d) => d.type);
+    const unknown = spec.provides.filter((t) => !declared.includes(t));
+    if (unknown.length > 0)
+      log.warn({ specProvides: unknown, declared }, "the spec lists provides the plugin did not declare (used only for start order)");
+  }
+
+  async function onExit(p: GroupProcess, exit: ExitInfo, attempt: Attempt): Promise<void> {
     if (p !== proc) return;
     // Whatever the group's leader left behind goes too.
     p.signal("SIGKILL");
     const wasReady = state === "ready";
-    pendingReady?.abort(new Error(`plugin ${spec.name} exited before it was ready (${describeExit(exit)})`));
+    let exitedEarly = `plugin ${spec.name} exited before it was ready (${describeExit(exit)})`;
+    if (pendingReady === attempt && !attempt.abort.signal.aborted) {
+      exitedEarly += `: ${attempt.spawned}; ${await describeProgress(attempt.query)}`;
+      attempt.abort.abort(new Error(exitedEarly));
+    }
     await revokeRuntime();
     if (retiring) return;
-    if (timedOut && state === "failed") return;
+    if (attempt.timedOut && state === "failed") return;
     if (wasReady && Date.now() - readyAt >= STABLE_AFTER_MS) tracker.stable();
     if (!shouldRestart(spec.restart.policy, exit)) {
       state = exit.code === 0 && !exit.signal ? "stopped" : "failed";
@@ -170,7 +196,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       const level = state === "stopped" ? "info" : "warn";
       log[level]({ ...pidOf(p), exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
       audit("stop", state === "stopped" ? "success" : "failure", describeExit(exit));
-      firstReady.reject(new Error(`plugin ${spec.name} exited before it was ready (${describeExit(exit)})`));
+      firstReady.reject(new Error(exitedEarly));
       return;
     }
     const delayMs = tracker.next();
@@ -215,7 +241,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     },
     async stop(): Promise<void> {
       this.retire();
-      pendingReady?.abort(new Error(`plugin ${spec.name} was stopped before it was ready`));
+      pendingReady?.abort.abort(new Error(`plugin ${spec.name} was stopped before it was ready`));
       firstReady.reject(new Error(`plugin ${spec.name} was stopped before it was ready`));
       const p = proc;
       if (p && !p.hasExited()) {

@@ -4,7 +4,7 @@ import { pluginEnv } from "../../../src/launcher/env.js";
 import { resolveSpec } from "../../../src/launcher/spec.js";
 
 describe("resolveSpec", () => {
-  it("fills in defaults; readiness defaults to the provided services", () => {
+  it("fills in defaults; readiness follows the plugin's own declarations unless given", () => {
     const s = resolveSpec({ name: "kv", command: "/bin/kv", provides: ["kv.v1.KVService"] });
     expect(s).toMatchObject({
       args: [],
@@ -12,7 +12,7 @@ describe("resolveSpec", () => {
       inheritEnv: [],
       startTimeoutMs: 10_000,
       stopGraceMs: 5_000,
-      registrations: ["kv.v1.KVService"],
+      registrations: undefined,
       restart: { policy: "on-failure", initialDelayMs: 200, maxDelayMs: 10_000, maxRestarts: 5, windowMs: 60_000 },
     });
   });
