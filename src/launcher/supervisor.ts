@@ -29,12 +29,20 @@ export interface RestartEvent {
   delayMs: number;
 }
 
+export interface FailureEvent {
+  name: string;
+  state: "failed" | "gave-up";
+  reason: string;
+}
+
 export interface SupervisorDeps {
   host: PluginHost;
   hostUrl: string;
   logger: Logger;
   audit: AuditSink | undefined;
   onRestart: ((event: RestartEvent) => void) | undefined;
+  /** A plugin ended up failed or gave up: it will not run again unless started anew. */
+  onFailure: ((event: FailureEvent) => void) | undefined;
   output: OutputCaptureOptions;
   /** Runtime IDs owned by any instance of this launcher: never mistaken for a new instance's. */
   claimed: Set<string>;
@@ -93,6 +101,14 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
         ...(reason ? { reason } : {}),
       });
   };
+
+  function reportFailure(failedState: FailureEvent["state"], reason: string) {
+    try {
+      deps.onFailure?.({ name: spec.name, state: failedState, reason });
+    } catch (e) {
+      log.warn({ err: String(e) }, "onFailure hook threw");
+    }
+  }
 
   async function revokeRuntime(): Promise<void> {
     const id = runtimeId;
@@ -159,6 +175,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       if (initial) {
         state = "failed";
         firstReady.reject(error);
+        reportFailure("failed", error.message);
       }
       // A hung plugin gets no grace: it never handshook, so it holds no calls.
       p.signal("SIGKILL");
@@ -197,6 +214,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       log[level]({ ...pidOf(p), exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
       audit("stop", state === "stopped" ? "success" : "failure", describeExit(exit));
       firstReady.reject(new Error(exitedEarly));
+      if (state === "failed") reportFailure("failed", wasReady ? `plugin ${spec.name} exited (${describeExit(exit)})` : exitedEarly);
       return;
     }
     const delayMs = tracker.next();
@@ -206,6 +224,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       log.error({ ...pidOf(p), exit: describeExit(exit), restarts }, `plugin ${spec.name} ${reason}`);
       audit("restart", "failure", reason);
       firstReady.reject(new Error(`plugin ${spec.name} ${reason}`));
+      reportFailure("gave-up", `plugin ${spec.name} ${reason} (last: ${describeExit(exit)})`);
       return;
     }
     state = "restarting";

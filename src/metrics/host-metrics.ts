@@ -32,6 +32,11 @@ export interface HostMetrics {
   observeAudit(event: AuditEvent): void;
   /** For the launcher: `pluginRestarts.inc({ plugin })`. */
   readonly pluginRestarts: Counter<"plugin">;
+  /**
+   * For launchers: their plugins' states, exported at scrape time as `plugboard_launched_plugins{plugin,state} 1`
+   * (a plugin that gave up shows `state="gave-up"`). Returns a function that removes the source.
+   */
+  addLaunchedPlugins(source: () => readonly { name: string; state: string }[]): () => void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -74,6 +79,17 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       const registrations = await store.listRegistrations();
       this.reset();
       for (const r of registrations) this.inc({ service: r.serviceType });
+    },
+  });
+  const launchedSources = new Set<() => readonly { name: string; state: string }[]>();
+  new Gauge({
+    name: `${prefix}launched_plugins`,
+    help: "Plugins run by a launcher, by state (starting, ready, restarting, stopped, failed, gave-up)",
+    labelNames: ["plugin", "state"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const source of launchedSources) for (const p of source()) this.set({ plugin: p.name, state: p.state }, 1);
     },
   });
   if (secretCache) {
@@ -133,6 +149,10 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     },
     observeAuth(method, result) {
       authAttempts.inc({ method, result });
+    },
+    addLaunchedPlugins(source) {
+      launchedSources.add(source);
+      return () => void launchedSources.delete(source);
     },
     observeAudit(event) {
       if (event.event === "grant.issue" && event.outcome === "success")
