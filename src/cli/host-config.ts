@@ -79,13 +79,19 @@ function restartPolicy(p: Obj, field: string): RestartPolicy | undefined {
     return { policy: value };
   }
   const o = obj(value, `${field}.restart`);
-  onlyKeys(o, ["policy", ...RESTART_NUMBERS], `${field}.restart`);
+  onlyKeys(o, ["policy", "noRestartExitCodes", ...RESTART_NUMBERS], `${field}.restart`);
   const policy = o["policy"] ?? "on-failure";
   if (!isPolicy(policy)) throw new ConfigError(`${field}.restart.policy`, "must be on-failure, always or never");
   const restart: RestartPolicy = { policy };
   for (const key of RESTART_NUMBERS) {
     const n = optNum(o, key, `${field}.restart`, { min: 0 });
     if (n !== undefined) restart[key] = n;
+  }
+  const codes = o["noRestartExitCodes"];
+  if (codes !== undefined) {
+    if (!Array.isArray(codes) || !codes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
+      throw new ConfigError(`${field}.restart.noRestartExitCodes`, "must be a list of exit codes 1-255");
+    restart.noRestartExitCodes = codes as number[];
   }
   return restart;
 }

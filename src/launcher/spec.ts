@@ -13,6 +13,11 @@ export interface RestartPolicy {
   maxRestarts?: number;
   /** Default 60 s. */
   windowMs?: number;
+  /**
+   * Exit codes that mean "restarting will not help": the plugin fails at once instead. Default [2], what
+   * the SDK's runPlugin exits with when the host refused it (wrong cookie, launch secret, missing required secret).
+   */
+  noRestartExitCodes?: number[];
 }
 
 export interface PluginSpec {
@@ -101,7 +106,10 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     maxDelayMs: nonNegative(name, "restart.maxDelayMs", spec.restart?.maxDelayMs, 10_000),
     maxRestarts: nonNegative(name, "restart.maxRestarts", spec.restart?.maxRestarts, 5),
     windowMs: nonNegative(name, "restart.windowMs", spec.restart?.windowMs, 60_000),
+    noRestartExitCodes: [...(spec.restart?.noRestartExitCodes ?? [2])],
   };
+  if (!restart.noRestartExitCodes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
+    fail(name, "restart.noRestartExitCodes must hold exit codes 1-255");
   const startTimeoutMs = nonNegative(name, "startTimeoutMs", spec.startTimeoutMs, 10_000);
   if (startTimeoutMs === 0) fail(name, "startTimeoutMs must be positive");
   return {

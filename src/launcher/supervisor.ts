@@ -207,7 +207,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     if (retiring) return;
     if (attempt.timedOut && state === "failed") return;
     if (wasReady && Date.now() - readyAt >= STABLE_AFTER_MS) tracker.stable();
-    if (!shouldRestart(spec.restart.policy, exit)) {
+    if (!shouldRestart(spec.restart.policy, exit, spec.restart.noRestartExitCodes)) {
       state = exit.code === 0 && !exit.signal ? "stopped" : "failed";
       // A clean exit 0 is a plugin finishing its work, not a problem.
       const level = state === "stopped" ? "info" : "warn";
