@@ -16,6 +16,8 @@ export interface StartFailure {
   exitCode: number;
 }
 
+const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
+
 /** Explains why a plugin could not start, in one line, with the usual fix. */
 export function describeStartFailure(name: string, hostUrl: string | undefined, error: unknown): StartFailure {
   if (!(error instanceof ConnectError)) {
@@ -24,14 +26,17 @@ export function describeStartFailure(name: string, hostUrl: string | undefined, 
     const fix = message.includes("PLUGBOARD_HOST_URL")
       ? " (plugins are normally started by their host, which sets it; to run one by hand, set PLUGBOARD_HOST_URL=http://host:port)"
       : "";
-    return { line: `plugin ${name} failed to start: ${message}${fix}`, exitCode: EXIT_CODES.refused };
+    return { line: `plugin ${name} failed to start: ${oneLine(message)}${fix}`, exitCode: EXIT_CODES.refused };
   }
-  const what = error.rawMessage;
+  const what = oneLine(error.rawMessage);
   const where = hostUrl ? ` at ${hostUrl}` : "";
   const fail = (fix: string, exitCode: number = EXIT_CODES.refused): StartFailure => ({
     line: `plugin ${name} failed to start: ${what}${fix ? ` — ${fix}` : ""}`,
     exitCode,
   });
+  if (error.code === Code.Unavailable && /secret provider/.test(what))
+    return fail("the host could not check its secrets just now: start again once its secret provider is back", EXIT_CODES.unreachable);
+  if (/required secret/.test(what)) return fail("", EXIT_CODES.refused); // the host's message names the secret, where it looked and the fix
   if (error.code === Code.Unavailable || error.code === Code.DeadlineExceeded || error.code === Code.Canceled)
     return fail(`is the host running${where}? Check PLUGBOARD_HOST_URL`, EXIT_CODES.unreachable);
   if (/magic cookie/.test(what))
