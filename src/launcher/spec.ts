@@ -1,4 +1,5 @@
 /** What the launcher needs to run one plugin process, and how to supervise it. */
+import { resolveSandbox, type ResolvedSandbox, type SandboxSpec } from "../sandbox/index.js";
 
 export type RestartPolicyName = "on-failure" | "always" | "never";
 
@@ -51,6 +52,8 @@ export interface PluginSpec {
    */
   provides?: string[];
   requires?: string[];
+  /** Confine the process: Node permission model, resource limits, memory ceiling, namespaces (docs/launcher.md). */
+  sandbox?: SandboxSpec;
 }
 
 export interface ResolvedSpec {
@@ -68,6 +71,7 @@ export interface ResolvedSpec {
   stopGraceMs: number;
   provides: string[];
   requires: string[];
+  sandbox: ResolvedSandbox | undefined;
 }
 
 /** Variables only the launcher sets (see env.ts). */
@@ -126,5 +130,6 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     stopGraceMs: nonNegative(name, "stopGraceMs", spec.stopGraceMs, 5_000),
     provides: [...(spec.provides ?? [])],
     requires: [...(spec.requires ?? [])],
+    sandbox: resolveSandbox((message) => fail(name, message), spec.sandbox),
   };
 }

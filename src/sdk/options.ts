@@ -82,6 +82,8 @@ export interface PluginOptions {
    * retry and the runtime token), e.g. tracing or logging.
    */
   interceptors?: { server?: Interceptor[]; client?: Interceptor[] };
+  /** After a declared secret rotates, how long `previousSecret(name)` still returns the version it replaced. Default 5 min. */
+  secretGraceMs?: number;
 }
 
 export interface ResolvedPluginOptions {
@@ -106,6 +108,7 @@ export interface ResolvedPluginOptions {
   maxMessageBytes: number;
   heartbeatMs: number;
   interceptors: { server: Interceptor[]; client: Interceptor[] };
+  secretGraceMs: number;
 }
 
 const fail = (message: string): never => {
@@ -151,6 +154,7 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     capabilities: options.capabilities ?? [],
     secrets: options.secrets ?? [],
     listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(options.listen?.tls ? { tls: options.listen.tls } : {}) },
+    secretGraceMs: options.secretGraceMs ?? 5 * 60_000,
     launchSecret,
     ...(options.hostTls ? { hostTls: options.hostTls } : {}),
     logger: options.logger ?? createLogger({ name: `plugin:${options.name}` }),

@@ -15,3 +15,4 @@ export { createSecretCache, type SecretCache, type SecretCacheOptions, type Secr
 export { createSecretProvider, type SecretProviderConfig } from "./config.js";
 export { createSecretAdmission, refuseRequiredSecrets, type SecretAdmission } from "./admission.js";
 export { createSecretsService, type SecretPolicy, type SecretsAuditEvent, type SecretsServiceOptions } from "./service.js";
+export { DEFAULT_SECRET_WATCH, type SecretWatchOptions } from "./watch.js";
