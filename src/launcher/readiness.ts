@@ -23,7 +23,9 @@ export async function runtimesOf(store: Store, pluginName: string): Promise<Set<
 /** What this instance has done so far: its runtime (newest first) and, per awaited service, whether it registered. */
 interface Progress {
   runtime: RuntimeRecord;
+  /** Awaited or declared services this runtime registered. */
   registered: string[];
+  /** Awaited services it has not registered. */
   missing: string[];
 }
 
@@ -36,7 +38,8 @@ async function progressOf(q: ReadinessQuery): Promise<Progress[]> {
   return runtimes.map((runtime) => {
     const awaited = q.registrations ?? runtime.provides.map((p) => p.type);
     const own = new Set(all.filter((r) => r.runtimeId === runtime.runtimeId).map((r) => r.serviceType));
-    return { runtime, registered: awaited.filter((t) => own.has(t)), missing: awaited.filter((t) => !own.has(t)) };
+    const relevant = [...new Set([...runtime.provides.map((p) => p.type), ...awaited])];
+    return { runtime, registered: relevant.filter((t) => own.has(t)), missing: awaited.filter((t) => !own.has(t)) };
   });
 }
 

@@ -29,12 +29,12 @@ describe("readiness comes from what the plugin declared under its launch secret"
     );
   });
 
-  it("a plugin that handshook but did not register: the timeout says it handshook and which service is missing", async () => {
+  it("a plugin that handshook but did not register: the error says it handshook and which service is missing", async () => {
     h = await startLauncherHarness();
-    const start = h.launcher.start(bare("lazy", { FIXTURE_NO_REGISTER: "1" }, { startTimeoutMs: 6_000 }));
+    const start = h.launcher.start(bare("lazy", { FIXTURE_EXIT_AFTER_HANDSHAKE: "3" }, { restart: { policy: "never" } }));
     const error = (await start.catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(
-      new RegExp(`^plugin lazy did not become ready within 6000 ms: spawned as pid \\d+; handshook as rt_\\w+ declaring ${KV}; did not register ${KV}$`),
+      new RegExp(`^plugin lazy exited before it was ready \\(exit code 3\\): spawned as pid \\d+; handshook as rt_[\\w-]+ declaring ${KV}; did not register ${KV}$`),
     );
   });
 
@@ -54,10 +54,13 @@ describe("readiness comes from what the plugin declared under its launch secret"
 
   it("an explicit readiness.registrations naming a service the plugin does not declare says so", async () => {
     h = await startLauncherHarness();
-    const start = h.launcher.start(bare("kv", {}, { startTimeoutMs: 6_000, readiness: { registrations: ["kv.v1.KvService"] } }));
+    // It registers what it declared, then dies (its crash marker cannot be written): the error is reported at that exit.
+    const start = h.launcher.start(
+      bare("kv", { FIXTURE_CRASH_ONCE: "/nonexistent-dir/crash-marker" }, { restart: { policy: "never" }, readiness: { registrations: ["kv.v1.KvService"] } }),
+    );
     const error = (await start.catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(
-      /handshook as rt_\w+ declaring kv\.v1\.KVService; did not register kv\.v1\.KvService; readiness\.registrations names kv\.v1\.KvService, which the plugin does not declare$/,
+      /\(exit code 1\): spawned as pid \d+; handshook as rt_[\w-]+ declaring kv\.v1\.KVService; registered kv\.v1\.KVService; did not register kv\.v1\.KvService; readiness\.registrations names kv\.v1\.KvService, which the plugin does not declare$/,
     );
   });
 });
