@@ -61,6 +61,7 @@ import {
   type HostWatchEvent,
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
+import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -141,6 +142,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
     admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
+    admission: createAdmission(resolved.limits, store, audit),
   };
 
   const identify = instrumentResolver(composeAuthenticators([
@@ -201,6 +203,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       return values;
     },
   });
