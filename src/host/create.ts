@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
@@ -140,6 +141,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
     admission: createAdmission(resolved.limits, store, audit),
   };
 
@@ -165,6 +167,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     createIdentityInterceptor({ resolve: identify, publicMethods }),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
+    ...(options.interceptors ?? []),
   ];
 
   const routes = (router: ConnectRouter) => {

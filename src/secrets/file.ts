@@ -109,6 +109,8 @@ export function createFileSecretProvider(options: FileProviderOptions): SecretPr
   return {
     kind: "file",
     get,
+    locate: (name) =>
+      documentFormat ? `key "${splitField(name).path}" of file ${root}` : `file ${join(root, ...name.split("#")[0]!.split("/"))}`,
     async list() {
       if (documentFormat) return listDocument((await readDocument()).document);
       return listDirectory(root);
