@@ -57,6 +57,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     getCredential: guard("getCredential"),
     findCredentialById: guard("findCredentialById"),
     deleteCredential: guard("deleteCredential"),
+    rotateCredential: guard("rotateCredential"),
     putRegistration: guard("putRegistration"),
     getRegistration: guard("getRegistration"),
     removeRegistration: guard("removeRegistration"),

@@ -106,6 +106,20 @@ export function createMemoryStore(): Store {
     async deleteCredential(digest) {
       dropCredential(digest);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      // No await in here: the check and both writes run as one step of the event loop.
+      const oldDigest = credentialIds.get(oldId);
+      const old = oldDigest === undefined ? undefined : credentials.get(oldDigest);
+      const runtime = runtimes.get(record.runtimeId);
+      if (oldDigest === undefined || !old || old.expiresAt <= now || old.runtimeId !== record.runtimeId || old.kind !== record.kind) return false;
+      if (!runtime || runtime.expiresAt <= now) return false;
+      dropCredential(oldDigest);
+      dropCredential(newDigest);
+      credentials.set(newDigest, copyCredential(record));
+      credentialIds.set(record.id, newDigest);
+      runtime.expiresAt = record.expiresAt;
+      return true;
+    },
 
     async putRegistration(registration) {
       const existed = registrations.has(registration.registrationId);

@@ -296,6 +296,23 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ready();
       await run(scripts.DELETE_CREDENTIAL, [prefix, digest]);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      ready();
+      const rotated = await run(scripts.ROTATE_CREDENTIAL, [
+        prefix,
+        oldId,
+        now,
+        newDigest,
+        JSON.stringify(record),
+        record.id,
+        record.runtimeId,
+        Math.ceil(record.expiresAt - Date.now()),
+        record.expiresAt,
+        ttlUntil(record.expiresAt),
+        record.kind,
+      ]);
+      return rotated === 1;
+    },
 
     async putRegistration(registration) {
       ready();
