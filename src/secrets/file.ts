@@ -42,7 +42,9 @@ export function createFileSecretProvider(options: FileProviderOptions): SecretPr
 
   const readFromDirectory = async (name: string): Promise<SecretValue> => {
     const segments = name.split("/");
-    splitField(name); // common checks (length, control characters)
+    splitField(name); // common checks (length, control characters, lone surrogates)
+    // Some file systems (APFS, HFS+) fold normalisation forms onto one file: accept only NFC so names stay 1:1.
+    if (name.normalize("NFC") !== name) throw secretInvalidName(name, "not in Unicode normalisation form C");
     for (const segment of segments) {
       // Dot segments would reach `..data`, the timestamped dirs or outside the mount.
       if (!segment || segment.startsWith(".") || segment.includes("\\")) {

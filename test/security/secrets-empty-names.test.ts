@@ -12,7 +12,7 @@ import { codeOf } from "./harness.js";
  * name by name exactly as an explicit list is: RBAC `secret:<name>` and the host secret policy.
  * Before the fix RBAC saw no names and the service returned every declared secret.
  */
-const env = { PB_SECRET_DB_PASSWORD: "db-value", PB_SECRET_ADMIN_ROOT: "root-value", PB_SECRET_OPTIONAL_KEY: "opt-value" };
+const env = { PB_SECRET_DB__PASSWORD: "db-value", PB_SECRET_ADMIN__ROOT: "root-value", PB_SECRET_POLICY__DENIED: "p", PB_SECRET_OPTIONAL_KEY: "opt-value" };
 
 let t: TestHost;
 let transports: ReturnType<typeof createTransports>;
