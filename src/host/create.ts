@@ -24,6 +24,7 @@ import { createLaunchSecrets } from "../handshake/launch-secrets.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
+import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
@@ -132,12 +133,15 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
   ]);
+  // Host streams end with the credential that opened them (revoked, expired, runtime removed).
+  const credentialLifetime = createCredentialLifetime({ store, now: resolved.now });
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
+    createStreamLifetimeInterceptor(credentialLifetime),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
   ];
@@ -280,6 +284,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
+      credentialLifetime.close();
       stopResetLog();
       await router.close();
       await Promise.all([...servers, ...opsServers].map((s) => s.close()));

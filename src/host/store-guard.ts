@@ -66,6 +66,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),
     subscribe: (listener) => store.subscribe(listener),
+    onRuntimeEnded: (listener) => store.onRuntimeEnded(listener),
     close: () => store.close(),
   };
   return guarded;

@@ -30,6 +30,7 @@ export function createMemoryStore(): Store {
   const credentialIds = new Map<string, string>(); // public id → digest
   const registrations = new Map<string, RegistrationRecord>();
   const listeners = new Set<(event: StoreEvent) => void>();
+  const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
 
   const emit = (event: StoreEvent) => {
     for (const listener of listeners) listener(event);
@@ -53,6 +54,7 @@ export function createMemoryStore(): Store {
       registrations.delete(id);
       emit({ type: "removed", registration: copyRegistration(registration), cause });
     }
+    for (const listener of [...endedListeners]) listener(runtimeId, cause);
     return true;
   };
 
@@ -146,6 +148,10 @@ export function createMemoryStore(): Store {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onRuntimeEnded(listener) {
+      endedListeners.add(listener);
+      return () => endedListeners.delete(listener);
+    },
     async sweep(now) {
       let ended = 0;
       for (const [digest, record] of credentials) {
@@ -161,6 +167,7 @@ export function createMemoryStore(): Store {
     },
     async close() {
       listeners.clear();
+      endedListeners.clear();
     },
   };
 }

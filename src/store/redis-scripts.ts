@@ -132,6 +132,8 @@ for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
   if ev then table.insert(events, ev) end
 end
 redis.call('DEL', regsKey)
+-- Every host's reader hears of the end (to close what the runtime holds open); not a registration event.
+redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', 'runtime-ended', 'c', cause, 'r', id, 'h', '')
 return {1, events}
 `;
 

@@ -113,6 +113,12 @@ export interface Store {
 
   /** Registration changes, from this host and (for shared stores) every other. */
   subscribe(listener: (event: StoreEvent) => void): () => void;
+  /**
+   * Runtimes removed (revoked, swept after expiry), by this host and (for shared stores) every other,
+   * so whatever a runtime holds open (streams) can end with it. Expiry itself is no event: compare
+   * `expiresAt` with the clock.
+   */
+  onRuntimeEnded(listener: (runtimeId: string, cause: RemovalCause) => void): () => void;
   /** Removes runtimes and credentials whose expiry passed; returns how many runtimes ended. */
   sweep(now: number): Promise<number>;
   /** True when the backing store answers (readiness). */

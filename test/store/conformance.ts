@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Store, StoreEvent } from "../../src/store/index.js";
 import { createTokenService } from "../../src/tokens/tokens.js";
-import { credentialRecord, digestOf, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
+import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup(): Promise<void> }>;
 
@@ -176,6 +176,28 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         await sleep(80);
         expect(await store.getCredential(digestOf("short"))).toBeUndefined();
         expect(await store.findCredentialById("short")).toBeUndefined();
+      });
+    });
+
+    describe("onRuntimeEnded", () => {
+      it("hears every removed runtime with its cause (revoked and swept), and nothing after unsubscribing", async () => {
+        const ended: string[] = [];
+        const stop = store.onRuntimeEnded((runtimeId, cause) => ended.push(`${runtimeId}:${cause}`));
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b", { expiresAt: Date.now() + 30 }));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a"));
+        await store.removeRuntime("rt-a", "revoked");
+        await store.removeRuntime("rt-missing", "revoked");
+        await sleep(60);
+        await store.sweep(Date.now());
+        await eventually(() => expect(ended.sort()).toEqual(["rt-a:revoked", "rt-b:expired"]));
+        stop();
+        await store.putRuntime(runtimeRecord("rt-c"));
+        await store.removeRuntime("rt-c", "revoked");
+        await sleep(100);
+        expect(ended).toHaveLength(2);
+        // Registration events are unchanged by it.
+        expect(summary()).toEqual(["added:reg-1", "removed:reg-1:revoked"]);
       });
     });
 
