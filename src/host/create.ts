@@ -213,6 +213,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
     onCallStart: inFlight.onCallStart,
+    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd(info: CallEndInfo) {
       inFlight.onCallEnd(info);
       metrics.observeRoutedCall(info);

@@ -19,8 +19,12 @@ export interface CredentialLifetimeOptions {
  * `expiresAt` reached. One store subscription serves every watch.
  */
 export interface CredentialLifetime {
-  /** Calls `onEnd` once, with an Unauthenticated error, when the credential ends; returns "stop watching". */
-  watch(identity: Identity, onEnd: (error: ConnectError) => void): () => void;
+  /**
+   * Calls `onEnd` once, with an Unauthenticated error, when the credential ends; returns "stop watching".
+   * `firstCheckAfterMs` defers the first store read (the caller was just authenticated): removals are
+   * heard at once regardless, and an expiry within that time is noticed at its end. For short calls.
+   */
+  watch(identity: Identity, onEnd: (error: ConnectError) => void, options?: { firstCheckAfterMs?: number }): () => void;
   close(): void;
 }
 
@@ -30,7 +34,7 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
   let unsubscribe: (() => void) | undefined;
 
   return {
-    watch(identity, onEnd) {
+    watch(identity, onEnd, watchOptions = {}) {
       const runtimeId = identity.kind === "runtime" ? identity.runtimeId : undefined;
       let done = false;
       let timer: NodeJS.Timeout | undefined;
@@ -81,7 +85,9 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
         if (!set) byRuntime.set(runtimeId, (set = new Set()));
         set.add(onRuntimeEnded);
       }
-      void check();
+      const deferMs = watchOptions.firstCheckAfterMs ?? 0;
+      if (deferMs > 0) checkAt(Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
+      else void check();
       return stop;
     },
     close() {

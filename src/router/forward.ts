@@ -36,6 +36,10 @@ export interface ForwardRequest {
   maxMessageBytes: number;
   /** Called once with "ok" or the Connect code name when the call ends. */
   onEnd: ((code: string) => void) | undefined;
+  /** Aborting it ends the call with its reason (a ConnectError): the caller's credential ended. */
+  signal?: AbortSignal;
+  /** Called once when the call is over, however it ended (releases whatever aborts `signal`). */
+  onSettled?: () => void;
 }
 
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
@@ -74,6 +78,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     onEnd?.("unavailable");
+    call.onSettled?.();
     return;
   }
 
@@ -97,6 +102,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
+    call.signal?.removeEventListener("abort", onAbort);
+    call.onSettled?.();
     onEnd?.(endCode);
   };
 
@@ -202,7 +209,12 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     finish();
   });
 
-  // ---- cancellation and deadline
+  // ---- cancellation, deadline and the caller's credential ending
+  function onAbort(this: AbortSignal) {
+    fail(this.reason instanceof ConnectError ? this.reason : new ConnectError("call ended", Code.Unauthenticated));
+  }
+  if (call.signal?.aborted) onAbort.call(call.signal);
+  else call.signal?.addEventListener("abort", onAbort, { once: true });
   caller.on("close", () => {
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();

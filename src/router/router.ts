@@ -51,6 +51,8 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
+  watchCaller?(caller: Identity, onEnd: (error: ConnectError) => void): () => void;
 }
 
 export interface Router {
@@ -144,7 +146,10 @@ export function createRouter(opts: RouterOptions): Router {
       const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
+      const credentialEnded = opts.watchCaller && new AbortController();
+      const stopWatching = opts.watchCaller?.(caller, (error) => credentialEnded?.abort(error));
       forwardCall(pool, {
+        ...(credentialEnded && stopWatching ? { signal: credentialEnded.signal, onSettled: stopWatching } : {}),
         stream,
         headers: req.headers,
         protocol,

@@ -1,9 +1,11 @@
 import http from "node:http";
+import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { RegistryService } from "../../gen/plugboard/v1/registry_pb.js";
 import { createDevCa, issueCertificate } from "../../src/identity/certs.js";
 import { createJwtAuthenticator } from "../../src/identity/jwt.js";
@@ -184,6 +186,113 @@ async function waitForSlot<T>(attempt: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+/**
+ * A provider for routed calls: `Get` never answers; `Put` answers with a gRPC message every 50 ms
+ * and never ends. The router forwards bytes, so the payloads need not decode.
+ */
+async function startEndlessProvider() {
+  const server = http2.createServer();
+  const streams = new Set<http2.ServerHttp2Stream>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => (sessions.add(session), session.on("close", () => sessions.delete(session))));
+  let arrived: () => void = () => undefined;
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    streams.add(stream);
+    arrived();
+    stream.on("close", () => streams.delete(stream));
+    stream.on("error", () => undefined);
+    stream.resume();
+    if (!String(headers[":path"]).endsWith("/Put")) return;
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    const timer = setInterval(() => stream.write(Buffer.from([0, 0, 0, 0, 2, 0x0a, 0x00])), 50);
+    stream.on("close", () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Resolves when the next call reaches the provider. */
+    nextCall: () => new Promise<void>((resolve) => (arrived = resolve)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const stream of streams) stream.close(http2.constants.NGHTTP2_CANCEL);
+        for (const session of sessions) session.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A raw gRPC call through the host: resolves with grpc-status (or the reset code) once it ends, after a first message. */
+function rawGrpcCall(url: string, path: string, token: string) {
+  const session = http2.connect(url);
+  const request = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${token}`,
+    "grpc-timeout": `${DEADLINE_MS}m`,
+  });
+  request.end(Buffer.from([0, 0, 0, 0, 0]));
+  let markOpen!: () => void;
+  const opened = new Promise<void>((resolve) => (markOpen = resolve));
+  let status: string | undefined;
+  const capture = (headers: http2.IncomingHttpHeaders) => {
+    if (headers["grpc-status"] !== undefined) status = String(headers["grpc-status"]);
+  };
+  request.on("response", capture);
+  request.on("trailers", capture);
+  request.on("data", () => markOpen());
+  request.on("error", () => undefined);
+  const ended = new Promise<string>((resolve) => {
+    request.on("close", () => {
+      markOpen();
+      session.close();
+      resolve(status ?? `reset ${request.rstCode}`);
+    });
+  });
+  return { opened, ended };
+}
+
+describe("routed calls through the host", () => {
+  async function setup(options: Partial<PluginHostOptions> = {}) {
+    const provider = await startEndlessProvider();
+    const t = await host(options);
+    cleanups.push(() => provider.close());
+    const kv = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KVService.typeName, version: "1.0.0" }] });
+    await t.clients("connect").registry.register({ serviceType: KVService.typeName }, bearer(kv.token));
+    const consumer = await t.handshake({ pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }] });
+    return { t, consumer, provider };
+  }
+
+  it.each(["connect", "grpc"] as const)("a pending routed call over %s ends Unauthenticated when the caller is revoked", async (protocol) => {
+    const { t, consumer, provider } = await setup();
+    const reached = provider.nextCall();
+    const call = createClient(KVService, t.transport(protocol)).get({ key: "k" }, { ...bearer(consumer.token), timeoutMs: DEADLINE_MS });
+    const code = call.then(
+      () => "ok" as const,
+      (e: unknown) => ConnectError.from(e).code,
+    );
+    await reached; // in flight at the provider
+    await t.clients("connect").handshake.revoke({}, bearer(consumer.token));
+    expect(await code).toBe(Code.Unauthenticated);
+  });
+
+  it("a routed gRPC stream ends Unauthenticated when the caller's token expires unrefreshed", async () => {
+    const { t, consumer } = await setup({ runtimeTokenTtlMs: 2_000 });
+    const call = rawGrpcCall(t.url, `/${KVService.typeName}/Put`, consumer.token);
+    await call.opened;
+    expect(await call.ended).toBe(String(Code.Unauthenticated));
+  });
+
+  it("a routed gRPC stream that is delivering messages ends Unauthenticated when the caller is revoked", async () => {
+    const { t, consumer } = await setup();
+    const call = rawGrpcCall(t.url, `/${KVService.typeName}/Put`, consumer.token);
+    await call.opened;
+    await t.clients("connect").handshake.revoke({}, bearer(consumer.token));
+    expect(await call.ended).toBe(String(Code.Unauthenticated));
+  });
+});
 
 describe.skipIf(findRedisServer() === undefined)("hosts sharing a Redis store", () => {
   const redis = useRedisServer();
