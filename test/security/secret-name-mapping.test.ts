@@ -82,7 +82,7 @@ describe("env provider: distinct names never read one variable", () => {
       get: (_t, key) => (typeof key === "string" && key.startsWith("PB_SECRET_") ? key : undefined),
     });
     const provider = createEnvSecretProvider({ env: everyVariable });
-    await assertInjective(async () => provider, 100);
+    await assertInjective(async () => provider, 100); // ~300 accepted per run (measured)
   });
 });
 
@@ -107,7 +107,55 @@ describe("file provider: distinct names never read one file", () => {
         }
       }
       return createFileSecretProvider({ path: root });
-    }, 50);
+    }, 200); // ~750 accepted per run (measured)
+  });
+
+  it("property (JSON document): distinct accepted names read distinct entries", async () => {
+    // Documents over keys that invite aliases (`a/b` exact vs nested, lone `value`, `#`), with a value
+    // unique to each leaf, so two names reading the same bytes read the same entry.
+    const key = fc.constantFrom("a", "a", "b", "b", "value", "a/b", "c#d");
+    const tree = fc.letrec<{ node: unknown }>((tie) => ({
+      node: fc.oneof({ depthSize: "small", maxDepth: 3 }, fc.constant("leaf"), fc.dictionary(key, tie("node"), { minKeys: 1, maxKeys: 3 })),
+    })).node;
+    const document = fc.dictionary(key, tree, { minKeys: 1, maxKeys: 4 });
+    const docName = fc.oneof(
+      fc.array(fc.constantFrom("a", "b", "value", "c", "d", "/", "#"), { minLength: 1, maxLength: 5 }).map((parts) => parts.join("")),
+      fc
+        .tuple(fc.array(fc.constantFrom("a", "b", "value"), { minLength: 1, maxLength: 2 }), fc.option(fc.constantFrom("a", "b", "value")))
+        .map(([segments, field]) => segments.join("/") + (field === null ? "" : `#${field}`)),
+    );
+    const label = (value: unknown, at: string): unknown =>
+      value !== null && typeof value === "object"
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, label(v, `${at}/${JSON.stringify(k)}`)]))
+        : at;
+    const root = mkdtempSync(join(tmpdir(), "pb-secret-doc-"));
+    dirs.push(root);
+    let run = 0;
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(document, fc.uniqueArray(docName, { minLength: 2, maxLength: 12 }), async (doc, candidates) => {
+        const path = join(root, `doc-${run++}.json`);
+        writeFileSync(path, JSON.stringify(label(doc, "")));
+        const provider = createFileSecretProvider({ path });
+        const seen = new Map<string, string>();
+        for (const n of candidates) {
+          const value = await provider.get(n).then(
+            (secret) => new TextDecoder().decode(secret.value),
+            (e: { code?: Code }) => {
+              expect([Code.InvalidArgument, Code.NotFound]).toContain(e.code);
+              return undefined;
+            },
+          );
+          if (value === undefined) continue;
+          accepted++;
+          expect(seen.get(value), `"${n}" and "${seen.get(value)}" read one entry of ${JSON.stringify(doc)}`).toBeUndefined();
+          seen.set(value, n);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // About 100 names are accepted per run (measured); the floor keeps the property from passing vacuously.
+    expect(accepted).toBeGreaterThanOrEqual(50);
   });
 
   it("refuses names the file system would fold onto one file", async () => {
