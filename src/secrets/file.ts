@@ -187,7 +187,9 @@ function refuseAlias(name: string, document: Record<string, unknown>, found: Loc
 function listDocument(document: Record<string, unknown>, prefix = "", depth = 0, out: string[] = []): string[] {
   for (const [key, value] of Object.entries(document)) {
     if (out.length >= MAX_LIST_ENTRIES) break;
-    if (isPlainObject(value) && depth < MAX_LIST_DEPTH) listDocument(value, `${prefix}${key}/`, depth + 1, out);
+    // A top-level key holding '/' is reached only as an exact key: its fields are named with '#'.
+    if (depth === 0 && key.includes("/") && isPlainObject(value)) out.push(...Object.keys(value).map((field) => `${key}#${field}`));
+    else if (isPlainObject(value) && depth < MAX_LIST_DEPTH) listDocument(value, `${prefix}${key}/`, depth + 1, out);
     else out.push(prefix + key);
   }
   return prefix ? out : out.sort();
