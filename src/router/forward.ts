@@ -36,9 +36,7 @@ export interface ForwardRequest {
   maxMessageBytes: number;
   /** Called once with "ok" or the Connect code name when the call ends. */
   onEnd: ((code: string) => void) | undefined;
-  /** Aborting it ends the call with its reason (a ConnectError): the caller's credential ended. */
-  signal?: AbortSignal;
-  /** Called once when the call is over, however it ended (releases whatever aborts `signal`). */
+  /** Called once when the call is over, however it ended (releases whatever may still cancel it). */
   onSettled?: () => void;
 }
 
@@ -54,9 +52,10 @@ function grpcStatusName(value: unknown): string {
  * Forward one call as raw HTTP/2 frames: request bytes to the provider over its pooled session,
  * response headers, bytes and trailers back untouched. Payloads are never decoded; only envelope
  * prefixes are followed (size limit, clean error at a message boundary). Cancellation flows both
- * ways; provider failure becomes Unavailable in the caller's protocol.
+ * ways; provider failure becomes Unavailable in the caller's protocol. Returns `cancel(error)`, which
+ * ends the call with that error (at a message boundary, else a reset): the caller's credential ended.
  */
-export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
+export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: ConnectError) => void {
   const { stream: caller, protocol, onEnd } = call;
   const callerContentType = call.headers["content-type"];
   let upstream: ClientHttp2Stream;
@@ -79,7 +78,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     onEnd?.("unavailable");
     call.onSettled?.();
-    return;
+    return () => undefined;
   }
 
   let responded = false;
@@ -102,7 +101,6 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
-    call.signal?.removeEventListener("abort", onAbort);
     call.onSettled?.();
     onEnd?.(endCode);
   };
@@ -209,12 +207,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     finish();
   });
 
-  // ---- cancellation, deadline and the caller's credential ending
-  function onAbort(this: AbortSignal) {
-    fail(this.reason instanceof ConnectError ? this.reason : new ConnectError("call ended", Code.Unauthenticated));
-  }
-  if (call.signal?.aborted) onAbort.call(call.signal);
-  else call.signal?.addEventListener("abort", onAbort, { once: true });
+  // ---- cancellation and deadline
   caller.on("close", () => {
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();
@@ -224,6 +217,9 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
       fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
     }, call.timeoutMs);
   }
+  return (error) => {
+    if (!done) fail(error);
+  };
 }
 
 function endCodeFromCapture(protocol: WireProtocol, payload: Buffer, fallback: string): string {
