@@ -20,7 +20,9 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
     case "plugboard.v1.BrokerService/RequestCapability":
       return [`capability:${str("capabilityType")}`];
     case "plugboard.v1.SecretsService/GetSecrets":
-      // An empty list means "all declared": the service judges each name it returns (secretReadAuthorizer).
+    case "plugboard.v1.SecretsService/WatchSecrets":
+      // An empty list (and any stream, whose message is not here) means the service judges each name it
+      // returns (secretReadAuthorizer).
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
       return ["admin"];

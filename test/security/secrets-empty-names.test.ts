@@ -62,6 +62,24 @@ describe("GetSecrets with an empty names list", () => {
     expect(await codeOf(secrets().getSecrets({ names: [] }, bearer(rt.token)))).toBe(Code.PermissionDenied);
   });
 
+  it("WatchSecrets is judged the same way, for an empty and an explicit list (streams carry no names to RBAC)", async () => {
+    const rt = await t.handshake({ pluginName: "reader", secrets: [{ name: "db/password" }, { name: "admin/root" }] });
+    const firstOf = (names: string[]) =>
+      codeOf(
+        (async () => {
+          for await (const change of secrets().watchSecrets({ names }, { ...bearer(rt.token), timeoutMs: 10_000 })) return change;
+        })(),
+      );
+    expect(await firstOf(["admin/root"])).toBe(Code.PermissionDenied);
+    expect(await firstOf([])).toBe(Code.PermissionDenied);
+
+    const optional = await t.handshake({ pluginName: "reader", secrets: [{ name: "db/password" }, { name: "admin/root", optional: true }] });
+    for await (const change of secrets().watchSecrets({ names: [] }, { ...bearer(optional.token), timeoutMs: 10_000 })) {
+      expect(names(change)).toEqual(["db/password"]);
+      break;
+    }
+  });
+
   it("returns every declared secret when all are allowed", async () => {
     const rt = await t.handshake({ pluginName: "reader", secrets: [{ name: "db/password" }] });
     expect(names(await secrets().getSecrets({ names: [] }, bearer(rt.token)))).toEqual(["db/password"]);
