@@ -26,7 +26,10 @@ export function createLaunchedPlugins(): LaunchedPlugins {
       return () => sources.delete(source);
     },
     list() {
-      return [...sources].flatMap((source) => source()).map((p) => ({ ...p }));
+      // A pid is shown only while its process lives (starting or ready): a stopped plugin's old pid may be reused.
+      return [...sources]
+        .flatMap((source) => source())
+        .map((p) => ({ ...p, pid: p.state === "starting" || p.state === "ready" ? p.pid : undefined }));
     },
   };
 }
