@@ -1,4 +1,4 @@
-// Plugboard dashboard: read only, no framework. Every value is set with textContent (never innerHTML),
+// Plugboard dashboard: read only, no framework. Every value is set with textContent, never parsed as HTML,
 // so nothing a plugin reports (names, health messages, endpoints) can become markup.
 
 // Off loopback the data needs an admin credential: open the page as /#token=<credential>. The fragment
