@@ -84,6 +84,24 @@ describe("plugboard host ops listener and plugboard status", () => {
     expect(await ready.text()).toMatch(/^plugins not ready: slow \(starting\)/);
   });
 
+  it("a plugin that gave up: status shows its state and restarts, /readyz names it, the others serve", async () => {
+    const crashy = {
+      name: "crashy",
+      command: process.execPath,
+      args: ["-e", "process.exit(3)"],
+      restart: { policy: "on-failure", maxRestarts: 1, initialDelayMs: 10, windowMs: 60_000 },
+    };
+    const { env, line } = await startHost({ plugins: [KV, crashy] }, (l) => l.includes("plugboard host ready"));
+    const status = await run(CLI, ["status"], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^crashy  \(no runtime\)  gave up  pid -  restarts 1$/m);
+    expect(status.stdout).toMatch(/^kv-provider@1\.0\.0 .* running  pid \d+  restarts 0$/m);
+    const json = JSON.parse((await run(CLI, ["status", "--json"], env)).stdout) as { plugins: Array<Record<string, unknown>> };
+    expect(json.plugins.find((p) => p["name"] === "crashy")).toEqual({ name: "crashy", pid: 0, restarts: 1, state: "LAUNCH_STATE_GAVE_UP", runtimeId: "" });
+    const ready = await fetch(`${line.opsUrl}/readyz`);
+    expect([ready.status, await ready.text()]).toEqual([503, "plugins not ready: crashy (gave-up)\n"]);
+  });
+
   it("status without a running host says where it looked", async () => {
     const dir = makeTempDir("pb-ops-cli-");
     const result = await run(CLI, ["status"], { XDG_RUNTIME_DIR: dir, PLUGBOARD_ADMIN_TOKEN: "" });
