@@ -203,6 +203,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     authorize: decisions.authorize,
     resolve: decisions.resolve,
     maxMessageBytes: resolved.limits.maxMessageBytes,
+    maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
@@ -5,7 +6,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GetResponseSchema, KVService } from "../../gen/kv/v1/kv_pb.js";
+import { GetResponseSchema, KVService, PutManyResponseSchema } from "../../gen/kv/v1/kv_pb.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer, createTransports, PROTOCOLS } from "../helpers/transports.js";
@@ -18,11 +19,16 @@ import { codeOf, KV } from "./harness.js";
  */
 const LIMIT = DEFAULT_LIMITS.maxResponseMessageBytes;
 const OVER = 6 * 1024 * 1024;
-const UNDER = LIMIT - 1024;
+// Under the limit on the wire, with room for protobuf framing and gzip's overhead on incompressible bytes.
+const UNDER = LIMIT - 64 * 1024;
+
+/** Incompressible bytes: providers gzip answers when callers accept it, and the limit counts wire bytes. */
+const NOISE = randomBytes(OVER + 1024);
+const noise = (size: number) => NOISE.subarray(0, size);
 
 /** Field 2 as an unknown length-delimited field: lets a PutManyResponse (count only) carry any size. */
 function unknownBytesField(size: number) {
-  return [{ no: 2, wireType: WireType.LengthDelimited, data: new BinaryWriter().bytes(new Uint8Array(size)).finish() }];
+  return [{ no: 2, wireType: WireType.LengthDelimited, data: new BinaryWriter().bytes(noise(size)).finish() }];
 }
 
 /** A real provider whose answers are as large as the request asks. */
@@ -32,21 +38,23 @@ async function startBigProvider() {
       routes: (r) =>
         r.service(KVService, {
           async get(req) {
-            return { key: "big", value: new Uint8Array(Number(req.key)), found: true };
+            return { key: "big", value: noise(Number(req.key)), found: true };
           },
           async *list(req) {
             yield { key: "a" };
             yield { key: "b" };
-            yield { key: "big", value: new Uint8Array(Number(req.prefix)) };
+            yield { key: "big", value: noise(Number(req.prefix)) };
             yield { key: "after" };
           },
           async putMany(reqs) {
             let size = 0;
             for await (const r of reqs) size = Number(r.key);
-            return { count: 1, $unknown: unknownBytesField(size) };
+            const res = create(PutManyResponseSchema, { count: 1 });
+            res.$unknown = unknownBytesField(size);
+            return res;
           },
           async *exchange(reqs) {
-            for await (const r of reqs) yield { text: r.text.startsWith("size:") ? "x".repeat(Number(r.text.slice(5))) : `echo:${r.text}` };
+            for await (const r of reqs) yield { text: r.text.startsWith("size:") ? noise(Number(r.text.slice(5))).toString("base64").slice(0, Number(r.text.slice(5))) : `echo:${r.text}` };
           },
         }),
     }),
@@ -159,7 +167,7 @@ describe("routed responses are held to maxResponseMessageBytes (through a real h
 /** A provider that answers Connect unary calls in chunks and without content-length (as many servers do). */
 async function startChunkedProvider(size: number) {
   const server = http2.createServer();
-  server.on("stream", (stream) => {
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
     stream.resume();
     stream.respond({ ":status": 200, "content-type": "application/proto" });
     // A valid GetResponse, so that without the limit the caller would accept it.

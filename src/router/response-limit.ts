@@ -1,0 +1,49 @@
+import type { EnvelopeScanner } from "./envelope-scanner.js";
+
+/**
+ * Holds an enveloped answer to the response message limit without copying payloads: bytes pass
+ * on as they come, except a chunk's trailing partial envelope prefix (at most 4 bytes, kept as a
+ * view) until its length is known. The first envelope announcing more than the limit is not
+ * forwarded at all, so what the caller received ends at a message boundary and an error can follow.
+ */
+export class EnvelopeGate {
+  /** Views of the next envelope's prefix, held back until it is complete. */
+  private held: Buffer[] = [];
+
+  constructor(private readonly scanner: EnvelopeScanner) {}
+
+  /** Passes to `write` what may go now; false once a message over the limit was announced. */
+  push(chunk: Buffer, write: (bytes: Buffer) => void): boolean {
+    if (!this.scanner.push(chunk)) {
+      // The oversize prefix began at `cut`; before it lie whole envelopes (and any held prefix they completed).
+      const cut = this.scanner.rejectedAt;
+      if (cut > 0) {
+        this.flush(write);
+        write(chunk.subarray(0, cut));
+      }
+      this.held.length = 0;
+      return false;
+    }
+    const pending = this.scanner.prefixBytes;
+    const n = chunk.length;
+    if (pending === 0) {
+      this.flush(write);
+      write(chunk);
+    } else if (pending <= n) {
+      // The chunk ends inside a prefix that started in it.
+      this.flush(write);
+      if (pending < n) write(chunk.subarray(0, n - pending));
+      this.held.push(chunk.subarray(n - pending));
+    } else {
+      // The whole chunk continues a prefix that started earlier.
+      this.held.push(chunk);
+    }
+    return true;
+  }
+
+  /** Forward held bytes (at the end of the answer they are whatever the provider sent). */
+  flush(write: (bytes: Buffer) => void): void {
+    for (const b of this.held) write(b);
+    this.held.length = 0;
+  }
+}
