@@ -279,6 +279,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
+      metrics.close();
       stopResetLog();
       await router.close();
       await Promise.all([...servers, ...opsServers].map((s) => s.close()));

@@ -17,6 +17,8 @@ export interface HostMetricsOptions {
   prefix?: string;
   /** Distinct routed-service label values kept before the rest are counted as "other". Default 256. */
   maxServiceLabels?: number;
+  /** The host's own service types: they earn a label like registered services do. */
+  ownServices?: Iterable<string>;
 }
 
 export interface HostMetrics {
@@ -33,6 +35,8 @@ export interface HostMetrics {
   readonly pluginRestarts: Counter<"plugin">;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
+  /** Stop following the store's registrations. */
+  close(): void;
 }
 
 const HEALTH_NAMES = ["unknown", "serving", "not_serving", "service_unknown"];
@@ -73,7 +77,10 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     async collect() {
       const registrations = await store.listRegistrations();
       this.reset();
-      for (const r of registrations) this.inc({ service: r.serviceType });
+      for (const r of registrations) {
+        this.inc({ service: r.serviceType });
+        registered.add(r.serviceType);
+      }
     },
   });
   if (secretCache) {
@@ -94,12 +101,26 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
   }
 
   // Service names in routed paths are chosen by callers: without a bound, anyone could grow the
-  // registry (one series per made-up name). Unauthenticated calls never name a label.
+  // registry (one series per made-up name). Unauthenticated calls never name a label, and only
+  // services that are (or were) registered, or the host's own, earn one: refused calls to made-up
+  // names count as "unregistered" and cannot use up the budget real services need.
   const maxServiceLabels = options.maxServiceLabels ?? 256;
   const serviceLabels = new Set<string>();
+  const ownServices = new Set(options.ownServices ?? []);
+  const registered = new Set<string>();
+  const stopFollowing = store.subscribe((event) => {
+    if (event.type !== "removed") registered.add(event.registration.serviceType);
+  });
+  // Registrations made before this host started (shared store); later ones arrive as events.
+  store.listRegistrations().then(
+    (list) => list.forEach((r) => registered.add(r.serviceType)),
+    () => undefined,
+  );
   const serviceLabel = (info: CallEndInfo): string => {
     if (!info.caller || !info.service) return "unknown";
     if (serviceLabels.has(info.service)) return info.service;
+    // A call forwarded to a provider (runtimeId set) proves the service is registered.
+    if (info.runtimeId === undefined && !registered.has(info.service) && !ownServices.has(info.service)) return "unregistered";
     if (serviceLabels.size >= maxServiceLabels) return "other";
     serviceLabels.add(info.service);
     return info.service;
@@ -142,5 +163,6 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
+    close: stopFollowing,
   };
 }
