@@ -108,14 +108,10 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
   const serviceLabels = new Set<string>();
   const ownServices = new Set(options.ownServices ?? []);
   const registered = new Set<string>();
+  // Known registrations: store events, each scrape's registration list, and forwarded calls.
   const stopFollowing = store.subscribe((event) => {
     if (event.type !== "removed") registered.add(event.registration.serviceType);
   });
-  // Registrations made before this host started (shared store); later ones arrive as events.
-  store.listRegistrations().then(
-    (list) => list.forEach((r) => registered.add(r.serviceType)),
-    () => undefined,
-  );
   const serviceLabel = (info: CallEndInfo): string => {
     if (!info.caller || !info.service) return "unknown";
     if (serviceLabels.has(info.service)) return info.service;
