@@ -25,8 +25,8 @@ interface Outcome {
   body: string;
 }
 
-/** Uploads `first` then zero chunks up to TOTAL, without content-length, honouring flow control. */
-async function uploadWithoutLength(contentType: string, first: Buffer): Promise<Outcome> {
+/** Uploads `first` then more chunks up to TOTAL (no content-length unless given), honouring flow control. */
+async function upload(contentType: string, first: Buffer, extraHeaders: Record<string, string> = {}): Promise<Outcome> {
   const session = http2.connect(h.url);
   session.on("error", () => undefined);
   const stream = session.request({
@@ -34,6 +34,7 @@ async function uploadWithoutLength(contentType: string, first: Buffer): Promise<
     ":path": "/kv.v1.KVService/Put",
     "content-type": contentType,
     authorization: `Bearer ${h.consumer.token}`,
+    ...extraHeaders,
   });
   const outcome: Outcome = { closed: false, body: "" };
   const body: Buffer[] = [];
@@ -75,29 +76,36 @@ function oversizePrefix(flags = 0): Buffer {
 
 describe("an oversize request without content-length is answered and its stream closes", () => {
   it("Connect unary: HTTP 429 resource_exhausted", async () => {
-    const o = await uploadWithoutLength("application/proto", CHUNK);
+    const o = await upload("application/proto", CHUNK);
     expect(o.status).toBe(429);
     expect(o.body).toContain("resource_exhausted");
     expect(o.closed).toBe(true);
   });
 
   it("Connect streaming: end-stream message with resource_exhausted", async () => {
-    const o = await uploadWithoutLength("application/connect+proto", oversizePrefix());
+    const o = await upload("application/connect+proto", oversizePrefix());
     expect(o.status).toBe(200);
     expect(o.body).toContain("resource_exhausted");
     expect(o.closed).toBe(true);
   });
 
   it("gRPC: grpc-status 8", async () => {
-    const o = await uploadWithoutLength("application/grpc+proto", oversizePrefix());
+    const o = await upload("application/grpc+proto", oversizePrefix());
     expect(o.grpcStatus).toBe("8");
     expect(o.closed).toBe(true);
   });
 
   it("gRPC-Web: trailer frame with grpc-status 8", async () => {
-    const o = await uploadWithoutLength("application/grpc-web+proto", oversizePrefix());
+    const o = await upload("application/grpc-web+proto", oversizePrefix());
     expect(o.status).toBe(200);
     expect(o.body).toMatch(/grpc-status:\s*8/);
+    expect(o.closed).toBe(true);
+  });
+
+  it("Connect unary with a declared oversize content-length: refused up front, the upload still ends", async () => {
+    const o = await upload("application/proto", CHUNK, { "content-length": String(TOTAL) });
+    expect(o.status).toBe(429);
+    expect(o.body).toContain("resource_exhausted");
     expect(o.closed).toBe(true);
   });
 
