@@ -18,20 +18,20 @@ export class EnvelopeGate {
       // The oversize prefix began at `cut`; before it lie whole envelopes (and any held prefix they completed).
       const cut = this.scanner.rejectedAt;
       if (cut > 0) {
-        this.flush(write);
+        if (this.held.length > 0) this.flush(write);
         write(chunk.subarray(0, cut));
       }
-      this.held.length = 0;
+      this.held = [];
       return false;
     }
     const pending = this.scanner.prefixBytes;
     const n = chunk.length;
     if (pending === 0) {
-      this.flush(write);
+      if (this.held.length > 0) this.flush(write);
       write(chunk);
     } else if (pending <= n) {
       // The chunk ends inside a prefix that started in it.
-      this.flush(write);
+      if (this.held.length > 0) this.flush(write);
       if (pending < n) write(chunk.subarray(0, n - pending));
       this.held.push(chunk.subarray(n - pending));
     } else {
@@ -43,7 +43,9 @@ export class EnvelopeGate {
 
   /** Forward held bytes (at the end of the answer they are whatever the provider sent). */
   flush(write: (bytes: Buffer) => void): void {
-    for (const b of this.held) write(b);
-    this.held.length = 0;
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    for (let i = 0; i < held.length; i++) write(held[i]!);
   }
 }
