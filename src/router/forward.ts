@@ -11,7 +11,7 @@ import { endStreamWithError, writeErrorResponse } from "./error-response.js";
 import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
 import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
-import { EnvelopeGate } from "./response-limit.js";
+import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
 
@@ -95,11 +95,13 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
   const enveloped = isEnveloped(protocol);
   const responseLimit = call.maxResponseMessageBytes;
   const limitResponse = responseLimit !== Infinity;
-  // grpc-web-text bodies are base64: not scanned, so failures there end in a reset.
+  // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
   const responseScanner = enveloped
     ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
     : undefined;
   const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
+  const textCounter =
+    protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
   // Connect unary: the whole answer is one message.
   const unaryCounter = protocol === "connect-unary" && limitResponse ? new BodyCounter(responseLimit) : undefined;
   // A Connect unary answer of unknown length is held (as received, no copies) until it is known to fit.
@@ -189,7 +191,9 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
       return;
     }
     if (responseScanner !== undefined) responseScanner.push(chunk);
-    else {
+    else if (textCounter !== undefined) {
+      if (!textCounter.push(chunk)) return fail(responseTooLarge());
+    } else {
       if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
       if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
       if (heldUnary !== undefined) return void heldUnary.chunks.push(chunk);

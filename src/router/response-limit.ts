@@ -49,3 +49,30 @@ export class EnvelopeGate {
     for (let i = 0; i < held.length; i++) write(held[i]!);
   }
 }
+
+/**
+ * gRPC-Web text answers are base64 (possibly several padded runs back to back): decoded here only
+ * to follow the envelope prefixes — a copy, acceptable for this rare protocol. A message over the
+ * limit cannot be cut out of base64 cleanly, so the caller ends the call with a reset.
+ */
+export class Base64EnvelopeCounter {
+  /** Characters of an incomplete base64 quad, kept for the next chunk. */
+  private carry = "";
+
+  constructor(private readonly scanner: EnvelopeScanner) {}
+
+  /** False once a message over the limit was announced. */
+  push(chunk: Buffer): boolean {
+    const text = this.carry + chunk.toString("latin1");
+    const aligned = text.length - (text.length % 4);
+    this.carry = text.slice(aligned);
+    for (let start = 0; start < aligned; ) {
+      const pad = text.indexOf("=", start);
+      // A quad holding padding ends one base64 run; the next run starts after it.
+      const end = pad < 0 || pad >= aligned ? aligned : (Math.floor(pad / 4) + 1) * 4;
+      if (!this.scanner.push(Buffer.from(text.slice(start, end), "base64"))) return false;
+      start = end;
+    }
+    return true;
+  }
+}

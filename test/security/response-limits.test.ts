@@ -214,3 +214,71 @@ describe("a Connect unary answer without content-length", () => {
     }
   });
 });
+
+/** A provider speaking gRPC-Web text: a small message, then one of `size` bytes, each base64-encoded on its own. */
+async function startTextProvider(size: number) {
+  const server = http2.createServer();
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    stream.resume();
+    stream.on("error", () => undefined);
+    stream.respond({ ":status": 200, "content-type": "application/grpc-web-text+proto" });
+    const envelope = (payload: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(payload.length, 1);
+      return Buffer.concat([head, payload]);
+    };
+    stream.write(envelope(Buffer.from([0x0a, 0x01, 0x61])).toString("base64"));
+    const big = Buffer.from(envelope(noise(size)).toString("base64"), "latin1");
+    let at = 0;
+    const pump = () => {
+      while (at < big.length) {
+        const chunk = big.subarray(at, at + 64 * 1024 + 3); // chunks not aligned to base64 quads
+        at += chunk.length;
+        if (!stream.write(chunk)) return void stream.once("drain", pump);
+      }
+      stream.end(Buffer.concat([Buffer.from([0x80, 0, 0, 0, 14]), Buffer.from("grpc-status:0\r\n")]).toString("base64"));
+    };
+    pump();
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => (sessions.add(s), s.on("close", () => sessions.delete(s))));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("a gRPC-Web text answer", () => {
+  it("is counted too: past the limit the call is reset with ENHANCE_YOUR_CALM (read as ResourceExhausted)", async () => {
+    const provider = await startTextProvider(OVER);
+    const front = await startFront(stubRouterOptions(() => provider.url));
+    const session = http2.connect(front.url);
+    session.on("error", () => undefined);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/kv.v1.KVService/List",
+        "content-type": "application/grpc-web-text+proto",
+        authorization: "Bearer pbrt_alice",
+      });
+      stream.on("error", () => undefined);
+      let received = 0;
+      stream.on("data", (c: Buffer) => (received += c.length));
+      const rstCode = await new Promise<number | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), 20_000);
+        stream.on("close", () => (clearTimeout(timer), resolve(stream.rstCode)));
+        stream.end(Buffer.alloc(5).toString("base64"));
+      });
+      expect(rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      expect(received).toBeLessThan((OVER * 4) / 3);
+    } finally {
+      session.destroy();
+      await front.close();
+      await provider.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EnvelopeScanner } from "../../../src/router/envelope-scanner.js";
-import { EnvelopeGate } from "../../../src/router/response-limit.js";
+import { Base64EnvelopeCounter, EnvelopeGate } from "../../../src/router/response-limit.js";
 
 const LIMIT = 16;
 
@@ -56,5 +56,27 @@ describe("EnvelopeGate", () => {
     gate.push(chunk, (b) => out.push(b));
     expect(out).toEqual([chunk]);
     expect(out[0]!.buffer).toBe(chunk.buffer);
+  });
+});
+
+describe("Base64EnvelopeCounter (gRPC-Web text)", () => {
+  it("refuses exactly when some envelope is over the limit, whatever the padded runs and chunking", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 2 * LIMIT }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (sizes, runCuts, chunkCuts) => {
+          const bytes = Buffer.concat(sizes.map((s) => envelope(s)));
+          // Servers may base64 the body in several runs, each padded on its own.
+          const text = chunked(bytes, runCuts).map((run) => run.toString("base64")).join("");
+          const counter = new Base64EnvelopeCounter(new EnvelopeScanner(LIMIT));
+          let ok = true;
+          for (const c of chunked(Buffer.from(text, "latin1"), chunkCuts)) ok = counter.push(c) && ok;
+          expect(ok).toBe(sizes.every((s) => s <= LIMIT));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
