@@ -252,6 +252,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     authorize: decisions.authorize,
     resolve: decisions.resolve,
     maxMessageBytes: resolved.limits.maxMessageBytes,
+    maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
@@ -332,6 +333,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       prober?.stop();
       forgetEnded();
       credentialLifetime.close();
+      metrics.close();
       stopResetLog();
       await router.close();
       hostClients.close();

@@ -18,8 +18,10 @@ export type TokenKind = keyof typeof TOKEN_PREFIX;
 
 /** Default limits; every one is an option of the host. */
 export const DEFAULT_LIMITS = {
-  /** Largest request or response message, in bytes (gRPC's default). */
+  /** Largest request message (host RPCs: also response), in bytes (gRPC's default). */
   maxMessageBytes: 4 * 1024 * 1024,
+  /** Largest response message a routed call may deliver (Connect unary: the body), in bytes. */
+  maxResponseMessageBytes: 4 * 1024 * 1024,
   /** Concurrent HTTP/2 streams per connection. */
   maxConcurrentStreams: 256,
   /** Total size of HTTP/2 header lists, in bytes. */
