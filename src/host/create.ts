@@ -48,6 +48,7 @@ import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js"
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
+import { createRequestGuard, peerKeyContext, peerOf, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -117,10 +118,12 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     capabilityTypes,
   };
 
-  const identify = instrumentResolver(composeAuthenticators([
+  // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
+  const requestGuard = createRequestGuard(resolved.limits);
+  const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]), metrics.observeAuth);
+  ]), metrics.observeAuth));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
     RegistryService.typeName,
@@ -147,7 +150,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(BrokerService, createBrokerService(host));
     router.service(LifecycleService, createLifecycleService(host));
     router.service(AdminService, createAdminService(host));
-    router.service(Health, createGrpcHealthService(store, hostServices));
+    router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
       const { provider, policy } = options.secrets;
       router.service(
@@ -174,6 +177,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerKeyContext, peerOf(req as http2.Http2ServerRequest));
       return values;
     },
   });
@@ -229,11 +233,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     else router.handle(req, res);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.
-  const handler: RequestHandler = (req, res) => {
+  const handler: RequestHandler = requestGuard.guard((req, res) => {
     const requestId = requestIdFrom(req.headers);
     res.setHeader(HEADER_REQUEST_ID, requestId);
     runWithRequestId(requestId, () => dispatch(req, res));
-  };
+  }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;

@@ -12,9 +12,14 @@ export interface StreamOutcome {
 
 /** Connects with node:http2; `localAddress` picks the client's source address (127.0.0.2 is another peer). */
 export function connect(url: string, localAddress?: string): http2.ClientHttp2Session {
-  const session = http2.connect(url, localAddress ? { localAddress } : {});
+  const session = http2.connect(url, fromAddress(localAddress));
   session.on("error", () => undefined);
   return session;
+}
+
+/** Session options binding the client to a source address (node passes net.connect options through; @types omit them). */
+export function fromAddress(localAddress: string | undefined): http2.ClientSessionOptions {
+  return (localAddress ? { localAddress } : {}) as http2.ClientSessionOptions;
 }
 
 /** Opens a request; without `body` the request stays open (headers only, never a body: slowloris). */
