@@ -31,6 +31,8 @@ export interface RequestGuard {
   guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The request stream the current async context serves; set for the handler's whole call tree. */
 interface StreamAdmission {
   authenticated(): void;
@@ -56,6 +58,8 @@ interface StreamAdmission {
  *    (429 outside RPC protocols) at once. Requests that arrive whole with their headers never count.
  */
 export function createRequestGuard(limits: RequestLimits): RequestGuard {
+  // setTimeout treats anything past 2^31-1 ms as 1 ms: a huge limit must not become a tiny one.
+  const bodyTimeoutMs = Math.min(limits.requestBodyTimeoutMs, MAX_TIMER_MS);
   const current = new AsyncLocalStorage<StreamAdmission>();
   const pending = createSlots(limits.unauthenticatedStreamsPerPeer, limits.unauthenticatedStreams);
 
@@ -106,7 +110,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
             Code.DeadlineExceeded,
           );
           refuseStream(stream, req.headers, err, 408);
-        }, limits.requestBodyTimeoutMs);
+        }, bodyTimeoutMs);
         timer.unref();
         stream.once("end", settle);
         stream.once("close", settle);
