@@ -4,7 +4,11 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { GetRequestSchema } from "../../gen/kv/v1/kv_pb.js";
+import { ExchangeResponseSchema, GetRequestSchema, KVService, type ExchangeRequest } from "../../gen/kv/v1/kv_pb.js";
+import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
+import { HEADER_GRANT } from "../../src/protocol/constants.js";
+import type { Capability } from "../../src/host/context.js";
+import { createTransports } from "../helpers/transports.js";
 import { RegistryService, WatchEventType } from "../../gen/plugboard/v1/registry_pb.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { bearer } from "../helpers/transports.js";
@@ -121,6 +125,54 @@ describe("streams that never send their request body", () => {
     await registry.unregister({ registrationId: a.registrationId }, bearer(a.kvProvider.token));
     expect((await watch.next()).value?.type).toBe(WatchEventType.REMOVED);
     abort.abort();
+  });
+
+  it("an authenticated bidi-streaming capability call that idles between messages is not cut", async () => {
+    const echo: Capability<typeof KVService> = {
+      service: KVService,
+      impl: {
+        async *exchange(requests) {
+          for await (const r of requests) yield create(ExchangeResponseSchema, { text: `echo ${r.text}` });
+        },
+      },
+    };
+    t = await startTestHost({ limits: { requestBodyTimeoutMs: 300 }, capabilities: [echo as Capability] });
+    const me = await t.handshake({ pluginName: "chatty", capabilities: [KVService.typeName] });
+    const transports = createTransports(t.url);
+    try {
+      const broker = createClient(BrokerService, transports.make("connect"));
+      const grant = await broker.requestCapability({ capabilityType: KVService.typeName }, bearer(me.token));
+      // The client sends a message, then nothing for longer than requestBodyTimeoutMs, then another.
+      const outbox: ExchangeRequest[] = [];
+      let wake: (() => void) | undefined;
+      let done = false;
+      const send = (text: string) => (outbox.push({ text } as ExchangeRequest), wake?.());
+      async function* requests() {
+        while (!done) {
+          const next = outbox.shift();
+          if (next) yield next;
+          else await new Promise<void>((resolve) => (wake = resolve));
+        }
+      }
+      const kv = createClient(KVService, transports.make("grpc"));
+      const replies = kv
+        .exchange(requests(), { headers: { authorization: `Bearer ${me.token}`, [HEADER_GRANT]: grant.grantToken } })
+        [Symbol.asyncIterator]();
+      send("one");
+      expect((await replies.next()).value?.text).toBe("echo one");
+      // A headers-only stream opened after that first message is ended by the body time limit...
+      const session = connect(t.url);
+      sessions.push(session);
+      const slow = request(session, SLOW_PATHS[0]!).outcome;
+      expect(await within(slow, 10_000)).not.toBe("pending");
+      // ...while the idle bidi call, older than it, still answers.
+      send("two");
+      expect((await replies.next()).value?.text).toBe("echo two");
+      done = true;
+      wake?.();
+    } finally {
+      transports.close();
+    }
   });
 
   it("a request body that starts but never completes is ended too", async () => {
