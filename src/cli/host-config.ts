@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { RestartPolicy } from "../launcher/spec.js";
+import type { SandboxSpec } from "../sandbox/index.js";
 import {
   ConfigError,
   obj,
@@ -36,6 +38,8 @@ export interface HostConfig {
   requireLaunchSecret: boolean;
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   plugins: PluginConfig[];
+  /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
+  exitOnPluginFailure: boolean;
 }
 
 export interface Budget {
@@ -54,13 +58,46 @@ export interface PluginConfig {
   /** Service types, for start order. */
   provides: string[];
   requires: string[];
-  restart?: "on-failure" | "always" | "never";
+  restart?: RestartPolicy;
+  /** The launcher's sandbox spec, paths resolved against the config file's folder (checked by the launcher at start). */
+  sandbox?: SandboxSpec;
 }
 
 const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
   "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
+  "exitOnPluginFailure",
 ] as const;
+
+const RESTART_POLICIES = ["on-failure", "always", "never"] as const;
+const RESTART_NUMBERS = ["initialDelayMs", "maxDelayMs", "maxRestarts", "windowMs"] as const;
+
+/** `restart: on-failure` or `restart: { policy, initialDelayMs, maxDelayMs, maxRestarts, windowMs }`. */
+function restartPolicy(p: Obj, field: string): RestartPolicy | undefined {
+  const value = p["restart"];
+  if (value === undefined) return undefined;
+  const isPolicy = (v: unknown): v is RestartPolicy["policy"] => RESTART_POLICIES.includes(v as RestartPolicy["policy"]);
+  if (typeof value === "string") {
+    if (!isPolicy(value)) throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
+    return { policy: value };
+  }
+  const o = obj(value, `${field}.restart`);
+  onlyKeys(o, ["policy", "noRestartExitCodes", ...RESTART_NUMBERS], `${field}.restart`);
+  const policy = o["policy"] ?? "on-failure";
+  if (!isPolicy(policy)) throw new ConfigError(`${field}.restart.policy`, "must be on-failure, always or never");
+  const restart: RestartPolicy = { policy };
+  for (const key of RESTART_NUMBERS) {
+    const n = optNum(o, key, `${field}.restart`, { min: 0 });
+    if (n !== undefined) restart[key] = n;
+  }
+  const codes = o["noRestartExitCodes"];
+  if (codes !== undefined) {
+    if (!Array.isArray(codes) || !codes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
+      throw new ConfigError(`${field}.restart.noRestartExitCodes`, "must be a list of exit codes 1-255");
+    restart.noRestartExitCodes = codes as number[];
+  }
+  return restart;
+}
 
 function budget(value: Obj | undefined, field: string): Budget | undefined {
   if (!value) return undefined;
@@ -163,12 +200,11 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   const plugins = pluginsValue.map((value, i): PluginConfig => {
     const field = `plugins[${i}]`;
     const p = obj(value, field);
-    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart"], field);
+    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart", "sandbox"], field);
+    const sandbox = optObj(p, "sandbox", field);
     const envObj = optObj(p, "env", field) ?? {};
     for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
-    const restart = optStr(p, "restart", field);
-    if (restart !== undefined && !["on-failure", "always", "never"].includes(restart))
-      throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
+    const restart = restartPolicy(p, field);
     return {
       name: str(p, "name", field),
       command: str(p, "command", field),
@@ -177,7 +213,8 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
       inheritEnv: optStrList(p, "inheritEnv", field) ?? [],
       provides: optStrList(p, "provides", field) ?? [],
       requires: optStrList(p, "requires", field) ?? [],
-      ...(restart ? { restart: restart as PluginConfig["restart"] } : {}),
+      ...(restart ? { restart } : {}),
+      ...(sandbox ? { sandbox: sandboxWithPaths(sandbox, path) } : {}),
     };
   });
 
@@ -210,6 +247,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
     ...(healthProbe ? { healthProbe } : {}),
     plugins,
+    exitOnPluginFailure: optBool(root, "exitOnPluginFailure", "") ?? false,
   };
 }
 
@@ -221,4 +259,16 @@ export function loadHostConfig(file: string, env: NodeJS.ProcessEnv = process.en
     throw new ConfigError("(file)", `cannot read ${file}: ${(error as Error).message}`);
   }
   return parseHostConfig(raw, dirname(resolve(file)), env);
+}
+
+/** The sandbox spec as written, with its relative paths resolved like every other path in the file. */
+function sandboxWithPaths(sandbox: Obj, path: (p: string) => string): SandboxSpec {
+  const paths = (list: unknown) => (Array.isArray(list) ? list.map((p) => (typeof p === "string" ? path(p) : p)) : list);
+  const node = sandbox["node"] as Obj | undefined;
+  const namespaces = sandbox["namespaces"];
+  return {
+    ...sandbox,
+    ...(node && typeof node === "object" ? { node: { ...node, fsRead: paths(node["fsRead"]), fsWrite: paths(node["fsWrite"]) } } : {}),
+    ...(namespaces && typeof namespaces === "object" ? { namespaces: { ...(namespaces as Obj), writable: paths((namespaces as Obj)["writable"]) } } : {}),
+  } as SandboxSpec;
 }

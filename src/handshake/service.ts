@@ -81,10 +81,16 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
 
   return {
     async handshake(req, context: HandlerContext) {
+      await host.admission.handshake(context);
       const caller = context.values.get(identityKey);
       if (caller?.kind === "runtime")
         throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
       const { declarations, version, baseUrl } = admit(req, caller);
+      await host.admission.runtimeSlot(req.pluginName);
+      // Required secrets are checked now, not at the plugin's first secret() after it reported ready.
+      await host.admitSecrets(req.pluginName, declarations.secrets).catch((e: ConnectError) => {
+        throw refuse(req, caller, e.code, e.rawMessage);
+      });
       const runtimeId = await newRuntimeId();
       const now = host.now();
       const signingKey = drawRandom(host.random, 32);

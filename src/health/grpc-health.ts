@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { createSlots, peerKeyContext } from "../server-limits/index.js";
+import { peerAddressKey, peerKey } from "../admission/index.js";
+import { createSlots } from "../server-limits/index.js";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
 import type { Store } from "../store/types.js";
 
@@ -37,7 +38,7 @@ export function createGrpcHealthService(
       return create(HealthCheckResponseSchema, { status: await status(req.service) });
     },
     async *watch(req, context) {
-      const release = watchers.acquire(context.values.get(peerKeyContext));
+      const release = watchers.acquire(peerKey(context.values.get(peerAddressKey)));
       if (typeof release === "string") {
         const limit = release === "perPeer" ? "healthWatchersPerPeer" : "healthWatchers";
         throw new ConnectError(`too many health watch streams (limits.${limit} = ${limits[limit]})`, Code.ResourceExhausted);

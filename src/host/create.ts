@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
@@ -48,7 +49,20 @@ import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js"
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
-import { createRequestGuard, peerKeyContext, peerOf, singleMessageMethods } from "../server-limits/index.js";
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type { Registration } from "../../gen/plugboard/v1/common_pb.js";
+import {
+  createHostClientFactory,
+  createHostDiscovery,
+  HOST_CALLER,
+  type DiscoverOptions,
+  type HostClientOptions,
+  type HostWatchEvent,
+} from "../host-client/index.js";
+import { hostAppAuthorization } from "../policy/host-app.js";
+import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -71,6 +85,18 @@ export interface PluginHost {
   readonly metrics: HostMetrics;
   /** Routed calls currently forwarded to a provider runtime (drains and hot replace wait for zero). */
   inFlight(runtimeId: string): number;
+  /**
+   * A typed client for a plugin service, for the host app itself: each call is decided like a routed
+   * one (policy, RBAC subject "host", rate limit, provider selection and health, pin, metrics, audit,
+   * signed caller header `sub: "host"`) and sent straight to the provider, not through the host's server.
+   */
+  client<S extends DescService>(service: S, options?: HostClientOptions): Client<S>;
+  /** Resolves with the providers once a healthy one (in `versionRange`) is registered; DeadlineExceeded after `timeoutMs` (10 s). */
+  waitFor(service: DescService | string, options?: { timeoutMs?: number; versionRange?: string }): Promise<Registration[]>;
+  /** The registered providers of a service (healthy ones unless asked), in-process. */
+  discover(service: DescService | string, options?: DiscoverOptions): Promise<Registration[]>;
+  /** The service's registrations now, then every change, until `signal` aborts. */
+  watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** Stops servers started with listen, the sweeper and the store. */
@@ -116,6 +142,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
+    admission: createAdmission(resolved.limits, store, audit),
   };
 
   // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
@@ -142,6 +170,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     createIdentityInterceptor({ resolve: identify, publicMethods }),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
+    ...(options.interceptors ?? []),
   ];
 
   const routes = (router: ConnectRouter) => {
@@ -152,7 +181,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
-      const { provider, policy } = options.secrets;
+      const { provider, policy, watch } = options.secrets;
       router.service(
         SecretsService,
         createSecretsService({ provider, store, logger, audit: (e) =>
@@ -162,7 +191,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
-            }), ...(policy ? { policy } : {}) }),
+            }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}) }),
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
@@ -177,7 +206,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
-      values.set(peerKeyContext, peerOf(req as http2.Http2ServerRequest));
+      values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       return values;
     },
   });
@@ -202,6 +231,19 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Routed calls per provider runtime, so a drain can wait for exactly the calls already forwarded.
   const inFlight = createInFlightCounter();
+  // Routed calls and the host app's own calls to its plugins are counted, audited and drained alike.
+  const recordCallEnd = (info: CallEndInfo) => {
+    inFlight.onCallEnd(info);
+    metrics.observeRoutedCall(info);
+    const target = `/${info.service}/${info.method}`;
+    if (info.code === "unauthenticated")
+      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
+    else if (info.code === "resource_exhausted" && info.caller)
+      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
+    else if (info.code === "permission_denied" && info.caller === HOST_CALLER)
+      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it" });
+    options.onRoutedCall?.(info);
+  };
   const router = createRouter({
     authenticate: decisions.authenticate,
     authorize: decisions.authorize,
@@ -211,17 +253,18 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
     onCallStart: inFlight.onCallStart,
-    onCallEnd(info: CallEndInfo) {
-      inFlight.onCallEnd(info);
-      metrics.observeRoutedCall(info);
-      const target = `/${info.service}/${info.method}`;
-      if (info.code === "unauthenticated")
-        audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
-      else if (info.code === "resource_exhausted" && info.caller)
-        audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
-      options.onRoutedCall?.(info);
-    },
+    onCallEnd: recordCallEnd,
   });
+  const hostClients = createHostClientFactory({
+    authorize: hostAppAuthorization(host.policy, options.rbac),
+    resolve: (serviceType, pin) => decisions.resolve(serviceType, HOST_CALLER, pin),
+    rateLimiter,
+    onCallStart: inFlight.onCallStart,
+    onCallEnd: recordCallEnd,
+    upstreamTls: options.upstreamTls,
+    maxMessageBytes: resolved.limits.maxMessageBytes,
+  });
+  const discovery = createHostDiscovery(store);
   const forgetEnded = store.subscribe((event) => decisions.observe(event));
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
@@ -278,12 +321,15 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    client: hostClients.client,
+    ...discovery,
     async close() {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
       stopResetLog();
       await router.close();
+      hostClients.close();
       await Promise.all([...servers, ...opsServers].map((s) => s.close()));
       servers.clear();
       opsServers.clear();

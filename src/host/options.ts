@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import semver from "semver";
+import type { Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../identity/identity.js";
 import type { AuditSink } from "../audit/audit.js";
 import type { AuditLogOptions } from "../audit/audit-log.js";
@@ -11,8 +12,10 @@ import type { Store } from "../store/types.js";
 import type { RandomSource } from "../tokens/tokens.js";
 import type { Capability, Limits } from "./context.js";
 import type { Rbac } from "../policy/rbac.js";
+import { checkAdmissionLimits } from "../admission/limits-check.js";
 import type { SecretProvider } from "../secrets/types.js";
 import type { SecretPolicy } from "../secrets/service.js";
+import type { SecretWatchOptions } from "../secrets/watch.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
@@ -35,13 +38,19 @@ export interface PluginHostOptions {
   /** Role-based access control over every RPC and routed call. */
   rbac?: Rbac;
   /** Serve plugboard.v1.SecretsService from this provider. */
-  secrets?: { provider: SecretProvider; policy?: SecretPolicy };
+  secrets?: { provider: SecretProvider; policy?: SecretPolicy; watch?: SecretWatchOptions };
   /** Rate limits for routed calls: budgets (memory, or Redis when `redis` is given) or a ready limiter. */
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter;
   /** TLS towards https:// providers: their CA and the host's client certificate. */
   upstreamTls?: UpstreamTls;
   /** Called once per routed call (metrics). */
   onRoutedCall?: (info: CallEndInfo) => void;
+  /**
+   * Your connect-es interceptors around the host's own services (handshake, registry, broker, lifecycle,
+   * admin, health, secrets, capabilities), run after authentication: `req.contextValues.get(identityKey)`
+   * is the caller. Routed plugin calls do not pass through them (the router forwards bytes; see `onRoutedCall`).
+   */
+  interceptors?: Interceptor[];
   /** Host services plugins may use through broker grants. */
   capabilities?: Capability[];
   /** Refuse handshakes without a launcher-issued launch secret. Default false. */
@@ -94,6 +103,7 @@ export function resolveOptions(options: PluginHostOptions): ResolvedOptions {
     throw new Error("createPluginHost: appProtocolVersions must be semver versions");
   const limits = { ...DEFAULT_LIMITS, ...options.limits } as Limits;
   for (const [name, v] of Object.entries(limits)) positive(`limits.${name}`, v);
+  checkAdmissionLimits(limits);
   return {
     appProtocolVersions,
     runtimeTokenTtlMs: positive("runtimeTokenTtlMs", options.runtimeTokenTtlMs ?? DEFAULT_TTLS.runtimeTokenMs),

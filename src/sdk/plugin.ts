@@ -15,16 +15,19 @@ import {
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { HEADER_PROVIDER } from "../protocol/constants.js";
+import { HEALTH_STATES, type ReportableHealth } from "../protocol/health.js";
 import { createAuthInterceptor } from "./auth.js";
 import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from "./capability.js";
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
-import { createHostConnection, type Protocol } from "./host-connection.js";
+import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
+import { followPages } from "../paging/follow.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
+import { createSecretWatch, type SecretChange } from "./secret-watch.js";
 
-export interface ClientOptions {
+export interface ClientOptions extends ClientTransportOptions {
   /** Wire protocol towards the host. Default "connect". */
   protocol?: Protocol;
   /** Route every call to this provider (runtime ID or registration ID). */
@@ -32,13 +35,27 @@ export interface ClientOptions {
   /** Override the plugin's retry / breaker settings for this client; false turns them off. */
   retry?: RetryOptions | false;
   circuitBreaker?: BreakerOptions | false;
-  /** Your own interceptors, run first. */
+  /** Your own interceptors for this client, run after the plugin's `interceptors.client` and before retry. */
   interceptors?: Interceptor[];
 }
 
-export type HealthName = "healthy" | "degraded" | "unhealthy";
+const TRANSPORT_KEYS = [
+  "defaultTimeoutMs", "useBinaryFormat", "jsonOptions", "binaryOptions",
+  "acceptCompression", "sendCompression", "compressMinBytes", "useHttpGet",
+] as const satisfies readonly (keyof ClientTransportOptions)[];
+
+function transportOptionsOf(options: ClientOptions): ClientTransportOptions {
+  return Object.fromEntries(TRANSPORT_KEYS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+}
+
+/** What a plugin may report: the shared health vocabulary (src/protocol/health.ts) minus "unknown". */
+export type HealthName = ReportableHealth;
 
 export interface Plugin {
+  /** The plugin's name, as declared. */
+  readonly name: string;
+  /** The host it talks to. */
+  readonly hostUrl: string;
   /** Set after start(); changes when the plugin had to handshake again. */
   readonly runtimeId: string;
   /** Where this plugin serves its services ("" for consume-only plugins). */
@@ -48,16 +65,17 @@ export interface Plugin {
   capability<S extends DescService>(service: S, options?: { protocol?: Protocol }): Promise<Client<S>>;
   discover(service: DescService, options?: { versionRange?: string; strategy?: SelectionStrategy; includeUnhealthy?: boolean }): Promise<DiscoverResponse>;
   watch(service: DescService, options?: { signal?: AbortSignal }): AsyncIterable<WatchResponse>;
+  /** A declared secret's current value: kept current by the host's WatchSecrets stream, so a rotation needs no restart. */
   secret(name: string): Promise<Uint8Array>;
+  /** Called with each new version of a declared secret (and when it goes stale or fresh again); returns an unsubscribe function. */
+  onSecretChange(name: string, listener: (change: SecretChange) => void): () => void;
+  /** The version a rotation replaced, for `secretGraceMs` after the change (e.g. to accept tokens signed with the old key). */
+  previousSecret(name: string): Uint8Array | undefined;
   reportHealth(state: HealthName, message?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-const HEALTH: Record<HealthName, HealthState> = {
-  healthy: HealthState.HEALTHY,
-  degraded: HealthState.DEGRADED,
-  unhealthy: HealthState.UNHEALTHY,
-};
+const HEALTH = HEALTH_STATES;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -86,6 +104,11 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   const broker = createClient(BrokerService, hostTransport);
   const lifecycle = createClient(LifecycleService, hostTransport);
   const secrets = createClient(SecretsService, hostTransport);
+  const secretWatch = createSecretWatch({
+    watch: (signal) => secrets.watchSecrets({}, { signal }),
+    graceMs: options.secretGraceMs,
+    onError: (e) => log.debug({ code: Code[e.code], err: e.rawMessage }, "secret watch ended; watching again"),
+  });
 
   // One registration pass at a time: a heartbeat and a re-handshake must not both register a service.
   let registering: Promise<void> = Promise.resolve();
@@ -163,6 +186,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   }
 
   const plugin: Plugin = {
+    name: options.name,
+    hostUrl: options.hostUrl,
     get runtimeId() {
       return session.state?.runtimeId ?? "";
     },
@@ -187,6 +212,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
             hostname: options.listen.hostname,
             ...(options.listen.tls ? { tls: options.listen.tls } : {}),
             maxMessageBytes: options.maxMessageBytes,
+            interceptors: options.interceptors.server,
           });
         }
         const runtime = await session.start();
@@ -208,6 +234,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         report: (health, message) => lifecycle.reportHealth({ state: HEALTH[health], message }).then(() => undefined),
         onError: (e) => log.debug({ err: ConnectError.from(e).rawMessage }, "dependency watch ended; watching again"),
       });
+      if (options.secrets.length > 0) secretWatch.start();
       // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
       stopWatchdog = startParentWatchdog({
         onParentGone: () => {
@@ -224,6 +251,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       const breaker = clientOptions.circuitBreaker ?? options.circuitBreaker;
       const pin = clientOptions.pin;
       const interceptors: Interceptor[] = [
+        ...options.interceptors.client,
         ...(clientOptions.interceptors ?? []),
         // The breaker sees one outcome per logical call, after retries.
         ...(breaker ? [createCircuitBreakerInterceptor(breaker)] : []),
@@ -238,7 +266,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           : []),
         auth,
       ];
-      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors));
+      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors, transportOptionsOf(clientOptions)));
     },
 
     async capability(service, capabilityOptions = {}) {
@@ -246,17 +274,26 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (offered) throw offered;
       const grant = createGrantHolder(broker, service.typeName);
       await grant.current(); // refusals surface here, not at the first call
-      return createClient(service, connection.transport(capabilityOptions.protocol ?? "connect", [createGrantInterceptor(grant), auth]));
+      return createClient(
+        service,
+        connection.transport(capabilityOptions.protocol ?? "connect", [...options.interceptors.client, createGrantInterceptor(grant), auth]),
+      );
     },
 
     async discover(service, discoverOptions = {}) {
       running();
-      return registry.discover({
-        serviceType: service.typeName,
-        versionRange: discoverOptions.versionRange ?? "",
-        strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
-        includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
-      });
+      // The host pages large answers; the plugin gets every provider in one response.
+      const pages = await followPages((pageToken) =>
+        registry.discover({
+          serviceType: service.typeName,
+          versionRange: discoverOptions.versionRange ?? "",
+          strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
+          includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
+          pageToken,
+        }),
+      );
+      const [first] = pages as [DiscoverResponse, ...DiscoverResponse[]];
+      return { ...first, providers: pages.flatMap((p) => p.providers), nextPageToken: "" };
     },
 
     watch(service, watchOptions = {}) {
@@ -266,6 +303,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
     async secret(name) {
       running();
+      const watched = secretWatch.current(name);
+      if (watched) return watched.value;
       try {
         const res = await secrets.getSecrets({ names: [name] });
         const found = res.secrets.find((s) => s.name === name);
@@ -279,6 +318,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       }
     },
 
+    onSecretChange: (name, listener) => secretWatch.onChange(name, listener),
+
+    previousSecret: (name) => secretWatch.previous(name)?.value,
+
     async reportHealth(health, message = "") {
       running();
       await lifecycle.reportHealth({ state: HEALTH[health], message });
@@ -290,6 +333,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (heartbeat) clearInterval(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
+      secretWatch.stop();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);
         signalHandlers.clear();

@@ -42,6 +42,7 @@ export function createEnvSecretProvider(options: EnvProviderOptions = {}): Secre
   return {
     kind: "env",
     get,
+    locate: (name) => `environment variable ${prefix}${normaliseEnvKey(name)}`,
     async list() {
       return Object.keys(env())
         .filter((key) => key.startsWith(prefix) && key.length > prefix.length)

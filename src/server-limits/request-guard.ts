@@ -2,10 +2,10 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type * as http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { peerAddressOf, peerKey } from "../admission/index.js";
 import type { IdentityResolver } from "../identity/compose.js";
 import { detectProtocol } from "../router/wire-protocol.js";
 import { headerListBytes } from "./header-list.js";
-import { peerOf } from "./peer.js";
 import { refuseStream } from "./refuse.js";
 import { createSlots } from "./slots.js";
 
@@ -86,7 +86,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
         // A request that ended with its headers has nothing left to wait for.
         if (stream.endAfterHeaders) return handler(req, res);
 
-        const release = pending.acquire(peerOf(req));
+        const release = pending.acquire(peerKey(peerAddressOf(req)));
         if (typeof release === "string") {
           const limit = release === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
           const err = new ConnectError(
