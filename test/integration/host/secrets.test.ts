@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 it("hands each plugin only the secrets it declared and the policy allows, and never logs a value", async () => {
-  const env = { PB_SECRET_OPENAI_API_KEY: "sk-live-123456789", PB_SECRET_DB_PASSWORD: "hunter2-very-secret" };
+  const env = { PB_SECRET_OPENAI__API_KEY: "sk-live-123456789", PB_SECRET_DB__PASSWORD: "hunter2-very-secret" };
   const lines: string[] = [];
   const logger = createLogger({ level: "trace", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
   t = await startTestHost({
