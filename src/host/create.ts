@@ -64,6 +64,7 @@ import {
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
 import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -147,10 +148,12 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     admission: createAdmission(resolved.limits, store, audit),
   };
 
-  const identify = instrumentResolver(composeAuthenticators([
+  // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
+  const requestGuard = createRequestGuard(resolved.limits);
+  const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]), metrics.observeAuth);
+  ]), metrics.observeAuth));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
     RegistryService.typeName,
@@ -181,7 +184,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(BrokerService, createBrokerService(host));
     router.service(LifecycleService, createLifecycleService(host));
     router.service(AdminService, createAdminService(host));
-    router.service(Health, createGrpcHealthService(store, hostServices));
+    router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
       const { provider, policy, watch } = options.secrets;
       router.service(
@@ -281,11 +284,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     else router.handle(req, res);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.
-  const handler: RequestHandler = (req, res) => {
+  const handler: RequestHandler = requestGuard.guard((req, res) => {
     const requestId = requestIdFrom(req.headers);
     res.setHeader(HEADER_REQUEST_ID, requestId);
     runWithRequestId(requestId, () => dispatch(req, res));
-  };
+  }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
