@@ -24,6 +24,8 @@ import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
+import { createAutoTlsSlot, listenWithAutoTls } from "../identity/auto-tls-host.js";
+import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
@@ -72,6 +74,10 @@ export interface PluginHost {
   inFlight(runtimeId: string): number;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** With AutoMTLS running (listen({ tls: "auto" })): a certificate for a plugin about to be launched; else undefined. */
+  issuePluginCredentials(pluginName: string): Promise<PluginCredentials | undefined>;
+  /** The AutoMTLS CA once a listener runs with tls "auto" (its PEM, SPIFFE IDs, issuance). */
+  autoTls(): AutoTls | undefined;
   /** Stops servers started with listen, the sweeper and the store. */
   close(): Promise<void>;
 }
@@ -117,7 +123,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     capabilityTypes,
   };
 
+  const autoTls = createAutoTlsSlot(options.autoTls);
   const identify = instrumentResolver(composeAuthenticators([
+    autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
   ]), metrics.observeAuth);
@@ -145,7 +153,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(HandshakeService, createHandshakeService(host));
     router.service(RegistryService, createRegistryService(host));
     router.service(BrokerService, createBrokerService(host));
-    router.service(LifecycleService, createLifecycleService(host));
+    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current }));
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices));
     if (options.secrets) {
@@ -205,7 +213,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     maxMessageBytes: resolved.limits.maxMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
-    ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
+    upstreamTls: () => autoTls.current()?.clientTls() ?? options.upstreamTls,
     onCallStart: inFlight.onCallStart,
     onCallEnd(info: CallEndInfo) {
       inFlight.onCallEnd(info);
@@ -262,7 +270,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     audit,
     metrics,
     async listen(listenOptions = {}) {
-      const server = await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
+      const server =
+        listenOptions.tls === "auto"
+          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
+          : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
       logger.info({ url: server.url }, "plugboard host listening");
       return server;
@@ -274,8 +285,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    issuePluginCredentials: async (pluginName) => autoTls.current()?.issuePlugin(pluginName),
+    autoTls: autoTls.current,
     async close() {
       clearInterval(sweeper);
+      autoTls.close();
       prober?.stop();
       forgetEnded();
       stopResetLog();

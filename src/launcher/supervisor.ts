@@ -93,12 +93,15 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     if (retiring) return;
     const before = await runtimesOf(host.store, spec.name);
     if (retiring) return;
+    // With AutoMTLS, a certificate carrying the plugin's SPIFFE ID (undefined otherwise).
+    const tls = await host.issuePluginCredentials(spec.name);
+    if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
     const p = spawnGroup({
       command: spec.command,
       args: spec.args,
       cwd: spec.cwd,
-      env: pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid }),
+      env: pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls }),
     });
     proc = p;
     if (p.child.stdout) captureOutput(p.child.stdout, logger, { plugin: spec.name, stream: "stdout" }, deps.output);

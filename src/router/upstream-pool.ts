@@ -28,7 +28,8 @@ export interface UpstreamPool {
 }
 
 export interface UpstreamPoolOptions {
-  tls?: UpstreamTls;
+  /** A function is asked at each new connection (certificates that renew, e.g. AutoMTLS). */
+  tls?: UpstreamTls | (() => UpstreamTls | undefined);
   /** Parsed endpoints kept (default 1024); the cache is cleared when full. */
   maxCachedEndpoints?: number;
 }
@@ -48,10 +49,11 @@ export function createUpstreamPool(opts: UpstreamPoolOptions = {}): UpstreamPool
 
   function connect(target: UpstreamTarget): ClientHttp2Session {
     const options: SecureClientSessionOptions = { settings: { initialWindowSize: WINDOW_BYTES } };
-    if (target.scheme === "https" && opts.tls) {
-      if (opts.tls.ca !== undefined) options.ca = opts.tls.ca;
-      if (opts.tls.cert !== undefined) options.cert = opts.tls.cert;
-      if (opts.tls.key !== undefined) options.key = opts.tls.key;
+    const tls = typeof opts.tls === "function" ? opts.tls() : opts.tls;
+    if (target.scheme === "https" && tls) {
+      if (tls.ca !== undefined) options.ca = tls.ca;
+      if (tls.cert !== undefined) options.cert = tls.cert;
+      if (tls.key !== undefined) options.key = tls.key;
     }
     const session = http2.connect(target.origin, options);
     const forget = () => {

@@ -23,6 +23,8 @@ export interface PluginServerOptions {
 
 export interface PluginServer {
   readonly url: string;
+  /** New connections get this certificate (a renewed one); open connections keep theirs. */
+  updateTls(tls: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer }): void;
   /** Refuse new calls (Unavailable) and wait up to `timeoutMs` for in-flight ones; true when all finished. */
   drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -75,6 +77,10 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
   const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   return {
     url: `${options.tls ? "https" : "http"}://${host}:${port}`,
+    updateTls(tls) {
+      if (!options.tls) throw new Error("updateTls: this plugin server does not serve TLS");
+      (server as http2.Http2SecureServer).setSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), minVersion: "TLSv1.2" });
+    },
     async drain(timeoutMs) {
       draining = true;
       if (inFlight === 0) return true;

@@ -1,0 +1,64 @@
+/**
+ * The host's side of AutoMTLS: the CA is made on the first `listen({ tls: "auto" })` (creating
+ * keys is asynchronous, createPluginHost is not), and each such listener gets a server
+ * certificate that is swapped in place (setSecureContext) at half-life.
+ */
+import type { Http2SecureServer } from "node:http2";
+import type { ListenOptions, RunningServer } from "../host/listen.js";
+import type { Authenticator } from "./identity.js";
+import { createAutoTls, resolveAutoTlsOptions, type AutoTls, type AutoTlsOptions } from "./auto-tls.js";
+
+export interface AutoTlsSlot {
+  /** Makes the CA on first call; later calls return the same one. */
+  start(): Promise<AutoTls>;
+  current(): AutoTls | undefined;
+  /** Delegates to the CA's authenticator once there is one. */
+  readonly authenticator: Authenticator;
+  close(): void;
+}
+
+export function createAutoTlsSlot(options: AutoTlsOptions | undefined): AutoTlsSlot {
+  resolveAutoTlsOptions(options); // option mistakes fail at createPluginHost, not at listen
+  let started: Promise<AutoTls> | undefined;
+  let auto: AutoTls | undefined;
+  return {
+    start() {
+      started ??= createAutoTls(options).then((a) => (auto = a));
+      return started;
+    },
+    current: () => auto,
+    authenticator: async (source) => auto?.authenticator(source),
+    close: () => auto?.close(),
+  };
+}
+
+/**
+ * Starts a listener with a server certificate from the AutoMTLS CA; the TLS layer itself refuses
+ * clients without a certificate from this CA. The certificate is swapped in place at half-life.
+ */
+export async function listenWithAutoTls(
+  slot: AutoTlsSlot,
+  options: ListenOptions,
+  listen: (options: ListenOptions) => Promise<RunningServer>,
+): Promise<RunningServer> {
+  const auto = await slot.start();
+  const hostname = options.hostname ?? "127.0.0.1";
+  const first = await auto.serverCertificate(hostname);
+  const server = await listen({ ...options, tls: { cert: first.certPem, key: first.keyPem, ca: auto.caPem, requestCert: true } });
+  const secure = server.server as Http2SecureServer;
+  const timer = setInterval(() => {
+    auto
+      .serverCertificate(hostname)
+      .then((next) => secure.setSecureContext({ cert: next.certPem, key: next.keyPem, ca: auto.caPem, minVersion: "TLSv1.2" }))
+      .catch(() => undefined); // retried at the next tick
+  }, auto.certTtlMs / 2);
+  timer.unref();
+  const close = server.close;
+  return {
+    ...server,
+    close: () => {
+      clearInterval(timer);
+      return close();
+    },
+  };
+}
