@@ -24,7 +24,7 @@ import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
-import { createAutoTlsSlot, listenWithAutoTls } from "../identity/auto-tls-host.js";
+import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
 import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
@@ -124,6 +124,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   };
 
   const autoTls = createAutoTlsSlot(options.autoTls);
+  const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
   const identify = instrumentResolver(composeAuthenticators([
     autoTls.authenticator,
     ...(options.authenticators ?? []),
@@ -200,7 +201,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       store,
       logger,
       ...options.healthProbe,
-      ...(options.upstreamTls ? { tls: options.upstreamTls } : {}),
+      tls: upstreamTls,
     });
   prober?.start();
 
@@ -213,7 +214,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     maxMessageBytes: resolved.limits.maxMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
-    upstreamTls: () => autoTls.current()?.clientTls() ?? options.upstreamTls,
+    upstreamTls,
     onCallStart: inFlight.onCallStart,
     onCallEnd(info: CallEndInfo) {
       inFlight.onCallEnd(info);
@@ -275,7 +276,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
           ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
           : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
-      logger.info({ url: server.url }, "plugboard host listening");
+      const auto = listenOptions.tls === "auto" ? { tls: "auto", trustDomain: autoTls.current()?.trustDomain } : {};
+      logger.info({ url: server.url, ...auto }, "plugboard host listening");
       return server;
     },
     async listenOps(opsOptions = {}) {

@@ -5,6 +5,7 @@
  */
 import type { Http2SecureServer } from "node:http2";
 import type { ListenOptions, RunningServer } from "../host/listen.js";
+import type { UpstreamTls } from "../router/upstream-pool.js";
 import type { Authenticator } from "./identity.js";
 import { createAutoTls, resolveAutoTlsOptions, type AutoTls, type AutoTlsOptions } from "./auto-tls.js";
 
@@ -29,6 +30,26 @@ export function createAutoTlsSlot(options: AutoTlsOptions | undefined): AutoTlsS
     current: () => auto,
     authenticator: async (source) => auto?.authenticator(source),
     close: () => auto?.close(),
+  };
+}
+
+/**
+ * TLS material for the host's outgoing connections to plugin servers (router, health prober):
+ * AutoMTLS's CA and current client certificate once it runs, else `fallback`. Getters, because
+ * http2.connect reads them at each new connection, so a renewed certificate is used from then on.
+ */
+export function liveUpstreamTls(slot: AutoTlsSlot, fallback: UpstreamTls | undefined): UpstreamTls {
+  const current = () => slot.current()?.clientTls() ?? fallback;
+  return {
+    get ca() {
+      return current()?.ca;
+    },
+    get cert() {
+      return current()?.cert;
+    },
+    get key() {
+      return current()?.key;
+    },
   };
 }
 

@@ -45,7 +45,7 @@ export interface RouterOptions {
   /** Largest request message (streams: each message; Connect unary: the body). Default 4 MiB. */
   maxMessageBytes?: number;
   /** TLS for https:// providers: CA, and the host's client certificate for mTLS. */
-  upstreamTls?: UpstreamTls | (() => UpstreamTls | undefined);
+  upstreamTls?: UpstreamTls;
   logger?: Logger;
   /** Metrics hook, called once per call (including refused ones). */
   onCallEnd?(info: CallEndInfo): void;

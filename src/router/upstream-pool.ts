@@ -28,8 +28,7 @@ export interface UpstreamPool {
 }
 
 export interface UpstreamPoolOptions {
-  /** A function is asked at each new connection (certificates that renew, e.g. AutoMTLS). */
-  tls?: UpstreamTls | (() => UpstreamTls | undefined);
+  tls?: UpstreamTls;
   /** Parsed endpoints kept (default 1024); the cache is cleared when full. */
   maxCachedEndpoints?: number;
 }
@@ -49,11 +48,10 @@ export function createUpstreamPool(opts: UpstreamPoolOptions = {}): UpstreamPool
 
   function connect(target: UpstreamTarget): ClientHttp2Session {
     const options: SecureClientSessionOptions = { settings: { initialWindowSize: WINDOW_BYTES } };
-    const tls = typeof opts.tls === "function" ? opts.tls() : opts.tls;
-    if (target.scheme === "https" && tls) {
-      if (tls.ca !== undefined) options.ca = tls.ca;
-      if (tls.cert !== undefined) options.cert = tls.cert;
-      if (tls.key !== undefined) options.key = tls.key;
+    if (target.scheme === "https" && opts.tls) {
+      if (opts.tls.ca !== undefined) options.ca = opts.tls.ca;
+      if (opts.tls.cert !== undefined) options.cert = opts.tls.cert;
+      if (opts.tls.key !== undefined) options.key = opts.tls.key;
     }
     const session = http2.connect(target.origin, options);
     const forget = () => {
