@@ -16,6 +16,16 @@ export interface RenewalOptions {
   logger: Logger;
 }
 
+/**
+ * The exact subjectAltName of the AutoMTLS host's client certificate (its SPIFFE ID alone), for the
+ * trust domain of this plugin's own certificate `spiffe://<td>/plugin/<name>`.
+ */
+export function hostSubjectAltName(ownCertPem: string): string {
+  const trustDomain = /URI:spiffe:\/\/([a-z0-9._-]+)\/plugin\//.exec(new X509Certificate(ownCertPem).subjectAltName ?? "")?.[1];
+  if (trustDomain === undefined) throw new Error("createPlugin: the AutoMTLS certificate carries no spiffe://<trust domain>/plugin/<name> ID");
+  return `URI:spiffe://${trustDomain}/host`;
+}
+
 /** Below this remaining lifetime renewal stops trying: the certificate is as good as expired. */
 const GIVE_UP_MS = 500;
 

@@ -22,7 +22,7 @@ import { createHostConnection, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
-import { startCertificateRenewal } from "./certificate-renewal.js";
+import { hostSubjectAltName, startCertificateRenewal } from "./certificate-renewal.js";
 import { createSession, type RuntimeState } from "./session.js";
 
 export interface ClientOptions {
@@ -188,6 +188,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
             port: options.listen.port,
             hostname: options.listen.hostname,
             ...(options.listen.tls ? { tls: options.listen.tls } : {}),
+            ...(options.autoTls ? { clientSubjectAltName: hostSubjectAltName(options.autoTls.cert) } : {}),
             maxMessageBytes: options.maxMessageBytes,
           });
         }

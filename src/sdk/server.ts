@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -16,6 +17,11 @@ export interface PluginServerOptions {
   port: number;
   hostname: string;
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /**
+   * Connections whose verified client certificate has another subjectAltName than exactly this are
+   * closed (AutoMTLS: only the host's certificate, not another plugin's from the same CA).
+   */
+  clientSubjectAltName?: string;
   maxMessageBytes: number;
   /** Extra server interceptors, run after the caller check. */
   interceptors?: Interceptor[];
@@ -62,6 +68,11 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
     ? http2.createSecureServer({ settings, cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: "TLSv1.2" }, handler)
     : http2.createServer({ settings }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  const expectedPeer = options.clientSubjectAltName;
+  if (options.tls && expectedPeer !== undefined)
+    server.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.getPeerX509Certificate()?.subjectAltName !== expectedPeer) socket.destroy();
+    });
   server.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));

@@ -156,6 +156,9 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
     expect(Date.now()).toBeGreaterThan(new Date(launchCert.validTo).getTime());
     expect(after.peer!.verify(new X509Certificate(auto.caPem).publicKey)).toBe(true);
     expect(after.peer!.subjectAltName).toContain("URI:spiffe://plugboard.local/plugin/kv-provider");
+    // Only the host may connect to a plugin's server: another plugin's certificate from the same CA is closed.
+    const intruder = await auto.issuePlugin("intruder");
+    expect((await tryRequest(provider.baseUrl, { ca: auto.caPem, cert: intruder.certPem, key: intruder.keyPem })).error).toBeDefined();
     // The provider stayed registered throughout (its heartbeats authenticate with the renewed certificate).
     expect((await host.store.listRegistrations(KV)).map((r) => r.runtimeId)).toEqual([provider.runtimeId]);
   }, 60_000);
