@@ -16,7 +16,7 @@ import type { SecretPolicy } from "../secrets/service.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
-import type { AutoTlsOptions } from "../identity/auto-tls.js";
+import type { AutoTlsOptions } from "../identity/auto-tls-options.js";
 
 export interface PluginHostOptions {
   /** Shared with plugins out of band; tells a plugin it was started by this host. Not a security measure. */

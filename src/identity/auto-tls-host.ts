@@ -7,7 +7,8 @@ import type { Http2SecureServer } from "node:http2";
 import type { ListenOptions, RunningServer } from "../host/listen.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
 import type { Authenticator } from "./identity.js";
-import { createAutoTls, resolveAutoTlsOptions, type AutoTls, type AutoTlsOptions } from "./auto-tls.js";
+import type { AutoTls } from "./auto-tls.js";
+import { resolveAutoTlsOptions, type AutoTlsOptions } from "./auto-tls-options.js";
 
 export interface AutoTlsSlot {
   /** Makes the CA on first call; later calls return the same one. */
@@ -24,7 +25,8 @@ export function createAutoTlsSlot(options: AutoTlsOptions | undefined): AutoTlsS
   let auto: AutoTls | undefined;
   return {
     start() {
-      started ??= createAutoTls(options).then((a) => (auto = a));
+      // Loaded on first use: a host without AutoMTLS never loads the CA code.
+      started ??= import("./auto-tls.js").then(({ createAutoTls }) => createAutoTls(options)).then((a) => (auto = a));
       return started;
     },
     current: () => auto,

@@ -8,19 +8,10 @@ import { X509Certificate, randomBytes } from "node:crypto";
 import type { Authenticator } from "./identity.js";
 import { createDevCa, issueCertificate, signCertificateRequest, type CertificateAuthority, type IssuedCertificate } from "./certs.js";
 import { createMtlsAuthenticator } from "./mtls.js";
-import { trustDomainProblem } from "./spiffe-id.js";
+import { resolveAutoTlsOptions, type AutoTlsOptions } from "./auto-tls-options.js";
 
-export interface AutoTlsOptions {
-  /** SPIFFE trust domain of the certificates. Default "plugboard.local". */
-  trustDomain?: string;
-  /** Lifetime of every leaf certificate (host and plugins); each is renewed at half-life. Default 24 h, minimum 2 s. */
-  certTtlMs?: number;
-  /** Extra DNS names or IP addresses for the host's server certificate (loopback names are always in it). */
-  hostNames?: string[];
-}
+export { AUTO_TLS_DEFAULTS, resolveAutoTlsOptions, type AutoTlsOptions } from "./auto-tls-options.js";
 
-export const AUTO_TLS_DEFAULTS = { trustDomain: "plugboard.local", certTtlMs: 24 * 60 * 60 * 1000 } as const;
-const MIN_CERT_TTL_MS = 2_000;
 /** The CA outlives every leaf by far; a host running longer than this needs a restart. */
 const CA_VALIDITY_DAYS = 3650;
 /** Host and plugins share a machine (the launcher starts them), so only sub-second skew needs cover. */
@@ -52,15 +43,6 @@ export interface AutoTls {
   renewPlugin(pluginName: string, csrPem: string): Promise<string>;
   /** Stops the renewal timer. */
   close(): void;
-}
-
-export function resolveAutoTlsOptions(options: AutoTlsOptions = {}): Required<AutoTlsOptions> {
-  const trustDomain = options.trustDomain ?? AUTO_TLS_DEFAULTS.trustDomain;
-  const problem = trustDomainProblem(trustDomain);
-  if (problem !== undefined) throw new Error(`autoTls.trustDomain "${trustDomain}" is invalid: ${problem}`);
-  const certTtlMs = options.certTtlMs ?? AUTO_TLS_DEFAULTS.certTtlMs;
-  if (!Number.isFinite(certTtlMs) || certTtlMs < MIN_CERT_TTL_MS) throw new Error(`autoTls.certTtlMs must be at least ${MIN_CERT_TTL_MS} ms`);
-  return { trustDomain, certTtlMs, hostNames: [...(options.hostNames ?? [])] };
 }
 
 /** Splits host names into DNS names and IP addresses for the SAN extension. */
