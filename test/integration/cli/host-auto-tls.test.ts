@@ -1,15 +1,28 @@
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http2 from "node:http2";
 import { afterEach, expect, it } from "vitest";
-import { exitOf, spawnTs, waitForLine } from "../../helpers/processes.js";
+import { exitOf, TSX, waitForLine } from "../../helpers/processes.js";
 
 let child: ChildProcess | undefined;
 let dir: string | undefined;
+/** Signals the whole process group: the tsx wrapper and the node process under it. */
+function signalGroup(signal: NodeJS.Signals) {
+  try {
+    if (child?.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 afterEach(async () => {
-  child?.kill("SIGKILL");
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = exitOf(child);
+    signalGroup("SIGKILL");
+    await exited;
+  }
   child = undefined;
   if (dir) await rm(dir, { recursive: true, force: true });
   dir = undefined;
@@ -36,7 +49,7 @@ it("plugboard host with tls: auto serves https, launches a plugin over AutoMTLS,
       ],
     }),
   );
-  child = spawnTs("src/cli/main.ts", ["host", "--config", file]);
+  child = spawn(TSX, ["src/cli/main.ts", "host", "--config", file], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   const url = JSON.parse(await waitForLine(child, (l) => l.includes("plugboard host ready"))).url as string;
@@ -62,6 +75,7 @@ it("plugboard host with tls: auto serves https, launches a plugin over AutoMTLS,
   });
   expect(outcome).toBe("refused");
 
-  child.kill("SIGTERM");
-  expect(await exitOf(child)).toBe(0);
+  const exited = exitOf(child);
+  signalGroup("SIGTERM");
+  expect(await exited).toBe(0);
 });
