@@ -1,7 +1,7 @@
 import { createContextKey } from "@connectrpc/connect";
 
-/** How a caller proved who it is. */
-export type AuthMethod = "token" | "mtls" | "jwt";
+/** How a caller proved who it is; "host" is the host application calling in-process (never from outside). */
+export type AuthMethod = "token" | "mtls" | "jwt" | "host";
 
 /**
  * Who is calling. Plugins that handshook are `runtime` identities; operators and

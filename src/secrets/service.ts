@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { SecretsService, type GetSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
+import { SecretsService, type GetSecretsRequest, type WatchSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
 import { identityKey } from "../identity/identity.js";
 import type { Logger } from "../log/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../store/types.js";
@@ -7,19 +7,21 @@ import { SecretError } from "./errors.js";
 import { MAX_SECRET_NAME_LENGTH } from "./fields.js";
 import { MAX_SECRETS_PER_CALL } from "./many.js";
 import type { SecretProvider, SecretValue } from "./types.js";
+import { resolveSecretWatch, secretChanges, type SecretWatchOptions } from "./watch.js";
 
 /** Whether a plugin may read a secret it declared; default: every declared secret. */
 export type SecretPolicy = (pluginName: string, secretName: string) => boolean;
 
 /** What the service reports of each call: names only, never values. */
 export interface SecretsAuditEvent {
-  type: "secrets.get";
+  /** A GetSecrets call, or one version of each secret handed out by WatchSecrets. */
+  type: "secrets.get" | "secrets.watch";
   subject: string;
   runtimeId?: string;
   pluginName?: string;
   /** Names asked for ([] = all declared). */
   requested: string[];
-  /** Names returned. */
+  /** Names returned (WatchSecrets: `name@version`, so each version read is on record). */
   granted: string[];
   outcome: "ok" | "denied" | "error";
   /** Connect code name on failure. */
@@ -34,6 +36,8 @@ export interface SecretsServiceOptions {
   policy?: SecretPolicy;
   audit?: (event: SecretsAuditEvent) => void;
   logger?: Logger;
+  /** WatchSecrets refresh interval and jitter. */
+  watch?: SecretWatchOptions;
 }
 
 /**
@@ -112,7 +116,33 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
     }
   };
 
+  const watchOptions = resolveSecretWatch(options.watch);
+
   return {
+    async *watchSecrets(request: WatchSecretsRequest, context: HandlerContext) {
+      const { subject, runtime } = await callerRuntime(context);
+      const needs = selectNeeds(runtime, request.names);
+      const base = { type: "secrets.watch" as const, subject, runtimeId: runtime.runtimeId, pluginName: runtime.pluginName, requested: [...request.names] };
+      const changes = secretChanges({
+        readAll: () => fetchNeeds(needs),
+        // Asked again every round: a secret the policy stops allowing is removed from the watcher.
+        allowed: () => needs.filter((need) => policy(runtime.pluginName, need.name)),
+        read: (need) => provider.get(need.name, need.version ? { version: need.version } : {}),
+        intervalMs: watchOptions.refreshIntervalMs,
+        jitter: watchOptions.jitter,
+        signal: context.signal,
+      });
+      for await (const change of changes) {
+        const fresh = change.secrets.filter((s) => !s.stale);
+        if (fresh.length > 0) audit({ ...base, granted: fresh.map((s) => `${s.name}@${s.version}`), outcome: "ok" });
+        yield {
+          secrets: change.secrets.map((s) => ({ name: s.name, version: s.version, value: s.value, stale: s.stale })),
+          removed: change.removed,
+          initial: change.initial,
+        };
+      }
+    },
+
     async getSecrets(request: GetSecretsRequest, context: HandlerContext) {
       const identity = context.values.get(identityKey);
       const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [] };

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_COOKIE } from "../../../examples/cookie.js";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { AuditEvent } from "../../../src/audit/audit.js";
 import { createPluginHost, type PluginHost } from "../../../src/host/create.js";
 import type { RunningServer } from "../../../src/host/listen.js";
@@ -101,8 +102,11 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
     expect(provider.baseUrl).toMatch(/^https:\/\/127\.0\.0\.1:/);
   });
 
-  it("routes the consumer's calls to the provider", async () => {
+  it("routes the consumer's calls to the provider; the host app's own client reaches it too", async () => {
     await waitFor("the consumer's first tour", () => stdout("consumer", "tour ok"), 30_000);
+    const kv = host.client(KVService);
+    await kv.put({ key: "from-host", value: new TextEncoder().encode("auto") });
+    expect(new TextDecoder().decode((await kv.get({ key: "from-host" })).value)).toBe("auto");
   }, 40_000);
 
   it("refuses a plain-text client, a client without a certificate and one with another CA's certificate", async () => {
