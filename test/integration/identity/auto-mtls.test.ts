@@ -17,8 +17,11 @@ const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const KV_PROVIDER = fileURLToPath(new URL("../../../examples/kv-provider/main.ts", import.meta.url));
 const CONSUMER = fileURLToPath(new URL("../../fixtures/auto-mtls/renewing-consumer.ts", import.meta.url));
 const KV = "kv.v1.KVService";
-/** Long enough for a plugin to start under a loaded CI machine, short enough to see it expire. */
-const CERT_TTL_MS = 10_000;
+/**
+ * Long enough for a plugin to start (cold tsx transform) on a loaded CI machine before its launch
+ * certificate expires, short enough to see that certificate expire within the test.
+ */
+const CERT_TTL_MS = 20_000;
 
 type LogRecord = Record<string, unknown> & { msg?: string; plugin?: string; stream?: string };
 
@@ -89,6 +92,12 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
 
   const stdout = (plugin: string, prefix: string) =>
     logs.find((r) => r.plugin === plugin && r.stream === "stdout" && typeof r.msg === "string" && r.msg.startsWith(prefix));
+  /** Waits for a plugin's stdout line; a timeout names what the plugins logged last. */
+  const waitForOutput = (plugin: string, prefix: string, timeoutMs: number) =>
+    waitFor(`${plugin} to print "${prefix}"`, () => stdout(plugin, prefix), timeoutMs).catch((e: Error) => {
+      const last = logs.filter((r) => r.plugin).slice(-15).map((r) => `${r.plugin}/${r.stream}: ${r.msg}`);
+      throw new Error(`${e.message}; plugins last logged:\n${last.join("\n")}`);
+    });
 
   it("serves https and binds each runtime to its plugin's SPIFFE ID", async () => {
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:/);
@@ -103,7 +112,7 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
   });
 
   it("routes the consumer's calls to the provider; the host app's own client reaches it too", async () => {
-    await waitFor("the consumer's first tour", () => stdout("consumer", "tour ok"), 30_000);
+    await waitForOutput("consumer", "tour ok", 30_000);
     const kv = host.client(KVService);
     await kv.put({ key: "from-host", value: new TextEncoder().encode("auto") });
     expect(new TextDecoder().decode((await kv.get({ key: "from-host" })).value)).toBe("auto");
@@ -146,7 +155,7 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
     const provider = (await host.store.listRuntimes()).find((r) => r.pluginName === "kv-provider")!;
     const launchCert = new X509Certificate(launched.get("kv-provider")!);
 
-    await waitFor("the consumer's tour after its launch certificate expired", () => stdout("consumer", "tour ok after expiry"), 4 * CERT_TTL_MS);
+    await waitForOutput("consumer", "tour ok after expiry", 4 * CERT_TTL_MS);
     const renewed = (plugin: string) => audits.filter((a) => a.event === "certificate.renew" && a.outcome === "success" && a.actor?.pluginName === plugin);
     expect(renewed("consumer").length).toBeGreaterThan(0);
     expect(renewed("kv-provider").length).toBeGreaterThan(0);
@@ -165,5 +174,5 @@ describe("AutoMTLS: tls \"auto\" on the host, real plugin processes", () => {
     expect((await tryRequest(provider.baseUrl, { ca: auto.caPem, cert: intruder.certPem, key: intruder.keyPem })).error).toBeDefined();
     // The provider stayed registered throughout (its heartbeats authenticate with the renewed certificate).
     expect((await host.store.listRegistrations(KV)).map((r) => r.runtimeId)).toEqual([provider.runtimeId]);
-  }, 60_000);
+  }, 5 * CERT_TTL_MS);
 });
