@@ -6,24 +6,45 @@ import type { HostContext } from "../host/context.js";
 import { identityKey } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
 import { toRegistration } from "../registry/convert.js";
+import { FIELD_OVERHEAD, pageLimitsOf, registrationWireBytes, takePage, wireBytes } from "../paging/index.js";
+import type { RegistrationRecord, RuntimeRecord } from "../store/types.js";
+
+type Listed = { runtime: RuntimeRecord; registrations: RegistrationRecord[] };
+
+/** Upper bound of a RuntimeInfo's encoded size: its strings, timestamp and registrations. */
+const listedBytes = ({ runtime, registrations }: Listed) =>
+  wireBytes(runtime.runtimeId) +
+  wireBytes(runtime.pluginName) +
+  wireBytes(runtime.pluginVersion) +
+  6 * FIELD_OVERHEAD +
+  registrations.reduce((sum, r) => sum + registrationWireBytes(r) + FIELD_OVERHEAD, 0);
 
 export function createAdminService(host: HostContext): ServiceImpl<typeof AdminService> {
   return {
-    async listRuntimes(_req, context) {
+    async listRuntimes(req, context) {
       if (!isAdmin(host.policy, context.values.get(identityKey)))
         throw new ConnectError("admin identity required", Code.PermissionDenied);
       const [runtimes, registrations] = await Promise.all([host.store.listRuntimes(), host.store.listRegistrations()]);
+      const byRuntime = new Map<string, RegistrationRecord[]>();
+      for (const g of registrations) {
+        const own = byRuntime.get(g.runtimeId);
+        if (own) own.push(g);
+        else byRuntime.set(g.runtimeId, [g]);
+      }
+      const listed = runtimes.map((runtime) => ({ runtime, registrations: byRuntime.get(runtime.runtimeId) ?? [] }));
+      const page = takePage(listed, (l) => l.runtime.runtimeId, listedBytes, req, pageLimitsOf(host.limits));
       return create(ListRuntimesResponseSchema, {
-        runtimes: runtimes.map((r) =>
+        runtimes: page.items.map(({ runtime: r, registrations: own }) =>
           create(RuntimeInfoSchema, {
             runtimeId: r.runtimeId,
             pluginName: r.pluginName,
             pluginVersion: r.pluginVersion,
             health: r.health,
             startedAt: timestampFromMs(r.startedAt),
-            registrations: registrations.filter((g) => g.runtimeId === r.runtimeId).map(toRegistration),
+            registrations: own.map(toRegistration),
           }),
         ),
+        nextPageToken: page.nextPageToken,
       });
     },
   };

@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
 import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
+import { followPages } from "../paging/follow.js";
 
 export interface StatusOptions {
   host: string;
@@ -22,7 +23,11 @@ export async function fetchStatus(options: StatusOptions): Promise<ListRuntimesR
   };
   const transport = createConnectTransport({ baseUrl: options.host, httpVersion: "2", nodeOptions });
   const client = createClient(AdminService, transport);
-  return client.listRuntimes({}, options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {});
+  const callOptions = options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {};
+  // The host pages the list; the command shows all of it.
+  const pages = await followPages((pageToken) => client.listRuntimes({ pageToken }, callOptions));
+  const [first] = pages as [ListRuntimesResponse, ...ListRuntimesResponse[]];
+  return { ...first, runtimes: pages.flatMap((p) => p.runtimes), nextPageToken: "" };
 }
 
 export function formatStatus(status: ListRuntimesResponse): string {

@@ -81,10 +81,12 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
 
   return {
     async handshake(req, context: HandlerContext) {
+      await host.admission.handshake(context);
       const caller = context.values.get(identityKey);
       if (caller?.kind === "runtime")
         throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
       const { declarations, version, baseUrl } = admit(req, caller);
+      await host.admission.runtimeSlot(req.pluginName);
       const runtimeId = await newRuntimeId();
       const now = host.now();
       const signingKey = drawRandom(host.random, 32);

@@ -62,6 +62,7 @@ import {
   type HostWatchEvent,
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
+import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -145,6 +146,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admission: createAdmission(resolved.limits, store, audit),
   };
 
   const autoTls = createAutoTlsSlot(options.autoTls);
@@ -207,6 +209,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       return values;
     },
   });

@@ -14,12 +14,26 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/admin.proto.
  */
 export const file_plugboard_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSIVChNMaXN0UnVudGltZXNSZXF1ZXN0ItwBCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbiJDChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbzJlCgxBZG1pblNlcnZpY2USVQoMTGlzdFJ1bnRpbWVzEiEucGx1Z2JvYXJkLnYxLkxpc3RSdW50aW1lc1JlcXVlc3QaIi5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
+  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItwBCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyZQoMQWRtaW5TZXJ2aWNlElUKDExpc3RSdW50aW1lcxIhLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXF1ZXN0GiIucGx1Z2JvYXJkLnYxLkxpc3RSdW50aW1lc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ListRuntimesRequest
  */
 export type ListRuntimesRequest = Message<"plugboard.v1.ListRuntimesRequest"> & {
+  /**
+   * Runtimes per page; 0 means the host's default (100). Larger values are lowered to
+   * the host's maximum (1000). A page is also bounded in bytes (1 MiB by default).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -76,9 +90,18 @@ export const RuntimeInfoSchema: GenMessage<RuntimeInfo> = /*@__PURE__*/
  */
 export type ListRuntimesResponse = Message<"plugboard.v1.ListRuntimesResponse"> & {
   /**
+   * Ordered by runtime_id.
+   *
    * @generated from field: repeated plugboard.v1.RuntimeInfo runtimes = 1;
    */
   runtimes: RuntimeInfo[];
+
+  /**
+   * Pass as page_token to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

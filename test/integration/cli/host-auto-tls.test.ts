@@ -1,35 +1,20 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import http2 from "node:http2";
 import { afterEach, expect, it } from "vitest";
-import { exitOf, TSX, waitForLine } from "../../helpers/processes.js";
+import { exitOf, killGroup, spawnTs, waitForLine } from "../../helpers/processes.js";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 
 let child: ChildProcess | undefined;
-let dir: string | undefined;
-/** Signals the whole process group: the tsx wrapper and the node process under it. */
-function signalGroup(signal: NodeJS.Signals) {
-  try {
-    if (child?.pid !== undefined) process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
 afterEach(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    const exited = exitOf(child);
-    signalGroup("SIGKILL");
-    await exited;
-  }
+  // The whole group: the tsx wrapper and the host under it.
+  if (child) await killGroup(child);
   child = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
 });
 
 it("plugboard host with tls: auto serves https, launches a plugin over AutoMTLS, refuses clients without its certificate", async () => {
-  dir = await mkdtemp(join(tmpdir(), "pb-cli-auto-"));
+  const dir = makeTempDir("pb-cli-auto-");
   const file = join(dir, "host.yaml");
   await writeFile(
     file,
@@ -49,7 +34,7 @@ it("plugboard host with tls: auto serves https, launches a plugin over AutoMTLS,
       ],
     }),
   );
-  child = spawn(TSX, ["src/cli/main.ts", "host", "--config", file], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  child = spawnTs("src/cli/main.ts", ["host", "--config", file]);
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   const url = JSON.parse(await waitForLine(child, (l) => l.includes("plugboard host ready"))).url as string;
@@ -75,7 +60,6 @@ it("plugboard host with tls: auto serves https, launches a plugin over AutoMTLS,
   });
   expect(outcome).toBe("refused");
 
-  const exited = exitOf(child);
-  signalGroup("SIGTERM");
-  expect(await exited).toBe(0);
+  child.kill("SIGTERM"); // tsx relays it to the host, which stops its plugins and exits 0
+  expect(await exitOf(child)).toBe(0);
 });

@@ -1,54 +1,29 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../src/launcher/free-port.js";
 import { readOwnPackage } from "../../../src/cli/own-package.js";
-import { TSX } from "../../helpers/processes.js";
+import { exitOf, killGroup, runCommand, spawnGroup, TSX } from "../../helpers/processes.js";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 
 const REPO_ROOT = resolve(".");
 const CLI = resolve("src/cli/main.ts");
 
-/** Runs a command to completion in its own process group (killed whole on timeout). */
-function exec(command: string, args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 240_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => killGroup(child, "SIGKILL"), timeoutMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
+const exec = (command: string, args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 240_000) =>
+  runCommand(command, args, { cwd, env, timeoutMs });
 
 describe("plugboard init and --version", () => {
   let tmp: string;
   let project: string;
   let host: ChildProcess | undefined;
 
-  beforeAll(async () => {
-    tmp = await mkdtemp(join(tmpdir(), "pb-init-"));
+  beforeAll(() => {
+    tmp = makeTempDir("pb-init-");
     project = join(tmp, "demo-plugin");
   });
   afterAll(async () => {
-    if (host) {
-      killGroup(host, "SIGKILL");
-      if (host.exitCode === null && host.signalCode === null) await new Promise((r) => host!.once("exit", r));
-    }
-    await rm(tmp, { recursive: true, force: true });
+    if (host) await killGroup(host);
   });
 
   it("--version prints the package version", async () => {
@@ -93,7 +68,7 @@ describe("plugboard init and --version", () => {
     const port = await freePort();
     const config = join(project, "plugboard.yaml");
     await writeFile(config, (await readFile(config, "utf8")).replace("port: 7777", `port: ${port}`));
-    host = spawn("npm", ["start"], { cwd: project, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    host = spawnGroup("npm", ["start"], { cwd: project });
     let output = "";
     host.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     host.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -114,8 +89,11 @@ describe("plugboard init and --version", () => {
     expect(call.code, call.stderr).toBe(0);
     expect(call.stdout).toContain("Hello, Ada!");
 
-    const exited = new Promise((r) => host!.once("exit", r));
-    killGroup(host, "SIGTERM");
+    // SIGTERM to the whole group (npm, sh, plugboard host): the host stops its plugin, then exits.
+    const exited = exitOf(host);
+    process.kill(-host.pid!, "SIGTERM");
     await exited;
+    await killGroup(host);
+    host = undefined;
   }, 120_000);
 });

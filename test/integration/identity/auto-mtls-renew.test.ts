@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
 import { LifecycleService } from "../../../gen/plugboard/v1/lifecycle_pb.js";
 import { createCertificateRequest } from "../../../src/identity/certs.js";
-import * as x509 from "../../../src/identity/x509.js";
+import { loadX509, type X509 } from "../../../src/identity/x509.js";
 import { COOKIE, handshakeRequest, startTestHost, type TestHost } from "../../helpers/host.js";
 import { bearer, createTransports } from "../../helpers/transports.js";
 
@@ -12,7 +12,9 @@ import { bearer, createTransports } from "../../helpers/transports.js";
 describe("AutoMTLS RenewCertificate", () => {
   let t: TestHost;
   const opened: Array<ReturnType<typeof createTransports>> = [];
+  let x509: X509;
   beforeAll(async () => {
+    x509 = await loadX509();
     t = await startTestHost({ magicCookie: COOKIE, autoTls: { trustDomain: "renew.test" } }, { tls: "auto" });
   });
   afterEach(() => opened.splice(0).forEach((o) => o.close()));
