@@ -5,6 +5,7 @@ import {
   createConnectTransport,
   createGrpcTransport,
   createGrpcWebTransport,
+  type ConnectTransportOptions,
 } from "@connectrpc/connect-node";
 
 /** connect-node's session manager interface (NodeHttp2ClientSessionManager, not exported by name). */
@@ -21,9 +22,25 @@ interface SessionManager {
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
+/**
+ * connect-es transport options a plugin may set per client (the connection itself, its TLS and the
+ * message size limits stay the plugin's). `useBinaryFormat` and `useHttpGet` apply where the protocol has them.
+ */
+export type ClientTransportOptions = Pick<
+  ConnectTransportOptions,
+  | "defaultTimeoutMs"
+  | "useBinaryFormat"
+  | "jsonOptions"
+  | "binaryOptions"
+  | "acceptCompression"
+  | "sendCompression"
+  | "compressMinBytes"
+  | "useHttpGet"
+>;
+
 export interface HostConnection {
   /** A transport to the host in `protocol`; all share one HTTP/2 connection. */
-  transport(protocol: Protocol, interceptors: Interceptor[]): Transport;
+  transport(protocol: Protocol, interceptors: Interceptor[], extra?: ClientTransportOptions): Transport;
   /**
    * New calls go over a new connection (made with the TLS options as they are now, e.g. a renewed
    * certificate); calls in flight finish on the old one, which is closed when its last stream ends.
@@ -69,8 +86,9 @@ export function createHostConnection(
     },
   };
   return {
-    transport(protocol, interceptors) {
+    transport(protocol, interceptors, extra = {}) {
       const options = {
+        ...extra,
         baseUrl: hostUrl,
         httpVersion: "2" as const,
         sessionManager: manager,

@@ -13,7 +13,7 @@ import {
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import * as scripts from "./redis-scripts.js";
-import type { RegistrationRecord, Store, StoreEvent } from "./types.js";
+import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL; the store opens and owns its connections. */
@@ -135,6 +135,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const run = createScriptRunner(client);
   const key = (...parts: string[]) => prefix + parts.join("");
   const listeners = new Set<(event: StoreEvent) => void>();
+  const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const resetListeners = new Set<() => void>();
 
   const deliver = (event: StoreEvent) => {
@@ -172,6 +173,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       streamKey: key("events"),
       logger,
       deliver,
+      runtimeEnded: (runtimeId, cause) => {
+        for (const listener of [...endedListeners]) listener(runtimeId, cause);
+      },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
     });
   } catch (err) {
@@ -301,6 +305,23 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ready();
       await run(scripts.DELETE_CREDENTIAL, [prefix, digest]);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      ready();
+      const rotated = await run(scripts.ROTATE_CREDENTIAL, [
+        prefix,
+        oldId,
+        now,
+        newDigest,
+        JSON.stringify(record),
+        record.id,
+        record.runtimeId,
+        Math.ceil(record.expiresAt - Date.now()),
+        record.expiresAt,
+        ttlUntil(record.expiresAt),
+        record.kind,
+      ]);
+      return rotated === 1;
+    },
 
     async putRegistration(registration) {
       ready();
@@ -351,6 +372,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         listeners.delete(listener);
       };
     },
+    onRuntimeEnded(listener) {
+      endedListeners.add(listener);
+      return () => {
+        endedListeners.delete(listener);
+      };
+    },
     async sweep(now) {
       ready();
       await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
@@ -387,6 +414,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async close() {
       listeners.clear();
+      endedListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
       if (ownsClient) await client.quit().catch(() => client.disconnect());

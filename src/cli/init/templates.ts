@@ -154,10 +154,11 @@ export function createGreeterPlugin(options: { hostUrl?: string } = {}): Plugin 
 `,
 
     "src/main.ts": `/** Entry point the host launches (see plugboard.yaml). */
+import { runPlugin } from "plugboard/sdk";
 import { createGreeterPlugin } from "./plugin.js";
 
-const plugin = createGreeterPlugin();
-await plugin.start();
+// If it cannot start: one line saying what failed and how to fix it, and a non-zero exit.
+const plugin = await runPlugin(createGreeterPlugin());
 console.log(\`${name} ready as \${plugin.runtimeId}\`);
 `,
 
@@ -165,11 +166,11 @@ console.log(\`${name} ready as \${plugin.runtimeId}\`);
  * Calls the plugin through a running host: npm run call -- Ada
  * (PLUGBOARD_HOST_URL defaults to the host in plugboard.yaml).
  */
-import { createPlugin, requireService } from "plugboard/sdk";
+import { requireService, runPlugin } from "plugboard/sdk";
 import { GreeterService } from "${gen}";
 import { MAGIC_COOKIE } from "./cookie.js";
 
-const caller = createPlugin({
+const caller = await runPlugin({
   name: "${name}-caller",
   version: "0.1.0",
   hostUrl: process.env["PLUGBOARD_HOST_URL"] ?? "http://127.0.0.1:7777",
@@ -177,7 +178,6 @@ const caller = createPlugin({
   requires: [requireService(GreeterService)],
   shutdownSignals: false,
 });
-await caller.start();
 try {
   const res = await caller.client(GreeterService).greet({ name: process.argv[2] ?? "" });
   console.log(res.greeting);
