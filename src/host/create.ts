@@ -27,6 +27,8 @@ import { composeAuthenticators, type IdentityResolver } from "../identity/compos
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
 import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
+import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
+import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
@@ -101,6 +103,10 @@ export interface PluginHost {
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** With AutoMTLS running (listen({ tls: "auto" })): a certificate for a plugin about to be launched; else undefined. */
+  issuePluginCredentials(pluginName: string): Promise<PluginCredentials | undefined>;
+  /** The AutoMTLS CA once a listener runs with tls "auto" (its PEM, SPIFFE IDs, issuance). */
+  autoTls(): AutoTls | undefined;
   /** Stops servers started with listen, the sweeper and the store. */
   close(): Promise<void>;
 }
@@ -150,7 +156,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
   const requestGuard = createRequestGuard(resolved.limits);
+  const autoTls = createAutoTlsSlot(options.autoTls);
+  const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
   const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
+    autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
   ]), metrics.observeAuth));
@@ -182,7 +191,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(HandshakeService, createHandshakeService(host));
     router.service(RegistryService, createRegistryService(host));
     router.service(BrokerService, createBrokerService(host));
-    router.service(LifecycleService, createLifecycleService(host));
+    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current }));
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
@@ -231,7 +240,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       store,
       logger,
       ...options.healthProbe,
-      ...(options.upstreamTls ? { tls: options.upstreamTls } : {}),
+      tls: upstreamTls,
     });
   prober?.start();
 
@@ -258,7 +267,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
-    ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
+    upstreamTls,
     onCallStart: inFlight.onCallStart,
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
@@ -269,7 +278,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     rateLimiter,
     onCallStart: inFlight.onCallStart,
     onCallEnd: recordCallEnd,
-    upstreamTls: options.upstreamTls,
+    upstreamTls,
     maxMessageBytes: resolved.limits.maxMessageBytes,
   });
   const discovery = createHostDiscovery(store);
@@ -317,9 +326,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     audit,
     metrics,
     async listen(listenOptions = {}) {
-      const server = await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
+      const server =
+        listenOptions.tls === "auto"
+          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
+          : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
-      logger.info({ url: server.url }, "plugboard host listening");
+      const auto = listenOptions.tls === "auto" ? { tls: "auto", trustDomain: autoTls.current()?.trustDomain } : {};
+      logger.info({ url: server.url, ...auto }, "plugboard host listening");
       return server;
     },
     async listenOps(opsOptions = {}) {
@@ -329,10 +342,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    issuePluginCredentials: async (pluginName) => autoTls.current()?.issuePlugin(pluginName),
+    autoTls: autoTls.current,
     client: hostClients.client,
     ...discovery,
     async close() {
       clearInterval(sweeper);
+      autoTls.close();
       prober?.stop();
       forgetEnded();
       credentialLifetime.close();
