@@ -63,7 +63,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     adminCredential,
     ...(config.ops ? { ops: config.ops } : {}),
   });
-  const tls = config.tls && {
+  const tls = config.tls === "auto" ? ("auto" as const) : config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
     ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),

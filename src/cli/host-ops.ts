@@ -16,7 +16,7 @@ export interface HostOps {
  */
 export async function startHostOps(
   host: PluginHost,
-  config: OpsConfig & { tls?: { ca?: string } },
+  config: OpsConfig & { tls?: "auto" | { ca?: string } },
   url: string,
   credential: AdminCredential,
   logger: Logger,
@@ -29,7 +29,7 @@ export async function startHostOps(
       ...(opsServer ? { opsUrl: opsServer.url } : {}),
       token: credential.token,
       pid: process.pid,
-      ...(config.tls?.ca ? { ca: config.tls.ca } : {}),
+      ...(typeof config.tls === "object" && config.tls.ca ? { ca: config.tls.ca } : {}),
     });
     logger.info({ file }, "admin credential for plugboard status written (mode 0600)");
   }
