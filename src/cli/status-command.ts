@@ -8,6 +8,7 @@ import {
   LaunchState,
   ListPluginsResponseSchema,
   ListRuntimesResponseSchema,
+  RuntimeInfoSchema,
   type LaunchedPlugin,
   type ListRuntimesResponse,
   type RuntimeInfo,
@@ -65,10 +66,14 @@ const STATE_NAMES: Record<LaunchState, string> = {
   [LaunchState.GAVE_UP]: "gave up",
 };
 
-/** How the name was proven, when the host reports it (hosts with name proof send `nameProof`). */
+/** The name_proof enum's values, read from the schema (absent in protocol versions without name proof). */
+const NAME_PROOF_ENUM = RuntimeInfoSchema.fields.find((f) => f.name === "name_proof")?.enum;
+
+/** How the name was proven ("launch_secret", "mtls", "jwt", "enrolment", "unproven"), when the host says. */
 function proofOf(r: RuntimeInfo): string | undefined {
-  const proof = (r as RuntimeInfo & { nameProof?: number }).nameProof;
-  return proof === undefined ? undefined : String(proof);
+  const value = (r as RuntimeInfo & { nameProof?: number }).nameProof;
+  const name = value === undefined || value === 0 ? undefined : NAME_PROOF_ENUM?.value[value]?.name;
+  return name?.replace(/^NAME_PROOF_/, "").toLowerCase();
 }
 
 function launchedPart(p: LaunchedPlugin): string {
@@ -84,7 +89,7 @@ export function formatStatus(status: ListRuntimesResponse, plugins: readonly Lau
     const proof = proofOf(r);
     const launched = byRuntime.get(r.runtimeId);
     const parts = [`${r.pluginName}@${r.pluginVersion}`, r.runtimeId, health];
-    if (proof !== undefined) parts.push(`name ${proof}`);
+    if (proof !== undefined) parts.push(proof === "unproven" ? "name UNPROVEN" : `name proven by ${proof}`);
     parts.push(launched ? launchedPart(launched) : "not launched by this host");
     lines.push(parts.join("  "));
     for (const g of r.registrations) lines.push(`    provides ${g.serviceType}@${g.version} at ${g.endpoint}`);
