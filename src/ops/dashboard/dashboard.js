@@ -48,7 +48,7 @@ function pluginRows(state) {
       el("td", {}, r.pluginVersion),
       el("td", { class: "num" }, l && l.pid ? l.pid : dash),
       el("td", { class: "num" }, l ? l.restarts : dash),
-      el("td", {}, l ? pill(STATE_LABEL[l.state] ?? l.state, STATE_TONE[l.state]) : pill("not launched here")),
+      el("td", {}, l ? pill(STATE_LABEL[l.state] ?? l.state, STATE_TONE[l.state]) : pill("external or in-process")),
       health,
       regs,
     );

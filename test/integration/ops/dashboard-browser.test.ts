@@ -60,7 +60,7 @@ describe.skipIf(!available)("dashboard in headless Chromium", () => {
     expect(row).toContain("kv.v1.KVService@1.0.0");
     expect(row).toMatch(/\b\d+\b/); // its pid
     const inProcess = await page.locator('#plugins tr[data-plugin="kv-cache"]').innerText();
-    expect(inProcess).toContain("not launched here");
+    expect(inProcess).toContain("external or in-process");
     await page.locator('#services tr[data-service="kv.v1.KVService"]').waitFor();
     expect(await page.locator('#services tr[data-service="kv.v1.KVService"]').innerText()).toContain("5");
     expect(await page.locator("#audit").innerText()).toContain("plugin.start");
