@@ -72,10 +72,9 @@ export function createEventStreams(options: EventStreamOptions): EventStreams {
         streams.delete(res);
         if (streams.size === 0) stopTimers();
       });
-      options
-        .snapshot()
-        .then((state) => send(res, JSON.stringify(state)))
-        .catch((e: unknown) => options.onError?.(e));
+      // The newcomer needs the whole state: the next read goes to every stream, changed or not.
+      last = "";
+      changed();
       if (!poll) {
         poll = setInterval(changed, pollMs);
         poll.unref();
