@@ -36,13 +36,15 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
  * RBAC on host RPCs, after the identity interceptor. Anonymous handshakes have no
  * subject to check; every other RPC has an identity by then.
  */
-export function createRbacInterceptor(rbac: Rbac, exempt: (identity: Identity) => boolean = () => false): Interceptor {
+export function createRbacInterceptor(rbac: Rbac, isAdminCredential: (identity: Identity) => boolean = () => false): Interceptor {
   return (next) => async (req) => {
     const identity = req.contextValues.get(identityKey);
-    // The host's own admin credential (plugboard status on the host's machine) is an operator without an RBAC binding.
-    if (identity && !exempt(identity)) {
+    if (identity) {
       const message = req.stream ? undefined : (req.message as unknown as Record<string, unknown>);
       for (const permission of permissionsFor(`${req.service.typeName}/${req.method.name}`, message)) {
+        // The host's own admin credential (plugboard status on its machine) is an operator without an RBAC
+        // binding: it passes the admin permission, and only that one.
+        if (permission === "admin" && isAdminCredential(identity)) continue;
         rbac.require(policySubject(identity), permission);
       }
     }

@@ -80,6 +80,11 @@ describe("ops listener access", () => {
     const listed = await admin.listRuntimes({}, { headers: { authorization: `Bearer ${credential.token}` } });
     expect(listed.runtimes).toEqual([]);
     await expect(admin.listPlugins({}, { headers: { authorization: "Bearer pbadm_wrong" } })).rejects.toThrow(/admin credential/);
+    // Only the admin permission: RBAC still judges it everywhere else.
+    const registry = t.clients("connect").registry;
+    await expect(registry.discover({ serviceType: "kv.v1.KVService" }, { headers: { authorization: `Bearer ${credential.token}` } })).rejects.toThrow(
+      /permission|denied/i,
+    );
   });
 
   it("event streams are bounded (ops maxEventStreams)", async () => {
