@@ -68,7 +68,7 @@ export function createOpsHandler(deps: OpsHandlerDeps, listener: { dashboard: bo
     if (access === "unauthenticated")
       return send(res, 401, text, "admin credential required: authorization: Bearer <admin credential>\n", head, { "www-authenticate": "Bearer" });
     if (access === "forbidden") return send(res, 403, text, "admin identity required\n", head);
-    if (path === "/api/events") return deps.streams.open(res);
+    if (path === "/api/events") return head ? send(res, 200, "text/event-stream", "", true) : deps.streams.open(res);
     send(res, 200, "application/json; charset=utf-8", JSON.stringify(await deps.snapshot()), head);
   }
 
