@@ -7,6 +7,7 @@ import type {
   Store,
   StoreEvent,
 } from "./types.js";
+import { createMemoryEnrolments } from "./memory-enrolments.js";
 
 /*
  * Records go in and come out as deep copies: callers can never mutate the store's state.
@@ -30,6 +31,7 @@ export function createMemoryStore(): Store {
   const credentialIds = new Map<string, string>(); // public id → digest
   const registrations = new Map<string, RegistrationRecord>();
   const listeners = new Set<(event: StoreEvent) => void>();
+  const enrolments = createMemoryEnrolments();
 
   const emit = (event: StoreEvent) => {
     for (const listener of listeners) listener(event);
@@ -107,6 +109,11 @@ export function createMemoryStore(): Store {
       dropCredential(digest);
     },
 
+    putEnrolment: enrolments.putEnrolment,
+    getEnrolment: enrolments.getEnrolment,
+    useEnrolment: enrolments.useEnrolment,
+    revokeEnrolment: enrolments.revokeEnrolment,
+
     async putRegistration(registration) {
       const existed = registrations.has(registration.registrationId);
       registrations.set(registration.registrationId, copyRegistration(registration));
@@ -134,6 +141,7 @@ export function createMemoryStore(): Store {
     },
     async sweep(now) {
       let ended = 0;
+      enrolments.sweep(now);
       for (const [digest, record] of credentials) {
         if (record.expiresAt <= now) dropCredential(digest);
       }

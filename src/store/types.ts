@@ -59,6 +59,18 @@ export interface CredentialRecord {
   capability?: string;
 }
 
+/** A name-bound bootstrap credential (src/enrolment): the token itself is never stored, only its digest. */
+export interface EnrolmentRecord {
+  /** Public id, for revocation and listings; never the token. */
+  id: string;
+  /** The one plugin name the token proves. */
+  pluginName: string;
+  /** ms since epoch */
+  expiresAt: number;
+  /** Handshakes the token may still admit. */
+  usesLeft: number;
+}
+
 export interface RegistrationRecord {
   registrationId: string;
   serviceType: string;
@@ -97,6 +109,15 @@ export interface Store {
   /** Finds a credential by its public id (grant ID). */
   findCredentialById(id: string): Promise<{ digest: string; record: CredentialRecord } | undefined>;
   deleteCredential(digest: string): Promise<void>;
+
+  /** `digest` is the hex SHA-256 of an enrolment token. */
+  putEnrolment(digest: string, record: EnrolmentRecord): Promise<void>;
+  /** The live record (unexpired, uses left) without using it; undefined otherwise. */
+  getEnrolment(digest: string): Promise<EnrolmentRecord | undefined>;
+  /** Atomically takes one use of a live record: true when one was left (the last use deletes it). */
+  useEnrolment(digest: string): Promise<boolean>;
+  /** Deletes by public id; false when unknown or already gone. */
+  revokeEnrolment(id: string): Promise<boolean>;
 
   /** Adds or replaces (same registrationId) a registration; emits `added` or `updated`. */
   putRegistration(registration: RegistrationRecord): Promise<void>;
