@@ -20,6 +20,8 @@ import { createBrokerService } from "../broker/service.js";
 import { createGrantInterceptor } from "../broker/grant-interceptor.js";
 import { createHandshakeService } from "../handshake/service.js";
 import { createLaunchSecrets } from "../handshake/launch-secrets.js";
+import { createEnrolments, type EnrolmentTokenOptions, type IssuedEnrolmentToken } from "../enrolment/enrolment.js";
+import { createBoundNames } from "../policy/bound-names.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
@@ -72,6 +74,10 @@ export interface PluginHost {
   inFlight(runtimeId: string): number;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** A name-bound bootstrap credential for a plugin started outside the host (see docs/protocol.md). */
+  issueEnrolmentToken(pluginName: string, options?: EnrolmentTokenOptions): Promise<IssuedEnrolmentToken>;
+  /** Refuses every later handshake with this enrolment token (by its public id); false when unknown. */
+  revokeEnrolmentToken(id: string): Promise<boolean>;
   /** Stops servers started with listen, the sweeper and the store. */
   close(): Promise<void>;
 }
@@ -114,8 +120,17 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     allowedEndpointHosts: options.allowedEndpointHosts ?? [],
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
+    enrolments: createEnrolments({ store, random: resolved.random, now: resolved.now, nameBytes: resolved.limits.nameBytes }),
+    allowUnprovenNames: options.allowUnprovenNames ?? false,
+    nameIsBound: createBoundNames({
+      ...(options.reservedNames ? { reservedNames: options.reservedNames } : {}),
+      ...(options.rbac ? { rbac: options.rbac } : {}),
+      ...(options.runtimeRoles ? { runtimeRoles: options.runtimeRoles } : {}),
+    }),
     capabilityTypes,
   };
+  if (host.allowUnprovenNames)
+    logger.warn("allowUnprovenNames is on: plugins may handshake without proving their name (development only; such runtimes are marked unproven)");
 
   const identify = instrumentResolver(composeAuthenticators([
     ...(options.authenticators ?? []),
@@ -274,6 +289,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    issueEnrolmentToken: (pluginName, enrolOptions) => host.enrolments.issue(pluginName, enrolOptions),
+    revokeEnrolmentToken: (id) => host.enrolments.revoke(id),
     async close() {
       clearInterval(sweeper);
       prober?.stop();

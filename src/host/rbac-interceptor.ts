@@ -22,6 +22,8 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
     case "plugboard.v1.SecretsService/GetSecrets":
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
+    case "plugboard.v1.AdminService/IssueEnrolmentToken":
+    case "plugboard.v1.AdminService/RevokeEnrolmentToken":
       return ["admin"];
     default:
       return [];

@@ -19,13 +19,18 @@ export function composeAuthenticators(authenticators: readonly Authenticator[]):
       if (identity) found.push(identity);
     }
     const runtime = found.find((identity) => identity.kind === "runtime");
-    if (runtime?.boundSubject !== undefined) {
-      const proven = found.some((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
-      if (!proven)
+    // A certificate is presented on every connection anyway, so a token bound to one is re-proven each call.
+    // A JWT-admitted runtime cannot send its JWT beside its token (one authorization header): its token,
+    // issued to the JWT's holder, is the credential from the handshake on.
+    if (runtime?.boundSubject !== undefined && runtime.boundMethod !== "jwt") {
+      const proof = found.find((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
+      if (!proof)
         throw new ConnectError(
           "runtime token is bound to another client identity; present the credential it was issued to",
           Code.Unauthenticated,
         );
+      // Roles the certificate earns hold for the runtime too: one subject, one set of rights.
+      if (proof.roles.length > 0) return { ...runtime, roles: [...new Set([...runtime.roles, ...proof.roles])] };
     }
     return runtime ?? found[0];
   };

@@ -8,6 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Authenticator, Identity } from "./identity.js";
 import { readCertificateNames, type CertificateNames } from "./certificate-names.js";
 import { parseSpiffeId, trustDomainProblem } from "./spiffe-id.js";
+import { pluginNameFromSpiffeId } from "./name-proof.js";
 
 export interface MtlsAuthenticatorOptions {
   /**
@@ -26,6 +27,11 @@ export interface MtlsAuthenticatorOptions {
   allowCnFallback?: boolean;
   /** Roles for the subject (RBAC); default none. */
   roles?: (subject: string) => string[];
+  /**
+   * The plugin name a certificate proves at handshake, from its subject. Default:
+   * `spiffe://<trust domain>/plugin/<name>` → `<name>`; anything else proves no name.
+   */
+  pluginName?: (subject: string) => string | undefined;
 }
 
 function unauthenticated(message: string): ConnectError {
@@ -118,7 +124,14 @@ export function createMtlsAuthenticator(opts: MtlsAuthenticatorOptions = {}): Au
       throw unauthenticated("client certificate carries no SPIFFE ID and certificate-name mapping is not configured");
     }
 
-    const identity: Identity = { kind: "external", subject, method: "mtls", roles: opts.roles?.(subject) ?? [] };
+    const pluginName = (opts.pluginName ?? pluginNameFromSpiffeId)(subject);
+    const identity: Identity = {
+      kind: "external",
+      subject,
+      method: "mtls",
+      roles: opts.roles?.(subject) ?? [],
+      ...(pluginName ? { provesPluginName: pluginName } : {}),
+    };
     return identity;
   };
 }

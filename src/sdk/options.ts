@@ -56,6 +56,17 @@ export interface PluginOptions {
   listen?: { port?: number; hostname?: string; tls?: TlsFiles };
   /** Default env PLUGBOARD_LAUNCH_SECRET, removed from process.env once read. */
   launchSecret?: string;
+  /**
+   * Proves the plugin's name to a host that did not launch it (from `plugboard enrol <name>` or
+   * host.issueEnrolmentToken). Default env PLUGBOARD_ENROLMENT_TOKEN, removed from process.env once read.
+   * Kept for re-handshakes, which succeed while the token has uses left.
+   */
+  enrolmentToken?: string;
+  /**
+   * A bearer JWT sent with the handshake only (hosts with a JWT authenticator whose pluginNameClaim
+   * names this plugin). Called for each handshake, so it can fetch a fresh token.
+   */
+  handshakeJwt?: () => string | Promise<string>;
   /** For https hosts: the CA to trust, and a client certificate for mTLS. */
   hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   logger?: Logger;
@@ -89,6 +100,8 @@ export interface ResolvedPluginOptions {
   secrets: { name: string; optional?: boolean; version?: string }[];
   listen: { port: number; hostname: string; tls?: TlsFiles };
   launchSecret: string;
+  enrolmentToken: string;
+  handshakeJwt?: () => string | Promise<string>;
   hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   logger: Logger;
   refreshAt: number;
@@ -128,6 +141,8 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   const launchSecret = options.launchSecret ?? env["PLUGBOARD_LAUNCH_SECRET"] ?? "";
   // Read once; a child process the plugin spawns must not inherit it.
   if (options.launchSecret === undefined) delete env["PLUGBOARD_LAUNCH_SECRET"];
+  const enrolmentToken = options.enrolmentToken ?? env["PLUGBOARD_ENROLMENT_TOKEN"] ?? "";
+  if (options.enrolmentToken === undefined) delete env["PLUGBOARD_ENROLMENT_TOKEN"];
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
   const heartbeatMs = options.heartbeatMs ?? 5_000;
@@ -144,6 +159,8 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     secrets: options.secrets ?? [],
     listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(options.listen?.tls ? { tls: options.listen.tls } : {}) },
     launchSecret,
+    enrolmentToken,
+    ...(options.handshakeJwt ? { handshakeJwt: options.handshakeJwt } : {}),
     ...(options.hostTls ? { hostTls: options.hostTls } : {}),
     logger: options.logger ?? createLogger({ name: `plugin:${options.name}` }),
     refreshAt,

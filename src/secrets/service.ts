@@ -1,6 +1,7 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { SecretsService, type GetSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
 import { identityKey } from "../identity/identity.js";
+import { provenName } from "../identity/name-proof.js";
 import type { Logger } from "../log/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../store/types.js";
 import { SecretError } from "./errors.js";
@@ -43,7 +44,7 @@ export interface SecretsServiceOptions {
  */
 export function createSecretsService(options: SecretsServiceOptions): ServiceImpl<typeof SecretsService> {
   const { provider, store } = options;
-  const policy: SecretPolicy = options.policy ?? (() => true);
+  const scopes: SecretPolicy = options.policy ?? (() => true);
 
   const audit = (event: SecretsAuditEvent) => {
     try {
@@ -66,6 +67,10 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
 
   /** Which declared needs this request asks for, checked against declarations and policy. */
   const selectNeeds = (runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
+    // Secret scopes are keyed by plugin name: a name that was only claimed reads nothing.
+    const pluginName = provenName(runtime);
+    if (pluginName === undefined) throw new ConnectError("secrets are scoped to proven plugin names; this runtime's name is unproven", Code.PermissionDenied);
+    const policy = (_name: string, secretName: string) => scopes(pluginName, secretName);
     if (names.length > MAX_SECRETS_PER_CALL) {
       throw new ConnectError(`at most ${MAX_SECRETS_PER_CALL} names per call`, Code.InvalidArgument);
     }

@@ -4,6 +4,8 @@
  * Token values never reach the store: only their SHA-256 digests (hex).
  */
 
+import type { NameProofMethod } from "../identity/name-proof.js";
+
 export interface ServiceDecl {
   type: string;
   version: string;
@@ -37,8 +39,12 @@ export interface RuntimeRecord {
   appProtocolVersion: string;
   /** base64 HMAC key for the caller header on calls routed to this runtime. */
   callerSigningKey: string;
-  /** Identity of the certificate/JWT the runtime handshook with, when any: tokens are bound to it. */
+  /** How pluginName was proven at handshake (read it through identity/name-proof `provenName`). */
+  nameProof?: NameProofMethod;
+  /** Identity of the certificate/JWT the runtime handshook with, when any: RBAC judges it. */
   boundSubject?: string;
+  /** `mtls`: the certificate must be presented again with every token; `jwt`: the runtime token suffices. */
+  boundMethod?: "mtls" | "jwt";
   health: HealthValue;
   healthMessage: string;
   /** ms since epoch */
