@@ -5,12 +5,14 @@ import { ConfigError } from "./config-fields.js";
 import { registerHostCommand } from "./host-command.js";
 import { registerStatusCommand } from "./status-command.js";
 import { registerTokenCommand } from "./token-command.js";
+import { registerEnrolCommand } from "./enrol-command.js";
 
 const program = new Command("plugboard").description("Plugboard plugin host").showHelpAfterError();
 registerHostCommand(program);
 registerCertsCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
+registerEnrolCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;

@@ -46,6 +46,20 @@ export function rateLimitKey(
  * `spiffe://<trust domain>/plugin/<name>` → `<name>`. Anything else names no plugin.
  */
 export function pluginNameFromSpiffeId(subject: string): string | undefined {
-  const match = /^spiffe:\/\/[^/]+\/plugin\/([^/]+)$/.exec(subject);
-  return match?.[1];
+  return spiffePluginNames("/plugin/")(subject);
+}
+
+/** A SPIFFE → plugin-name mapping for another path layout: `spiffe://<td><pathPrefix><name>`. */
+export function spiffePluginNames(pathPrefix: string): (subject: string) => string | undefined {
+  if (!pathPrefix.startsWith("/") || !pathPrefix.endsWith("/"))
+    throw new TypeError("SPIFFE plugin path prefix must start and end with '/', e.g. /plugin/");
+  return (subject) => {
+    if (!subject.startsWith("spiffe://")) return undefined;
+    const slash = subject.indexOf("/", "spiffe://".length);
+    if (slash < 0) return undefined;
+    const path = subject.slice(slash);
+    if (!path.startsWith(pathPrefix)) return undefined;
+    const name = path.slice(pathPrefix.length);
+    return name !== "" && !name.includes("/") ? name : undefined;
+  };
 }
