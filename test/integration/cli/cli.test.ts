@@ -76,7 +76,7 @@ describe("plugboard CLI", () => {
     expect(result.stderr).toContain("config listen.prot: unknown setting");
   });
 
-  it("status over mTLS: an admin certificate lists runtimes; a plugin certificate is refused", async () => {
+  it("status over mTLS: an admin certificate lists runtimes; a plugin certificate is refused", { timeout: 90_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), "pb-certs-"));
     await writeCertBundle({ outDir: dir, trustDomain: "test.local", pluginNames: ["admin", "kv"] });
     await writeFile(
