@@ -157,6 +157,54 @@ describe("hole 13: a runtime admitted with a JWT works end to end", () => {
   });
 });
 
+describe("hole 13 with the SDK: plugins admitted by JWT serve and call through the host", () => {
+  it("provider and consumer send a JWT with their handshake only, then register, call and refresh on their runtime tokens", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+    let jwksFetches = 0;
+    const jwks = http.createServer((_req, res) => (jwksFetches++, res.end(JSON.stringify({ keys: [jwk] }))));
+    await new Promise<void>((r) => jwks.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => jwks.close(() => r())));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`;
+    const jwtFor = (name: string) => () =>
+      new SignJWT({ pb: { plugin: name } }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer("https://idp.test")
+        .setAudience("plugboard").setSubject(`workload-${name}`).setIssuedAt().setExpirationTime("5m").sign(privateKey);
+    // Short runtime tokens, so the SDK refreshes several times during the test.
+    const refreshes: string[] = [];
+    const t = await host({
+      runtimeTokenTtlMs: 1_500,
+      audit: (e) => void (e.event === "token.refresh" && e.outcome === "success" && refreshes.push(e.target ?? "")),
+      authenticators: [createJwtAuthenticator({ jwksUrl, issuer: "https://idp.test", audience: "plugboard", pluginNameClaim: "pb.plugin" })],
+    });
+    const { kvProvider: sdkProvider, kvConsumer: sdkConsumer, bytes } = await import("../integration/sdk/harness.js");
+    const provider = sdkProvider(t.url, {}, { handshakeJwt: jwtFor("kv-provider") });
+    await provider.start();
+    cleanups.push(() => provider.stop());
+    const consumer = sdkConsumer(t.url, { handshakeJwt: jwtFor("consumer") });
+    await consumer.start();
+    cleanups.push(() => consumer.stop());
+
+    const kv = consumer.client(KVService);
+    await kv.put({ key: "k", value: bytes("v") });
+    const firstRuntime = consumer.runtimeId;
+    const runtimes = await t.host.store.listRuntimes();
+    expect(runtimes.map((r) => [r.pluginName, r.nameProof, r.boundSubject]).sort()).toEqual([
+      ["consumer", "jwt", "jwt:https://idp.test#workload-consumer"],
+      ["kv-provider", "jwt", "jwt:https://idp.test#workload-kv-provider"],
+    ]);
+    // Calls keep working while the consumer refreshes its token twice; it never has to handshake again.
+    const deadline = Date.now() + 15_000;
+    while (refreshes.filter((id) => id === firstRuntime).length < 2) {
+      expect(Date.now(), "two refreshes in time").toBeLessThan(deadline);
+      expect((await kv.get({ key: "k" })).found).toBe(true);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await kv.get({ key: "k" })).found).toBe(true);
+    expect(consumer.runtimeId).toBe(firstRuntime);
+    expect(jwksFetches).toBeGreaterThan(0);
+  }, 20_000);
+});
+
 describe("hole 14: rate limits are keyed on the proven name, not on fresh runtimes", () => {
   const POINTS = 3;
 
