@@ -1,6 +1,6 @@
 import type { AuditSink } from "./audit.js";
 
-export type PluginProcessAction = "start" | "stop" | "restart";
+export type PluginProcessAction = "start" | "stop" | "restart" | "memory-ceiling";
 
 export interface PluginProcessEvent {
   action: PluginProcessAction;

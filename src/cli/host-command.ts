@@ -9,6 +9,7 @@ import { spiffePluginNames } from "../identity/name-proof.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
+import type { SecretWatchOptions } from "../secrets/watch.js";
 import { createRedisHostState } from "../host/with-redis.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
@@ -36,7 +37,7 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.healthProbe ? { healthProbe: config.healthProbe } : {}),
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
-    ...(config.secrets ? { secrets: { provider: createSecretProvider(config.secrets as SecretProviderConfig, { logger }) } } : {}),
+    ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
     ...(config.store.kind === "redis" ? await createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
   };
@@ -75,6 +76,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
         provides: p.provides,
         requires: p.requires,
         ...(p.restart ? { restart: { policy: p.restart } } : {}),
+        ...(p.sandbox ? { sandbox: p.sandbox } : {}),
       })),
     );
   } catch (error) {
@@ -107,4 +109,13 @@ export function registerHostCommand(program: Command): Command {
       const started = await starting;
       logger.info({ url: started.url }, "plugboard host ready");
     });
+}
+
+/** `secrets:` is the provider's config plus `watch` (WatchSecrets refresh interval and jitter). */
+function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
+  const { watch, ...provider } = secrets;
+  return {
+    provider: createSecretProvider(provider as unknown as SecretProviderConfig, { logger }),
+    ...(watch ? { watch: watch as SecretWatchOptions } : {}),
+  };
 }

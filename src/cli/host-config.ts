@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { SandboxSpec } from "../sandbox/index.js";
 import {
   ConfigError,
   obj,
@@ -60,6 +61,8 @@ export interface PluginConfig {
   provides: string[];
   requires: string[];
   restart?: "on-failure" | "always" | "never";
+  /** The launcher's sandbox spec, paths resolved against the config file's folder (checked by the launcher at start). */
+  sandbox?: SandboxSpec;
 }
 
 const TOP = [
@@ -182,7 +185,8 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   const plugins = pluginsValue.map((value, i): PluginConfig => {
     const field = `plugins[${i}]`;
     const p = obj(value, field);
-    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart"], field);
+    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart", "sandbox"], field);
+    const sandbox = optObj(p, "sandbox", field);
     const envObj = optObj(p, "env", field) ?? {};
     for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
     const restart = optStr(p, "restart", field);
@@ -197,6 +201,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
       provides: optStrList(p, "provides", field) ?? [],
       requires: optStrList(p, "requires", field) ?? [],
       ...(restart ? { restart: restart as PluginConfig["restart"] } : {}),
+      ...(sandbox ? { sandbox: sandboxWithPaths(sandbox, path) } : {}),
     };
   });
 
@@ -242,4 +247,16 @@ export function loadHostConfig(file: string, env: NodeJS.ProcessEnv = process.en
     throw new ConfigError("(file)", `cannot read ${file}: ${(error as Error).message}`);
   }
   return parseHostConfig(raw, dirname(resolve(file)), env);
+}
+
+/** The sandbox spec as written, with its relative paths resolved like every other path in the file. */
+function sandboxWithPaths(sandbox: Obj, path: (p: string) => string): SandboxSpec {
+  const paths = (list: unknown) => (Array.isArray(list) ? list.map((p) => (typeof p === "string" ? path(p) : p)) : list);
+  const node = sandbox["node"] as Obj | undefined;
+  const namespaces = sandbox["namespaces"];
+  return {
+    ...sandbox,
+    ...(node && typeof node === "object" ? { node: { ...node, fsRead: paths(node["fsRead"]), fsWrite: paths(node["fsWrite"]) } } : {}),
+    ...(namespaces && typeof namespaces === "object" ? { namespaces: { ...(namespaces as Obj), writable: paths((namespaces as Obj)["writable"]) } } : {}),
+  } as SandboxSpec;
 }

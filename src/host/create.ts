@@ -50,6 +50,18 @@ import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js"
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type { Registration } from "../../gen/plugboard/v1/common_pb.js";
+import {
+  createHostClientFactory,
+  createHostDiscovery,
+  HOST_CALLER,
+  type DiscoverOptions,
+  type HostClientOptions,
+  type HostWatchEvent,
+} from "../host-client/index.js";
+import { hostAppAuthorization } from "../policy/host-app.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -72,6 +84,18 @@ export interface PluginHost {
   readonly metrics: HostMetrics;
   /** Routed calls currently forwarded to a provider runtime (drains and hot replace wait for zero). */
   inFlight(runtimeId: string): number;
+  /**
+   * A typed client for a plugin service, for the host app itself: each call is decided like a routed
+   * one (policy, RBAC subject "host", rate limit, provider selection and health, pin, metrics, audit,
+   * signed caller header `sub: "host"`) and sent straight to the provider, not through the host's server.
+   */
+  client<S extends DescService>(service: S, options?: HostClientOptions): Client<S>;
+  /** Resolves with the providers once a healthy one (in `versionRange`) is registered; DeadlineExceeded after `timeoutMs` (10 s). */
+  waitFor(service: DescService | string, options?: { timeoutMs?: number; versionRange?: string }): Promise<Registration[]>;
+  /** The registered providers of a service (healthy ones unless asked), in-process. */
+  discover(service: DescService | string, options?: DiscoverOptions): Promise<Registration[]>;
+  /** The service's registrations now, then every change, until `signal` aborts. */
+  watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** A name-bound bootstrap credential for a plugin started outside the host (see docs/protocol.md). */
@@ -164,7 +188,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices));
     if (options.secrets) {
-      const { provider, policy } = options.secrets;
+      const { provider, policy, watch } = options.secrets;
       router.service(
         SecretsService,
         createSecretsService({ provider, store, logger, audit: (e) =>
@@ -174,7 +198,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
-            }), ...(policy ? { policy } : {}) }),
+            }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}) }),
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
@@ -213,6 +237,19 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Routed calls per provider runtime, so a drain can wait for exactly the calls already forwarded.
   const inFlight = createInFlightCounter();
+  // Routed calls and the host app's own calls to its plugins are counted, audited and drained alike.
+  const recordCallEnd = (info: CallEndInfo) => {
+    inFlight.onCallEnd(info);
+    metrics.observeRoutedCall(info);
+    const target = `/${info.service}/${info.method}`;
+    if (info.code === "unauthenticated")
+      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
+    else if (info.code === "resource_exhausted" && info.caller)
+      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
+    else if (info.code === "permission_denied" && info.caller === HOST_CALLER)
+      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it" });
+    options.onRoutedCall?.(info);
+  };
   const router = createRouter({
     authenticate: decisions.authenticate,
     authorize: decisions.authorize,
@@ -222,17 +259,18 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
     onCallStart: inFlight.onCallStart,
-    onCallEnd(info: CallEndInfo) {
-      inFlight.onCallEnd(info);
-      metrics.observeRoutedCall(info);
-      const target = `/${info.service}/${info.method}`;
-      if (info.code === "unauthenticated")
-        audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
-      else if (info.code === "resource_exhausted" && info.caller)
-        audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
-      options.onRoutedCall?.(info);
-    },
+    onCallEnd: recordCallEnd,
   });
+  const hostClients = createHostClientFactory({
+    authorize: hostAppAuthorization(host.policy, options.rbac),
+    resolve: (serviceType, pin) => decisions.resolve(serviceType, HOST_CALLER, pin),
+    rateLimiter,
+    onCallStart: inFlight.onCallStart,
+    onCallEnd: recordCallEnd,
+    upstreamTls: options.upstreamTls,
+    maxMessageBytes: resolved.limits.maxMessageBytes,
+  });
+  const discovery = createHostDiscovery(store);
   const forgetEnded = store.subscribe((event) => decisions.observe(event));
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
@@ -291,12 +329,15 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     issueEnrolmentToken: (pluginName, enrolOptions) => host.enrolments.issue(pluginName, enrolOptions),
     revokeEnrolmentToken: (id) => host.enrolments.revoke(id),
+    client: hostClients.client,
+    ...discovery,
     async close() {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
       stopResetLog();
       await router.close();
+      hostClients.close();
       await Promise.all([...servers, ...opsServers].map((s) => s.close()));
       servers.clear();
       opsServers.clear();

@@ -13,6 +13,7 @@ import type { Capability, Limits } from "./context.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { SecretProvider } from "../secrets/types.js";
 import type { SecretPolicy } from "../secrets/service.js";
+import type { SecretWatchOptions } from "../secrets/watch.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
@@ -35,7 +36,7 @@ export interface PluginHostOptions {
   /** Role-based access control over every RPC and routed call. */
   rbac?: Rbac;
   /** Serve plugboard.v1.SecretsService from this provider. */
-  secrets?: { provider: SecretProvider; policy?: SecretPolicy };
+  secrets?: { provider: SecretProvider; policy?: SecretPolicy; watch?: SecretWatchOptions };
   /** Rate limits for routed calls: budgets (memory, or Redis when `redis` is given) or a ready limiter. */
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter;
   /** TLS towards https:// providers: their CA and the host's client certificate. */

@@ -20,6 +20,7 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
     case "plugboard.v1.BrokerService/RequestCapability":
       return [`capability:${str("capabilityType")}`];
     case "plugboard.v1.SecretsService/GetSecrets":
+    case "plugboard.v1.SecretsService/WatchSecrets":
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
     case "plugboard.v1.AdminService/IssueEnrolmentToken":

@@ -1,8 +1,8 @@
 import { createContextKey } from "@connectrpc/connect";
 import { provenName, type NameProofMethod } from "./name-proof.js";
 
-/** How a caller proved who it is. */
-export type AuthMethod = "token" | "mtls" | "jwt";
+/** How a caller proved who it is; "host" is the host application calling in-process (never from outside). */
+export type AuthMethod = "token" | "mtls" | "jwt" | "host";
 
 /**
  * Who is calling. Plugins that handshook are `runtime` identities; operators and

@@ -7,3 +7,4 @@ export { LAUNCH_ENV } from "./env.js";
 export type { OutputCaptureOptions } from "./output.js";
 export { served, startInProcess, type InProcessPlugin, type InProcessPluginOptions, type InProcessProvided } from "./in-process.js";
 export { createInFlightCounter } from "./in-flight.js";
+export type { SandboxSpec } from "../sandbox/index.js";

@@ -1,4 +1,5 @@
 /** What the launcher needs to run one plugin process, and how to supervise it. */
+import { resolveSandbox, type ResolvedSandbox, type SandboxSpec } from "../sandbox/index.js";
 
 export type RestartPolicyName = "on-failure" | "always" | "never";
 
@@ -40,6 +41,8 @@ export interface PluginSpec {
   /** Declared for start ordering (`orderByDependencies`): service types provided and required. */
   provides?: string[];
   requires?: string[];
+  /** Confine the process: Node permission model, resource limits, memory ceiling, namespaces (docs/launcher.md). */
+  sandbox?: SandboxSpec;
 }
 
 export interface ResolvedSpec {
@@ -56,6 +59,7 @@ export interface ResolvedSpec {
   stopGraceMs: number;
   provides: string[];
   requires: string[];
+  sandbox: ResolvedSandbox | undefined;
 }
 
 /** Variables only the launcher sets (see env.ts). */
@@ -111,5 +115,6 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     stopGraceMs: nonNegative(name, "stopGraceMs", spec.stopGraceMs, 5_000),
     provides: [...(spec.provides ?? [])],
     requires: [...(spec.requires ?? [])],
+    sandbox: resolveSandbox((message) => fail(name, message), spec.sandbox),
   };
 }

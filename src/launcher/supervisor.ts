@@ -8,6 +8,7 @@ import { pluginEnv } from "./env.js";
 import { freePort } from "./free-port.js";
 import { captureOutput, type OutputCaptureOptions } from "./output.js";
 import { spawnGroup, type ExitInfo, type GroupProcess } from "./process-group.js";
+import { sandboxCommand, watchMemoryCeiling } from "../sandbox/index.js";
 import { runtimesOf, waitForReady } from "./readiness.js";
 import type { ResolvedSpec } from "./spec.js";
 
@@ -78,6 +79,24 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       });
   };
 
+  /** Past its memory ceiling the plugin is killed; its exit then goes through the restart policy like any crash. */
+  function watchCeiling(p: GroupProcess): void {
+    const ceiling = spec.sandbox?.memoryCeilingBytes;
+    if (ceiling === undefined || p.pid <= 0) return;
+    const watch = watchMemoryCeiling({
+      pgid: p.pid,
+      ceilingBytes: ceiling,
+      intervalMs: spec.sandbox!.memoryCheckIntervalMs,
+      onExceeded(resident) {
+        const reason = `memory ceiling: ${resident} bytes resident, ceiling ${ceiling}`;
+        log.warn({ pid: p.pid, residentBytes: resident, ceilingBytes: ceiling }, "plugin passed its memory ceiling; killing it");
+        if (deps.audit) auditPluginProcess(deps.audit, { action: "memory-ceiling", pluginName: spec.name, pid: p.pid, outcome: "failure", reason });
+        p.signal("SIGKILL");
+      },
+    });
+    void p.exited.then(() => watch.stop());
+  }
+
   async function revokeRuntime(): Promise<void> {
     const id = runtimeId;
     runtimeId = undefined;
@@ -94,13 +113,10 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     const before = await runtimesOf(host.store, spec.name);
     if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
-    const p = spawnGroup({
-      command: spec.command,
-      args: spec.args,
-      cwd: spec.cwd,
-      env: pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid }),
-    });
+    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid });
+    const p = spawnGroup({ ...sandboxCommand(spec.sandbox, { command: spec.command, args: spec.args, env, cwd: spec.cwd }), cwd: spec.cwd });
     proc = p;
+    watchCeiling(p);
     if (p.child.stdout) captureOutput(p.child.stdout, logger, { plugin: spec.name, stream: "stdout" }, deps.output);
     if (p.child.stderr) captureOutput(p.child.stderr, logger, { plugin: spec.name, stream: "stderr" }, deps.output);
     log.info({ pid: p.pid, port }, "plugin process started");

@@ -11,6 +11,8 @@ export interface HostPolicy {
   /** Called for routed calls the caller did not declare as a requirement; default: refuse. */
   mayCallUndeclared?(caller: Identity, serviceType: string, method: string): boolean;
   mayRequestCapability?(pluginName: string, capabilityType: string): boolean;
+  /** Whether the host app itself (`host.client`) may call a plugin method; default: allowed. */
+  mayHostCall?(serviceType: string, method: string): boolean;
   /** Whether an identity is an operator (admin RPCs, revoking any runtime). Default: has the "admin" role. */
   isAdmin?(identity: Identity): boolean;
 }

@@ -11,3 +11,4 @@ export {
 } from "./circuit-breaker.js";
 export type { Protocol } from "./host-connection.js";
 export type { VerifiedCallerClaims } from "../protocol/caller-header.js";
+export type { SecretChange, SecretVersion } from "./secret-watch.js";

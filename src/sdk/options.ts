@@ -86,6 +86,8 @@ export interface PluginOptions {
    * (and re-handshakes, re-registers) without waiting for its next token refresh. Default 5 s; 0 disables.
    */
   heartbeatMs?: number;
+  /** After a declared secret rotates, how long `previousSecret(name)` still returns the version it replaced. Default 5 min. */
+  secretGraceMs?: number;
 }
 
 export interface ResolvedPluginOptions {
@@ -111,6 +113,7 @@ export interface ResolvedPluginOptions {
   drainTimeoutMs: number;
   maxMessageBytes: number;
   heartbeatMs: number;
+  secretGraceMs: number;
 }
 
 const fail = (message: string): never => {
@@ -158,6 +161,7 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     capabilities: options.capabilities ?? [],
     secrets: options.secrets ?? [],
     listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(options.listen?.tls ? { tls: options.listen.tls } : {}) },
+    secretGraceMs: options.secretGraceMs ?? 5 * 60_000,
     launchSecret,
     enrolmentToken,
     ...(options.handshakeJwt ? { handshakeJwt: options.handshakeJwt } : {}),

@@ -23,6 +23,7 @@ import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
+import { createSecretWatch, type SecretChange } from "./secret-watch.js";
 
 export interface ClientOptions {
   /** Wire protocol towards the host. Default "connect". */
@@ -48,7 +49,12 @@ export interface Plugin {
   capability<S extends DescService>(service: S, options?: { protocol?: Protocol }): Promise<Client<S>>;
   discover(service: DescService, options?: { versionRange?: string; strategy?: SelectionStrategy; includeUnhealthy?: boolean }): Promise<DiscoverResponse>;
   watch(service: DescService, options?: { signal?: AbortSignal }): AsyncIterable<WatchResponse>;
+  /** A declared secret's current value: kept current by the host's WatchSecrets stream, so a rotation needs no restart. */
   secret(name: string): Promise<Uint8Array>;
+  /** Called with each new version of a declared secret (and when it goes stale or fresh again); returns an unsubscribe function. */
+  onSecretChange(name: string, listener: (change: SecretChange) => void): () => void;
+  /** The version a rotation replaced, for `secretGraceMs` after the change (e.g. to accept tokens signed with the old key). */
+  previousSecret(name: string): Uint8Array | undefined;
   reportHealth(state: HealthName, message?: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -86,6 +92,11 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   const broker = createClient(BrokerService, hostTransport);
   const lifecycle = createClient(LifecycleService, hostTransport);
   const secrets = createClient(SecretsService, hostTransport);
+  const secretWatch = createSecretWatch({
+    watch: (signal) => secrets.watchSecrets({}, { signal }),
+    graceMs: options.secretGraceMs,
+    onError: (e) => log.debug({ code: Code[e.code], err: e.rawMessage }, "secret watch ended; watching again"),
+  });
 
   // One registration pass at a time: a heartbeat and a re-handshake must not both register a service.
   let registering: Promise<void> = Promise.resolve();
@@ -208,6 +219,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         report: (health, message) => lifecycle.reportHealth({ state: HEALTH[health], message }).then(() => undefined),
         onError: (e) => log.debug({ err: ConnectError.from(e).rawMessage }, "dependency watch ended; watching again"),
       });
+      if (options.secrets.length > 0) secretWatch.start();
       // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
       stopWatchdog = startParentWatchdog({
         onParentGone: () => {
@@ -266,6 +278,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
     async secret(name) {
       running();
+      const watched = secretWatch.current(name);
+      if (watched) return watched.value;
       try {
         const res = await secrets.getSecrets({ names: [name] });
         const found = res.secrets.find((s) => s.name === name);
@@ -279,6 +293,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       }
     },
 
+    onSecretChange: (name, listener) => secretWatch.onChange(name, listener),
+
+    previousSecret: (name) => secretWatch.previous(name)?.value,
+
     async reportHealth(health, message = "") {
       running();
       await lifecycle.reportHealth({ state: HEALTH[health], message });
@@ -290,6 +308,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (heartbeat) clearInterval(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
+      secretWatch.stop();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);
         signalHandlers.clear();

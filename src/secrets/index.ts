@@ -14,3 +14,4 @@ export { createChainSecretProvider } from "./chain.js";
 export { createSecretCache, type SecretCache, type SecretCacheOptions, type SecretCacheStats } from "./cache.js";
 export { createSecretProvider, type SecretProviderConfig } from "./config.js";
 export { createSecretsService, type SecretPolicy, type SecretsAuditEvent, type SecretsServiceOptions } from "./service.js";
+export { DEFAULT_SECRET_WATCH, type SecretWatchOptions } from "./watch.js";

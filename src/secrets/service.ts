@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { SecretsService, type GetSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
+import { SecretsService, type GetSecretsRequest, type WatchSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
 import { identityKey } from "../identity/identity.js";
 import { provenName } from "../identity/name-proof.js";
 import type { Logger } from "../log/index.js";
@@ -8,19 +8,21 @@ import { SecretError } from "./errors.js";
 import { MAX_SECRET_NAME_LENGTH } from "./fields.js";
 import { MAX_SECRETS_PER_CALL } from "./many.js";
 import type { SecretProvider, SecretValue } from "./types.js";
+import { resolveSecretWatch, secretChanges, type SecretWatchOptions } from "./watch.js";
 
 /** Whether a plugin may read a secret it declared; default: every declared secret. */
 export type SecretPolicy = (pluginName: string, secretName: string) => boolean;
 
 /** What the service reports of each call: names only, never values. */
 export interface SecretsAuditEvent {
-  type: "secrets.get";
+  /** A GetSecrets call, or one version of each secret handed out by WatchSecrets. */
+  type: "secrets.get" | "secrets.watch";
   subject: string;
   runtimeId?: string;
   pluginName?: string;
   /** Names asked for ([] = all declared). */
   requested: string[];
-  /** Names returned. */
+  /** Names returned (WatchSecrets: `name@version`, so each version read is on record). */
   granted: string[];
   outcome: "ok" | "denied" | "error";
   /** Connect code name on failure. */
@@ -35,6 +37,8 @@ export interface SecretsServiceOptions {
   policy?: SecretPolicy;
   audit?: (event: SecretsAuditEvent) => void;
   logger?: Logger;
+  /** WatchSecrets refresh interval and jitter. */
+  watch?: SecretWatchOptions;
 }
 
 /**
@@ -45,6 +49,11 @@ export interface SecretsServiceOptions {
 export function createSecretsService(options: SecretsServiceOptions): ServiceImpl<typeof SecretsService> {
   const { provider, store } = options;
   const scopes: SecretPolicy = options.policy ?? (() => true);
+  /** Secret scopes are keyed by plugin name: a name that was only claimed reads nothing. */
+  const policy = (runtime: RuntimeRecord, secretName: string): boolean => {
+    const name = provenName(runtime);
+    return name !== undefined && scopes(name, secretName);
+  };
 
   const audit = (event: SecretsAuditEvent) => {
     try {
@@ -67,10 +76,8 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
 
   /** Which declared needs this request asks for, checked against declarations and policy. */
   const selectNeeds = (runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
-    // Secret scopes are keyed by plugin name: a name that was only claimed reads nothing.
-    const pluginName = provenName(runtime);
-    if (pluginName === undefined) throw new ConnectError("secrets are scoped to proven plugin names; this runtime's name is unproven", Code.PermissionDenied);
-    const policy = (_name: string, secretName: string) => scopes(pluginName, secretName);
+    if (provenName(runtime) === undefined)
+      throw new ConnectError("secrets are scoped to proven plugin names; this runtime's name is unproven", Code.PermissionDenied);
     if (names.length > MAX_SECRETS_PER_CALL) {
       throw new ConnectError(`at most ${MAX_SECRETS_PER_CALL} names per call`, Code.InvalidArgument);
     }
@@ -79,7 +86,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
       // All declared: a denied optional secret is left out, a denied required one is an error.
       const needs: SecretNeed[] = [];
       for (const need of runtime.secrets) {
-        if (policy(runtime.pluginName, need.name)) needs.push(need);
+        if (policy(runtime, need.name)) needs.push(need);
         else if (!need.optional) throw denied(need.name, "host policy does not allow it");
       }
       return needs;
@@ -91,7 +98,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
       }
       const need = declared.get(name);
       if (!need) throw denied(name, "not declared at handshake");
-      if (!policy(runtime.pluginName, name)) throw denied(name, "host policy does not allow it");
+      if (!policy(runtime, name)) throw denied(name, "host policy does not allow it");
       needs.push(need);
     }
     return needs;
@@ -117,7 +124,33 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
     }
   };
 
+  const watchOptions = resolveSecretWatch(options.watch);
+
   return {
+    async *watchSecrets(request: WatchSecretsRequest, context: HandlerContext) {
+      const { subject, runtime } = await callerRuntime(context);
+      const needs = selectNeeds(runtime, request.names);
+      const base = { type: "secrets.watch" as const, subject, runtimeId: runtime.runtimeId, pluginName: runtime.pluginName, requested: [...request.names] };
+      const changes = secretChanges({
+        readAll: () => fetchNeeds(needs),
+        // Asked again every round: a secret the policy stops allowing is removed from the watcher.
+        allowed: () => needs.filter((need) => policy(runtime, need.name)),
+        read: (need) => provider.get(need.name, need.version ? { version: need.version } : {}),
+        intervalMs: watchOptions.refreshIntervalMs,
+        jitter: watchOptions.jitter,
+        signal: context.signal,
+      });
+      for await (const change of changes) {
+        const fresh = change.secrets.filter((s) => !s.stale);
+        if (fresh.length > 0) audit({ ...base, granted: fresh.map((s) => `${s.name}@${s.version}`), outcome: "ok" });
+        yield {
+          secrets: change.secrets.map((s) => ({ name: s.name, version: s.version, value: s.value, stale: s.stale })),
+          removed: change.removed,
+          initial: change.initial,
+        };
+      }
+    },
+
     async getSecrets(request: GetSecretsRequest, context: HandlerContext) {
       const identity = context.values.get(identityKey);
       const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [] };

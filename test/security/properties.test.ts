@@ -43,49 +43,73 @@ const bytes = (s: string) => Buffer.byteLength(s, "utf8");
 
 describe("field validators", () => {
   it("plugin names: only lowercase names within the byte limit pass; refusals never echo", () => {
+    let accepted = 0;
     fc.assert(
-      fc.property(anyText, (raw) => {
+      fc.property(fc.oneof(anyText, fc.stringMatching(/^[a-z0-9._-]{0,20}$/)), (raw) => {
         const value = raw + MARK.toLowerCase();
         const r = outcome(() => validatePluginName("plugin_name", value, DEFAULT_LIMITS.nameBytes));
-        if (r === "ok") expect(/^[a-z0-9._-]+$/.test(value) && bytes(value) <= DEFAULT_LIMITS.nameBytes).toBe(true);
-        else expect(r.message).not.toContain(value);
+        if (r === "ok") {
+          accepted++;
+          expect(/^[a-z0-9._-]+$/.test(value) && bytes(value) <= DEFAULT_LIMITS.nameBytes).toBe(true);
+        } else expect(r.message).not.toContain(value);
       }),
       RUNS,
     );
+    expect(accepted).toBeGreaterThan(50); // not vacuous
   });
 
   it("service types: accepted ones are dotted identifiers within the limit", () => {
+    let accepted = 0;
     fc.assert(
       fc.property(fc.oneof(anyText, fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}(\.[A-Za-z_][A-Za-z0-9_]{0,10}){0,4}$/)), (value) => {
         const r = outcome(() => validateServiceType("service_type", value, DEFAULT_LIMITS.nameBytes));
         if (r === "ok") {
+          accepted++;
           expect(value.includes(".") && bytes(value) <= DEFAULT_LIMITS.nameBytes).toBe(true);
           expect(value.split(".").every((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s))).toBe(true);
         }
       }),
       RUNS,
     );
+    expect(accepted).toBeGreaterThan(50);
   });
 
   it("secret names: no empty, '.' or '..' segment, no leading slash", () => {
+    let accepted = 0;
     fc.assert(
       fc.property(fc.oneof(anyText, fc.array(fc.constantFrom("a", "..", ".", "", "db", "x.y"), { maxLength: 5 }).map((a) => a.join("/"))), (value) => {
         const r = outcome(() => validateSecretName("name", value, DEFAULT_LIMITS.nameBytes));
-        if (r === "ok") expect(value.split("/").every((s) => s !== "" && s !== "." && s !== "..")).toBe(true);
+        if (r === "ok") {
+          accepted++;
+          expect(value.split("/").every((s) => s !== "" && s !== "." && s !== "..")).toBe(true);
+        }
       }),
       RUNS,
     );
+    expect(accepted).toBeGreaterThan(30);
   });
 
   it("versions and ranges: accepted means semver says so", () => {
+    let versions = 0;
+    let ranges = 0;
+    const versionLike = fc.tuple(fc.nat(30), fc.nat(30), fc.nat(30), fc.constantFrom("", "-rc.1", "+b7", "-", ".0")).map(([a, b, c, tail]) => `${a}.${b}.${c}${tail}`);
+    const rangeLike = fc.tuple(fc.constantFrom("^", "~", ">=", "<", "", "=", "!"), versionLike).map(([op, v]) => op + v);
     fc.assert(
-      fc.property(anyText, (value) => {
-        if (outcome(() => validateVersion("version", value)) === "ok") expect(semver.valid(value)).not.toBeNull();
+      fc.property(fc.oneof(anyText, versionLike, rangeLike), (value) => {
+        if (outcome(() => validateVersion("version", value)) === "ok") {
+          versions++;
+          expect(semver.valid(value)).not.toBeNull();
+        }
         const r = outcome(() => validateRange("range", value));
-        if (r === "ok" && value !== "") expect(semver.validRange(value)).not.toBeNull();
+        if (r === "ok" && value !== "") {
+          ranges++;
+          expect(semver.validRange(value)).not.toBeNull();
+        }
       }),
       RUNS,
     );
+    expect(versions).toBeGreaterThan(30);
+    expect(ranges).toBeGreaterThan(30);
   });
 
   it("metadata: accepted maps are within every limit, counted in bytes", () => {
@@ -200,6 +224,7 @@ describe("URL validators (SSRF)", () => {
 
 describe("router call path", () => {
   it("never throws; refusals are Unimplemented or InvalidArgument; accepted paths have the promised shape", () => {
+    let accepted = 0;
     fc.assert(
       fc.property(fc.option(fc.oneof(anyText, anyText.map((s) => `/${s}`), fc.stringMatching(/^\/[A-Za-z_][\w.]{0,20}\/[A-Za-z_]\w{0,20}(\?.*)?$/)), { nil: undefined }), (raw) => {
         const r = parseCallPath(raw);
@@ -213,9 +238,11 @@ describe("router call path", () => {
         expect(r.service.length).toBeLessThanOrEqual(DEFAULT_LIMITS.nameBytes);
         expect(r.method.length).toBeLessThanOrEqual(DEFAULT_LIMITS.nameBytes);
         expect(/^[\w.]+$/.test(r.service) && /^\w+$/.test(r.method)).toBe(true);
+        accepted++;
       }),
       { numRuns: 2000 },
     );
+    expect(accepted).toBeGreaterThan(100);
   });
 });
 
@@ -260,30 +287,48 @@ describe("caller header", () => {
 });
 
 describe("version negotiation", () => {
-  const version = fc.tuple(fc.nat(12), fc.nat(12), fc.nat(12)).map(([a, b, c]) => `${a}.${b}.${c}`);
-  const range = fc.oneof(
-    version.map((v) => `^${v}`),
-    version.map((v) => `~${v}`),
-    version.map((v) => `>=${v}`),
-    version.map((v) => `<${v}`),
-    fc.nat(12).map((m) => `${m}.x`),
-    fc.constantFrom("*", "", "not a range", "1.0.0 - 2.0.0", ">=1 <1"),
+  type V = [number, number, number];
+  const version = fc.tuple(fc.nat(12), fc.nat(12), fc.nat(12));
+  const text = ([a, b, c]: V) => `${a}.${b}.${c}`;
+  const cmp = (x: V, y: V) => x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  /** An oracle written from the semver rules, independent of the semver package the code uses. */
+  type Range = { text: string; holds: (v: V) => boolean };
+  const range: fc.Arbitrary<Range> = fc.oneof(
+    version.map((r): Range => ({
+      text: `^${text(r)}`,
+      holds: (v) =>
+        cmp(v, r) >= 0 && (r[0] > 0 ? v[0] === r[0] : r[1] > 0 ? v[0] === 0 && v[1] === r[1] : v[0] === 0 && v[1] === 0 && v[2] === r[2]),
+    })),
+    version.map((r): Range => ({ text: `~${text(r)}`, holds: (v) => v[0] === r[0] && v[1] === r[1] && v[2] >= r[2] })),
+    version.map((r): Range => ({ text: `>=${text(r)}`, holds: (v) => cmp(v, r) >= 0 })),
+    version.map((r): Range => ({ text: `<${text(r)}`, holds: (v) => cmp(v, r) < 0 })),
+    fc.nat(12).map((m): Range => ({ text: `${m}.x`, holds: (v) => v[0] === m })),
+    fc.constant<Range>({ text: "*", holds: () => true }),
+    fc.constant<Range>({ text: "1.0.0 - 2.0.0", holds: (v) => cmp(v, [1, 0, 0]) >= 0 && cmp(v, [2, 0, 0]) <= 0 }),
+    fc.constant<Range>({ text: ">=1 <1", holds: () => false }),
   );
 
-  it("the result satisfies an offered range and is the highest host version that does", () => {
+  it("picks the highest host version that some offered range allows, by numeric order", () => {
+    let agreed = 0;
     fc.assert(
       fc.property(fc.array(version, { minLength: 1, maxLength: 6 }), fc.array(range, { maxLength: 4 }), (hostVersions, ranges) => {
-        const chosen = negotiateVersion(hostVersions, ranges);
-        const satisfying = ranges.length === 0 ? hostVersions : hostVersions.filter((v) => ranges.some((r) => semver.satisfies(v, r)));
-        if (satisfying.length === 0) {
-          expect(chosen).toBeUndefined();
-          return;
-        }
-        expect(chosen).toBeDefined();
-        expect(satisfying).toContain(chosen);
-        for (const v of satisfying) expect(semver.lte(v, chosen!)).toBe(true);
+        const chosen = negotiateVersion(hostVersions.map(text), ranges.map((r) => r.text));
+        const allowed = ranges.length === 0 ? hostVersions : hostVersions.filter((v) => ranges.some((r) => r.holds(v)));
+        const best = allowed.reduce<V | undefined>((m, v) => (m === undefined || cmp(v, m) > 0 ? v : m), undefined);
+        expect(chosen).toBe(best === undefined ? undefined : text(best));
+        if (best !== undefined) agreed++;
       }),
       { numRuns: 1000 },
     );
+    expect(agreed).toBeGreaterThan(200);
+  });
+
+  it("known answers: numeric, not string, order; no common version is undefined", () => {
+    expect(negotiateVersion(["1.2.0", "1.10.0", "1.9.0"], ["^1.0.0"])).toBe("1.10.0");
+    expect(negotiateVersion(["1.2.0", "1.10.0"], ["~1.2.0"])).toBe("1.2.0");
+    expect(negotiateVersion(["0.2.5", "0.3.0"], ["^0.2.1"])).toBe("0.2.5");
+    expect(negotiateVersion(["1.0.0", "2.0.0"], [">=3.0.0"])).toBeUndefined();
+    expect(negotiateVersion(["1.0.0", "2.0.0"], [])).toBe("2.0.0");
+    expect(negotiateVersion(["1.0.0", "2.0.0"], ["not a range"])).toBeUndefined();
   });
 });

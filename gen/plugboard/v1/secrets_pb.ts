@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/secrets.proto.
  */
 export const file_plugboard_v1_secrets: GenFile = /*@__PURE__*/
-  fileDesc("ChpwbHVnYm9hcmQvdjEvc2VjcmV0cy5wcm90bxIMcGx1Z2JvYXJkLnYxIiIKEUdldFNlY3JldHNSZXF1ZXN0Eg0KBW5hbWVzGAEgAygJIjYKBlNlY3JldBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFdmFsdWUYAyABKAwiOwoSR2V0U2VjcmV0c1Jlc3BvbnNlEiUKB3NlY3JldHMYASADKAsyFC5wbHVnYm9hcmQudjEuU2VjcmV0MmEKDlNlY3JldHNTZXJ2aWNlEk8KCkdldFNlY3JldHMSHy5wbHVnYm9hcmQudjEuR2V0U2VjcmV0c1JlcXVlc3QaIC5wbHVnYm9hcmQudjEuR2V0U2VjcmV0c1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChpwbHVnYm9hcmQvdjEvc2VjcmV0cy5wcm90bxIMcGx1Z2JvYXJkLnYxIiIKEUdldFNlY3JldHNSZXF1ZXN0Eg0KBW5hbWVzGAEgAygJIkUKBlNlY3JldBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFdmFsdWUYAyABKAwSDQoFc3RhbGUYBCABKAgiOwoSR2V0U2VjcmV0c1Jlc3BvbnNlEiUKB3NlY3JldHMYASADKAsyFC5wbHVnYm9hcmQudjEuU2VjcmV0IiQKE1dhdGNoU2VjcmV0c1JlcXVlc3QSDQoFbmFtZXMYASADKAkiXwoUV2F0Y2hTZWNyZXRzUmVzcG9uc2USJQoHc2VjcmV0cxgBIAMoCzIULnBsdWdib2FyZC52MS5TZWNyZXQSDwoHcmVtb3ZlZBgCIAMoCRIPCgdpbml0aWFsGAMgASgIMroBCg5TZWNyZXRzU2VydmljZRJPCgpHZXRTZWNyZXRzEh8ucGx1Z2JvYXJkLnYxLkdldFNlY3JldHNSZXF1ZXN0GiAucGx1Z2JvYXJkLnYxLkdldFNlY3JldHNSZXNwb25zZRJXCgxXYXRjaFNlY3JldHMSIS5wbHVnYm9hcmQudjEuV2F0Y2hTZWNyZXRzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5XYXRjaFNlY3JldHNSZXNwb25zZTABYgZwcm90bzM");
 
 /**
  * @generated from message plugboard.v1.GetSecretsRequest
@@ -49,6 +49,14 @@ export type Secret = Message<"plugboard.v1.Secret"> & {
    * @generated from field: bytes value = 3;
    */
   value: Uint8Array;
+
+  /**
+   * WatchSecrets only: the provider could not be read at the last refresh; this is
+   * the last value read successfully.
+   *
+   * @generated from field: bool stale = 4;
+   */
+  stale: boolean;
 };
 
 /**
@@ -76,6 +84,58 @@ export const GetSecretsResponseSchema: GenMessage<GetSecretsResponse> = /*@__PUR
   messageDesc(file_plugboard_v1_secrets, 2);
 
 /**
+ * @generated from message plugboard.v1.WatchSecretsRequest
+ */
+export type WatchSecretsRequest = Message<"plugboard.v1.WatchSecretsRequest"> & {
+  /**
+   * Names to watch; empty means every secret declared at handshake.
+   *
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message plugboard.v1.WatchSecretsRequest.
+ * Use `create(WatchSecretsRequestSchema)` to create a new message.
+ */
+export const WatchSecretsRequestSchema: GenMessage<WatchSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_secrets, 3);
+
+/**
+ * @generated from message plugboard.v1.WatchSecretsResponse
+ */
+export type WatchSecretsResponse = Message<"plugboard.v1.WatchSecretsResponse"> & {
+  /**
+   * Current values: all of them in the first message, then only those that changed.
+   *
+   * @generated from field: repeated plugboard.v1.Secret secrets = 1;
+   */
+  secrets: Secret[];
+
+  /**
+   * Names the caller may no longer read (host policy changed); forget their values.
+   *
+   * @generated from field: repeated string removed = 2;
+   */
+  removed: string[];
+
+  /**
+   * True for the first message of the stream.
+   *
+   * @generated from field: bool initial = 3;
+   */
+  initial: boolean;
+};
+
+/**
+ * Describes the message plugboard.v1.WatchSecretsResponse.
+ * Use `create(WatchSecretsResponseSchema)` to create a new message.
+ */
+export const WatchSecretsResponseSchema: GenMessage<WatchSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_secrets, 4);
+
+/**
  * SecretsService returns the secrets a plugin declared at handshake and the
  * host policy lets it read.
  *
@@ -89,6 +149,20 @@ export const SecretsService: GenService<{
     methodKind: "unary";
     input: typeof GetSecretsRequestSchema;
     output: typeof GetSecretsResponseSchema;
+  },
+  /**
+   * Streams the secrets as they change: the first message carries the current value
+   * and version of each secret the caller may read; each later message carries the
+   * secrets whose version changed (or that went stale or fresh again), and the names
+   * the caller may no longer read. Ends with UNAUTHENTICATED when the caller's
+   * credential ends.
+   *
+   * @generated from rpc plugboard.v1.SecretsService.WatchSecrets
+   */
+  watchSecrets: {
+    methodKind: "server_streaming";
+    input: typeof WatchSecretsRequestSchema;
+    output: typeof WatchSecretsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugboard_v1_secrets, 0);

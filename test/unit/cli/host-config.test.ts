@@ -22,6 +22,27 @@ describe("host config", () => {
     expect(c.tls?.cert).toBe("/etc/plugboard/host.pem");
   });
 
+  it("passes a plugin's sandbox to the launcher with its paths resolved against the config folder", () => {
+    const c = parseHostConfig(
+      {
+        ...base,
+        plugins: [
+          {
+            name: "kv",
+            command: "node",
+            sandbox: { node: { fsRead: ["plugins/kv", "/usr/lib/node_modules"] }, memoryCeilingBytes: 1 << 28, namespaces: { writable: ["data"] } },
+          },
+        ],
+      },
+      "/etc/plugboard",
+    );
+    expect(c.plugins[0]!.sandbox).toEqual({
+      node: { fsRead: ["/etc/plugboard/plugins/kv", "/usr/lib/node_modules"], fsWrite: undefined },
+      memoryCeilingBytes: 1 << 28,
+      namespaces: { writable: ["/etc/plugboard/data"] },
+    });
+  });
+
   it("reads the cookie value and the redis URL from the environment", () => {
     const c = parseHostConfig({ magicCookie: { key: "K", valueEnv: "COOKIE" }, store: "redis" }, "/", {
       COOKIE: "v",

@@ -17,14 +17,36 @@ describe("startParentWatchdog", () => {
     stop();
   });
 
-  it("does nothing without a parent pid", () => {
+  it("does nothing without a parent pid, however long it runs", async () => {
     const saved = process.env["PLUGBOARD_PARENT_PID"];
     delete process.env["PLUGBOARD_PARENT_PID"];
+    let gone = 0;
+    const stop = startParentWatchdog({ intervalMs: 5, onParentGone: () => gone++ });
     try {
-      const stop = startParentWatchdog({ onParentGone: () => expect.fail("called") });
-      stop();
+      // Twenty intervals: had it picked some pid to watch (none, NaN, 0), it would have judged it gone by now.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(gone).toBe(0);
     } finally {
+      stop();
       if (saved !== undefined) process.env["PLUGBOARD_PARENT_PID"] = saved;
+    }
+  });
+
+  it("with a parent pid from the environment, watches it like an explicit one", async () => {
+    const parent = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    const exited = new Promise((resolve) => parent.once("exit", resolve));
+    const saved = process.env["PLUGBOARD_PARENT_PID"];
+    process.env["PLUGBOARD_PARENT_PID"] = String(parent.pid);
+    let gone = 0;
+    const stop = startParentWatchdog({ intervalMs: 5, onParentGone: () => gone++ });
+    try {
+      parent.kill("SIGKILL");
+      await exited;
+      await expect.poll(() => gone, { timeout: 5_000 }).toBe(1);
+    } finally {
+      stop();
+      if (saved === undefined) delete process.env["PLUGBOARD_PARENT_PID"];
+      else process.env["PLUGBOARD_PARENT_PID"] = saved;
     }
   });
 });
