@@ -15,6 +15,18 @@ import { identityKey, type Identity } from "../identity/identity.js";
 import type { NameProofMethod } from "../identity/name-proof.js";
 import { isAdmin } from "../policy/host-policy.js";
 import { toRegistration } from "../registry/convert.js";
+import { FIELD_OVERHEAD, pageLimitsOf, registrationWireBytes, takePage, wireBytes } from "../paging/index.js";
+import type { RegistrationRecord, RuntimeRecord } from "../store/types.js";
+
+type Listed = { runtime: RuntimeRecord; registrations: RegistrationRecord[] };
+
+/** Upper bound of a RuntimeInfo's encoded size: its strings, timestamp and registrations. */
+const listedBytes = ({ runtime, registrations }: Listed) =>
+  wireBytes(runtime.runtimeId) +
+  wireBytes(runtime.pluginName) +
+  wireBytes(runtime.pluginVersion) +
+  6 * FIELD_OVERHEAD +
+  registrations.reduce((sum, r) => sum + registrationWireBytes(r) + FIELD_OVERHEAD, 0);
 
 const NAME_PROOF: Record<NameProofMethod, NameProof> = {
   launch_secret: NameProof.LAUNCH_SECRET,
@@ -31,21 +43,30 @@ export function createAdminService(host: HostContext): ServiceImpl<typeof AdminS
     return caller;
   };
   return {
-    async listRuntimes(_req, context) {
+    async listRuntimes(req, context) {
       requireAdmin(context);
       const [runtimes, registrations] = await Promise.all([host.store.listRuntimes(), host.store.listRegistrations()]);
+      const byRuntime = new Map<string, RegistrationRecord[]>();
+      for (const g of registrations) {
+        const own = byRuntime.get(g.runtimeId);
+        if (own) own.push(g);
+        else byRuntime.set(g.runtimeId, [g]);
+      }
+      const listed = runtimes.map((runtime) => ({ runtime, registrations: byRuntime.get(runtime.runtimeId) ?? [] }));
+      const page = takePage(listed, (l) => l.runtime.runtimeId, listedBytes, req, pageLimitsOf(host.limits));
       return create(ListRuntimesResponseSchema, {
-        runtimes: runtimes.map((r) =>
+        runtimes: page.items.map(({ runtime: r, registrations: own }) =>
           create(RuntimeInfoSchema, {
             runtimeId: r.runtimeId,
             pluginName: r.pluginName,
             pluginVersion: r.pluginVersion,
             health: r.health,
             startedAt: timestampFromMs(r.startedAt),
-            registrations: registrations.filter((g) => g.runtimeId === r.runtimeId).map(toRegistration),
+            registrations: own.map(toRegistration),
             nameProof: NAME_PROOF[r.nameProof ?? "unproven"],
           }),
         ),
+        nextPageToken: page.nextPageToken,
       });
     },
 

@@ -10,7 +10,6 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
-import { createRedisHostState } from "../host/with-redis.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
 
@@ -39,7 +38,8 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
     ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
-    ...(config.store.kind === "redis" ? await createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
+    // ioredis is an optional peer: loaded only for a Redis store.
+    ...(config.store.kind === "redis" ? await (await import("../host/with-redis.js")).createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
   };
 }
 

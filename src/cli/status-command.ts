@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, NameProof, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
 import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
+import { followPages } from "../paging/follow.js";
 
 /** How the CLI reaches a host's AdminService: URL, TLS files, and an admin credential. */
 export interface AdminConnection {
@@ -27,7 +28,11 @@ export function adminTransport(options: AdminConnection) {
 
 export async function fetchStatus(options: StatusOptions): Promise<ListRuntimesResponse> {
   const client = createClient(AdminService, adminTransport(options));
-  return client.listRuntimes({}, options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {});
+  const callOptions = options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {};
+  // The host pages the list; the command shows all of it.
+  const pages = await followPages((pageToken) => client.listRuntimes({ pageToken }, callOptions));
+  const [first] = pages as [ListRuntimesResponse, ...ListRuntimesResponse[]];
+  return { ...first, runtimes: pages.flatMap((p) => p.runtimes), nextPageToken: "" };
 }
 
 export function formatStatus(status: ListRuntimesResponse): string {

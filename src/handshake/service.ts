@@ -31,8 +31,9 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
 
   /**
    * Checks run in an order that reveals nothing useful to a stranger before the cookie matches,
-   * and the whole request is validated before any single-use proof is spent: a refusal for any
-   * other reason leaves a launch secret or enrolment use intact.
+   * and the whole request is validated before any single-use proof is spent (the caller spends it
+   * once admission caps also hold): a refusal for any other reason leaves a launch secret or
+   * enrolment use intact.
    */
   async function admit(req: HandshakeRequest, caller: Identity | undefined) {
     const cookieOk =
@@ -81,9 +82,6 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
           });
     if (baseUrl === "" && declarations.provides.length > 0)
       throw invalid("base_url", "required when the plugin provides services");
-    // Everything else holds: only now is a single-use proof spent.
-    if (!(await proof.spend()))
-      throw refuse(req, caller, Code.Unauthenticated, "launch secret or enrolment token was used up meanwhile");
     return { declarations, version, baseUrl, proof };
   }
 
@@ -97,10 +95,15 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
 
   return {
     async handshake(req, context: HandlerContext) {
+      await host.admission.handshake(context);
       const caller = context.values.get(identityKey);
       if (caller?.kind === "runtime")
         throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
       const { declarations, version, baseUrl, proof } = await admit(req, caller);
+      await host.admission.runtimeSlot(req.pluginName);
+      // Everything holds: only now is a single-use proof spent.
+      if (!(await proof.spend()))
+        throw refuse(req, caller, Code.Unauthenticated, "launch secret or enrolment token was used up meanwhile");
       const runtimeId = await newRuntimeId();
       const now = host.now();
       const signingKey = drawRandom(host.random, 32);

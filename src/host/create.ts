@@ -62,6 +62,7 @@ import {
   type HostWatchEvent,
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
+import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -152,6 +153,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       ...(options.runtimeRoles ? { runtimeRoles: options.runtimeRoles } : {}),
     }),
     capabilityTypes,
+    admission: createAdmission(resolved.limits, store, audit),
   };
   if (host.allowUnprovenNames)
     logger.warn("allowUnprovenNames is on: plugins may handshake without proving their name (development only; such runtimes are marked unproven)");
@@ -213,6 +215,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       // Only a certificate the TLS layer verified against the configured CA counts.
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       return values;
     },
   });

@@ -11,6 +11,7 @@ import type { Store } from "../store/types.js";
 import type { RandomSource } from "../tokens/tokens.js";
 import type { Capability, Limits } from "./context.js";
 import type { Rbac } from "../policy/rbac.js";
+import { checkAdmissionLimits } from "../admission/limits-check.js";
 import type { SecretProvider } from "../secrets/types.js";
 import type { SecretPolicy } from "../secrets/service.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
@@ -103,6 +104,7 @@ export function resolveOptions(options: PluginHostOptions): ResolvedOptions {
     throw new Error("createPluginHost: appProtocolVersions must be semver versions");
   const limits = { ...DEFAULT_LIMITS, ...options.limits } as Limits;
   for (const [name, v] of Object.entries(limits)) positive(`limits.${name}`, v);
+  checkAdmissionLimits(limits);
   return {
     appProtocolVersions,
     runtimeTokenTtlMs: positive("runtimeTokenTtlMs", options.runtimeTokenTtlMs ?? DEFAULT_TTLS.runtimeTokenMs),

@@ -50,6 +50,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     putRuntime: guard("putRuntime"),
     getRuntime: guard("getRuntime"),
     listRuntimes: guard("listRuntimes"),
+    countRuntimes: guard("countRuntimes"),
     setHealth: guard("setHealth"),
     setRuntimeExpiry: guard("setRuntimeExpiry"),
     removeRuntime: guard("removeRuntime"),
@@ -65,6 +66,8 @@ export function guardStore(store: Store, logger: Logger): Store {
     getRegistration: guard("getRegistration"),
     removeRegistration: guard("removeRegistration"),
     listRegistrations: guard("listRegistrations"),
+    countRegistrations: guard("countRegistrations"),
+    listRuntimeRegistrations: guard("listRuntimeRegistrations"),
     sweep: guard("sweep"),
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),

@@ -35,6 +35,21 @@ export const DEFAULT_LIMITS = {
   watchBuffer: 1024,
   /** Concurrent watch streams per runtime. */
   watchersPerRuntime: 16,
+  /** Handshakes per second per peer address (IPv6: per /64), sustained; plus a burst recovering over 10 s. */
+  handshakesPerSecond: 20,
+  handshakeBurst: 40,
+  /** Live runtimes in the store, in total and per plugin name. */
+  maxRuntimes: 10_000,
+  maxRuntimesPerName: 256,
+  /** Registrations per runtime, and per service type over all runtimes. */
+  registrationsPerRuntime: 64,
+  registrationsPerService: 1024,
+  /** Encoded bytes of one registration's metadata, all entries together. */
+  registrationMetadataBytes: 16 * 1024,
+  /** Discover / ListRuntimes pages: default and largest item count, and bytes per page (Watch snapshot messages too). */
+  pageSize: 100,
+  maxPageSize: 1000,
+  pageBytes: 1024 * 1024,
 } as const;
 
 export const DEFAULT_TTLS = {

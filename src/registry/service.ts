@@ -22,6 +22,8 @@ import { validateEndpointWithin } from "../validation/urls.js";
 import { toRegistration } from "./convert.js";
 import { createSelector, matchingProviders } from "./select.js";
 import { BoundedQueue } from "./watch-queue.js";
+import { validateMetadataTotal } from "../admission/index.js";
+import { chunk, pageLimitsOf, registrationWireBytes, takePage } from "../paging/index.js";
 
 const MAX_WEIGHT = 10_000;
 
@@ -62,12 +64,15 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
       if (runtime.baseUrl === "") throw new ConnectError("runtime declared no base_url", Code.FailedPrecondition);
       const endpoint = validateEndpointWithin("endpoint", req.endpoint === "" ? runtime.baseUrl : req.endpoint, runtime.baseUrl);
       validateMetadata("metadata", req.metadata, host.limits);
+      validateMetadataTotal("metadata", req.metadata, host.limits.registrationMetadataBytes);
       if (req.weight > MAX_WEIGHT) throw invalid("weight", `at most ${MAX_WEIGHT}`);
 
       // Registering the same service at the same endpoint again updates it in place (idempotent retries).
-      const existing = (await host.store.listRegistrations(req.serviceType)).find(
-        (r) => r.runtimeId === runtime.runtimeId && r.endpoint === endpoint,
+      // Only the runtime's own registrations are read: a Register call must not cost a read of the whole service type.
+      const existing = (await host.store.listRuntimeRegistrations(runtime.runtimeId)).find(
+        (r) => r.serviceType === req.serviceType && r.endpoint === endpoint,
       );
+      if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType);
       const record: RegistrationRecord = {
         registrationId: existing?.registrationId ?? randomId("rg_", host.random),
         serviceType: req.serviceType,
@@ -102,10 +107,14 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
       validateServiceType("service_type", req.serviceType, host.limits.nameBytes);
       const range = validateRange("version_range", req.versionRange);
       const providers = matchingProviders(await host.store.listRegistrations(req.serviceType), range, req.includeUnhealthy);
-      const selected = selector.pick(req.serviceType, providers, req.strategy);
+      // The strategy picks among all providers, once per listing: on the first page.
+      const selected = req.pageToken === "" ? selector.pick(req.serviceType, providers, req.strategy) : undefined;
+      const reserved = selected ? registrationWireBytes(selected) : 0;
+      const page = takePage(providers, (r) => r.registrationId, registrationWireBytes, req, pageLimitsOf(host.limits), reserved);
       return create(DiscoverResponseSchema, {
-        providers: providers.map(toRegistration),
+        providers: page.items.map(toRegistration),
         ...(selected ? { selected: toRegistration(selected) } : {}),
+        nextPageToken: page.nextPageToken,
       });
     },
 
@@ -152,7 +161,15 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
         const snapshot = (await host.store.listRegistrations()).filter(relevant);
         beforeSnapshot = false;
         const inSnapshot = new Set(snapshot.map((r) => r.registrationId));
-        yield create(WatchResponseSchema, { type: WatchEventType.SNAPSHOT, registrations: snapshot.map(toRegistration) });
+        // Several messages when needed, so no snapshot outgrows the message limit; the last says it is complete.
+        const { maxPageSize, pageBytes } = pageLimitsOf(host.limits);
+        const parts = chunk(snapshot, registrationWireBytes, maxPageSize, pageBytes);
+        for (const [i, part] of parts.entries())
+          yield create(WatchResponseSchema, {
+            type: WatchEventType.SNAPSHOT,
+            registrations: part.map(toRegistration),
+            snapshotComplete: i === parts.length - 1,
+          });
         for await (const event of queue) {
           const id = event.registrations[0]?.registrationId ?? "";
           if (event.type === WatchEventType.ADDED && early.delete(id) && inSnapshot.has(id)) continue;

@@ -36,13 +36,14 @@ export function watchDependencies(options: DependencyHealthOptions): { stop(): v
       const providers = new Map<string, Map<string, number>>();
       try {
         for await (const event of options.watch(options.required, controller.signal)) {
-          if (event.type === WatchEventType.SNAPSHOT) providers.clear();
+          // A fresh map per stream; the snapshot may come in several messages and is judged once complete.
           for (const r of event.registrations) {
             const byId = providers.get(r.serviceType) ?? new Map<string, number>();
             providers.set(r.serviceType, byId);
             if (event.type === WatchEventType.REMOVED) byId.delete(r.registrationId);
             else byId.set(r.registrationId, r.health);
           }
+          if (event.type === WatchEventType.SNAPSHOT && !event.snapshotComplete) continue;
           await evaluate(providers);
         }
       } catch (error) {

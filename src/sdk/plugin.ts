@@ -20,6 +20,7 @@ import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from 
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
 import { createHostConnection, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
+import { followPages } from "../paging/follow.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
@@ -263,12 +264,18 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
 
     async discover(service, discoverOptions = {}) {
       running();
-      return registry.discover({
-        serviceType: service.typeName,
-        versionRange: discoverOptions.versionRange ?? "",
-        strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
-        includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
-      });
+      // The host pages large answers; the plugin gets every provider in one response.
+      const pages = await followPages((pageToken) =>
+        registry.discover({
+          serviceType: service.typeName,
+          versionRange: discoverOptions.versionRange ?? "",
+          strategy: discoverOptions.strategy ?? SelectionStrategy.UNSPECIFIED,
+          includeUnhealthy: discoverOptions.includeUnhealthy ?? false,
+          pageToken,
+        }),
+      );
+      const [first] = pages as [DiscoverResponse, ...DiscoverResponse[]];
+      return { ...first, providers: pages.flatMap((p) => p.providers), nextPageToken: "" };
     },
 
     watch(service, watchOptions = {}) {

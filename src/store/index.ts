@@ -1,3 +1,3 @@
 export type * from "./types.js";
 export { createMemoryStore } from "./memory.js";
-export { createRedisStore, type RedisStore, type RedisStoreOptions } from "./redis.js";
+// The Redis store: `plugboard/redis` (ioredis is an optional peer).

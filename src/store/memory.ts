@@ -8,6 +8,7 @@ import type {
   StoreEvent,
 } from "./types.js";
 import { createMemoryEnrolments } from "./memory-enrolments.js";
+import { createSetIndex } from "./set-index.js";
 
 /*
  * Records go in and come out as deep copies: callers can never mutate the store's state.
@@ -32,6 +33,16 @@ export function createMemoryStore(): Store {
   const registrations = new Map<string, RegistrationRecord>();
   const listeners = new Set<(event: StoreEvent) => void>();
   const enrolments = createMemoryEnrolments();
+  // Secondary indexes, so admission limits count without scanning every record.
+  const runtimesByName = createSetIndex();
+  const registrationsByRuntime = createSetIndex();
+  const registrationsByService = createSetIndex();
+  const live = (runtimeId: string, now: number) => (runtimes.get(runtimeId)?.expiresAt ?? 0) > now;
+
+  const unindexRegistration = (registration: RegistrationRecord) => {
+    registrationsByRuntime.delete(registration.runtimeId, registration.registrationId);
+    registrationsByService.delete(registration.serviceType, registration.registrationId);
+  };
 
   const emit = (event: StoreEvent) => {
     for (const listener of listeners) listener(event);
@@ -46,13 +57,17 @@ export function createMemoryStore(): Store {
   };
 
   const removeRuntimeNow = (runtimeId: string, cause: RemovalCause): boolean => {
-    if (!runtimes.delete(runtimeId)) return false;
+    const runtime = runtimes.get(runtimeId);
+    if (!runtime) return false;
+    runtimes.delete(runtimeId);
+    runtimesByName.delete(runtime.pluginName, runtimeId);
     for (const [digest, record] of credentials) {
       if (record.runtimeId === runtimeId) dropCredential(digest);
     }
-    for (const [id, registration] of registrations) {
-      if (registration.runtimeId !== runtimeId) continue;
+    for (const id of [...registrationsByRuntime.members(runtimeId)]) {
+      const registration = registrations.get(id)!;
       registrations.delete(id);
+      unindexRegistration(registration);
       emit({ type: "removed", registration: copyRegistration(registration), cause });
     }
     return true;
@@ -60,7 +75,10 @@ export function createMemoryStore(): Store {
 
   return {
     async putRuntime(runtime) {
+      const old = runtimes.get(runtime.runtimeId);
+      if (old) runtimesByName.delete(old.pluginName, old.runtimeId);
       runtimes.set(runtime.runtimeId, copyRuntime(runtime));
+      runtimesByName.add(runtime.pluginName, runtime.runtimeId);
     },
     async getRuntime(runtimeId) {
       const runtime = runtimes.get(runtimeId);
@@ -70,14 +88,22 @@ export function createMemoryStore(): Store {
       const now = Date.now();
       return [...runtimes.values()].filter((r) => r.expiresAt > now).map(copyRuntime);
     },
+    async countRuntimes(pluginName) {
+      const now = Date.now();
+      const ids = pluginName === undefined ? runtimes.keys() : runtimesByName.members(pluginName);
+      let count = 0;
+      for (const id of ids) if (live(id, now)) count++;
+      return count;
+    },
     async setHealth(runtimeId, health: HealthValue, message, at) {
       const runtime = runtimes.get(runtimeId);
       if (!runtime) return;
       runtime.health = health;
       runtime.healthMessage = message;
       runtime.healthReportedAt = at;
-      for (const registration of registrations.values()) {
-        if (registration.runtimeId !== runtimeId || registration.health === health) continue;
+      for (const id of registrationsByRuntime.members(runtimeId)) {
+        const registration = registrations.get(id)!;
+        if (registration.health === health) continue;
         registration.health = health;
         emit({ type: "updated", registration: copyRegistration(registration) });
       }
@@ -115,8 +141,12 @@ export function createMemoryStore(): Store {
     revokeEnrolment: enrolments.revokeEnrolment,
 
     async putRegistration(registration) {
-      const existed = registrations.has(registration.registrationId);
+      const old = registrations.get(registration.registrationId);
+      if (old) unindexRegistration(old);
       registrations.set(registration.registrationId, copyRegistration(registration));
+      registrationsByRuntime.add(registration.runtimeId, registration.registrationId);
+      registrationsByService.add(registration.serviceType, registration.registrationId);
+      const existed = old !== undefined;
       emit({ type: existed ? "updated" : "added", registration: copyRegistration(registration) });
     },
     async getRegistration(registrationId) {
@@ -127,12 +157,19 @@ export function createMemoryStore(): Store {
       const registration = registrations.get(registrationId);
       if (!registration) return undefined;
       registrations.delete(registrationId);
+      unindexRegistration(registration);
       emit({ type: "removed", registration: copyRegistration(registration), cause });
       return copyRegistration(registration);
     },
     async listRegistrations(serviceType) {
       const all = [...registrations.values()];
       return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map(copyRegistration);
+    },
+    async listRuntimeRegistrations(runtimeId) {
+      return [...registrationsByRuntime.members(runtimeId)].map((id) => copyRegistration(registrations.get(id)!));
+    },
+    async countRegistrations(of) {
+      return ("runtimeId" in of ? registrationsByRuntime.members(of.runtimeId) : registrationsByService.members(of.serviceType)).size;
     },
 
     subscribe(listener) {

@@ -38,6 +38,12 @@ local function dropCredential(d)
   end
   return f[2]
 end
+-- rt-name:<name> holds a plugin's runtimes scored by expiresAt, so ZCOUNT counts the live ones.
+local function indexName(name, id, expiresAt, ttl)
+  local nameKey = p..'rt-name:'..name
+  redis.call('ZADD', nameKey, expiresAt, id)
+  if redis.call('PTTL', nameKey) < ttl then redis.call('PEXPIRE', nameKey, ttl) end
+end
 local function dropRegistration(rid, cause, origin, maxlen)
   local key = p..'reg:'..rid
   local f = redis.call('HMGET', key, 'rec', 'h', 'svc', 'rt')
@@ -50,13 +56,16 @@ local function dropRegistration(rid, cause, origin, maxlen)
 end
 `;
 
-/** ARGV: p, id, rec, health, healthMessage, healthReportedAt, expiresAt, ttlMs */
+/** ARGV: p, id, rec, health, healthMessage, healthReportedAt, expiresAt, ttlMs, pluginName */
 export const PUT_RUNTIME = `${prelude}
-local id = ARGV[2]
+local id, name = ARGV[2], ARGV[9]
 local key = p..'rt:'..id
+local old = redis.call('HGET', key, 'name')
+if old and old ~= name then redis.call('ZREM', p..'rt-name:'..old, id) end
 redis.call('DEL', key)
-redis.call('HSET', key, 'rec', ARGV[3], 'health', ARGV[4], 'healthMessage', ARGV[5], 'healthReportedAt', ARGV[6], 'expiresAt', ARGV[7])
+redis.call('HSET', key, 'rec', ARGV[3], 'health', ARGV[4], 'healthMessage', ARGV[5], 'healthReportedAt', ARGV[6], 'expiresAt', ARGV[7], 'name', name)
 redis.call('ZADD', p..'rt-exp', ARGV[7], id)
+indexName(name, id, ARGV[7], tonumber(ARGV[8]))
 extendRuntime(id, tonumber(ARGV[8]))
 return 1
 `;
@@ -68,6 +77,8 @@ local key = p..'rt:'..id
 if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'expiresAt', ARGV[3])
 redis.call('ZADD', p..'rt-exp', ARGV[3], id)
+local name = redis.call('HGET', key, 'name')
+if name then indexName(name, id, ARGV[3], tonumber(ARGV[4])) end
 extendRuntime(id, tonumber(ARGV[4]))
 return 1
 `;
@@ -103,6 +114,8 @@ if ARGV[6] ~= '' then
   if exp and tonumber(exp) > tonumber(ARGV[6]) then return {0, {}} end
 end
 redis.call('ZREM', p..'rt-exp', id)
+local name = redis.call('HGET', key, 'name')
+if name then redis.call('ZREM', p..'rt-name:'..name, id) end
 if redis.call('DEL', key) == 0 then return {0, {}} end
 local credsKey = p..'rt-creds:'..id
 for _, d in ipairs(redis.call('SMEMBERS', credsKey)) do dropCredential(d) end

@@ -228,6 +228,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         runtime.healthReportedAt,
         runtime.expiresAt,
         ttlUntil(runtime.expiresAt),
+        runtime.pluginName,
       ]);
     },
     async getRuntime(runtimeId) {
@@ -249,6 +250,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
           return decodeRuntime(fields as Array<string | null>);
         })
         .filter((r) => r !== undefined && r.expiresAt > now) as Awaited<ReturnType<Store["listRuntimes"]>>;
+    },
+    async countRuntimes(pluginName) {
+      ready();
+      return client.zcount(key(pluginName === undefined ? "rt-exp" : `rt-name:${pluginName}`), `(${Date.now()}`, "+inf");
     },
     async setHealth(runtimeId, health, message, at) {
       ready();
@@ -331,6 +336,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ready();
       const indexKey = serviceType === undefined ? key("regs") : key("svc:", serviceType);
       return readRegistrations(await client.smembers(indexKey), indexKey);
+    },
+
+    async listRuntimeRegistrations(runtimeId) {
+      ready();
+      const indexKey = key("rt-regs:", runtimeId);
+      return readRegistrations(await client.smembers(indexKey), indexKey);
+    },
+    async countRegistrations(of) {
+      ready();
+      return client.scard("runtimeId" in of ? key("rt-regs:", of.runtimeId) : key("svc:", of.serviceType));
     },
 
     subscribe(listener) {

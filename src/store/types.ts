@@ -99,6 +99,8 @@ export interface Store {
   putRuntime(runtime: RuntimeRecord): Promise<void>;
   getRuntime(runtimeId: string): Promise<RuntimeRecord | undefined>;
   listRuntimes(): Promise<RuntimeRecord[]>;
+  /** Live runtimes, in total or of one plugin name. Cheap (an index's size), for admission limits. */
+  countRuntimes(pluginName?: string): Promise<number>;
   /** Updates health on the runtime and its registrations (emits `updated`). */
   setHealth(runtimeId: string, health: HealthValue, message: string, at: number): Promise<void>;
   /** Extends a runtime's life (token refresh). */
@@ -130,6 +132,10 @@ export interface Store {
   getRegistration(registrationId: string): Promise<RegistrationRecord | undefined>;
   removeRegistration(registrationId: string, cause: RemovalCause): Promise<RegistrationRecord | undefined>;
   listRegistrations(serviceType?: string): Promise<RegistrationRecord[]>;
+  /** One runtime's registrations (a few; reads only those). */
+  listRuntimeRegistrations(runtimeId: string): Promise<RegistrationRecord[]>;
+  /** Registrations of one runtime or of one service type. Cheap (an index's size), for admission limits. */
+  countRegistrations(of: { runtimeId: string } | { serviceType: string }): Promise<number>;
 
   /** Registration changes, from this host and (for shared stores) every other. */
   subscribe(listener: (event: StoreEvent) => void): () => void;

@@ -241,6 +241,60 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
       });
     });
 
+    describe("counts (admission limits)", () => {
+      it("counts live runtimes in total and per plugin name", async () => {
+        await store.putRuntime(runtimeRecord("rt-a", { pluginName: "kv" }));
+        await store.putRuntime(runtimeRecord("rt-b", { pluginName: "kv" }));
+        await store.putRuntime(runtimeRecord("rt-c", { pluginName: "log" }));
+        await store.putRuntime(runtimeRecord("rt-old", { pluginName: "kv", expiresAt: Date.now() - 1 }));
+        expect(await store.countRuntimes()).toBe(3);
+        expect(await store.countRuntimes("kv")).toBe(2);
+        expect(await store.countRuntimes("log")).toBe(1);
+        expect(await store.countRuntimes("none")).toBe(0);
+
+        await store.setRuntimeExpiry("rt-old", Date.now() + 60_000);
+        expect(await store.countRuntimes("kv")).toBe(3);
+        // A runtime put again under another name moves between the names.
+        await store.putRuntime(runtimeRecord("rt-b", { pluginName: "log" }));
+        expect(await store.countRuntimes("kv")).toBe(2);
+        expect(await store.countRuntimes("log")).toBe(2);
+        await store.removeRuntime("rt-a", "revoked");
+        expect(await store.countRuntimes("kv")).toBe(1);
+        expect(await store.countRuntimes()).toBe(3);
+        await store.sweep(Date.now() + 120_000);
+        expect(await store.countRuntimes()).toBe(0);
+        expect(await store.countRuntimes("kv")).toBe(0);
+      });
+
+      it("counts registrations per runtime and per service type, following updates and removals", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b"));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a", { serviceType: "kv.v1.Store" }));
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { serviceType: "kv.v1.Store" }));
+        await store.putRegistration(registrationRecord("reg-3", "rt-b", { serviceType: "kv.v1.Store" }));
+        await store.putRegistration(registrationRecord("reg-4", "rt-b", { serviceType: "log.v1.Log" }));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a", { serviceType: "kv.v1.Store", weight: 9 }));
+        expect(await store.countRegistrations({ runtimeId: "rt-a" })).toBe(2);
+        const ofA = (await store.listRuntimeRegistrations("rt-a")).sort((x, y) => x.registrationId.localeCompare(y.registrationId));
+        expect(ofA.map((r) => [r.registrationId, r.weight])).toEqual([["reg-1", 9], ["reg-2", 1]]);
+        expect(await store.listRuntimeRegistrations("rt-none")).toEqual([]);
+        expect(await store.countRegistrations({ runtimeId: "rt-b" })).toBe(2);
+        expect(await store.countRegistrations({ runtimeId: "rt-none" })).toBe(0);
+        expect(await store.countRegistrations({ serviceType: "kv.v1.Store" })).toBe(3);
+        expect(await store.countRegistrations({ serviceType: "log.v1.Log" })).toBe(1);
+
+        await store.putRegistration(registrationRecord("reg-2", "rt-a", { serviceType: "log.v1.Log" }));
+        expect(await store.countRegistrations({ serviceType: "kv.v1.Store" })).toBe(2);
+        expect(await store.countRegistrations({ serviceType: "log.v1.Log" })).toBe(2);
+        await store.removeRegistration("reg-1", "unregistered");
+        expect(await store.countRegistrations({ runtimeId: "rt-a" })).toBe(1);
+        await store.removeRuntime("rt-b", "revoked");
+        expect(await store.countRegistrations({ runtimeId: "rt-b" })).toBe(0);
+        expect(await store.countRegistrations({ serviceType: "kv.v1.Store" })).toBe(0);
+        expect(await store.countRegistrations({ serviceType: "log.v1.Log" })).toBe(1);
+      });
+    });
+
     describe("sweep", () => {
       it("ends expired runtimes with cause `expired`, once", async () => {
         const now = Date.now();

@@ -14,12 +14,26 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/admin.proto.
  */
 export const file_plugboard_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSIVChNMaXN0UnVudGltZXNSZXF1ZXN0IokCCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIrCgpuYW1lX3Byb29mGAcgASgOMhcucGx1Z2JvYXJkLnYxLk5hbWVQcm9vZiJDChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbyJPChpJc3N1ZUVucm9sbWVudFRva2VuUmVxdWVzdBITCgtwbHVnaW5fbmFtZRgBIAEoCRIOCgZ0dGxfbXMYAiABKAQSDAoEdXNlcxgDIAEoDSJoChtJc3N1ZUVucm9sbWVudFRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSCgoCaWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKQobUmV2b2tlRW5yb2xtZW50VG9rZW5SZXF1ZXN0EgoKAmlkGAEgASgJIh4KHFJldm9rZUVucm9sbWVudFRva2VuUmVzcG9uc2UqoQEKCU5hbWVQcm9vZhIaChZOQU1FX1BST09GX1VOU1BFQ0lGSUVEEAASHAoYTkFNRV9QUk9PRl9MQVVOQ0hfU0VDUkVUEAESEwoPTkFNRV9QUk9PRl9NVExTEAISEgoOTkFNRV9QUk9PRl9KV1QQAxIYChROQU1FX1BST09GX0VOUk9MTUVOVBAEEhcKE05BTUVfUFJPT0ZfVU5QUk9WRU4QBTLAAgoMQWRtaW5TZXJ2aWNlElUKDExpc3RSdW50aW1lcxIhLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXF1ZXN0GiIucGx1Z2JvYXJkLnYxLkxpc3RSdW50aW1lc1Jlc3BvbnNlEmoKE0lzc3VlRW5yb2xtZW50VG9rZW4SKC5wbHVnYm9hcmQudjEuSXNzdWVFbnJvbG1lbnRUb2tlblJlcXVlc3QaKS5wbHVnYm9hcmQudjEuSXNzdWVFbnJvbG1lbnRUb2tlblJlc3BvbnNlEm0KFFJldm9rZUVucm9sbWVudFRva2VuEikucGx1Z2JvYXJkLnYxLlJldm9rZUVucm9sbWVudFRva2VuUmVxdWVzdBoqLnBsdWdib2FyZC52MS5SZXZva2VFbnJvbG1lbnRUb2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
+  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIokCCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIrCgpuYW1lX3Byb29mGAcgASgOMhcucGx1Z2JvYXJkLnYxLk5hbWVQcm9vZiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwoaSXNzdWVFbnJvbG1lbnRUb2tlblJlcXVlc3QSEwoLcGx1Z2luX25hbWUYASABKAkSDgoGdHRsX21zGAIgASgEEgwKBHVzZXMYAyABKA0iaAobSXNzdWVFbnJvbG1lbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEgoKAmlkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKG1Jldm9rZUVucm9sbWVudFRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIeChxSZXZva2VFbnJvbG1lbnRUb2tlblJlc3BvbnNlKqEBCglOYW1lUHJvb2YSGgoWTkFNRV9QUk9PRl9VTlNQRUNJRklFRBAAEhwKGE5BTUVfUFJPT0ZfTEFVTkNIX1NFQ1JFVBABEhMKD05BTUVfUFJPT0ZfTVRMUxACEhIKDk5BTUVfUFJPT0ZfSldUEAMSGAoUTkFNRV9QUk9PRl9FTlJPTE1FTlQQBBIXChNOQU1FX1BST09GX1VOUFJPVkVOEAUywAIKDEFkbWluU2VydmljZRJVCgxMaXN0UnVudGltZXMSIS5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXNwb25zZRJqChNJc3N1ZUVucm9sbWVudFRva2VuEigucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXF1ZXN0GikucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXNwb25zZRJtChRSZXZva2VFbnJvbG1lbnRUb2tlbhIpLnBsdWdib2FyZC52MS5SZXZva2VFbnJvbG1lbnRUb2tlblJlcXVlc3QaKi5wbHVnYm9hcmQudjEuUmV2b2tlRW5yb2xtZW50VG9rZW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ListRuntimesRequest
  */
 export type ListRuntimesRequest = Message<"plugboard.v1.ListRuntimesRequest"> & {
+  /**
+   * Runtimes per page; 0 means the host's default (100). Larger values are lowered to
+   * the host's maximum (1000). A page is also bounded in bytes (1 MiB by default).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -81,9 +95,18 @@ export const RuntimeInfoSchema: GenMessage<RuntimeInfo> = /*@__PURE__*/
  */
 export type ListRuntimesResponse = Message<"plugboard.v1.ListRuntimesResponse"> & {
   /**
+   * Ordered by runtime_id.
+   *
    * @generated from field: repeated plugboard.v1.RuntimeInfo runtimes = 1;
    */
   runtimes: RuntimeInfo[];
+
+  /**
+   * Pass as page_token to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/registry.proto.
  */
 export const file_plugboard_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChtwbHVnYm9hcmQvdjEvcmVnaXN0cnkucHJvdG8SDHBsdWdib2FyZC52MSLKAQoPUmVnaXN0ZXJSZXF1ZXN0EhQKDHNlcnZpY2VfdHlwZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCGVuZHBvaW50GAMgASgJEj0KCG1ldGFkYXRhGAQgAygLMisucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRAoQUmVnaXN0ZXJSZXNwb25zZRIwCgxyZWdpc3RyYXRpb24YASABKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uIiwKEVVucmVnaXN0ZXJSZXF1ZXN0EhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UijAEKD0Rpc2NvdmVyUmVxdWVzdBIUCgxzZXJ2aWNlX3R5cGUYASABKAkSFQoNdmVyc2lvbl9yYW5nZRgCIAEoCRIxCghzdHJhdGVneRgDIAEoDjIfLnBsdWdib2FyZC52MS5TZWxlY3Rpb25TdHJhdGVneRIZChFpbmNsdWRlX3VuaGVhbHRoeRgEIAEoCCJvChBEaXNjb3ZlclJlc3BvbnNlEi0KCXByb3ZpZGVycxgBIAMoCzIaLnBsdWdib2FyZC52MS5SZWdpc3RyYXRpb24SLAoIc2VsZWN0ZWQYAiABKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uIiUKDFdhdGNoUmVxdWVzdBIVCg1zZXJ2aWNlX3R5cGVzGAEgAygJIqMBCg1XYXRjaFJlc3BvbnNlEioKBHR5cGUYASABKA4yHC5wbHVnYm9hcmQudjEuV2F0Y2hFdmVudFR5cGUSMQoNcmVnaXN0cmF0aW9ucxgCIAMoCzIaLnBsdWdib2FyZC52MS5SZWdpc3RyYXRpb24SMwoOcmVtb3ZhbF9yZWFzb24YAyABKA4yGy5wbHVnYm9hcmQudjEuUmVtb3ZhbFJlYXNvbiq5AQoRU2VsZWN0aW9uU3RyYXRlZ3kSIgoeU0VMRUNUSU9OX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASHAoYU0VMRUNUSU9OX1NUUkFURUdZX0ZJUlNUEAESIgoeU0VMRUNUSU9OX1NUUkFURUdZX1JPVU5EX1JPQklOEAISHQoZU0VMRUNUSU9OX1NUUkFURUdZX1JBTkRPTRADEh8KG1NFTEVDVElPTl9TVFJBVEVHWV9XRUlHSFRFRBAEKqkBCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZV0FUQ0hfRVZFTlRfVFlQRV9TTkFQU0hPVBABEhoKFldBVENIX0VWRU5UX1RZUEVfQURERUQQAhIcChhXQVRDSF9FVkVOVF9UWVBFX1JFTU9WRUQQAxIcChhXQVRDSF9FVkVOVF9UWVBFX1VQREFURUQQBCqYAQoNUmVtb3ZhbFJlYXNvbhIeChpSRU1PVkFMX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG1JFTU9WQUxfUkVBU09OX1VOUkVHSVNURVJFRBABEiIKHlJFTU9WQUxfUkVBU09OX1JVTlRJTUVfUkVWT0tFRBACEiIKHlJFTU9WQUxfUkVBU09OX1JVTlRJTUVfRVhQSVJFRBADMrwCCg9SZWdpc3RyeVNlcnZpY2USSQoIUmVnaXN0ZXISHS5wbHVnYm9hcmQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh4ucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVzcG9uc2USTwoKVW5yZWdpc3RlchIfLnBsdWdib2FyZC52MS5VbnJlZ2lzdGVyUmVxdWVzdBogLnBsdWdib2FyZC52MS5VbnJlZ2lzdGVyUmVzcG9uc2USSQoIRGlzY292ZXISHS5wbHVnYm9hcmQudjEuRGlzY292ZXJSZXF1ZXN0Gh4ucGx1Z2JvYXJkLnYxLkRpc2NvdmVyUmVzcG9uc2USQgoFV2F0Y2gSGi5wbHVnYm9hcmQudjEuV2F0Y2hSZXF1ZXN0GhsucGx1Z2JvYXJkLnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z", [file_plugboard_v1_common]);
+  fileDesc("ChtwbHVnYm9hcmQvdjEvcmVnaXN0cnkucHJvdG8SDHBsdWdib2FyZC52MSLKAQoPUmVnaXN0ZXJSZXF1ZXN0EhQKDHNlcnZpY2VfdHlwZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCGVuZHBvaW50GAMgASgJEj0KCG1ldGFkYXRhGAQgAygLMisucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRAoQUmVnaXN0ZXJSZXNwb25zZRIwCgxyZWdpc3RyYXRpb24YASABKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uIiwKEVVucmVnaXN0ZXJSZXF1ZXN0EhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiswEKD0Rpc2NvdmVyUmVxdWVzdBIUCgxzZXJ2aWNlX3R5cGUYASABKAkSFQoNdmVyc2lvbl9yYW5nZRgCIAEoCRIxCghzdHJhdGVneRgDIAEoDjIfLnBsdWdib2FyZC52MS5TZWxlY3Rpb25TdHJhdGVneRIZChFpbmNsdWRlX3VuaGVhbHRoeRgEIAEoCBIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSKIAQoQRGlzY292ZXJSZXNwb25zZRItCglwcm92aWRlcnMYASADKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uEiwKCHNlbGVjdGVkGAIgASgLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiJQoMV2F0Y2hSZXF1ZXN0EhUKDXNlcnZpY2VfdHlwZXMYASADKAkivgEKDVdhdGNoUmVzcG9uc2USKgoEdHlwZRgBIAEoDjIcLnBsdWdib2FyZC52MS5XYXRjaEV2ZW50VHlwZRIxCg1yZWdpc3RyYXRpb25zGAIgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIzCg5yZW1vdmFsX3JlYXNvbhgDIAEoDjIbLnBsdWdib2FyZC52MS5SZW1vdmFsUmVhc29uEhkKEXNuYXBzaG90X2NvbXBsZXRlGAQgASgIKrkBChFTZWxlY3Rpb25TdHJhdGVneRIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfVU5TUEVDSUZJRUQQABIcChhTRUxFQ1RJT05fU1RSQVRFR1lfRklSU1QQARIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfUk9VTkRfUk9CSU4QAhIdChlTRUxFQ1RJT05fU1RSQVRFR1lfUkFORE9NEAMSHwobU0VMRUNUSU9OX1NUUkFURUdZX1dFSUdIVEVEEAQqqQEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlXQVRDSF9FVkVOVF9UWVBFX1NOQVBTSE9UEAESGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBACEhwKGFdBVENIX0VWRU5UX1RZUEVfUkVNT1ZFRBADEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBAEKpgBCg1SZW1vdmFsUmVhc29uEh4KGlJFTU9WQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobUkVNT1ZBTF9SRUFTT05fVU5SRUdJU1RFUkVEEAESIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9SRVZPS0VEEAISIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9FWFBJUkVEEAMyvAIKD1JlZ2lzdHJ5U2VydmljZRJJCghSZWdpc3RlchIdLnBsdWdib2FyZC52MS5SZWdpc3RlclJlcXVlc3QaHi5wbHVnYm9hcmQudjEuUmVnaXN0ZXJSZXNwb25zZRJPCgpVbnJlZ2lzdGVyEh8ucGx1Z2JvYXJkLnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiAucGx1Z2JvYXJkLnYxLlVucmVnaXN0ZXJSZXNwb25zZRJJCghEaXNjb3ZlchIdLnBsdWdib2FyZC52MS5EaXNjb3ZlclJlcXVlc3QaHi5wbHVnYm9hcmQudjEuRGlzY292ZXJSZXNwb25zZRJCCgVXYXRjaBIaLnBsdWdib2FyZC52MS5XYXRjaFJlcXVlc3QaGy5wbHVnYm9hcmQudjEuV2F0Y2hSZXNwb25zZTABYgZwcm90bzM", [file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.RegisterRequest
@@ -129,6 +129,21 @@ export type DiscoverRequest = Message<"plugboard.v1.DiscoverRequest"> & {
    * @generated from field: bool include_unhealthy = 4;
    */
   includeUnhealthy: boolean;
+
+  /**
+   * Providers per page; 0 means the host's default (100). Larger values are lowered
+   * to the host's maximum (1000). A page is also bounded in bytes (1 MiB by default).
+   *
+   * @generated from field: int32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
 };
 
 /**
@@ -150,11 +165,18 @@ export type DiscoverResponse = Message<"plugboard.v1.DiscoverResponse"> & {
   providers: Registration[];
 
   /**
-   * The one the strategy picked.
+   * The one the strategy picked among all matching providers; set on the first page only.
    *
    * @generated from field: plugboard.v1.Registration selected = 2;
    */
   selected?: Registration | undefined;
+
+  /**
+   * Pass as page_token to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 3;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -201,6 +223,14 @@ export type WatchResponse = Message<"plugboard.v1.WatchResponse"> & {
    * @generated from field: plugboard.v1.RemovalReason removal_reason = 3;
    */
   removalReason: RemovalReason;
+
+  /**
+   * Set on the last SNAPSHOT message: the SNAPSHOT messages so far hold every current
+   * provider, each exactly once; changes follow.
+   *
+   * @generated from field: bool snapshot_complete = 4;
+   */
+  snapshotComplete: boolean;
 };
 
 /**
@@ -258,7 +288,7 @@ export enum WatchEventType {
   UNSPECIFIED = 0,
 
   /**
-   * The current providers; always the first message.
+   * The current providers; always first, in one or more messages (see snapshot_complete).
    *
    * @generated from enum value: WATCH_EVENT_TYPE_SNAPSHOT = 1;
    */
@@ -348,9 +378,9 @@ export const RegistryService: GenService<{
     output: typeof DiscoverResponseSchema;
   },
   /**
-   * Streams the current providers first (one SNAPSHOT message), then every change.
-   * A watcher that cannot keep up is ended with RESOURCE_EXHAUSTED, never silently
-   * skipped.
+   * Streams the current providers first (one or more SNAPSHOT messages, the last with
+   * snapshot_complete set), then every change. A watcher that cannot keep up is ended
+   * with RESOURCE_EXHAUSTED, never silently skipped.
    *
    * @generated from rpc plugboard.v1.RegistryService.Watch
    */

@@ -18,7 +18,8 @@ function envelope(flags: number, json: string): Buffer {
 }
 
 it("a watcher that stops reading is cut off with resource_exhausted instead of silently missing events", async () => {
-  t = await startTestHost({ limits: { watchBuffer: 8 } });
+  // Large events fill the transport's buffers quickly: allow big metadata (on few registrations, so pages still fit).
+  t = await startTestHost({ limits: { watchBuffer: 8, registrationMetadataBytes: 256 * 1024, registrationsPerRuntime: 4 } });
   const watcher = await t.handshake({ pluginName: "watcher" });
   const provider = await t.handshake({ baseUrl: "http://127.0.0.1:7001", provides: [{ type: KV, version: "1.0.0" }] });
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -9,10 +9,10 @@ import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
 import { createEnrolments, type IssuedEnrolmentToken } from "../../../src/enrolment/index.js";
-import { createRedisStore, type RedisStore } from "../../../src/store/index.js";
+import { createRedisStore, type RedisStore } from "../../../src/redis.js";
 import { tokenDigest } from "../../../src/tokens/tokens.js";
+import { killGroup, spawnTs } from "../../helpers/processes.js";
 
-const TSX = resolve("node_modules/.bin/tsx");
 const HOST_SCRIPT = resolve("test/fixtures/multihost/host.ts");
 const CLI = resolve("src/cli/main.ts");
 
@@ -93,12 +93,12 @@ async function spawnHostProcess(
   urlOf: (line: Record<string, unknown>) => unknown,
   redisUrl: string | undefined,
 ): Promise<HostProcess> {
-  const child = spawn(TSX, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnTs(args[0]!, args.slice(1), env);
   let stderr = "";
   let stdout = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`)), 20_000);
+    const timer = setTimeout(() => void killGroup(child).finally(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`))), 20_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       for (const line of stdout.split("\n")) {
@@ -150,12 +150,7 @@ async function spawnHostProcess(
         enrollers.delete(redisUrl!);
         await (await enroller).close().catch(() => undefined);
       }
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
+      await killGroup(child, { graceMs: 5_000 });
     },
   };
 }

@@ -1,0 +1,3 @@
+export * from "./pages.js";
+export * from "./wire-size.js";
+export * from "./follow.js";
