@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, NameProof, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
-import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
+import { healthName } from "../protocol/health.js";
 import { followPages } from "../paging/follow.js";
 
 /** How the CLI reaches a host's AdminService: URL, TLS files, and an admin credential. */
@@ -40,7 +40,7 @@ export function formatStatus(status: ListRuntimesResponse): string {
   return status.runtimes
     .map((r) => {
       const proof = NameProof[r.nameProof]?.toLowerCase() ?? "unspecified";
-      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${HealthState[r.health]?.toLowerCase() ?? "unknown"}  name ${proof === "unproven" ? "UNPROVEN" : `proven by ${proof}`}`;
+      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${healthName(r.health)}  name ${proof === "unproven" ? "UNPROVEN" : `proven by ${proof}`}`;
       const regs = r.registrations.map((g) => `    provides ${g.serviceType}@${g.version} at ${g.endpoint}`);
       return [head, ...regs].join("\n");
     })

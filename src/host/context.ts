@@ -8,6 +8,7 @@ import type { RandomSource, TokenService } from "../tokens/tokens.js";
 import type { LaunchSecrets } from "../handshake/launch-secrets.js";
 import type { AuditSink } from "../audit/audit.js";
 import type { Enrolments } from "../enrolment/enrolment.js";
+import type { SecretAdmission } from "../secrets/admission.js";
 import type { Admission } from "../admission/index.js";
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
@@ -44,6 +45,8 @@ export interface HostContext {
   /** Whether policy, RBAC or runtime roles bind something to this name (unproven runtimes may not take it). */
   nameIsBound(name: string): boolean;
   capabilityTypes: ReadonlySet<string>;
+  /** Refuses a handshake whose required secrets the host cannot serve (see secrets/admission.ts). */
+  admitSecrets: SecretAdmission;
   /** Handshake rate per peer and caps on runtimes and registrations. */
   admission: Admission;
 }

@@ -62,6 +62,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     getEnrolment: guard("getEnrolment"),
     useEnrolment: guard("useEnrolment"),
     revokeEnrolment: guard("revokeEnrolment"),
+    rotateCredential: guard("rotateCredential"),
     putRegistration: guard("putRegistration"),
     getRegistration: guard("getRegistration"),
     removeRegistration: guard("removeRegistration"),
@@ -72,6 +73,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),
     subscribe: (listener) => store.subscribe(listener),
+    onRuntimeEnded: (listener) => store.onRuntimeEnded(listener),
     close: () => store.close(),
   };
   return guarded;

@@ -28,6 +28,11 @@ export interface Identity {
   readonly boundSubject?: string;
   /** How boundSubject was proven; only a certificate (`mtls`) must be presented again on every call. */
   readonly boundMethod?: AuthMethod;
+  /**
+   * When the presented certificate or JWT stops being valid (ms since epoch); streams it opened end
+   * then. Runtime tokens set none: their streams last as long as the runtime (refresh extends it).
+   */
+  readonly expiresAt?: number;
 }
 
 /** Handlers read the caller from here; the identity interceptor sets it. */

@@ -238,6 +238,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions): Authentic
       method: "jwt",
       roles: readRoles(payload, o.rolesClaim),
       ...(typeof pluginName === "string" && pluginName !== "" ? { provesPluginName: pluginName } : {}),
+      expiresAt: (payload.exp! + o.clockToleranceSec) * 1000,
     };
     return identity;
   };

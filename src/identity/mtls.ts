@@ -137,6 +137,7 @@ export function createMtlsAuthenticator(opts: MtlsAuthenticatorOptions = {}): Au
       method: "mtls",
       roles: opts.roles?.(subject) ?? [],
       ...(pluginName ? { provesPluginName: pluginName } : {}),
+      expiresAt: names.notAfter.getTime(),
     };
     return identity;
   };

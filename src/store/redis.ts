@@ -14,7 +14,7 @@ import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
-import type { RegistrationRecord, Store, StoreEvent } from "./types.js";
+import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL; the store opens and owns its connections. */
@@ -136,6 +136,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const run = createScriptRunner(client);
   const key = (...parts: string[]) => prefix + parts.join("");
   const listeners = new Set<(event: StoreEvent) => void>();
+  const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const resetListeners = new Set<() => void>();
 
   const deliver = (event: StoreEvent) => {
@@ -173,6 +174,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       streamKey: key("events"),
       logger,
       deliver,
+      runtimeEnded: (runtimeId, cause) => {
+        for (const listener of [...endedListeners]) listener(runtimeId, cause);
+      },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
     });
   } catch (err) {
@@ -302,6 +306,23 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ready();
       await run(scripts.DELETE_CREDENTIAL, [prefix, digest]);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      ready();
+      const rotated = await run(scripts.ROTATE_CREDENTIAL, [
+        prefix,
+        oldId,
+        now,
+        newDigest,
+        JSON.stringify(record),
+        record.id,
+        record.runtimeId,
+        Math.ceil(record.expiresAt - Date.now()),
+        record.expiresAt,
+        ttlUntil(record.expiresAt),
+        record.kind,
+      ]);
+      return rotated === 1;
+    },
 
     ...createRedisEnrolments(client, run, prefix, ready),
 
@@ -354,6 +375,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         listeners.delete(listener);
       };
     },
+    onRuntimeEnded(listener) {
+      endedListeners.add(listener);
+      return () => {
+        endedListeners.delete(listener);
+      };
+    },
     async sweep(now) {
       ready();
       await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
@@ -390,6 +417,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async close() {
       listeners.clear();
+      endedListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
       if (ownsClient) await client.quit().catch(() => client.disconnect());
