@@ -8,3 +8,4 @@ export * from "./jwt.js";
 export * from "./certs.js";
 export * from "./spiffe-id.js";
 export * from "./name-proof.js";
+export * from "./auto-tls.js";
