@@ -6,9 +6,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   AdminService,
   LaunchState,
+  NameProof,
   ListPluginsResponseSchema,
   ListRuntimesResponseSchema,
-  RuntimeInfoSchema,
   type LaunchedPlugin,
   type ListRuntimesResponse,
   type RuntimeInfo,
@@ -17,7 +17,8 @@ import { healthName } from "../protocol/health.js";
 import { followPages } from "../paging/follow.js";
 import { defaultAdminCredentialsPath, readAdminCredentials } from "../ops/credentials-file.js";
 
-export interface StatusOptions {
+/** How the CLI reaches a host's AdminService: URL, TLS files, and an admin credential. */
+export interface AdminConnection {
   host: string;
   /** Admin bearer credential (the host's admin credential or an admin JWT). */
   bearer?: string;
@@ -25,16 +26,20 @@ export interface StatusOptions {
   cert?: string;
   key?: string;
 }
+export type StatusOptions = AdminConnection;
 
-function adminClient(options: StatusOptions) {
+export function adminTransport(options: AdminConnection) {
   const nodeOptions = {
     ...(options.ca ? { ca: readFileSync(options.ca) } : {}),
     ...(options.cert ? { cert: readFileSync(options.cert) } : {}),
     ...(options.key ? { key: readFileSync(options.key) } : {}),
   };
-  const transport = createConnectTransport({ baseUrl: options.host, httpVersion: "2", nodeOptions });
+  return createConnectTransport({ baseUrl: options.host, httpVersion: "2", nodeOptions });
+}
+
+function adminClient(options: AdminConnection) {
   const callOptions = options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {};
-  return { client: createClient(AdminService, transport), callOptions };
+  return { client: createClient(AdminService, adminTransport(options)), callOptions };
 }
 
 export async function fetchStatus(options: StatusOptions): Promise<ListRuntimesResponse> {
@@ -66,14 +71,9 @@ const STATE_NAMES: Record<LaunchState, string> = {
   [LaunchState.GAVE_UP]: "gave up",
 };
 
-/** The name_proof enum's values, read from the schema (absent in protocol versions without name proof). */
-const NAME_PROOF_ENUM = RuntimeInfoSchema.fields.find((f) => f.name === "name_proof")?.enum;
-
-/** How the name was proven ("launch_secret", "mtls", "jwt", "enrolment", "unproven"), when the host says. */
-function proofOf(r: RuntimeInfo): string | undefined {
-  const value = (r as RuntimeInfo & { nameProof?: number }).nameProof;
-  const name = value === undefined || value === 0 ? undefined : NAME_PROOF_ENUM?.value[value]?.name;
-  return name?.replace(/^NAME_PROOF_/, "").toLowerCase();
+/** How the name was proven ("launch_secret", "mtls", "jwt", "enrolment", "unproven"); "unspecified" from older hosts. */
+function proofOf(r: RuntimeInfo): string {
+  return NameProof[r.nameProof]?.toLowerCase() ?? "unspecified";
 }
 
 function launchedPart(p: LaunchedPlugin): string {
@@ -89,7 +89,7 @@ export function formatStatus(status: ListRuntimesResponse, plugins: readonly Lau
     const proof = proofOf(r);
     const launched = byRuntime.get(r.runtimeId);
     const parts = [`${r.pluginName}@${r.pluginVersion}`, r.runtimeId, health];
-    if (proof !== undefined) parts.push(proof === "unproven" ? "name UNPROVEN" : `name proven by ${proof}`);
+    parts.push(proof === "unproven" ? "name UNPROVEN" : `name proven by ${proof}`);
     parts.push(launched ? launchedPart(launched) : "not launched by this host");
     lines.push(parts.join("  "));
     for (const g of r.registrations) lines.push(`    provides ${g.serviceType}@${g.version} at ${g.endpoint}`);

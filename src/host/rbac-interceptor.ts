@@ -26,6 +26,8 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
     case "plugboard.v1.AdminService/ListPlugins":
+    case "plugboard.v1.AdminService/IssueEnrolmentToken":
+    case "plugboard.v1.AdminService/RevokeEnrolmentToken":
       return ["admin"];
     default:
       return [];
