@@ -56,7 +56,7 @@ describe("plugboard host ops listener and plugboard status", () => {
     const status = await run(CLI, ["status"], env);
     expect(status.stderr).toBe("");
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/^kv-provider@1\.0\.0  \S+  healthy  .*running  pid \d+  restarts 0$/m);
+    expect(status.stdout).toMatch(/^kv-provider@1\.0\.0  \S+  healthy  name proven by launch_secret  running  pid \d+  restarts 0$/m);
     expect(status.stdout).toContain("provides kv.v1.KVService@1.0.0 at http://127.0.0.1:");
 
     const json = await run(CLI, ["status", "--json"], env);
@@ -66,7 +66,12 @@ describe("plugboard host ops listener and plugboard status", () => {
     expect(parsed.plugins).toEqual([
       expect.objectContaining({ name: "kv-provider", state: "LAUNCH_STATE_RUNNING", restarts: 0, pid: expect.any(Number) }),
     ]);
-    expect(parsed.runtimes[0]).toMatchObject({ pluginName: "kv-provider", health: "HEALTH_STATE_HEALTHY", healthMessage: "" });
+    expect(parsed.runtimes[0]).toMatchObject({
+      pluginName: "kv-provider",
+      health: "HEALTH_STATE_HEALTHY",
+      healthMessage: "",
+      nameProof: "NAME_PROOF_LAUNCH_SECRET",
+    });
     expect(parsed.plugins[0]!["runtimeId"]).toBe(parsed.runtimes[0]!["runtimeId"]);
 
     child!.kill("SIGTERM");

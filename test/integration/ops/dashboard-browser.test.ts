@@ -56,6 +56,7 @@ describe.skipIf(!available)("dashboard in headless Chromium", () => {
     await launched.waitFor({ timeout: 20_000 });
     const row = await launched.innerText();
     expect(row).toContain("running");
+    expect(row).toContain("launch_secret"); // how the name was proven
     expect(row).toContain("healthy");
     expect(row).toContain("kv.v1.KVService@1.0.0");
     expect(row).toMatch(/\b\d+\b/); // its pid
