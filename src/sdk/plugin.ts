@@ -77,6 +77,8 @@ export interface Plugin {
 }
 
 const HEALTH = HEALTH_STATES;
+/** How long a plugin whose host died may spend on clean-up before it exits anyway. */
+const PARENT_GONE_EXIT_MS = 800;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -200,6 +202,16 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     async start() {
       if (state !== "new") throw new Error(`createPlugin: start() called when ${state}`);
       state = "starting";
+      // A plugin started by a host exits when that host is gone, even if it died by SIGKILL, in
+      // start-up too. Nothing can reach a dead host's plugin: exit comes within a second whatever
+      // the clean-up (unregister from a shared store) still waits on.
+      stopWatchdog = startParentWatchdog({
+        onParentGone: () => {
+          log.warn("host process is gone; stopping");
+          setTimeout(() => process.exit(0), PARENT_GONE_EXIT_MS).unref();
+          void plugin.stop().finally(() => process.exit(0));
+        },
+      });
       warnPlainText(
         log,
         options.hostUrl,
@@ -222,6 +234,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         await registerAll(runtime);
       } catch (e) {
         state = "stopped";
+        stopWatchdog?.();
         await session.stop().catch(() => undefined);
         await server?.close();
         connection.close();
@@ -251,14 +264,6 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           logger: log,
         });
       if (options.secrets.length > 0) secretWatch.start();
-      // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
-      stopWatchdog = startParentWatchdog({
-        onParentGone: () => {
-          log.warn("host process is gone; stopping");
-          setTimeout(() => process.exit(0), 5_000).unref();
-          void plugin.stop().finally(() => process.exit(0));
-        },
-      });
       log.info({ runtimeId: plugin.runtimeId, url: plugin.url }, "plugin started");
     },
 
