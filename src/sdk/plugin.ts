@@ -92,6 +92,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   let server: PluginServer | undefined;
   let registrations: Registration[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
+  /** The registration lease the host applies (RegisterResponse/HeartbeatResponse.lease_ms); 0 = none. */
+  let hostLeaseMs = 0;
   let state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   const signalHandlers = new Map<NodeJS.Signals, () => void>();
 
@@ -136,6 +138,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         bearer(runtime.token),
       );
       if (res.registration) registrations.push(res.registration);
+      hostLeaseMs = res.leaseMs;
     }
     log.info({ runtimeId: runtime.runtimeId, services: registrations.map((r) => r.serviceType) }, "plugin registered");
   }
@@ -146,28 +149,40 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     return s;
   }
 
+  /**
+   * Renews this runtime's registration lease (LifecycleService.Heartbeat) and re-registers what the
+   * host lost. An Unauthenticated answer (a restarted host) makes the session re-handshake and
+   * re-register; while the host is unreachable it beats again soon (backoff from 100 ms), so a
+   * restarted host is noticed within moments of its return rather than a whole interval later.
+   */
   function startHeartbeat() {
-    const first = options.provides[0];
-    if (!first || options.heartbeatMs === 0) return;
-    // A cheap authenticated call: an Unauthenticated answer makes the session re-handshake and re-register.
-    let beating = false;
-    heartbeat = setInterval(() => {
-      if (beating) return;
-      beating = true;
-      registry
-        .discover({ serviceType: first.service.typeName, includeUnhealthy: true }, { timeoutMs: options.heartbeatMs })
-        .then(async (res) => {
-          // A re-registration that failed half-way (host went away again) is completed here.
-          const runtime = session.state;
-          const listed = res.providers.some((r) => r.runtimeId === runtime?.runtimeId);
-          if (!runtime || state !== "running") return;
-          if (!listed) registrations = []; // the host lost them (e.g. a store reset)
+    if (options.provides.length === 0 || options.heartbeatMs === 0) return;
+    let failures = 0;
+    const next = () => {
+      // A third of the lease at most: two lost beats still leave the registrations in place.
+      const interval = hostLeaseMs > 0 ? Math.min(options.heartbeatMs, hostLeaseMs / 3) : options.heartbeatMs;
+      const delay = failures === 0 ? interval : Math.min(interval, 100 * 2 ** Math.min(failures - 1, 6));
+      heartbeat = setTimeout(() => void beat(), delay);
+      heartbeat.unref();
+    };
+    const beat = async () => {
+      try {
+        const res = await lifecycle.heartbeat({}, { timeoutMs: Math.max(1_000, options.heartbeatMs) });
+        hostLeaseMs = res.leaseMs;
+        const runtime = session.state;
+        if (runtime && state === "running") {
+          // Fewer than we made: the host lost some (lease ran out while we were cut off, store reset).
+          if (res.registrations < registrations.length) registrations = [];
           if (registrations.length < options.provides.length) await registerAll(runtime);
-        })
-        .catch((e: unknown) => log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed"))
-        .finally(() => (beating = false));
-    }, options.heartbeatMs);
-    heartbeat.unref();
+        }
+        failures = 0;
+      } catch (e) {
+        failures++;
+        log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed");
+      }
+      if (state === "running") next();
+    };
+    next();
   }
 
   let exiting = false;
@@ -351,7 +366,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     async stop() {
       if (state === "stopped" || state === "stopping") return;
       state = "stopping";
-      if (heartbeat) clearInterval(heartbeat);
+      if (heartbeat) clearTimeout(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
       renewal?.stop();
