@@ -12,6 +12,12 @@ export interface LeaseOptions {
   logger: Logger;
   /** How often ended leases are swept. Default leaseMs / 10 (at least 100 ms, at most 1 s). */
   sweepIntervalMs?: number;
+  /**
+   * After the host starts and after the store comes back from an outage, leases are not ended for
+   * this long: live runtimes, whose heartbeats failed meanwhile, renew first. Default
+   * min(leaseMs, 1.5 s): the SDK beats at least every second, sooner after a failure.
+   */
+  renewGraceMs?: number;
 }
 
 export interface Leases {
@@ -32,15 +38,29 @@ export function createLeases(options: LeaseOptions): Leases {
   if (!Number.isFinite(leaseMs) || leaseMs < 0) throw new Error("createPluginHost: registrationLeaseMs must be a non-negative number");
   if (leaseMs === 0) return { leaseMs, renew: async () => undefined, stop: () => undefined };
   const intervalMs = options.sweepIntervalMs ?? Math.min(1_000, Math.max(100, leaseMs / 10));
+  const graceMs = options.renewGraceMs ?? Math.min(leaseMs, 1_500);
+  let holdUntil = now() + graceMs;
+  let storeFailing = false;
   let sweeping = false;
+  async function sweepOnce() {
+    if (storeFailing) {
+      if (!(await store.ping())) return;
+      storeFailing = false;
+      holdUntil = now() + graceMs;
+    }
+    if (now() < holdUntil) return;
+    try {
+      const ended = await store.sweepLeases(now());
+      if (ended > 0) logger.info({ ended }, "registrations whose lease ran out removed");
+    } catch (error) {
+      storeFailing = true;
+      logger.debug({ err: String(error) }, "lease sweep failed");
+    }
+  }
   const timer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    store
-      .sweepLeases(now())
-      .then((ended) => ended > 0 && logger.info({ ended }, "registrations whose lease ran out removed"))
-      .catch((error: unknown) => logger.debug({ err: String(error) }, "lease sweep failed"))
-      .finally(() => (sweeping = false));
+    void sweepOnce().finally(() => (sweeping = false));
   }, intervalMs);
   timer.unref();
   return {

@@ -1,6 +1,7 @@
 import { warnPlainText } from "./plain-text-warning.js";
 import { watchDependencies } from "./dependency-health.js";
 import { startParentWatchdog } from "../launcher/watchdog.js";
+import { retryCleanup } from "./cleanup-retry.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
@@ -183,6 +184,22 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (state === "running") next();
     };
     next();
+  }
+
+  /** Unregisters with retries until `deadline`; `first` settles after the first attempt. */
+  function unregisterWithRetry(registrationId: string, token: string, deadline: number): { first: Promise<void>; done: Promise<void> } {
+    let settleFirst!: () => void;
+    const first = new Promise<void>((r) => (settleFirst = r));
+    const done = retryCleanup((timeoutMs) => {
+      const attempt = bareRegistry.unregister({ registrationId }, { ...bearer(token), timeoutMs });
+      void attempt.then(settleFirst, settleFirst);
+      return attempt;
+    }, deadline).then(
+      () => undefined,
+      (e: unknown) => log.warn({ err: ConnectError.from(e).rawMessage }, "unregister failed"),
+    );
+    void done.then(settleFirst);
+    return { first, done };
   }
 
   let exiting = false;
@@ -376,17 +393,17 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         signalHandlers.clear();
       }
       const token = session.state?.token;
-      // Unregister first: the router stops picking this plugin, then in-flight calls finish.
-      if (token !== undefined) {
-        for (const r of registrations) {
-          await bareRegistry
-            .unregister({ registrationId: r.registrationId }, { ...bearer(token), timeoutMs: 2_000 })
-            .catch((e: unknown) => log.warn({ err: ConnectError.from(e).rawMessage }, "unregister failed"));
-        }
-      }
+      // Clean-up survives a host answering Unavailable (its store down): unregister and revoke are
+      // retried with backoff until the drain window ends, or the registration would be routed to later.
+      const cleanupDeadline = Date.now() + options.drainTimeoutMs;
+      // Unregister first: the router stops picking this plugin, then in-flight calls finish. The
+      // first attempt is awaited; retries run while calls drain.
+      const unregistering = token === undefined ? [] : registrations.map((r) => unregisterWithRetry(r.registrationId, token, cleanupDeadline));
+      await Promise.all(unregistering.map((u) => u.first));
       registrations = [];
       if (server && !(await server.drain(options.drainTimeoutMs))) log.warn({ drainTimeoutMs: options.drainTimeoutMs }, "in-flight calls did not finish in time");
-      await session.stop();
+      await Promise.all(unregistering.map((u) => u.done));
+      await session.stop(cleanupDeadline);
       await server?.close();
       connection.close();
       state = "stopped";

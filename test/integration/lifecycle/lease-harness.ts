@@ -38,6 +38,7 @@ export interface CallRecord {
   ok: boolean;
   provider?: string;
   code?: Code;
+  message?: string;
 }
 
 /** Calls Get back to back until `until` resolves; each call's outcome with its time. */
@@ -51,7 +52,7 @@ export async function callUntil(kv: Client<typeof KVService>, until: Promise<unk
       const res = await kv.get({ key: "k" }, { timeoutMs: 2_000 });
       records.push({ at, ok: true, provider: new TextDecoder().decode(res.value) });
     } catch (e) {
-      records.push({ at, ok: false, code: ConnectError.from(e).code });
+      records.push({ at, ok: false, code: ConnectError.from(e).code, message: ConnectError.from(e).rawMessage });
     }
     await new Promise((r) => setTimeout(r, 5));
   }
