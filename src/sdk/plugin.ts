@@ -78,6 +78,8 @@ export interface Plugin {
 }
 
 const HEALTH = HEALTH_STATES;
+/** While the host is unreachable, heartbeats come at least this often: a restarted host is met within moments. */
+const HEARTBEAT_RETRY_MAX_MS = 200;
 /** How long a plugin whose host died may spend on clean-up before it exits anyway. */
 const PARENT_GONE_EXIT_MS = 800;
 
@@ -153,7 +155,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   /**
    * Renews this runtime's registration lease (LifecycleService.Heartbeat) and re-registers what the
    * host lost. An Unauthenticated answer (a restarted host) makes the session re-handshake and
-   * re-register; while the host is unreachable it beats again soon (backoff from 100 ms), so a
+   * re-register; while the host is unreachable it beats again soon (100 ms, then every 200 ms), so a
    * restarted host is noticed within moments of its return rather than a whole interval later.
    */
   function startHeartbeat() {
@@ -162,7 +164,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     const next = () => {
       // A third of the lease at most: two lost beats still leave the registrations in place.
       const interval = hostLeaseMs > 0 ? Math.min(options.heartbeatMs, hostLeaseMs / 3) : options.heartbeatMs;
-      const delay = failures === 0 ? interval : Math.min(interval, 100 * 2 ** Math.min(failures - 1, 6));
+      const delay = failures === 0 ? interval : Math.min(interval, HEARTBEAT_RETRY_MAX_MS, 100 * 2 ** Math.min(failures - 1, 6));
       heartbeat = setTimeout(() => void beat(), delay);
       heartbeat.unref();
     };
