@@ -12,7 +12,7 @@ import { COOKIE, startTestHost } from "../../helpers/host.js";
 import { exitOf, killGroup, spawnGroup } from "../../helpers/processes.js";
 import { findRedisServer, startRedis } from "../../helpers/redis.js";
 import { kvConsumer } from "../sdk/harness.js";
-import { callUntil, sleep, startProvider } from "./lease-harness.js";
+import { HAND_RUN, callUntil, sleep, startProvider } from "./lease-harness.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const HOST = fileURLToPath(new URL("../../fixtures/lifecycle/redis-host.ts", import.meta.url));
@@ -44,7 +44,7 @@ it.skipIf(!findRedisServer())("a host killed -9 and restarted on Redis does not 
   closers.push(() => redis.stop());
   const keyPrefix = "pb-restart:";
   // A second host and a provider on it run throughout: the live target of routed calls.
-  const stable = await startTestHost({ store: await createRedisStore({ url: redis.url, keyPrefix }) });
+  const stable = await startTestHost({ ...HAND_RUN, store: await createRedisStore({ url: redis.url, keyPrefix }) });
   closers.push(() => stable.close());
   const live = await startProvider(stable.url, "kv-live");
   closers.push(() => killGroup(live.child));

@@ -12,7 +12,7 @@ import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { killGroup } from "../../helpers/processes.js";
 import { findRedisServer, startRedis } from "../../helpers/redis.js";
 import { kvConsumer } from "../sdk/harness.js";
-import { callUntil, sleep, startProvider } from "./lease-harness.js";
+import { HAND_RUN, callUntil, sleep, startProvider } from "./lease-harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -64,7 +64,7 @@ async function fleet(t: TestHost, consumerHost = t) {
 
 describe("a provider killed -9 leaves rotation when its lease runs out", () => {
   it("default config: removed with LEASE_EXPIRED within the lease; then every call succeeds on the live provider", async () => {
-    const t = await startTestHost();
+    const t = await startTestHost(HAND_RUN);
     closers.push(() => t.close());
     const { a, consumer, kv } = await fleet(t);
     const watch = watchRemovals(consumer);
@@ -77,7 +77,7 @@ describe("a provider killed -9 leaves rotation when its lease runs out", () => {
   }, 60_000);
 
   it("under load with a 1 s lease, routed calls succeed again within about a second of the kill", async () => {
-    const t = await startTestHost({ registrationLeaseMs: 1_000 });
+    const t = await startTestHost({ ...HAND_RUN, registrationLeaseMs: 1_000 });
     closers.push(() => t.close());
     const { a, kv } = await fleet(t);
     let killedAt = 0;
@@ -107,9 +107,9 @@ describe("a provider killed -9 leaves rotation when its lease runs out", () => {
     const keyPrefix = `pb-lease-${Date.now()}:`;
     const storeA = await createRedisStore({ url: redis.url, keyPrefix });
     const storeB = await createRedisStore({ url: redis.url, keyPrefix });
-    const hostA = await startTestHost({ store: storeA, registrationLeaseMs: 1_000 });
+    const hostA = await startTestHost({ ...HAND_RUN, store: storeA, registrationLeaseMs: 1_000 });
     closers.push(() => hostA.close());
-    const hostB = await startTestHost({ store: storeB, registrationLeaseMs: 1_000 });
+    const hostB = await startTestHost({ ...HAND_RUN, store: storeB, registrationLeaseMs: 1_000 });
     closers.push(() => hostB.close());
     const { a, consumer } = await fleet(hostA, hostB);
     const watch = watchRemovals(consumer);

@@ -59,4 +59,10 @@ export async function callUntil(kv: Client<typeof KVService>, until: Promise<unk
   return records;
 }
 
+/**
+ * Host options for these tests: providers and consumers run by hand prove no name (no launch
+ * secret, enrolment token or certificate), as in development.
+ */
+export const HAND_RUN = { allowUnprovenNames: true } as const;
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

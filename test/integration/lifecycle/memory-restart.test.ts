@@ -9,7 +9,7 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { killGroup } from "../../helpers/processes.js";
 import { kvConsumer } from "../sdk/harness.js";
-import { callUntil, sleep, startProvider } from "./lease-harness.js";
+import { HAND_RUN, callUntil, sleep, startProvider } from "./lease-harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 it("after a host restart on the memory store, routed calls succeed again within about a second", async () => {
-  let t: TestHost = await startTestHost();
+  let t: TestHost = await startTestHost(HAND_RUN);
   const port = Number(new URL(t.url).port);
   closers.push(() => t.close());
   const provider = await startProvider(t.url, "kv-a");
@@ -31,7 +31,7 @@ it("after a host restart on the memory store, routed calls succeed again within 
 
   await t.close(); // everything it knew is gone
   await sleep(2_000); // longer than a heartbeat interval: the plugins' beats meet a closed port
-  t = await startTestHost({}, { port });
+  t = await startTestHost(HAND_RUN, { port });
   const upAt = Date.now();
   const records = await callUntil(kv, sleep(3_000));
   const late = records.filter((r) => r.at >= upAt + 1_000);

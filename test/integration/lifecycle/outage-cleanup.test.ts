@@ -10,7 +10,7 @@ import { startTestHost } from "../../helpers/host.js";
 import { exitOf, killGroup } from "../../helpers/processes.js";
 import { findRedisServer, startRedis } from "../../helpers/redis.js";
 import { kvConsumer } from "../sdk/harness.js";
-import { callUntil, sleep, startProvider } from "./lease-harness.js";
+import { HAND_RUN, callUntil, sleep, startProvider } from "./lease-harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,7 +23,7 @@ it.skipIf(!findRedisServer())("a provider stopped during a Redis outage leaves n
   closers.push(() => redis.stop());
   const store = await createRedisStore({ url: redis.url, keyPrefix: "pb-outage:", commandTimeoutMs: 500 });
   // The default 10 s lease: it must not be what removes the registration within this test's window.
-  const t = await startTestHost({ store });
+  const t = await startTestHost({ ...HAND_RUN, store });
   closers.push(() => t.close());
   const a = await startProvider(t.url, "kv-a");
   closers.push(() => killGroup(a.child));
