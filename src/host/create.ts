@@ -32,6 +32,7 @@ import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
 import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
+import { DEFAULT_REGISTRATION_LEASE_MS, createLeases } from "../lifecycle/leases.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
 import type { HostPolicy } from "../policy/host-policy.js";
@@ -169,6 +170,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   if (host.allowUnprovenNames)
     logger.warn("allowUnprovenNames is on: plugins may handshake without proving their name (development only; such runtimes are marked unproven)");
 
+  // Registrations are leases their runtimes renew; ended ones are swept on every host sharing the store.
+  const leases = createLeases({ store, leaseMs: options.registrationLeaseMs ?? DEFAULT_REGISTRATION_LEASE_MS, now: resolved.now, logger });
+
   // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
   const requestGuard = createRequestGuard(resolved.limits);
   const autoTls = createAutoTlsSlot(options.autoTls);
@@ -204,9 +208,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   const routes = (router: ConnectRouter) => {
     router.service(HandshakeService, createHandshakeService(host));
-    router.service(RegistryService, createRegistryService(host));
+    router.service(RegistryService, createRegistryService(host, leases));
     router.service(BrokerService, createBrokerService(host));
-    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current }));
+    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current, leases }));
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
@@ -365,6 +369,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...discovery,
     async close() {
       clearInterval(sweeper);
+      leases.stop();
       autoTls.close();
       prober?.stop();
       forgetEnded();

@@ -2,6 +2,7 @@ import type { AuditSink } from "../audit/audit.js";
 import { auditPluginProcess } from "../audit/plugin-process.js";
 import type { PluginHost } from "../host/create.js";
 import type { Logger } from "../log/logger.js";
+import { recordLaunch } from "./launch-records.js";
 import { createRestartTracker, shouldRestart } from "./backoff.js";
 import { deferred } from "./deferred.js";
 import { pluginEnv } from "./env.js";
@@ -180,6 +181,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       warnOnSpecMismatch(runtime);
       runtimeId = runtime.runtimeId;
       deps.claimed.add(runtime.runtimeId);
+      await recordLaunch(host.store, runtime.runtimeId, p.pid).catch((e: unknown) => log.warn({ err: String(e) }, "could not record the launch"));
       state = "ready";
       readyAt = Date.now();
       initial = false;

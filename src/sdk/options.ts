@@ -90,8 +90,10 @@ export interface PluginOptions {
   /** Largest message served or sent, in bytes. Default 4 MiB. */
   maxMessageBytes?: number;
   /**
-   * How often a providing plugin checks in with the host, so it notices a restarted host
-   * (and re-handshakes, re-registers) without waiting for its next token refresh. Default 5 s; 0 disables.
+   * How often a providing plugin checks in with the host (LifecycleService.Heartbeat): renews its
+   * registrations' lease (at least every third of the lease the host states) and notices a
+   * restarted host (re-handshakes, re-registers) without waiting for its next token refresh.
+   * Default 1 s; 0 disables (the host then removes the registrations when their lease runs out).
    */
   heartbeatMs?: number;
   /**
@@ -189,7 +191,7 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   const hostTls = options.hostTls ?? autoTls;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
-  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  const heartbeatMs = options.heartbeatMs ?? 1_000;
   if (!(drainTimeoutMs >= 0 && maxMessageBytes > 0 && heartbeatMs >= 0)) fail("drainTimeoutMs, maxMessageBytes and heartbeatMs must be non-negative");
   return {
     hostUrl: hostUrl.replace(/\/$/, ""),

@@ -10,7 +10,7 @@
  * locally without waiting for the stream.
  */
 
-const prelude = `
+export const prelude = `
 local p = ARGV[1]
 local function emit(origin, maxlen, typ, cause, rec, h)
   local id = redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', typ, 'c', cause, 'r', rec, 'h', h)

@@ -14,6 +14,7 @@ import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
+import * as leaseScripts from "./redis-lease-scripts.js";
 import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
@@ -380,6 +381,21 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       return () => {
         endedListeners.delete(listener);
       };
+    },
+    async renewLease(runtimeId, until) {
+      ready();
+      await run(leaseScripts.RENEW_LEASE, [prefix, runtimeId, until]);
+    },
+    async sweepLeases(now) {
+      ready();
+      const ids = await client.zrangebyscore(key("lease"), "-inf", now, "LIMIT", 0, 1000);
+      let ended = 0;
+      for (const id of ids) {
+        const [removed, events] = (await run(leaseScripts.END_LEASE, [prefix, id, now, origin, maxLen])) as [number, unknown[]];
+        await deliverScriptEvents(events);
+        if (removed === 1) ended++;
+      }
+      return ended;
     },
     async sweep(now) {
       ready();
