@@ -11,6 +11,7 @@ import {
   type WatchResponse,
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { actorOf } from "../audit/audit.js";
+import { validProtocols } from "./protocols.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey, type Identity } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
@@ -81,6 +82,7 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
         metadata: { ...req.metadata },
         weight: req.weight,
         health: runtime.health,
+        ...(req.protocols.length > 0 ? { protocols: validProtocols(req.protocols) } : {}),
       };
       await host.store.putRegistration(record);
       host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });

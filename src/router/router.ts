@@ -9,6 +9,7 @@ import { parseCallPath, type CallPath } from "./call-path.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
 import { forwardCall } from "./forward.js";
+import { bridgeCall, bridgeRefusal, needsBridge } from "./bridge/index.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
 import { callerTimeoutMs, detectProtocol, type WireProtocol } from "./wire-protocol.js";
@@ -21,6 +22,8 @@ export interface RouteTarget {
   endpoint: string;
   /** HMAC key the provider verifies the caller header with. */
   signingKey: Buffer;
+  /** Protocol enum values the provider serves; absent or empty means gRPC only (the router translates). */
+  protocols?: readonly number[];
 }
 
 export interface CallEndInfo {
@@ -139,6 +142,12 @@ export function createRouter(opts: RouterOptions): Router {
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
       const target = await resolve(path.service, caller, pin);
+      // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
+      const bridged = needsBridge(protocol, target.protocols);
+      if (bridged) {
+        const refusal = bridgeRefusal(protocol, req.headers, path.rawPath, path.service);
+        if (refusal) throw refusal;
+      }
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
@@ -149,7 +158,7 @@ export function createRouter(opts: RouterOptions): Router {
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
       let settled = false;
       let stopWatching: (() => void) | undefined;
-      const cancel = forwardCall(pool, {
+      const cancel = (bridged ? bridgeCall : forwardCall)(pool, {
         ...(opts.watchCaller
           ? {
               onSettled: () => {

@@ -4,7 +4,7 @@ import { startParentWatchdog } from "../launcher/watchdog.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
-import { HealthState, type Registration } from "../../gen/plugboard/v1/common_pb.js";
+import { HealthState, Protocol as ServedProtocol, type Registration } from "../../gen/plugboard/v1/common_pb.js";
 import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
 import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
 import {
@@ -129,6 +129,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           version: p.version ?? options.version,
           metadata: p.metadata ?? {},
           weight: p.weight ?? 0,
+          // connect-es servers speak every protocol: the router never needs to translate for them.
+          protocols: [ServedProtocol.GRPC, ServedProtocol.GRPC_WEB, ServedProtocol.CONNECT],
         },
         bearer(runtime.token),
       );

@@ -43,8 +43,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     });
   });
 
-/** A real connect-node KV provider on loopback. */
-export async function startProvider() {
+/** A real connect-node KV provider on loopback; `grpcOnly` serves gRPC alone, as grpcio or grpc-go would. */
+export async function startProvider(opts: { grpcOnly?: boolean } = {}) {
   const log: ProviderLog = { aborted: [], started: [] };
   const store = new Map<string, Uint8Array>();
   const sessions = new Set<ServerHttp2Session>();
@@ -52,6 +52,7 @@ export async function startProvider() {
     verifyCallerHeader(header, SIGNING_KEY, path)?.subject ?? `unverified:${header ?? ""}`;
   const server = http2.createServer(
     connectNodeAdapter({
+      ...(opts.grpcOnly ? { connect: false, grpcWeb: false } : {}),
       routes: (r) =>
         r.service(KVService, {
           async get(req, ctx) {
@@ -97,8 +98,13 @@ export async function startProvider() {
             ctx.responseTrailer.set(TRAILER_NAME, "yes");
             return { count };
           },
-          async *exchange(reqs) {
-            for await (const r of reqs) yield { text: `echo:${r.text}` };
+          async *exchange(reqs, ctx) {
+            ctx.responseHeader.set("x-provider-header", "h");
+            ctx.responseTrailer.set(TRAILER_NAME, "yes");
+            for await (const r of reqs) {
+              if (r.text === "fail") throw new ConnectError("exchange refused", Code.FailedPrecondition);
+              yield { text: `echo:${r.text}` };
+            }
           },
         }),
     }),

@@ -1,0 +1,247 @@
+import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, codeToString, endStreamFlag, endStreamToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { HEADER_CALLER } from "../../protocol/index.js";
+import { endStreamWithError, writeErrorResponse } from "../error-response.js";
+import { BodyCounter, EnvelopeScanner } from "../envelope-scanner.js";
+import type { ForwardRequest } from "../forward.js";
+import { upstreamRequestHeaders } from "../header-hygiene.js";
+import type { UpstreamPool } from "../upstream-pool.js";
+import { Base64Decoder, Base64Encoder } from "./base64-stream.js";
+import { connectGetMessage } from "./connect-get.js";
+import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcRequestHeaders } from "./headers.js";
+import { UnaryCollector } from "./unary-collector.js";
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const textEncoder = new TextEncoder();
+
+/**
+ * Forward one call from a Connect or gRPC-Web caller to a provider that serves gRPC only,
+ * translating at the envelope level: payload bytes are copied, never decoded. Request envelopes
+ * are the same in Connect streaming, gRPC-Web and gRPC (flag 0x01 = compressed); a Connect unary
+ * body becomes one envelope. On the way back, gRPC trailers become Connect `trailer-` headers or
+ * a Connect end-stream message, or a gRPC-Web trailer frame; grpc-status/-message/-details-bin
+ * become the caller's error. Same contract as forwardCall (returns `cancel(error)`).
+ */
+export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: ConnectError) => void {
+  const { stream: caller, protocol, onEnd } = call;
+  const callerContentType = call.headers["content-type"] ?? (protocol === "connect-unary" ? "application/proto" : undefined);
+  const unary = protocol === "connect-unary";
+  const text = protocol === "grpc-web-text";
+  let done = false;
+  let endCode = "ok";
+  let timer: NodeJS.Timeout | undefined;
+  let failure: ConnectError | undefined;
+  let finished = false; // the caller's response is complete
+
+  const finish = () => {
+    if (done) return;
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    call.onSettled?.();
+    onEnd?.(endCode);
+  };
+
+  let upstream: http2.ClientHttp2Stream;
+  try {
+    const headers = upstreamRequestHeaders(call.headers, call.target, call.path, true, call.callerHeader === undefined ? undefined : HEADER_CALLER, call.callerHeader);
+    upstream = pool.session(call.target).request(toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs), { endStream: false });
+  } catch {
+    pool.discard(call.target);
+    writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
+    endCode = "unavailable";
+    finish();
+    return () => undefined;
+  }
+
+  const fail = (err: ConnectError) => {
+    if (failure === undefined) failure = err;
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+  };
+
+  // ---- request direction
+  const tooLarge = () => new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted);
+  if (unary) {
+    const compressed = call.headers["content-encoding"] !== undefined && call.headers["content-encoding"] !== "identity";
+    if (call.headers[":method"] === "GET") {
+      const message = connectGetMessage(call.path);
+      if (message instanceof ConnectError) fail(message);
+      else if (message.length > call.maxMessageBytes) fail(tooLarge());
+      else {
+        const getCompressed = /[?&]compression=(?!identity)[^&]+/.test(call.path);
+        upstream.end(encodeEnvelope(getCompressed ? 1 : 0, message));
+      }
+      caller.resume();
+    } else {
+      const counter = new BodyCounter(call.maxMessageBytes);
+      const body: Buffer[] = [];
+      caller.on("data", (chunk: Buffer) => {
+        if (failure !== undefined) return;
+        if (!counter.push(chunk)) return fail(tooLarge());
+        body.push(chunk);
+      });
+      caller.on("end", () => {
+        if (failure === undefined && !upstream.destroyed) upstream.end(encodeEnvelope(compressed ? 1 : 0, Buffer.concat(body)));
+      });
+    }
+  } else {
+    const limiter = new EnvelopeScanner(call.maxMessageBytes);
+    const decoder = text ? new Base64Decoder() : undefined;
+    caller.on("data", (raw: Buffer) => {
+      if (failure !== undefined) return;
+      const chunk = decoder ? decoder.push(raw) : raw;
+      if (!limiter.push(chunk)) {
+        caller.pause();
+        return fail(tooLarge());
+      }
+      if (!upstream.write(chunk)) caller.pause();
+    });
+    upstream.on("drain", () => {
+      if (failure === undefined) caller.resume();
+    });
+    caller.on("end", () => {
+      if (!upstream.destroyed) upstream.end();
+    });
+  }
+
+  // ---- response direction
+  let responseHeaders: IncomingHttpHeaders | undefined;
+  const collector = unary ? new UnaryCollector(call.maxMessageBytes) : undefined;
+  const scanner = unary ? undefined : new EnvelopeScanner(Number.MAX_SAFE_INTEGER);
+  const encoder = text ? new Base64Encoder() : undefined;
+
+  const respondStreaming = (h: IncomingHttpHeaders) => {
+    const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
+    const encoding = grpcResponseEncoding(h);
+    if (protocol === "connect-stream") {
+      if (encoding) out["connect-content-encoding"] = encoding;
+      if (h["grpc-accept-encoding"]) out["connect-accept-encoding"] = h["grpc-accept-encoding"];
+    } else {
+      if (encoding) out["grpc-encoding"] = encoding;
+      if (h["grpc-accept-encoding"]) out["grpc-accept-encoding"] = h["grpc-accept-encoding"];
+    }
+    caller.respond(addHeaders(out, grpcMetadata(h)));
+  };
+
+  /** The provider's final status: write the rest of the caller's response in its protocol. */
+  const complete = (trailers: IncomingHttpHeaders) => {
+    if (caller.destroyed || caller.closed) return;
+    finished = true;
+    const status = trailers["grpc-status"];
+    let err =
+      status === undefined
+        ? new ConnectError("protocol error: the provider sent no grpc-status", Code.Internal)
+        : findTrailerError(toFetchHeaders(trailers));
+    // findTrailerError keeps every trailer as metadata; the caller gets application metadata only.
+    const metadata = grpcMetadata(trailers);
+    if (err) {
+      const details = err.details;
+      err = new ConnectError(err.rawMessage, err.code);
+      err.details = details;
+    }
+    const headerMetadata = responseHeaders ? grpcMetadata(responseHeaders) : [];
+    if (unary) {
+      const message = err ? undefined : collector!.single();
+      if (!err && message instanceof ConnectError) err = message;
+      if (err || message === undefined || message instanceof ConnectError) {
+        const e = err!;
+        endCode = codeToString(e.code);
+        const out = addHeaders(addHeaders({ ":status": codeToHttpStatus(e.code), "content-type": "application/json" }, headerMetadata), metadata, "trailer-");
+        caller.respond(out);
+        caller.end(errorToJsonBytes(e, undefined));
+        return;
+      }
+      const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
+      if (message.compressed && responseHeaders) out["content-encoding"] = grpcResponseEncoding(responseHeaders);
+      if (responseHeaders?.["grpc-accept-encoding"]) out["accept-encoding"] = responseHeaders["grpc-accept-encoding"];
+      caller.respond(addHeaders(addHeaders(out, headerMetadata), metadata, "trailer-"));
+      caller.end(message.payload);
+      return;
+    }
+    if (err) endCode = codeToString(err.code);
+    if (!caller.headersSent) respondStreaming(responseHeaders ?? {});
+    if (protocol === "connect-stream") {
+      const md = new Headers();
+      for (const [k, v] of metadata) md.append(k, v);
+      const json = endStreamToJson(md, err, undefined);
+      caller.end(encodeEnvelope(endStreamFlag, textEncoder.encode(JSON.stringify(json))));
+      return;
+    }
+    const t = new Headers();
+    for (const [k, v] of metadata) t.append(k, v);
+    t.set("grpc-status", err ? String(err.code) : "0");
+    if (err) {
+      t.set("grpc-message", encodeURIComponent(err.rawMessage));
+      const details = trailers["grpc-status-details-bin"];
+      if (typeof details === "string") t.set("grpc-status-details-bin", details);
+    }
+    const frame = Buffer.from(encodeEnvelope(trailerFlag, trailerSerialize(t)));
+    caller.end(encoder ? encoder.push(frame) + encoder.end() : frame);
+  };
+
+  upstream.on("response", (headers, flags) => {
+    if (caller.destroyed || caller.closed) return;
+    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+      // Trailers-only: status and metadata in the one HEADERS frame.
+      complete(headers);
+      return;
+    }
+    if (headers[":status"] !== 200) {
+      fail(new ConnectError(`provider answered HTTP ${headers[":status"]}`, Code.Unavailable));
+      return;
+    }
+    responseHeaders = headers;
+    if (!unary) respondStreaming(headers);
+  });
+  upstream.on("data", (chunk: Buffer) => {
+    if (collector) {
+      if (!collector.push(chunk)) fail(new ConnectError(`response message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
+      return;
+    }
+    scanner!.push(chunk);
+    if (!caller.write(encoder ? encoder.push(chunk) : chunk)) upstream.pause();
+  });
+  caller.on("drain", () => upstream.resume());
+  upstream.on("trailers", (trailers) => complete(trailers));
+  upstream.on("error", () => {});
+  upstream.on("close", () => {
+    if (finished && failure === undefined) {
+      finish();
+      return;
+    }
+    if (caller.destroyed || caller.closed) {
+      if (endCode === "ok") endCode = "canceled";
+      finish();
+      return;
+    }
+    const err = failure ?? new ConnectError("provider unavailable", Code.Unavailable);
+    endCode = codeToString(err.code);
+    if (!caller.headersSent) {
+      writeErrorResponse(caller, protocol, callerContentType, err);
+      caller.resume();
+    } else if (!finished && scanner?.atBoundary && !caller.writableEnded) {
+      if (encoder) {
+        const rest = encoder.end();
+        if (rest) caller.write(rest);
+      }
+      endStreamWithError(caller, protocol, err);
+    } else if (!caller.writableEnded) {
+      caller.close(NGHTTP2_REFUSED_STREAM);
+    }
+    finish();
+  });
+
+  caller.on("close", () => {
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    finish();
+  });
+  if (call.timeoutMs !== undefined) {
+    timer = setTimeout(() => fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), call.timeoutMs);
+  }
+  return (error) => {
+    if (!done) fail(error);
+  };
+}

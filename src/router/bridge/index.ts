@@ -1,0 +1,2 @@
+export { bridgeCall } from "./bridge-call.js";
+export { bridgeRefusal, needsBridge } from "./protocols.js";
