@@ -3,13 +3,20 @@ import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
+import { Protocol } from "../gen/plugboard/v1/common_pb.js";
 
 /**
  * Enrols the benchmark's plugins through the host's real RPCs: the provider handshakes
  * (provides KVService at its URL) and registers; the consumer handshakes declaring it requires
  * KVService. Returns the consumer's runtime token for the routed calls.
  */
-export async function enrol(hostUrl: string, providerUrl: string, cookie: { key: string; value: string }): Promise<string> {
+export async function enrol(
+  hostUrl: string,
+  providerUrl: string,
+  cookie: { key: string; value: string },
+  /** The protocols the registration declares: all three (as the SDK does: passthrough), or none (gRPC only: Connect callers are translated). */
+  protocols: Protocol[] = [Protocol.GRPC, Protocol.GRPC_WEB, Protocol.CONNECT],
+): Promise<string> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -22,7 +29,7 @@ export async function enrol(hostUrl: string, providerUrl: string, cookie: { key:
       provides: [{ type: KVService.typeName, version: "1.0.0" }],
       baseUrl: providerUrl,
     });
-    await registry.register({ serviceType: KVService.typeName }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
+    await registry.register({ serviceType: KVService.typeName, protocols }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
     const consumer = await handshake.handshake({
       ...common,
       pluginName: "consumer",
