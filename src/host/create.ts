@@ -98,6 +98,8 @@ export interface PluginHost {
   discover(service: DescService | string, options?: DiscoverOptions): Promise<Registration[]>;
   /** The service's registrations now, then every change, until `signal` aborts. */
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
+  /** The handshake cookie (not a secret): the launcher passes it to plugins as PLUGBOARD_MAGIC_COOKIE_KEY/_VALUE. */
+  readonly magicCookie: { readonly key: string; readonly value: string };
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** Stops servers started with listen, the sweeper and the store. */
@@ -324,6 +326,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       logger.info({ url: server.url }, "plugboard ops endpoints listening");
       return server;
     },
+    magicCookie: { key: options.magicCookie.key, value: options.magicCookie.value },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     client: hostClients.client,
     ...discovery,

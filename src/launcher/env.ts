@@ -6,6 +6,9 @@ export const LAUNCH_ENV = {
   launchSecret: "PLUGBOARD_LAUNCH_SECRET",
   pluginPort: "PLUGBOARD_PLUGIN_PORT",
   parentPid: "PLUGBOARD_PARENT_PID",
+  /** The host's magic cookie (as go-plugin passes it): a plugin handshakes with it; not a secret. */
+  magicCookieKey: "PLUGBOARD_MAGIC_COOKIE_KEY",
+  magicCookieValue: "PLUGBOARD_MAGIC_COOKIE_VALUE",
 } as const;
 
 /**
@@ -14,7 +17,7 @@ export const LAUNCH_ENV = {
  */
 export function pluginEnv(
   spec: ResolvedSpec,
-  launch: { hostUrl: string; launchSecret: string; port: number; parentPid: number },
+  launch: { hostUrl: string; launchSecret: string; port: number; parentPid: number; magicCookie?: { key: string; value: string } },
   hostEnv: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -27,5 +30,9 @@ export function pluginEnv(
   env[LAUNCH_ENV.launchSecret] = launch.launchSecret;
   env[LAUNCH_ENV.pluginPort] = String(launch.port);
   env[LAUNCH_ENV.parentPid] = String(launch.parentPid);
+  if (launch.magicCookie) {
+    env[LAUNCH_ENV.magicCookieKey] = launch.magicCookie.key;
+    env[LAUNCH_ENV.magicCookieValue] = launch.magicCookie.value;
+  }
   return env;
 }

@@ -145,7 +145,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     const before = await runtimesOf(host.store, spec.name);
     if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
-    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid });
+    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, magicCookie: host.magicCookie });
     const p = spawnGroup({ ...sandboxCommand(spec.sandbox, { command: spec.command, args: spec.args, env, cwd: spec.cwd }), cwd: spec.cwd });
     proc = p;
     watchCeiling(p);
