@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createHostReflection } from "../reflection/host.js";
 import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
@@ -127,7 +128,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     metrics.observeAudit(event);
     auditSink(event);
   };
+  const reflection = createHostReflection(store, [
+    HandshakeService, RegistryService, BrokerService, LifecycleService, AdminService, Health,
+    ...(options.secrets ? [SecretsService] : []),
+    ...capabilities.map((c) => c.service),
+  ]);
   const host: HostContext = {
+    descriptors: reflection.pool,
     hostId: randomId("host_", resolved.random),
     store,
     tokens,
@@ -162,6 +169,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     Health.typeName,
     ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
+    ...reflection.typeNames,
   ]);
   // Host streams end with the credential that opened them (revoked, expired, runtime removed).
   const credentialLifetime = createCredentialLifetime({ store, now: resolved.now });
@@ -200,6 +208,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
+    reflection.mount(router);
   };
   const connectHandler = connectNodeAdapter({
     routes,
@@ -334,6 +343,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
+      reflection.close();
       credentialLifetime.close();
       stopResetLog();
       await router.close();

@@ -50,6 +50,8 @@ export const DEFAULT_LIMITS = {
   pageSize: 100,
   maxPageSize: 1000,
   pageBytes: 1024 * 1024,
+  /** Encoded FileDescriptorSet a registration may carry for reflection. */
+  descriptorSetBytes: 1024 * 1024,
 } as const;
 
 export const DEFAULT_TTLS = {

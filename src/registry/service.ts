@@ -84,6 +84,12 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
         health: runtime.health,
         ...(req.protocols.length > 0 ? { protocols: validProtocols(req.protocols) } : {}),
       };
+      if (req.fileDescriptorSet.length > 0) {
+        if (req.fileDescriptorSet.length > host.limits.descriptorSetBytes) {
+          throw invalid("file_descriptor_set", `at most ${host.limits.descriptorSetBytes} bytes (limit descriptorSetBytes)`);
+        }
+        host.descriptors.addSet(record.registrationId, req.serviceType, req.fileDescriptorSet);
+      }
       await host.store.putRegistration(record);
       host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });
       return create(RegisterResponseSchema, { registration: toRegistration(record) });

@@ -22,6 +22,7 @@ import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-
 import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { followPages } from "../paging/follow.js";
+import { fileDescriptorSetOf } from "../reflection/descriptor-set.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
@@ -131,6 +132,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           weight: p.weight ?? 0,
           // connect-es servers speak every protocol: the router never needs to translate for them.
           protocols: [ServedProtocol.GRPC, ServedProtocol.GRPC_WEB, ServedProtocol.CONNECT],
+          // The service's descriptors, so the host can describe it over gRPC reflection.
+          fileDescriptorSet: fileDescriptorSetOf([p.service]),
         },
         bearer(runtime.token),
       );
