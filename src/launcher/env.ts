@@ -9,6 +9,15 @@ export const LAUNCH_ENV = {
   /** The host's magic cookie (as go-plugin passes it): a plugin handshakes with it; not a secret. */
   magicCookieKey: "PLUGBOARD_MAGIC_COOKIE_KEY",
   magicCookieValue: "PLUGBOARD_MAGIC_COOKIE_VALUE",
+  /**
+   * AutoMTLS: the plugin's certificate, key and the CA, PEM. The environment is the channel the
+   * launch secret already uses: never on disk, readable only by the same user (/proc/<pid>/environ),
+   * and the SDK deletes them from process.env on start so the plugin's own children do not inherit
+   * them. The key is short-lived: the plugin replaces it at half-life with one it made itself.
+   */
+  tlsCert: "PLUGBOARD_TLS_CERT",
+  tlsKey: "PLUGBOARD_TLS_KEY",
+  tlsCa: "PLUGBOARD_TLS_CA",
 } as const;
 
 /**
@@ -17,7 +26,14 @@ export const LAUNCH_ENV = {
  */
 export function pluginEnv(
   spec: ResolvedSpec,
-  launch: { hostUrl: string; launchSecret: string; port: number; parentPid: number; magicCookie?: { key: string; value: string } },
+  launch: {
+    hostUrl: string;
+    launchSecret: string;
+    port: number;
+    parentPid: number;
+    magicCookie?: { key: string; value: string };
+    tls?: { certPem: string; keyPem: string; caPem: string } | undefined;
+  },
   hostEnv: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -33,6 +49,11 @@ export function pluginEnv(
   if (launch.magicCookie) {
     env[LAUNCH_ENV.magicCookieKey] = launch.magicCookie.key;
     env[LAUNCH_ENV.magicCookieValue] = launch.magicCookie.value;
+  }
+  if (launch.tls) {
+    env[LAUNCH_ENV.tlsCert] = launch.tls.certPem;
+    env[LAUNCH_ENV.tlsKey] = launch.tls.keyPem;
+    env[LAUNCH_ENV.tlsCa] = launch.tls.caPem;
   }
   return env;
 }

@@ -9,7 +9,15 @@ export class Base64Decoder {
     const text = this.rest + chunk.toString("latin1").replace(/\s+/g, "");
     const whole = text.length - (text.length % 4);
     this.rest = text.slice(whole);
-    return Buffer.from(text.slice(0, whole), "base64");
+    // Node stops decoding at the first padding: decode each padded run on its own.
+    const parts: Buffer[] = [];
+    for (let start = 0; start < whole; ) {
+      const pad = text.indexOf("=", start);
+      const end = pad < 0 || pad >= whole ? whole : (Math.floor(pad / 4) + 1) * 4;
+      parts.push(Buffer.from(text.slice(start, end), "base64"));
+      start = end;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
   /** True when no partial group is pending (the body ended cleanly). */
   get clean(): boolean {

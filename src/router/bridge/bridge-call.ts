@@ -14,6 +14,8 @@ import { Base64Decoder, Base64Encoder } from "./base64-stream.js";
 import { connectGetMessage } from "./connect-get.js";
 import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcRequestHeaders } from "./headers.js";
 import { UnaryCollector } from "./unary-collector.js";
+import { releaseRequest } from "../release-request.js";
+import { EnvelopeGate } from "../response-limit.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const textEncoder = new TextEncoder();
@@ -52,6 +54,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
   } catch {
     pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
+    releaseRequest(caller, true);
     endCode = "unavailable";
     finish();
     return () => undefined;
@@ -109,9 +112,16 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
 
   // ---- response direction
   let responseHeaders: IncomingHttpHeaders | undefined;
-  const collector = unary ? new UnaryCollector(call.maxMessageBytes) : undefined;
-  const scanner = unary ? undefined : new EnvelopeScanner(Number.MAX_SAFE_INTEGER);
+  const responseLimit = call.maxResponseMessageBytes;
+  const collector = unary ? new UnaryCollector(responseLimit) : undefined;
+  const scanner = unary ? undefined : new EnvelopeScanner(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit);
+  // Holds back a partial envelope prefix so an oversize message is never started: the caller's stream stays at a boundary.
+  const gate = scanner ? new EnvelopeGate(scanner) : undefined;
   const encoder = text ? new Base64Encoder() : undefined;
+  const responseTooLarge = () => new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
+  const toCaller = (bytes: Buffer) => {
+    if (!caller.write(encoder ? encoder.push(bytes) : bytes)) upstream.pause();
+  };
 
   const respondStreaming = (h: IncomingHttpHeaders) => {
     const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
@@ -163,6 +173,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
     }
     if (err) endCode = codeToString(err.code);
     if (!caller.headersSent) respondStreaming(responseHeaders ?? {});
+    gate?.flush(toCaller);
     if (protocol === "connect-stream") {
       const md = new Headers();
       for (const [k, v] of metadata) md.append(k, v);
@@ -197,18 +208,20 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
     if (!unary) respondStreaming(headers);
   });
   upstream.on("data", (chunk: Buffer) => {
+    if (failure !== undefined) return;
     if (collector) {
-      if (!collector.push(chunk)) fail(new ConnectError(`response message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
+      if (!collector.push(chunk)) fail(responseTooLarge());
       return;
     }
-    scanner!.push(chunk);
-    if (!caller.write(encoder ? encoder.push(chunk) : chunk)) upstream.pause();
+    if (!gate!.push(chunk, toCaller)) fail(responseTooLarge());
   });
   caller.on("drain", () => upstream.resume());
   upstream.on("trailers", (trailers) => complete(trailers));
   upstream.on("error", () => {});
   upstream.on("close", () => {
     if (finished && failure === undefined) {
+      // Answered while the caller may still be sending: let the rest drain.
+      releaseRequest(caller, false);
       finish();
       return;
     }
@@ -221,13 +234,14 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
     endCode = codeToString(err.code);
     if (!caller.headersSent) {
       writeErrorResponse(caller, protocol, callerContentType, err);
-      caller.resume();
+      releaseRequest(caller, true);
     } else if (!finished && scanner?.atBoundary && !caller.writableEnded) {
       if (encoder) {
         const rest = encoder.end();
         if (rest) caller.write(rest);
       }
       endStreamWithError(caller, protocol, err);
+      releaseRequest(caller, true);
     } else if (!caller.writableEnded) {
       caller.close(NGHTTP2_REFUSED_STREAM);
     }

@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -175,6 +176,32 @@ describe("protocol bridge: Connect and gRPC-Web callers reach a gRPC-only provid
       }
     } finally {
       sessionManager.abort();
+    }
+  });
+
+  it("the response message limit holds for translated calls: ResourceExhausted, never a truncated answer", async () => {
+    const small = await startFront(
+      stubRouterOptions(() => provider.url, {
+        maxResponseMessageBytes: 1024,
+        async resolve(): Promise<RouteTarget> {
+          return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: provider.url, signingKey: SIGNING_KEY };
+        },
+      }),
+    );
+    const own = clientFactory();
+    try {
+      // Random bytes: a compressed answer is limited by its size on the wire.
+      await own.client("grpc", front.url).put({ key: "big", value: randomBytes(4096) });
+      for (const protocol of ["connect", "grpcweb"] as const) {
+        const kv = own.client(protocol, small.url);
+        const err = await expectConnectError(kv.get({ key: "big" }));
+        expect(err.code, protocol).toBe(Code.ResourceExhausted);
+        expect(err.rawMessage).toMatch(/response message larger than 1024 bytes/);
+        expect((await kv.get({ key: "k-connect" })).found, protocol).toBe(true);
+      }
+    } finally {
+      own.close();
+      await small.close();
     }
   });
 
