@@ -53,4 +53,17 @@ describe("registrations declare the protocols their provider serves", () => {
       transports.close();
     }
   });
+
+  it("host.client reaches a gRPC-only provider by default (gRPC); Connect to it is FailedPrecondition, naming the fix", async () => {
+    provider = await startProvider({ grpcOnly: true });
+    t = await startTestHost();
+    const p = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
+    await t.clients("connect").registry.register({ serviceType: KV }, bearer(p.token));
+    const kv = t.host.client(KVService);
+    await kv.put({ key: "h", value: new Uint8Array([9]) });
+    expect((await kv.get({ key: "h" })).found).toBe(true);
+    const err = await t.host.client(KVService, { protocol: "connect" }).get({ key: "h" }).catch((e) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((err as ConnectError).rawMessage).toMatch(/serves gRPC only.*protocol: "grpc"/);
+  });
 });
