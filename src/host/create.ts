@@ -282,6 +282,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     onCallStart: inFlight.onCallStart,
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
+    methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
   });
   const hostClients = createHostClientFactory({
     authorize: hostAppAuthorization(host.policy, options.rbac),

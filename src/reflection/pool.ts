@@ -1,14 +1,18 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary, toBinary, type DescMessage, type FileRegistry } from "@bufbuild/protobuf";
 import {
   FileDescriptorProtoSchema,
   FileDescriptorSetSchema,
   type DescriptorProto,
   type FileDescriptorProto,
+  type FileDescriptorSet,
 } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 /** One source of descriptors: the host's own services, or one registration's set. */
 interface Source {
+  /** The registration's set as sent, for JSON translation (a registry is built on first use). */
+  set?: FileDescriptorSet;
+  registry?: FileRegistry | null;
   files: Map<string, { bytes: Uint8Array; deps: string[] }>;
   /** Fully-qualified symbol → defining file name. */
   symbols: Map<string, string>;
@@ -62,16 +66,37 @@ export class DescriptorPool {
    */
   addSet(registrationId: string, serviceType: string, bytes: Uint8Array): void {
     let files: FileDescriptorProto[];
+    let set: FileDescriptorSet;
     try {
-      files = fromBinary(FileDescriptorSetSchema, bytes).file;
+      set = fromBinary(FileDescriptorSetSchema, bytes);
+      files = set.file;
     } catch {
       throw new ConnectError("file_descriptor_set: not a serialized google.protobuf.FileDescriptorSet", Code.InvalidArgument);
     }
     const source = sourceOf(files);
+    source.set = set;
     if (!source.services.includes(serviceType)) {
       throw new ConnectError(`file_descriptor_set: does not define service ${serviceType}`, Code.InvalidArgument);
     }
     this.sources.set(registrationId, source);
+  }
+
+  /**
+   * The message types of `service/method` from registration `id`'s set, for the router's JSON
+   * translation; undefined without a set, or when the set does not resolve (imports left out).
+   */
+  methodSchema(id: string, service: string, method: string): { input: DescMessage; output: DescMessage } | undefined {
+    const source = this.sources.get(id);
+    if (!source?.set) return undefined;
+    if (source.registry === undefined) {
+      try {
+        source.registry = createFileRegistry(source.set);
+      } catch {
+        source.registry = null;
+      }
+    }
+    const m = source.registry?.getService(service)?.methods.find((x) => x.name === method);
+    return m ? { input: m.input, output: m.output } : undefined;
   }
 
   remove(id: string): void {

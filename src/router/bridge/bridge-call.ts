@@ -14,6 +14,7 @@ import { Base64Decoder, Base64Encoder } from "./base64-stream.js";
 import { connectGetMessage } from "./connect-get.js";
 import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcRequestHeaders } from "./headers.js";
 import { UnaryCollector } from "./unary-collector.js";
+import { EnvelopeReader, type JsonCodec } from "./json-codec.js";
 import { releaseRequest } from "../release-request.js";
 import { EnvelopeGate } from "../response-limit.js";
 
@@ -28,7 +29,7 @@ const textEncoder = new TextEncoder();
  * a Connect end-stream message, or a gRPC-Web trailer frame; grpc-status/-message/-details-bin
  * become the caller's error. Same contract as forwardCall (returns `cancel(error)`).
  */
-export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: ConnectError) => void {
+export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: JsonCodec): (error: ConnectError) => void {
   const { stream: caller, protocol, onEnd } = call;
   const callerContentType = call.headers["content-type"] ?? (protocol === "connect-unary" ? "application/proto" : undefined);
   const unary = protocol === "connect-unary";
@@ -50,7 +51,13 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
   let upstream: http2.ClientHttp2Stream;
   try {
     const headers = upstreamRequestHeaders(call.headers, call.target, call.path, true, call.callerHeader === undefined ? undefined : HEADER_CALLER, call.callerHeader);
-    upstream = pool.session(call.target).request(toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs), { endStream: false });
+    toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs);
+    if (json) {
+      // The router re-encodes every message: binary, uncompressed both ways.
+      delete headers["grpc-encoding"];
+      delete headers["grpc-accept-encoding"];
+    }
+    upstream = pool.session(call.target).request(headers, { endStream: false });
   } catch {
     pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
@@ -65,6 +72,16 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
   };
 
+  /** Runs a JSON translation; its ConnectError fails the call (undefined then). */
+  const translated = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      fail(e instanceof ConnectError ? e : new ConnectError("translation failed", Code.Internal));
+      return undefined;
+    }
+  };
+
   // ---- request direction
   const tooLarge = () => new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted);
   if (unary) {
@@ -75,7 +92,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
       else if (message.length > call.maxMessageBytes) fail(tooLarge());
       else {
         const getCompressed = /[?&]compression=(?!identity)[^&]+/.test(call.path);
-        upstream.end(encodeEnvelope(getCompressed ? 1 : 0, message));
+        const first = json ? translated(() => json.request(message, getCompressed)) : message;
+        if (first !== undefined) upstream.end(encodeEnvelope(getCompressed && !json ? 1 : 0, first));
       }
       caller.resume();
     } else {
@@ -87,15 +105,29 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
         body.push(chunk);
       });
       caller.on("end", () => {
-        if (failure === undefined && !upstream.destroyed) upstream.end(encodeEnvelope(compressed ? 1 : 0, Buffer.concat(body)));
+        if (failure !== undefined || upstream.destroyed) return;
+        const whole = Buffer.concat(body);
+        const first = json ? translated(() => json.request(whole, compressed)) : whole;
+        if (first !== undefined) upstream.end(encodeEnvelope(compressed && !json ? 1 : 0, first));
       });
     }
   } else {
     const limiter = new EnvelopeScanner(call.maxMessageBytes);
     const decoder = text ? new Base64Decoder() : undefined;
+    const reader = json ? new EnvelopeReader(call.maxMessageBytes) : undefined;
     caller.on("data", (raw: Buffer) => {
       if (failure !== undefined) return;
       const chunk = decoder ? decoder.push(raw) : raw;
+      if (reader) {
+        const messages = reader.push(chunk);
+        if (messages === false) return fail(tooLarge());
+        for (const m of messages) {
+          const bin = translated(() => json!.request(m.payload, (m.flags & 1) !== 0));
+          if (bin === undefined) return;
+          if (!upstream.write(encodeEnvelope(0, bin))) caller.pause();
+        }
+        return;
+      }
       if (!limiter.push(chunk)) {
         caller.pause();
         return fail(tooLarge());
@@ -116,7 +148,9 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
   const collector = unary ? new UnaryCollector(responseLimit) : undefined;
   const scanner = unary ? undefined : new EnvelopeScanner(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit);
   // Holds back a partial envelope prefix so an oversize message is never started: the caller's stream stays at a boundary.
-  const gate = scanner ? new EnvelopeGate(scanner) : undefined;
+  const gate = scanner && !json ? new EnvelopeGate(scanner) : undefined;
+  // JSON callers get whole re-encoded messages: what they received always ends at a boundary.
+  const responseReader = json && !unary ? new EnvelopeReader(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit) : undefined;
   const encoder = text ? new Base64Encoder() : undefined;
   const responseTooLarge = () => new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
   const toCaller = (bytes: Buffer) => {
@@ -125,7 +159,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
 
   const respondStreaming = (h: IncomingHttpHeaders) => {
     const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
-    const encoding = grpcResponseEncoding(h);
+    const encoding = json ? undefined : grpcResponseEncoding(h);
     if (protocol === "connect-stream") {
       if (encoding) out["connect-content-encoding"] = encoding;
       if (h["grpc-accept-encoding"]) out["connect-accept-encoding"] = h["grpc-accept-encoding"];
@@ -138,7 +172,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
 
   /** The provider's final status: write the rest of the caller's response in its protocol. */
   const complete = (trailers: IncomingHttpHeaders) => {
-    if (caller.destroyed || caller.closed) return;
+    // Once the router failed the call (deadline, limit, credential), its error is the answer.
+    if (failure !== undefined || caller.destroyed || caller.closed) return;
     finished = true;
     const status = trailers["grpc-status"];
     let err =
@@ -164,11 +199,23 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
         caller.end(errorToJsonBytes(e, undefined));
         return;
       }
+      let payload: Uint8Array = message.payload;
+      if (json) {
+        try {
+          payload = json.response(message.payload, message.compressed);
+        } catch (e) {
+          const te = ConnectError.from(e);
+          endCode = codeToString(te.code);
+          caller.respond({ ":status": codeToHttpStatus(te.code), "content-type": "application/json" });
+          caller.end(errorToJsonBytes(te, undefined));
+          return;
+        }
+      }
       const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
-      if (message.compressed && responseHeaders) out["content-encoding"] = grpcResponseEncoding(responseHeaders);
+      if (message.compressed && responseHeaders && !json) out["content-encoding"] = grpcResponseEncoding(responseHeaders);
       if (responseHeaders?.["grpc-accept-encoding"]) out["accept-encoding"] = responseHeaders["grpc-accept-encoding"];
       caller.respond(addHeaders(addHeaders(out, headerMetadata), metadata, "trailer-"));
-      caller.end(message.payload);
+      caller.end(payload);
       return;
     }
     if (err) endCode = codeToString(err.code);
@@ -213,10 +260,27 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
       if (!collector.push(chunk)) fail(responseTooLarge());
       return;
     }
+    if (responseReader) {
+      const messages = responseReader.push(chunk);
+      if (messages === false) return fail(responseTooLarge());
+      for (const m of messages) {
+        const out = translated(() => json!.response(m.payload, (m.flags & 1) !== 0));
+        if (out === undefined) return;
+        toCaller(Buffer.from(encodeEnvelope(0, out)));
+      }
+      return;
+    }
     if (!gate!.push(chunk, toCaller)) fail(responseTooLarge());
   });
   caller.on("drain", () => upstream.resume());
-  upstream.on("trailers", (trailers) => complete(trailers));
+  // Trailers can arrive while data is still buffered (the caller applying backpressure): answer only at the end.
+  let upstreamTrailers: IncomingHttpHeaders | undefined;
+  upstream.on("trailers", (trailers) => {
+    upstreamTrailers = trailers;
+  });
+  upstream.on("end", () => {
+    if (upstreamTrailers !== undefined && !finished) complete(upstreamTrailers);
+  });
   upstream.on("error", () => {});
   upstream.on("close", () => {
     if (finished && failure === undefined) {
@@ -235,7 +299,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest): (error: Co
     if (!caller.headersSent) {
       writeErrorResponse(caller, protocol, callerContentType, err);
       releaseRequest(caller, true);
-    } else if (!finished && scanner?.atBoundary && !caller.writableEnded) {
+    } else if (!finished && (responseReader !== undefined || scanner?.atBoundary) && !caller.writableEnded) {
       if (encoder) {
         const rest = encoder.end();
         if (rest) caller.write(rest);

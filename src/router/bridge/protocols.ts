@@ -45,7 +45,7 @@ export function bridgeRefusal(protocol: WireProtocol, headers: IncomingHttpHeade
   const codec = callerCodec(protocol, headers, rawPath);
   if (codec === "proto") return undefined;
   return new ConnectError(
-    `the provider of ${service} serves gRPC only and accepts the proto codec there; ` +
+    `the provider of ${service} serves gRPC only and registered no descriptors, so it accepts only the proto codec; ` +
       `call it with binary protobuf (not ${codec === "" ? "an unknown codec" : codec}) or over gRPC`,
     Code.InvalidArgument,
   );

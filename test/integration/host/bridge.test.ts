@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { Protocol } from "../../../gen/plugboard/v1/common_pb.js";
 import { bearer, createTransports } from "../../helpers/transports.js";
+import { createConnectTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { Interceptor } from "@connectrpc/connect";
+import { fileDescriptorSetOf } from "../../../src/reflection/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { startProvider } from "../router/harness.js";
 
@@ -51,6 +54,41 @@ describe("registrations declare the protocols their provider serves", () => {
       }
     } finally {
       transports.close();
+    }
+  });
+
+  it("JSON crosses the bridge when the provider registered its descriptors; without them it is refused", async () => {
+    provider = await startProvider({ grpcOnly: true });
+    t = await startTestHost();
+    const { registry } = t.clients("connect");
+    const p = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
+    const consumer = await t.handshake({ pluginName: "consumer", requires: [{ type: KV }] });
+    const manager = new Http2SessionManager(t.url);
+    const auth: Interceptor = (next) => (req) => (req.header.set("authorization", `Bearer ${consumer.token}`), next(req));
+    const common = { baseUrl: t.url, httpVersion: "2" as const, sessionManager: manager, useBinaryFormat: false, interceptors: [auth] };
+    try {
+      await registry.register({ serviceType: KV }, bearer(p.token));
+      const refused = await createClient(KVService, createConnectTransport(common)).get({ key: "j" }).catch((e) => ConnectError.from(e));
+      expect((refused as ConnectError).code).toBe(Code.InvalidArgument);
+      expect((refused as ConnectError).rawMessage).toMatch(/registered no descriptors/);
+
+      await registry.register({ serviceType: KV, fileDescriptorSet: fileDescriptorSetOf([KVService]) }, bearer(p.token));
+      for (const transport of [createConnectTransport(common), createGrpcWebTransport(common)]) {
+        const kv = createClient(KVService, transport);
+        await kv.put({ key: "j", value: new Uint8Array([4, 2]) });
+        const res = await kv.get({ key: "j" });
+        expect([...res.value]).toEqual([4, 2]);
+        const keys: string[] = [];
+        for await (const r of kv.list({ prefix: "j" })) keys.push(r.key);
+        expect(keys).toEqual(["j0", "j1", "j2"]);
+        const err = await kv.get({ key: "missing" }).catch((e) => ConnectError.from(e));
+        expect((err as ConnectError).code).toBe(Code.NotFound);
+        let count = 0;
+        for await (const r of kv.exchange((async function* () { yield { text: "a" }; yield { text: "b" }; })())) count += r.text.startsWith("echo:") ? 1 : 0;
+        expect(count).toBe(2);
+      }
+    } finally {
+      manager.abort();
     }
   });
 

@@ -14,6 +14,8 @@ import { HEADER_CALLER, verifyCallerHeader } from "../../../src/protocol/index.j
 import { createRouter, type RouterOptions, type RouteTarget } from "../../../src/router/index.js";
 
 export const SIGNING_KEY = Buffer.alloc(32, 7);
+/** What a connect-es / connect-go provider declares (Protocol enum: GRPC, GRPC_WEB, CONNECT). */
+export const ALL_PROTOCOLS = [1, 2, 3];
 export const TRAILER_NAME = "x-provider-trailer";
 
 export const identities: Record<string, Identity> = {
@@ -149,7 +151,8 @@ export function stubRouterOptions(providerUrl: () => string, extra: Partial<Rout
     },
     async resolve(service): Promise<RouteTarget> {
       if (service !== "kv.v1.KVService") throw new ConnectError(`no provider for ${service}`, Code.NotFound);
-      return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: providerUrl(), signingKey: SIGNING_KEY };
+      // The connect-node provider serves every protocol: calls pass through untranslated (bridge.test.ts covers gRPC-only).
+      return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: providerUrl(), signingKey: SIGNING_KEY, protocols: ALL_PROTOCOLS };
     },
     ...extra,
   };
