@@ -2,6 +2,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { createPluginHost } from "../src/host/create.js";
+import { enrolmentTokens } from "./enrol.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createBareProxy } from "./proxy-baseline.js";
 
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
   });
   const server = await host.listen({ hostname: "127.0.0.1" });
+  // The bench's plugins prove their names with enrolment tokens this host mints for them.
+  const enrolment = await enrolmentTokens(host);
   // A second host whose provider is registered as gRPC-only: its Connect callers are translated.
   const bridgeHost = createPluginHost({
     magicCookie: BENCH_COOKIE,
@@ -38,9 +41,16 @@ async function main(): Promise<void> {
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
   });
   const bridgeServer = await bridgeHost.listen({ hostname: "127.0.0.1" });
+  const bridgeEnrolment = await enrolmentTokens(bridgeHost);
 
   console.log(
-    JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url, bridgeHostUrl: bridgeServer.url }),
+    JSON.stringify({
+      proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`,
+      hostUrl: server.url,
+      enrolment,
+      bridgeHostUrl: bridgeServer.url,
+      bridgeEnrolment,
+    }),
   );
   // "cpu" on stdin answers this process's CPU time so far (µs), so the bench can charge each
   // proxy its own CPU per call, a measure far less disturbed by other processes than latency.
