@@ -135,7 +135,7 @@ describe.skipIf(!ready)("Python (grpcio) plugins and Plugboard", () => {
       ts.setKey(p.signingKey);
       await host.clients("connect").registry.register({ serviceType: KV, protocols: [Protocol.GRPC, Protocol.GRPC_WEB, Protocol.CONNECT] }, bearer(p.token));
       const r = await runCommand(PYTHON, [join(ROOT, "examples/python-provider/consumer.py"), "greeting", "hello"], {
-        env: { PYTHONPATH: stubs, PLUGBOARD_HOST_URL: host.url, PLUGBOARD_MAGIC_COOKIE_KEY: COOKIE.key, PLUGBOARD_MAGIC_COOKIE_VALUE: COOKIE.value },
+        env: { PYTHONPATH: stubs, PLUGBOARD_HOST_URL: host.url, PLUGBOARD_LAUNCH_SECRET: host.host.issueLaunchSecret("py-consumer"), PLUGBOARD_MAGIC_COOKIE_KEY: COOKIE.key, PLUGBOARD_MAGIC_COOKIE_VALUE: COOKIE.value },
         timeoutMs: 30_000,
       });
       expect(r.code, r.stderr).toBe(0);
