@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createHostReflection } from "../reflection/host.js";
 import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
@@ -104,6 +105,8 @@ export interface PluginHost {
   discover(service: DescService | string, options?: DiscoverOptions): Promise<Registration[]>;
   /** The service's registrations now, then every change, until `signal` aborts. */
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
+  /** The handshake cookie (not a secret): the launcher passes it to plugins as PLUGBOARD_MAGIC_COOKIE_KEY/_VALUE. */
+  readonly magicCookie: { readonly key: string; readonly value: string };
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** A name-bound bootstrap credential for a plugin started outside the host (see docs/protocol.md). */
@@ -139,7 +142,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     metrics.observeAudit(event);
     auditSink(event);
   };
+  const reflection = createHostReflection(store, [
+    HandshakeService, RegistryService, BrokerService, LifecycleService, AdminService, Health,
+    ...(options.secrets ? [SecretsService] : []),
+    ...capabilities.map((c) => c.service),
+  ]);
   const host: HostContext = {
+    descriptors: reflection.pool,
     hostId: randomId("host_", resolved.random),
     store,
     tokens,
@@ -191,6 +200,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     Health.typeName,
     ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
+    ...reflection.typeNames,
   ]);
   // Host streams end with the credential that opened them (revoked, expired, runtime removed).
   const credentialLifetime = createCredentialLifetime({ store, now: resolved.now });
@@ -229,6 +239,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
+    reflection.mount(router);
   };
   const connectHandler = connectNodeAdapter({
     routes,
@@ -290,6 +301,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     onCallStart: inFlight.onCallStart,
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
+    methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
   });
   const hostClients = createHostClientFactory({
     authorize: hostAppAuthorization(host.policy, options.rbac),
@@ -360,6 +372,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       logger.info({ url: server.url }, "plugboard ops endpoints listening");
       return server;
     },
+    magicCookie: { key: options.magicCookie.key, value: options.magicCookie.value },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     issueEnrolmentToken: (pluginName, enrolOptions) => host.enrolments.issue(pluginName, enrolOptions),
     revokeEnrolmentToken: (id) => host.enrolments.revoke(id),
@@ -373,6 +386,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       autoTls.close();
       prober?.stop();
       forgetEnded();
+      reflection.close();
       credentialLifetime.close();
       metrics.close();
       stopResetLog();

@@ -149,7 +149,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     const tls = await host.issuePluginCredentials(spec.name);
     if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
-    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls });
+    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls, magicCookie: host.magicCookie });
     const p = spawnGroup({ ...sandboxCommand(spec.sandbox, { command: spec.command, args: spec.args, env, cwd: spec.cwd }), cwd: spec.cwd });
     proc = p;
     watchCeiling(p);

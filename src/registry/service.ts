@@ -12,6 +12,7 @@ import {
   type WatchResponse,
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { actorOf } from "../audit/audit.js";
+import { validProtocols } from "./protocols.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey, type Identity } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
@@ -85,7 +86,14 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
         metadata: { ...req.metadata },
         weight: req.weight,
         health: runtime.health,
+        ...(req.protocols.length > 0 ? { protocols: validProtocols(req.protocols) } : {}),
       };
+      if (req.fileDescriptorSet.length > 0) {
+        if (req.fileDescriptorSet.length > host.limits.descriptorSetBytes) {
+          throw invalid("file_descriptor_set", `at most ${host.limits.descriptorSetBytes} bytes (limit descriptorSetBytes)`);
+        }
+        host.descriptors.addSet(record.registrationId, req.serviceType, req.fileDescriptorSet);
+      }
       // The lease first: a registration must never sit in the store without one.
       await leases?.renew(runtime.runtimeId);
       await host.store.putRegistration(record);

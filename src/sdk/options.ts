@@ -47,7 +47,8 @@ export interface PluginOptions {
   hostUrl?: string;
   name: string;
   version: string;
-  magicCookie: { key: string; value: string };
+  /** Default env PLUGBOARD_MAGIC_COOKIE_KEY and PLUGBOARD_MAGIC_COOKIE_VALUE (set by the host's launcher). */
+  magicCookie?: { key: string; value: string };
   appProtocolRanges?: string[];
   provides?: Provided[];
   requires?: Required[];
@@ -154,6 +155,12 @@ export interface ResolvedPluginOptions {
   secretGraceMs: number;
 }
 
+function cookieFromEnv(env: NodeJS.ProcessEnv): { key: string; value: string } | undefined {
+  const key = env["PLUGBOARD_MAGIC_COOKIE_KEY"];
+  const value = env["PLUGBOARD_MAGIC_COOKIE_VALUE"];
+  return key && value ? { key, value } : undefined;
+}
+
 const fail = (message: string): never => {
   throw new Error(`createPlugin: ${message}`);
 };
@@ -164,7 +171,10 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   if (!/^https?:\/\/[^/]+\/?$/.test(hostUrl)) fail("hostUrl must be http(s)://host:port");
   if (!options.name) fail("name is required");
   if (semver.valid(options.version) === null) fail("version must be a semver version");
-  if (!options.magicCookie?.key || !options.magicCookie.value) fail("magicCookie.key and magicCookie.value are required");
+  const magicCookie = options.magicCookie ?? cookieFromEnv(env);
+  if (!magicCookie?.key || !magicCookie.value) {
+    fail("magicCookie.key and magicCookie.value are required (or env PLUGBOARD_MAGIC_COOKIE_KEY and PLUGBOARD_MAGIC_COOKIE_VALUE, which the host's launcher sets)");
+  }
   const provides = options.provides ?? [];
   const types = new Set<string>();
   for (const p of provides) {
@@ -197,7 +207,7 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     hostUrl: hostUrl.replace(/\/$/, ""),
     name: options.name,
     version: options.version,
-    magicCookie: options.magicCookie,
+    magicCookie: { key: magicCookie!.key, value: magicCookie!.value },
     appProtocolRanges: options.appProtocolRanges ?? ["^1.0.0"],
     provides,
     requires: options.requires ?? [],

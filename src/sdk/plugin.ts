@@ -5,7 +5,7 @@ import { retryCleanup } from "./cleanup-retry.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
-import { HealthState, type Registration } from "../../gen/plugboard/v1/common_pb.js";
+import { HealthState, Protocol as ServedProtocol, type Registration } from "../../gen/plugboard/v1/common_pb.js";
 import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
 import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
 import {
@@ -23,6 +23,7 @@ import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-
 import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { followPages } from "../paging/follow.js";
+import { fileDescriptorSetOf } from "../reflection/descriptor-set.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { hostSubjectAltName, startCertificateRenewal } from "./certificate-renewal.js";
@@ -137,6 +138,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           version: p.version ?? options.version,
           metadata: p.metadata ?? {},
           weight: p.weight ?? 0,
+          // connect-es servers speak every protocol: the router never needs to translate for them.
+          protocols: [ServedProtocol.GRPC, ServedProtocol.GRPC_WEB, ServedProtocol.CONNECT],
+          // The service's descriptors, so the host can describe it over gRPC reflection.
+          fileDescriptorSet: fileDescriptorSetOf([p.service]),
         },
         bearer(runtime.token),
       );

@@ -87,6 +87,8 @@ export interface RegistrationRecord {
   metadata: Record<string, string>;
   weight: number;
   health: HealthValue;
+  /** Protocol enum values the provider serves; absent or empty means gRPC only. */
+  protocols?: number[];
 }
 
 export type RemovalCause = "unregistered" | "revoked" | "expired" | "lease_expired";
