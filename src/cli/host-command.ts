@@ -10,7 +10,7 @@ import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
 import { createRedisHostState } from "../host/with-redis.js";
-import { loadHostConfig, type HostConfig } from "./host-config.js";
+import { loadHostConfig, type HostConfig, type RedisStoreConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
 
 /** Builds the host options a config file describes. */
@@ -33,7 +33,7 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
     ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
-    ...(config.store.kind === "redis" ? await createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
+    ...(config.store.kind === "redis" ? await redisState(config.store, logger, config.rateLimit) : {}),
   };
 }
 
@@ -112,4 +112,13 @@ function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
     provider: createSecretProvider(provider as unknown as SecretProviderConfig, { logger }),
     ...(watch ? { watch: watch as SecretWatchOptions } : {}),
   };
+}
+
+function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
+  const { source, reconnectMaxDelayMs, durableWrites } = store;
+  const redisStore = {
+    ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
+    ...(durableWrites !== undefined ? { durableWrites } : {}),
+  };
+  return createRedisHostState({ redis: source, logger, rateLimit, redisStore });
 }

@@ -5,7 +5,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
-import type { Redis } from "ioredis";
+import type { RedisClient as Redis } from "../store/redis-source.js";
 
 /** A token-bucket-like budget: `points` calls per `durationSec`, plus `burst` extra points over a longer window. */
 export interface RateBudget {

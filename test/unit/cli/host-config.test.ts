@@ -49,7 +49,7 @@ describe("host config", () => {
       PLUGBOARD_REDIS_URL: "redis://127.0.0.1:6379",
     });
     expect(c.magicCookie.value).toBe("v");
-    expect(c.store).toEqual({ kind: "redis", url: "redis://127.0.0.1:6379" });
+    expect(c.store).toEqual({ kind: "redis", source: "redis://127.0.0.1:6379" });
   });
 
   it.each([

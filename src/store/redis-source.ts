@@ -1,0 +1,183 @@
+import type { ConnectionOptions } from "node:tls";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+
+/** TLS towards Redis: `true` for the system CAs, or Node TLS options (ca, cert, key, servername…). */
+export type RedisTls = boolean | ConnectionOptions;
+
+/** Where the deployment's Redis is. One value configures both the store and the rate limiter. */
+export type RedisSource =
+  | string
+  | { url: string }
+  | {
+      /** Sentinel addresses, "host:port". */
+      sentinels: string[];
+      /** The primary's name as the sentinels know it (`sentinel monitor <name> …`). */
+      name: string;
+      password?: string;
+      /** Password of the sentinels themselves, when they have one. */
+      sentinelPassword?: string;
+      tls?: RedisTls;
+    }
+  | {
+      /** Some of the cluster's nodes, "host:port"; the rest are discovered. */
+      cluster: string[];
+      password?: string;
+      tls?: RedisTls;
+    };
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnectOptions {
+  /** Names the connection (CLIENT LIST), for diagnosis. */
+  connectionName: string;
+  /** A command with no reply after this long rejects; undefined for none (a blocking reader). */
+  commandTimeout?: number | undefined;
+  /** Queue commands while disconnected (false: fail at once). */
+  enableOfflineQueue: boolean;
+  /**
+   * Longest pause between reconnect attempts. ioredis' default grows to 2 s, so a host noticed a new
+   * primary up to 2 s after Sentinel promoted it; a short cap serves again right after the switch. Default 200 ms.
+   */
+  reconnectMaxDelayMs?: number | undefined;
+}
+
+export const DEFAULT_RECONNECT_MAX_DELAY_MS = 200;
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
+
+function address(value: unknown, field: string): { host: string; port: number } {
+  const match = typeof value === "string" ? HOST_PORT.exec(value) : null;
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65535) throw new TypeError(`${field}: "${String(value)}" must be "host:port"`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+function addresses(value: unknown, field: string): Array<{ host: string; port: number }> {
+  if (!Array.isArray(value) || value.length === 0) throw new TypeError(`${field} must be a non-empty list of "host:port"`);
+  return value.map((v, i) => address(v, `${field}[${i}]`));
+}
+
+const isUrl = (value: unknown): value is string => typeof value === "string" && /^rediss?:\/\//.test(value);
+
+/** Throws a TypeError naming the field when `source` is not one of the RedisSource forms. */
+export function validateRedisSource(source: unknown, field = "redis"): RedisSource {
+  if (isUrl(source)) return source;
+  if (typeof source !== "object" || source === null || Array.isArray(source)) {
+    throw new TypeError(`${field} must be a redis:// URL or { url } | { sentinels, name } | { cluster }`);
+  }
+  const s = source as Record<string, unknown>;
+  const modes = ["url", "sentinels", "cluster"].filter((k) => s[k] !== undefined);
+  if (modes.length !== 1) throw new TypeError(`${field} needs exactly one of url, sentinels or cluster`);
+  const allowed: Record<string, string[]> = {
+    url: ["url"],
+    sentinels: ["sentinels", "name", "password", "sentinelPassword", "tls"],
+    cluster: ["cluster", "password", "tls"],
+  };
+  for (const k of Object.keys(s)) {
+    if (!allowed[modes[0]!]!.includes(k)) throw new TypeError(`${field}.${k} is not an option with ${modes[0]}`);
+  }
+  for (const k of ["password", "sentinelPassword", "name"]) {
+    if (s[k] !== undefined && (typeof s[k] !== "string" || s[k] === "")) throw new TypeError(`${field}.${k} must be a non-empty string`);
+  }
+  if (s["tls"] !== undefined && typeof s["tls"] !== "boolean" && (typeof s["tls"] !== "object" || s["tls"] === null)) {
+    throw new TypeError(`${field}.tls must be true/false or TLS options`);
+  }
+  if (modes[0] === "url" && !isUrl(s["url"])) throw new TypeError(`${field}.url must be a redis:// or rediss:// URL`);
+  if (modes[0] === "sentinels") {
+    addresses(s["sentinels"], `${field}.sentinels`);
+    if (typeof s["name"] !== "string") throw new TypeError(`${field}.name (the primary's name in Sentinel) is required with sentinels`);
+  }
+  if (modes[0] === "cluster") addresses(s["cluster"], `${field}.cluster`);
+  return source as RedisSource;
+}
+
+const tlsOption = (tls: RedisTls | undefined) => (tls === true ? {} : tls === false ? undefined : tls);
+
+/** Opens one connection (or one Cluster client) of the given source; ioredis connects in the background. */
+export function connectRedis(source: RedisSource, options: RedisConnectOptions): RedisClient {
+  const cap = options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
+  const retry = (times: number) => Math.min(times * 50, cap);
+  const common: RedisOptions = {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: options.enableOfflineQueue,
+    connectionName: options.connectionName,
+    retryStrategy: retry,
+    // A primary demoted under us answers READONLY: reconnect (re-asking Sentinel) and resend, at once.
+    reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
+    ...(options.commandTimeout !== undefined ? { commandTimeout: options.commandTimeout } : {}),
+  };
+  const s = typeof source === "string" ? { url: source } : source;
+  if ("url" in s) return new Redis(s.url, common);
+  const tls = tlsOption(s.tls);
+  if ("sentinels" in s) {
+    return new Redis({
+      ...common,
+      sentinels: addresses(s.sentinels, "sentinels"),
+      name: s.name,
+      ...(s.password ? { password: s.password } : {}),
+      ...(s.sentinelPassword ? { sentinelPassword: s.sentinelPassword } : {}),
+      ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+      sentinelRetryStrategy: retry,
+      // Sentinels tell the client about +switch-master, so it moves to the new primary without waiting for an error.
+      failoverDetector: true,
+    });
+  }
+  return new Cluster(addresses(s.cluster, "cluster"), {
+    clusterRetryStrategy: retry,
+    enableOfflineQueue: options.enableOfflineQueue,
+    scaleReads: "master",
+    slotsRefreshTimeout: 2_000,
+    redisOptions: {
+      ...common,
+      ...(s.password ? { password: s.password } : {}),
+      ...(tls ? { tls } : {}),
+    },
+  });
+}
+
+/** A description of the source without secrets, for logs and errors. */
+export function describeRedisSource(source: RedisSource): string {
+  if (typeof source === "string" || "url" in source) {
+    const url = typeof source === "string" ? source : source.url;
+    return url.replace(/\/\/[^@/]*@/, "//***@");
+  }
+  if ("sentinels" in source) return `sentinels ${source.sentinels.join(",")} (primary "${source.name}")`;
+  return `cluster ${source.cluster.join(",")}`;
+}
+
+/** Reads one field of an INFO reply. */
+export function infoField(info: string, field: string): string | undefined {
+  const match = new RegExp(`^${field}:(.*)$`, "m").exec(info);
+  return match?.[1]?.trim();
+}
+
+/**
+ * A plain URL that points at a Sentinel or a Cluster node connects, then fails every command
+ * with a reply that says nothing useful. Ask the server what it is and say what to write instead.
+ */
+export async function checkRedisMode(client: Redis, source: RedisSource): Promise<void> {
+  if (!(typeof source === "string" || "url" in source)) return;
+  const info = await client.info("server");
+  const mode = infoField(info, "redis_mode");
+  const where = describeRedisSource(source);
+  if (mode === "sentinel") {
+    let names: string[] = [];
+    try {
+      const masters = (await client.call("SENTINEL", "MASTERS")) as Array<string[]>;
+      names = masters.map((m) => m[m.indexOf("name") + 1]!).filter(Boolean);
+    } catch {
+      // the hint below works without the names
+    }
+    const name = names.length === 1 ? names[0] : "<primary name>";
+    const port = client.options.port ?? 26379;
+    throw new Error(
+      `Redis at ${where} is a Sentinel, not a Redis server${names.length ? ` (it watches: ${names.join(", ")})` : ""}: ` +
+        `write store: { redis: { sentinels: ["${client.options.host}:${port}", …], name: "${name}" } }`,
+    );
+  }
+  if (mode === "cluster") {
+    throw new Error(
+      `Redis at ${where} is a Redis Cluster node: write store: { redis: { cluster: ["${client.options.host}:${client.options.port}", …] } }`,
+    );
+  }
+}
