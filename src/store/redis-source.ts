@@ -118,8 +118,9 @@ export function connectRedis(source: RedisSource, options: RedisConnectOptions):
       ...(s.sentinelPassword ? { sentinelPassword: s.sentinelPassword } : {}),
       ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       sentinelRetryStrategy: retry,
-      // Sentinels tell the client about +switch-master, so it moves to the new primary without waiting for an error.
-      failoverDetector: true,
+      // No ioredis failoverDetector: in tests its disconnect on +switch-master raced a reconnect in progress and
+      // left a connection that never came back. A dead primary refuses connections (retry, re-asking Sentinel,
+      // every ≤ reconnectMaxDelayMs); a demoted live one answers READONLY (reconnectOnError above).
     });
   }
   return new Cluster(addresses(s.cluster, "cluster"), {

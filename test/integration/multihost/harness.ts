@@ -48,12 +48,23 @@ async function spawnHostProcess(
   env: Record<string, string>,
   urlOf: (line: Record<string, unknown>) => unknown,
 ): Promise<HostProcess> {
-  const child = spawn(TSX, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group (tsx runs node under it): stop() signals the whole group.
+  const child = spawn(TSX, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
   let stderr = "";
   let stdout = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`)), 20_000);
+    const timer = setTimeout(() => {
+      signalGroup("SIGKILL");
+      fail(new Error(`host ${name} did not start in time:\n${stderr}`));
+    }, 20_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       for (const line of stdout.split("\n")) {
@@ -71,6 +82,7 @@ async function spawnHostProcess(
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
+      signalGroup("SIGKILL");
       fail(new Error(`host ${name} exited with ${code}:\n${stderr}`));
     });
   });
@@ -92,10 +104,11 @@ async function spawnHostProcess(
       close();
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      signalGroup("SIGTERM");
+      const timer = setTimeout(() => signalGroup("SIGKILL"), 5_000);
       await exited;
       clearTimeout(timer);
+      signalGroup("SIGKILL"); // anything the wrapper left behind
     },
   };
 }
