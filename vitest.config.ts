@@ -8,5 +8,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Builds dist/, gives the run one temp dir, and fails the run if a process or temp file is left behind.
+    globalSetup: ["test/global-setup.ts"],
+    // Kills the process groups and removes the temp dirs a test file made through test/helpers, even after a failure.
+    setupFiles: ["test/helpers/cleanup.setup.ts"],
   },
 });

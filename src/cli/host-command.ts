@@ -9,7 +9,6 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
-import { createRedisHostState } from "../host/with-redis.js";
 import { loadHostConfig, type HostConfig, type RedisStoreConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
 
@@ -33,6 +32,7 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
     ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
+    // ioredis is an optional peer: loaded only for a Redis store.
     ...(config.store.kind === "redis" ? await redisState(config.store, logger, config.rateLimit) : {}),
   };
 }
@@ -114,11 +114,12 @@ function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
   };
 }
 
-function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
+async function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
   const { source, reconnectMaxDelayMs, durableWrites } = store;
   const redisStore = {
     ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
     ...(durableWrites !== undefined ? { durableWrites } : {}),
   };
+  const { createRedisHostState } = await import("../host/with-redis.js");
   return createRedisHostState({ redis: source, logger, rateLimit, redisStore });
 }

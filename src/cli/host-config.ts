@@ -4,7 +4,7 @@ import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
 import type { SandboxSpec } from "../sandbox/index.js";
 import type { DurableWritesOptions } from "../store/redis-durability.js";
-import { validateRedisSource, type RedisSource } from "../store/redis-source.js";
+import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
 import {
   ConfigError,
   obj,

@@ -4,5 +4,4 @@ export type { Capability, HostContext, Limits } from "./context.js";
 export type { ListenOptions, RunningServer } from "./listen.js";
 export { IDLE_TIMEOUT_MS } from "./listen.js";
 export { OPS_PATHS, type OpsServer } from "./ops-endpoints.js";
-export { createPluginHostWithRedis, createRedisHostState, type RedisHostState, type RedisPluginHostOptions } from "./with-redis.js";
 export { HOST_CALLER, type DiscoverOptions, type HostClientOptions, type HostWatchEvent } from "../host-client/index.js";

@@ -4,8 +4,9 @@
  * by Node's TLS stack and by every SPIFFE implementation.
  */
 import { isIP } from "node:net";
-import { webcrypto } from "node:crypto";
-import * as x509 from "./x509.js";
+import { webcrypto, X509Certificate as NodeX509Certificate } from "node:crypto";
+import type * as X509Types from "@peculiar/x509";
+import { loadX509, type X509 } from "./x509.js";
 import { parseSpiffeId } from "./spiffe-id.js";
 
 // @peculiar/x509 types its provider with the DOM Crypto type; Node's webcrypto is that at runtime.
@@ -20,8 +21,9 @@ export interface CertificateAuthority {
   readonly certPem: string;
   /** PKCS#8 PEM. */
   readonly keyPem: string;
-  readonly certificate: x509.X509Certificate;
-  readonly privateKey: CryptoKey;
+  /** Node's view of the CA certificate (subject, validity, fingerprint). */
+  readonly certificate: NodeX509Certificate;
+  readonly privateKey: webcrypto.CryptoKey;
 }
 
 export interface IssuedCertificate {
@@ -66,24 +68,25 @@ async function generateKeyPair(): Promise<CryptoKeyPair> {
   return (await crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
-async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
+async function exportPrivateKeyPem(x509: X509, key: CryptoKey): Promise<string> {
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", key);
   return x509.PemConverter.encode(pkcs8, "PRIVATE KEY");
 }
 
 /** RFC 4514 escaping is done by building the name as JSON rather than as a string. */
-function subjectName(commonName: string | undefined): x509.Name {
+function subjectName(x509: X509, commonName: string | undefined): X509Types.Name {
   return new x509.Name(commonName ? [{ "2.5.4.3": [commonName] }] : []);
 }
 
 export async function createDevCa(opts: DevCaOptions = {}): Promise<CertificateAuthority> {
   const commonName = opts.commonName ?? "Plugboard Dev CA";
   const days = validityDays(opts.validityDays, 365, "validityDays");
+  const x509 = await loadX509();
   const keys = await generateKeyPair();
   const now = Date.now();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      name: subjectName(commonName),
+      name: subjectName(x509, commonName),
       keys,
       notBefore: new Date(now - BACKDATE_MS),
       notAfter: new Date(now + days * DAY_MS),
@@ -99,17 +102,19 @@ export async function createDevCa(opts: DevCaOptions = {}): Promise<CertificateA
     },
     crypto,
   );
+  const certPem = certificate.toString("pem");
   return {
-    certPem: certificate.toString("pem"),
-    keyPem: await exportPrivateKeyPem(keys.privateKey),
-    certificate,
+    certPem,
+    keyPem: await exportPrivateKeyPem(x509, keys.privateKey),
+    certificate: new NodeX509Certificate(certPem),
     privateKey: keys.privateKey,
   };
 }
 
 /** Loads a CA written by `plugboard certs` (or any P-256 CA with a PKCS#8 key). */
 export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
-  const certificate = new x509.X509Certificate(certPem);
+  const x509 = await loadX509();
+  const certificate = new NodeX509Certificate(certPem);
   const privateKey = await crypto.subtle.importKey(
     "pkcs8",
     x509.PemConverter.decodeFirst(keyPem),
@@ -120,7 +125,7 @@ export async function loadCertificateAuthority(certPem: string, keyPem: string):
   return { certPem, keyPem, certificate, privateKey };
 }
 
-function extendedKeyUsages(usage: CertificateUsage): string[] {
+function extendedKeyUsages(x509: X509, usage: CertificateUsage): string[] {
   switch (usage) {
     case "server":
       return [x509.ExtendedKeyUsage.serverAuth];
@@ -133,8 +138,8 @@ function extendedKeyUsages(usage: CertificateUsage): string[] {
   }
 }
 
-function subjectAltNames(opts: IssueCertificateOptions): x509.JsonGeneralName[] {
-  const names: x509.JsonGeneralName[] = [];
+function subjectAltNames(opts: IssueCertificateOptions): X509Types.JsonGeneralName[] {
+  const names: X509Types.JsonGeneralName[] = [];
   if (opts.spiffeId !== undefined) {
     const parsed = parseSpiffeId(opts.spiffeId);
     if (!parsed.ok) throw new RangeError(`spiffeId is invalid: ${parsed.reason}`);
@@ -158,24 +163,26 @@ export async function issueCertificate(
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + BACKDATE_MS + validityDays(opts.validityDays, 30, "validityDays") * DAY_MS);
   if (notAfter.getTime() <= notBefore.getTime()) throw new RangeError("notAfter must be later than notBefore");
 
+  const x509 = await loadX509();
+  const caCertificate = new x509.X509Certificate(ca.certPem);
   const keys = await generateKeyPair();
   const sans = subjectAltNames(opts);
-  const extensions: x509.Extension[] = [
+  const extensions: X509Types.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension(extendedKeyUsages(opts.usage), false),
+    new x509.ExtendedKeyUsageExtension(extendedKeyUsages(x509, opts.usage), false),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false, crypto),
+    await x509.AuthorityKeyIdentifierExtension.create(caCertificate, false, crypto),
   ];
   // RFC 5280: the SAN extension is critical when the subject name is empty.
   if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans, !opts.commonName));
 
   const certificate = await x509.X509CertificateGenerator.create(
     {
-      subject: subjectName(opts.commonName),
-      issuer: ca.certificate.subjectName,
+      subject: subjectName(x509, opts.commonName),
+      issuer: caCertificate.subjectName,
       publicKey: keys.publicKey,
-      signingKey: ca.privateKey,
+      signingKey: ca.privateKey as CryptoKey, // the same WebCrypto key; the DOM and Node typings differ
       notBefore,
       notAfter,
       signingAlgorithm: SIGNING_ALGORITHM,
@@ -183,5 +190,5 @@ export async function issueCertificate(
     },
     crypto,
   );
-  return { certPem: certificate.toString("pem"), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return { certPem: certificate.toString("pem"), keyPem: await exportPrivateKeyPem(x509, keys.privateKey) };
 }

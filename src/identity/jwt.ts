@@ -5,7 +5,12 @@
  * confusion attacks before any key is looked up.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import type { JWTPayload } from "jose";
+
+type Jose = typeof import("jose");
+// jose is loaded with the first JWT, not with plugboard: most hosts never see one.
+let jose: Promise<Jose> | undefined;
+const loadJose = () => (jose ??= import("jose"));
 import { TOKEN_PREFIX } from "../protocol/constants.js";
 import { bearerToken } from "./bearer.js";
 import type { Authenticator, Identity } from "./identity.js";
@@ -144,7 +149,7 @@ function readRoles(payload: JWTPayload, path: string[] | undefined): string[] {
 }
 
 /** Maps jose failures to Connect errors without echoing the token or claim values. */
-function toConnectError(err: unknown): ConnectError {
+function toConnectError(err: unknown, errors: Jose["errors"]): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof errors.JWTExpired) return unauthenticated("token has expired");
   if (err instanceof errors.JWTClaimValidationFailed) {
@@ -163,17 +168,20 @@ function toConnectError(err: unknown): ConnectError {
 
 export function createJwtAuthenticator(opts: JwtAuthenticatorOptions): Authenticator {
   const o = resolveOptions(opts);
-  const jwks = createRemoteJWKSet(o.jwksUrl, {
-    cooldownDuration: o.cooldownMs,
-    cacheMaxAge: o.cacheMaxAgeMs,
-    timeoutDuration: o.timeoutMs,
-  });
+  let jwks: ReturnType<Jose["createRemoteJWKSet"]> | undefined;
   const replay: ReplayCache | undefined = o.replayCache ? createReplayCache({ maxEntries: o.replayCacheMaxEntries }) : undefined;
 
   return async (source) => {
     const token = extractBearerJwt(source.headers);
     if (token === undefined) return undefined;
     if (Buffer.byteLength(token) > o.maxTokenBytes) throw unauthenticated("token is too large");
+
+    const { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } = await loadJose();
+    jwks ??= createRemoteJWKSet(o.jwksUrl, {
+      cooldownDuration: o.cooldownMs,
+      cacheMaxAge: o.cacheMaxAgeMs,
+      timeoutDuration: o.timeoutMs,
+    });
 
     // Refuse a disallowed alg before any JWKS fetch, so garbage cannot make us fetch.
     let alg: unknown;
@@ -194,7 +202,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions): Authentic
         requiredClaims: ["iss", "aud", "exp", "sub", ...(o.requireJti ? ["jti"] : [])],
       }));
     } catch (err) {
-      throw toConnectError(err);
+      throw toConnectError(err, errors);
     }
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated('token claim "sub" is missing');
     if (o.requireJti && (typeof payload.jti !== "string" || payload.jti === "")) {

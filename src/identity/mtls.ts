@@ -6,7 +6,12 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Authenticator, Identity } from "./identity.js";
-import { readCertificateNames, type CertificateNames } from "./certificate-names.js";
+import type { CertificateNames } from "./certificate-names.js";
+
+// The ASN.1 parser is loaded with the first client certificate, not with plugboard (it is most of
+// the import time of the root package, and most hosts never see a client certificate).
+let certificateNames: Promise<typeof import("./certificate-names.js")> | undefined;
+const loadCertificateNames = () => (certificateNames ??= import("./certificate-names.js"));
 import { parseSpiffeId, trustDomainProblem } from "./spiffe-id.js";
 
 export interface MtlsAuthenticatorOptions {
@@ -93,6 +98,7 @@ export function createMtlsAuthenticator(opts: MtlsAuthenticatorOptions = {}): Au
     const peer = source.peerCertificate;
     if (peer === undefined) return undefined;
 
+    const { readCertificateNames } = await loadCertificateNames();
     let names: CertificateNames;
     try {
       names = readCertificateNames(peer);

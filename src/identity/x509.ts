@@ -1,7 +1,16 @@
 /**
- * The one entry to @peculiar/x509. It needs a Reflect metadata polyfill (through
- * tsyringe) loaded before it; ESM evaluates imports in order, so importing the
- * polyfill first here guarantees that for every module importing from this file.
+ * The one entry to @peculiar/x509, loaded on first use (certificate issuance only). It needs a
+ * global Reflect metadata polyfill (through tsyringe) loaded before it, so importing plugboard must
+ * not load it: only issuing a certificate does. Reading peer certificates uses @peculiar/asn1-x509,
+ * which needs no polyfill (certificate-names.ts).
  */
-import "reflect-metadata";
-export * from "@peculiar/x509";
+export type X509 = typeof import("@peculiar/x509");
+
+let loading: Promise<X509> | undefined;
+
+export function loadX509(): Promise<X509> {
+  return (loading ??= (async () => {
+    await import("reflect-metadata");
+    return import("@peculiar/x509");
+  })());
+}

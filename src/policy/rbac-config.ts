@@ -6,7 +6,6 @@
  */
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { PERMISSION_SYNTAX, parsePermission, type Permission } from "./permission.js";
 
 export interface RbacRole {
@@ -118,7 +117,7 @@ export async function loadRbacConfig(path: string): Promise<RbacConfig> {
   let raw: unknown;
   try {
     if (ext === ".json") raw = JSON.parse(text);
-    else if (ext === ".yaml" || ext === ".yml") raw = parseYaml(text);
+    else if (ext === ".yaml" || ext === ".yml") raw = (await import("yaml")).parse(text); // loaded only for YAML files
     else throw new Error("the file name must end in .yaml, .yml or .json");
   } catch (err) {
     throw new Error(`rbac config ${path}: cannot parse: ${err instanceof Error ? err.message : String(err)}`);

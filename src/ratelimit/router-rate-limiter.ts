@@ -5,7 +5,14 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
-import type { RedisClient as Redis } from "../store/redis-source.js";
+
+/**
+ * An ioredis client, described by the one method rate-limiter-flexible needs to recognise it, so
+ * that the root package's types do not depend on ioredis (an optional peer).
+ */
+export interface RateLimitRedisClient {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+}
 
 /** A token-bucket-like budget: `points` calls per `durationSec`, plus `burst` extra points over a longer window. */
 export interface RateBudget {
@@ -23,7 +30,7 @@ export interface RouterRateLimiterOptions {
   /** Budget per provided service type, summed over all callers (protects providers). */
   perService?: RateBudget;
   /** Share budgets between host replicas; an in-memory insurance limiter takes over while Redis fails. */
-  redis?: Redis;
+  redis?: RateLimitRedisClient;
   /** Key prefix in the shared store (default "pb:rl"). */
   keyPrefix?: string;
   /**
@@ -98,7 +105,7 @@ function makeLimiter(
   prefix: string,
   points: number,
   duration: number,
-  redis: Redis | undefined,
+  redis: RateLimitRedisClient | undefined,
   tracker: FallbackTracker,
 ): RateLimiterAbstract {
   if (!redis) return new RateLimiterMemory({ keyPrefix: prefix, points, duration });
@@ -114,7 +121,7 @@ function makeLimiter(
   }, tracker);
 }
 
-function makeConsumer(prefix: string, b: RateBudget, redis: Redis | undefined, tracker: FallbackTracker): Consumer {
+function makeConsumer(prefix: string, b: RateBudget, redis: RateLimitRedisClient | undefined, tracker: FallbackTracker): Consumer {
   const main = makeLimiter(prefix, b.points, b.durationSec, redis, tracker);
   const burst = b.burst ?? 0;
   if (burst === 0) return main;

@@ -12,3 +12,5 @@ export {
 export type { Protocol } from "./host-connection.js";
 export type { VerifiedCallerClaims } from "../protocol/caller-header.js";
 export type { SecretChange, SecretVersion } from "./secret-watch.js";
+// The enum `discover` takes; every other generated type is at `plugboard/gen/<path>_pb.js`.
+export { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";

@@ -9,19 +9,9 @@ import { SecretError, secretNotFound, secretPermissionDenied, secretUnavailable 
 import { isPlainObject, pickFromDocument, splitField } from "./fields.js";
 import { resolveMany } from "./many.js";
 import type { GetSecretOptions, SecretProvider, SecretValue } from "./types.js";
+import type { AwsProviderSettings } from "./aws-settings.js";
 
-export interface AwsProviderOptions {
-  region: string;
-  /** Override the service endpoint (VPC endpoint, LocalStack, a test server). */
-  endpoint?: string;
-  /** Static credentials; default the SDK's provider chain (env, profile, instance role). */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Prepended to every name to form the SecretId (e.g. `prod/plugboard/`). */
-  prefix?: string;
-  /** Per-call deadline, retries included (default 5000 ms). */
-  timeoutMs?: number;
-  /** SDK attempts per call (default 3; throttling and 5xx are retried with backoff). */
-  maxAttempts?: number;
+export interface AwsProviderOptions extends AwsProviderSettings {
   /** Use an existing client instead (its endpoint/credentials options are then ignored). */
   client?: SecretsManagerClient;
 }

@@ -1,9 +1,10 @@
 import type { Logger } from "../log/index.js";
-import { createAwsSecretProvider, type AwsProviderOptions } from "./aws.js";
+import type { AwsProviderSettings } from "./aws-settings.js";
 import { createSecretCache, type SecretCacheOptions } from "./cache.js";
 import { createChainSecretProvider } from "./chain.js";
 import { createEnvSecretProvider, type EnvProviderOptions } from "./env.js";
 import { createFileSecretProvider, type FileProviderOptions } from "./file.js";
+import { createLazySecretProvider, importWithOptionalPeer } from "./lazy.js";
 import type { SecretProvider } from "./types.js";
 import { createVaultSecretProvider, type VaultProviderOptions } from "./vault.js";
 
@@ -12,7 +13,7 @@ export type SecretProviderConfig = (
   | ({ kind: "env" } & EnvProviderOptions)
   | ({ kind: "file" } & FileProviderOptions)
   | ({ kind: "vault" } & VaultProviderOptions)
-  | ({ kind: "aws" } & AwsProviderOptions)
+  | ({ kind: "aws" } & AwsProviderSettings)
   | { kind: "chain"; providers: SecretProviderConfig[] }
 ) & {
   /** Wrap in the cache (default: on for vault and aws, off otherwise; `false` disables). */
@@ -40,8 +41,14 @@ function build(config: SecretProviderConfig, deps: { logger?: Logger }): SecretP
       return createFileSecretProvider(config);
     case "vault":
       return createVaultSecretProvider({ ...config, ...(deps.logger ? { logger: deps.logger } : {}) });
-    case "aws":
-      return createAwsSecretProvider(config);
+    case "aws": {
+      if (!config.region) throw new TypeError("aws secret provider needs a region");
+      // The AWS SDK is an optional peer dependency, loaded only when this provider is first used.
+      return createLazySecretProvider("aws", async () => {
+        const aws = await importWithOptionalPeer(() => import("./aws.js"), "@aws-sdk/client-secrets-manager", "the aws secret provider");
+        return aws.createAwsSecretProvider(config);
+      });
+    }
     case "chain":
       if (!Array.isArray(config.providers)) throw new TypeError("chain secret provider needs providers");
       // Members are not cached on their own: cache the chain as a whole.

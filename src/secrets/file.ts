@@ -1,6 +1,5 @@
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { extname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { secretInvalidName, secretNotFound, secretUnavailable } from "./errors.js";
 import { isPlainObject, pickFromDocument, encodeValue, splitField } from "./fields.js";
 import { resolveMany } from "./many.js";
@@ -88,7 +87,7 @@ export function createFileSecretProvider(options: FileProviderOptions): SecretPr
     });
     let document: unknown;
     try {
-      document = documentFormat === "json" ? JSON.parse(text) : parseYaml(text);
+      document = documentFormat === "json" ? JSON.parse(text) : (await import("yaml")).parse(text); // loaded only for YAML
     } catch {
       // The parser's message may quote the file: say only that it is malformed.
       throw secretUnavailable(undefined, BACKEND, `secret file is not valid ${documentFormat}`);

@@ -3,13 +3,8 @@ export { SecretError, isTransient } from "./errors.js";
 export { MAX_SECRETS_PER_CALL, resolveMany } from "./many.js";
 export { createEnvSecretProvider, normaliseEnvKey, isSecretEnvKey, DEFAULT_ENV_PREFIX, type EnvProviderOptions } from "./env.js";
 export { createFileSecretProvider, type FileProviderOptions } from "./file.js";
-export {
-  createVaultSecretProvider,
-  type VaultProviderOptions,
-  type VaultSecretProvider,
-  type VaultVersionInfo,
-} from "./vault.js";
-export { createAwsSecretProvider, type AwsProviderOptions } from "./aws.js";
+// Vault and AWS Secrets Manager: `plugboard/secrets/vault`, `plugboard/secrets/aws` (the AWS SDK is an optional peer).
+export type { AwsProviderSettings } from "./aws-settings.js";
 export { createChainSecretProvider } from "./chain.js";
 export { createSecretCache, type SecretCache, type SecretCacheOptions, type SecretCacheStats } from "./cache.js";
 export { createSecretProvider, type SecretProviderConfig } from "./config.js";

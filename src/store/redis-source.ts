@@ -1,29 +1,7 @@
-import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { parseAddresses as addresses, type RedisSource, type RedisTls } from "./redis-source-config.js";
 
-/** TLS towards Redis: `true` for the system CAs, or Node TLS options (ca, cert, key, servername…). */
-export type RedisTls = boolean | ConnectionOptions;
-
-/** Where the deployment's Redis is. One value configures both the store and the rate limiter. */
-export type RedisSource =
-  | string
-  | { url: string }
-  | {
-      /** Sentinel addresses, "host:port". */
-      sentinels: string[];
-      /** The primary's name as the sentinels know it (`sentinel monitor <name> …`). */
-      name: string;
-      password?: string;
-      /** Password of the sentinels themselves, when they have one. */
-      sentinelPassword?: string;
-      tls?: RedisTls;
-    }
-  | {
-      /** Some of the cluster's nodes, "host:port"; the rest are discovered. */
-      cluster: string[];
-      password?: string;
-      tls?: RedisTls;
-    };
+export { validateRedisSource, type RedisSource, type RedisTls } from "./redis-source-config.js";
 
 export type RedisClient = Redis | Cluster;
 
@@ -42,54 +20,6 @@ export interface RedisConnectOptions {
 }
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 200;
-
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
-
-function address(value: unknown, field: string): { host: string; port: number } {
-  const match = typeof value === "string" ? HOST_PORT.exec(value) : null;
-  const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 65535) throw new TypeError(`${field}: "${String(value)}" must be "host:port"`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
-}
-
-function addresses(value: unknown, field: string): Array<{ host: string; port: number }> {
-  if (!Array.isArray(value) || value.length === 0) throw new TypeError(`${field} must be a non-empty list of "host:port"`);
-  return value.map((v, i) => address(v, `${field}[${i}]`));
-}
-
-const isUrl = (value: unknown): value is string => typeof value === "string" && /^rediss?:\/\//.test(value);
-
-/** Throws a TypeError naming the field when `source` is not one of the RedisSource forms. */
-export function validateRedisSource(source: unknown, field = "redis"): RedisSource {
-  if (isUrl(source)) return source;
-  if (typeof source !== "object" || source === null || Array.isArray(source)) {
-    throw new TypeError(`${field} must be a redis:// URL or { url } | { sentinels, name } | { cluster }`);
-  }
-  const s = source as Record<string, unknown>;
-  const modes = ["url", "sentinels", "cluster"].filter((k) => s[k] !== undefined);
-  if (modes.length !== 1) throw new TypeError(`${field} needs exactly one of url, sentinels or cluster`);
-  const allowed: Record<string, string[]> = {
-    url: ["url"],
-    sentinels: ["sentinels", "name", "password", "sentinelPassword", "tls"],
-    cluster: ["cluster", "password", "tls"],
-  };
-  for (const k of Object.keys(s)) {
-    if (!allowed[modes[0]!]!.includes(k)) throw new TypeError(`${field}.${k} is not an option with ${modes[0]}`);
-  }
-  for (const k of ["password", "sentinelPassword", "name"]) {
-    if (s[k] !== undefined && (typeof s[k] !== "string" || s[k] === "")) throw new TypeError(`${field}.${k} must be a non-empty string`);
-  }
-  if (s["tls"] !== undefined && typeof s["tls"] !== "boolean" && (typeof s["tls"] !== "object" || s["tls"] === null)) {
-    throw new TypeError(`${field}.tls must be true/false or TLS options`);
-  }
-  if (modes[0] === "url" && !isUrl(s["url"])) throw new TypeError(`${field}.url must be a redis:// or rediss:// URL`);
-  if (modes[0] === "sentinels") {
-    addresses(s["sentinels"], `${field}.sentinels`);
-    if (typeof s["name"] !== "string") throw new TypeError(`${field}.name (the primary's name in Sentinel) is required with sentinels`);
-  }
-  if (modes[0] === "cluster") addresses(s["cluster"], `${field}.cluster`);
-  return source as RedisSource;
-}
 
 const tlsOption = (tls: RedisTls | undefined) => (tls === true ? {} : tls === false ? undefined : tls);
 

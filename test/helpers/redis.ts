@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
+import { killGroup, spawnGroup } from "./processes.js";
 
 export interface RedisServerHandle {
   /** redis://127.0.0.1:PORT */
@@ -54,14 +55,13 @@ async function freePort(): Promise<number> {
 
 function launch(binary: string, port: number, dir: string): Promise<ChildProcess> {
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnGroup(binary, args);
   return new Promise((resolve, reject) => {
     let output = "";
     const timer = setTimeout(() => fail(new Error(`redis-server did not start on ${port}:\n${output}`)), 10_000);
     const fail = (err: Error) => {
       clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(err);
+      void killGroup(child).finally(() => reject(err));
     };
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString();
@@ -76,9 +76,9 @@ function launch(binary: string, port: number, dir: string): Promise<ChildProcess
 }
 
 async function killChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGKILL");
+  if (!child) return;
+  const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await killGroup(child);
   await exited;
 }
 

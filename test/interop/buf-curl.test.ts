@@ -1,7 +1,5 @@
-import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -10,24 +8,20 @@ import { GetResponseSchema, KVService } from "../../gen/kv/v1/kv_pb.js";
 import { HEADER_CALLER } from "../../src/protocol/constants.js";
 import { verifyCallerHeader } from "../../src/protocol/caller-header.js";
 import { COOKIE, startTestHost, type TestHost } from "../helpers/host.js";
+import { runCommand } from "../helpers/processes.js";
 
 /**
  * A client not written in this project: the buf CLI's `buf curl` (Go's Connect/gRPC
  * implementation) drives the whole plugin protocol from the .proto files alone.
  */
-const exec = promisify(execFile);
 const BUF = "node_modules/.bin/buf";
 
 async function bufCurl(protocol: "connect" | "grpc", url: string, body: object, token?: string): Promise<Record<string, unknown>> {
   const args = ["curl", "--schema", ".", "--protocol", protocol, "--http2-prior-knowledge", "-d", JSON.stringify(body)];
   if (token) args.push("-H", `Authorization: Bearer ${token}`);
-  try {
-    const { stdout } = await exec(BUF, [...args, url], { timeout: 20_000 });
-    return JSON.parse(stdout) as Record<string, unknown>;
-  } catch (error) {
-    const stdout = (error as { stdout?: string }).stdout ?? "";
-    throw new Error(`buf curl failed: ${stdout} ${(error as Error).message}`);
-  }
+  const { code, stdout, stderr } = await runCommand(BUF, [...args, url], { timeoutMs: 20_000 });
+  if (code !== 0) throw new Error(`buf curl failed (exit ${code}): ${stdout} ${stderr}`);
+  return JSON.parse(stdout) as Record<string, unknown>;
 }
 
 let t: TestHost;

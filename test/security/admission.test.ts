@@ -11,7 +11,7 @@ import { pluginOptions } from "../integration/sdk/harness.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { retryDelayMs } from "../../src/router/retry-info.js";
-import { createRedisStore } from "../../src/store/index.js";
+import { createRedisStore } from "../../src/redis.js";
 import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import { handshakeRequest, startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer, createTransports, PROTOCOLS } from "../helpers/transports.js";

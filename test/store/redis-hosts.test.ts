@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createRedisStore, type RedisStore, type StoreEvent } from "../../src/store/index.js";
+import type { StoreEvent } from "../../src/store/index.js";
+import { createRedisStore, type RedisStore } from "../../src/redis.js";
 import { taggedPrefix } from "../../src/store/redis.js";
 import { findRedisServer, startRedis, type RedisServerHandle } from "../helpers/redis.js";
 import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";

@@ -2,12 +2,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   createMemoryStore,
-  createRedisStore,
   type RegistrationRecord,
   type RuntimeRecord,
   type Store,
   type StoreEvent,
 } from "../../src/store/index.js";
+import { createRedisStore } from "../../src/redis.js";
 import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import { credentialRecord, digestOf, registrationRecord, runtimeRecord } from "./fixtures.js";
 

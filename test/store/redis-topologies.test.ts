@@ -4,7 +4,7 @@
  * as a script round trip, and security writes that wait for the replica.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisStore, type RedisStore } from "../../src/store/index.js";
+import { createRedisStore, type RedisStore } from "../../src/redis.js";
 import { findRedisServer } from "../helpers/redis.js";
 import {
   haveRedisCluster,

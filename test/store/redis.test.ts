@@ -1,5 +1,5 @@
 import { describe } from "vitest";
-import { createRedisStore } from "../../src/store/index.js";
+import { createRedisStore } from "../../src/redis.js";
 import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import { describeStoreConformance } from "./conformance.js";
 

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,19 +6,21 @@ import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
 import { writeCertBundle } from "../../../src/cli/certs.js";
 import { createTransports } from "../../helpers/transports.js";
 import { handshakeRequest, COOKIE } from "../../helpers/host.js";
-import { exitOf, run, spawnTs, waitForLine } from "../../helpers/processes.js";
+import { exitOf, killGroup, run, spawnTs, waitForLine } from "../../helpers/processes.js";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 import type { ChildProcess } from "node:child_process";
 
 const CLI = "src/cli/main.ts";
 let child: ChildProcess | undefined;
 let output = "";
-afterEach(() => {
-  child?.kill("SIGKILL");
+afterEach(async () => {
+  // The whole group: killing only the tsx wrapper would leave the host running with ppid 1.
+  if (child) await killGroup(child);
   child = undefined;
 });
 
 async function startHost(config: object): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pb-cli-"));
+  const dir = makeTempDir("pb-cli-");
   const file = join(dir, "host.yaml");
   await writeFile(file, JSON.stringify(config));
   child = spawnTs(CLI, ["host", "--config", file]);
@@ -67,7 +68,7 @@ describe("plugboard CLI", () => {
   });
 
   it("host: a bad config names the field and exits 2", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "pb-cli-"));
+    const dir = makeTempDir("pb-cli-");
     await writeFile(join(dir, "bad.yaml"), "magicCookie: { key: K, value: V }\nlisten: { prot: 1 }\n");
     const result = await run(CLI, ["host", "--config", join(dir, "bad.yaml")]);
     expect(result.code).toBe(2);
@@ -75,7 +76,7 @@ describe("plugboard CLI", () => {
   });
 
   it("status over mTLS: an admin certificate lists runtimes; a plugin certificate is refused", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "pb-certs-"));
+    const dir = makeTempDir("pb-certs-");
     await writeCertBundle({ outDir: dir, trustDomain: "test.local", pluginNames: ["admin", "kv"] });
     await writeFile(
       join(dir, "rbac.yaml"),

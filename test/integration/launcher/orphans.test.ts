@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
+import { killGroup, spawnGroup } from "../../helpers/processes.js";
 import { HOST_FIXTURE, PLUGIN_FIXTURE, REPO_ROOT, isAlive, waitFor } from "./harness.js";
 
 /** Runs the host fixture (which launches one plugin) and resolves with the plugin's pid. */
 function startHost(...args: string[]) {
-  const host = spawn(process.execPath, ["--import", "tsx", HOST_FIXTURE, PLUGIN_FIXTURE, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const host = spawnGroup(process.execPath, ["--import", "tsx", HOST_FIXTURE, PLUGIN_FIXTURE, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: host.stdout! });
   const pluginPid = new Promise<number>((resolve, reject) => {
     lines.on("line", (line) => {
@@ -25,7 +25,7 @@ describe("plugins do not outlive their host", () => {
       pid = await pluginPid;
       await waitFor("the plugin to be stopped", () => !isAlive(pid!), 3_000);
     } finally {
-      host.kill("SIGKILL");
+      await killGroup(host);
       if (pid !== undefined && isAlive(pid)) process.kill(pid, "SIGKILL"); // never leave an orphan behind
     }
   });
@@ -36,10 +36,10 @@ describe("plugins do not outlive their host", () => {
     try {
       pluginPid = await pending;
       expect(isAlive(pluginPid)).toBe(true);
-      host.kill("SIGKILL");
+      await killGroup(host);
       await waitFor("the orphaned plugin to exit", () => !isAlive(pluginPid!), 4_000);
     } finally {
-      host.kill("SIGKILL");
+      await killGroup(host);
       if (pluginPid !== undefined && isAlive(pluginPid)) process.kill(pluginPid, "SIGKILL");
     }
   });

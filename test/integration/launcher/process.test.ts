@@ -1,7 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 import { fixtureSpec, isAlive, NEVER_HANDSHAKE_FIXTURE, startLauncherHarness, waitFor, type LauncherHarness } from "./harness.js";
 
 const KV = "kv.v1.KVService";
@@ -15,7 +14,7 @@ describe("process launcher", () => {
   it("restarts a crashed plugin: the old runtime and its registration are gone, the new one registered", async () => {
     const restarts: number[] = [];
     h = await startLauncherHarness({ onRestart: (e) => restarts.push(e.restarts) });
-    const crashFile = join(mkdtempSync(join(tmpdir(), "pb-launcher-")), "crashed");
+    const crashFile = join(makeTempDir("pb-launcher-"), "crashed");
     const first = await h.launcher.start(fixtureSpec("kv", { FIXTURE_CRASH_ONCE: crashFile }, { restart: { policy: "on-failure", initialDelayMs: 50 } }));
     expect(first.state).toBe("ready");
     const ready = await waitFor("the restarted instance", () => {

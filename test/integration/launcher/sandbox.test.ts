@@ -20,9 +20,7 @@ const PROBE = fileURLToPath(new URL("../../fixtures/sandbox/probe-plugin.mjs", i
 let dir: string;
 let secretFile: string;
 beforeAll(() => {
-  // The probe runs the built SDK (plain JavaScript): build it if this checkout has not yet.
-  if (!existsSync(join(REPO_ROOT, "dist/src/sdk/index.js")))
-    execFileSync(process.execPath, [join(REPO_ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: REPO_ROOT });
+  // The probe runs the built SDK (plain JavaScript), which test/global-setup.ts builds before any test.
   dir = mkdtempSync(join(tmpdir(), "pb-sandbox-"));
   secretFile = join(dir, "outside.txt");
   writeFileSync(secretFile, "not for plugins");

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -8,8 +8,8 @@ import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
+import { killGroup, spawnTs } from "../../helpers/processes.js";
 
-const TSX = resolve("node_modules/.bin/tsx");
 const HOST_SCRIPT = resolve("test/fixtures/multihost/host.ts");
 const CLI = resolve("src/cli/main.ts");
 
@@ -48,23 +48,12 @@ async function spawnHostProcess(
   env: Record<string, string>,
   urlOf: (line: Record<string, unknown>) => unknown,
 ): Promise<HostProcess> {
-  // Its own process group (tsx runs node under it): stop() signals the whole group.
-  const child = spawn(TSX, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
+  const child = spawnTs(args[0]!, args.slice(1), env);
   let stderr = "";
   let stdout = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => {
-      signalGroup("SIGKILL");
-      fail(new Error(`host ${name} did not start in time:\n${stderr}`));
-    }, 20_000);
+    const timer = setTimeout(() => void killGroup(child).finally(() => fail(new Error(`host ${name} did not start in time:\n${stderr}`))), 20_000);
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       for (const line of stdout.split("\n")) {
@@ -82,7 +71,6 @@ async function spawnHostProcess(
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      signalGroup("SIGKILL");
       fail(new Error(`host ${name} exited with ${code}:\n${stderr}`));
     });
   });
@@ -102,13 +90,7 @@ async function spawnHostProcess(
     },
     async stop() {
       close();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
-      signalGroup("SIGTERM");
-      const timer = setTimeout(() => signalGroup("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
-      signalGroup("SIGKILL"); // anything the wrapper left behind
+      await killGroup(child, { graceMs: 5_000 });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -10,21 +10,19 @@ import { KV_TRAILER } from "../../../examples/kv-provider/kv-service.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE, startTestHost, type TestHost } from "../../helpers/host.js";
 import { PROTOCOLS } from "../../helpers/transports.js";
+import { exitOf, killGroup, spawnTs } from "../../helpers/processes.js";
 import { bytes, eventually, kvConsumer, text } from "./harness.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
-const TSX = resolve(ROOT, "node_modules/.bin/tsx");
 
 /** Starts an example script as a real child process; resolves with the words of its `ready` line. */
 async function startExample(script: string, hostUrl: string, env: Record<string, string> = {}) {
-  const child = spawn(TSX, [resolve(ROOT, script)], {
-    cwd: ROOT,
-    env: { ...process.env, PLUGBOARD_HOST_URL: hostUrl, PLUGBOARD_COOKIE_KEY: COOKIE.key, PLUGBOARD_COOKIE_VALUE: COOKIE.value, PLUGBOARD_LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Own process group: tsx runs the script in a grandchild node process, and a SIGKILL
-    // cannot be relayed, so signals go to the whole group.
-    detached: true,
-  });
+  const child = spawnTs(
+    resolve(ROOT, script),
+    [],
+    { PLUGBOARD_HOST_URL: hostUrl, PLUGBOARD_COOKIE_KEY: COOKIE.key, PLUGBOARD_COOKIE_VALUE: COOKIE.value, PLUGBOARD_LOG_LEVEL: "warn", ...env },
+    { cwd: ROOT },
+  );
   const lines: string[] = [];
   const stderr: string[] = [];
   child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
@@ -40,22 +38,11 @@ async function startExample(script: string, hostUrl: string, env: Record<string,
   return { child, lines, ready, stderr };
 }
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    // already gone
-  }
-}
-
-function stopChild(child: ChildProcess): Promise<unknown> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    signalGroup(child, "SIGKILL");
-    return Promise.resolve();
-  }
-  const exited = once(child, "exit");
-  child.kill("SIGTERM"); // tsx relays it to the script
-  return exited.finally(() => signalGroup(child, "SIGKILL"));
+/** SIGTERM (tsx relays it to the script), then the whole group; resolves with the exit code. */
+async function stopChild(child: ChildProcess): Promise<number | null> {
+  const code = exitOf(child);
+  await killGroup(child, { graceMs: 10_000 });
+  return code;
 }
 
 describe("SDK: provider as a real child process", () => {
@@ -115,7 +102,7 @@ describe("SDK: provider as a real child process", () => {
       for await (const e of consumer.watch(KVService, { signal: watching.signal })) events.push(e);
     })().catch(() => undefined);
     await eventually(() => events[0]?.registrations.some((r) => r.runtimeId === secondRuntime));
-    const [code] = await stopChild(second.child) as [number | null];
+    const code = await stopChild(second.child);
     expect(code).toBe(0);
     await eventually(() => events.some((e) => e.type === WatchEventType.REMOVED));
     const removed = events.find((e) => e.type === WatchEventType.REMOVED)!;
@@ -133,7 +120,7 @@ describe("SDK: provider as a real child process", () => {
     const err = await (async () => {
       for await (const e of kv.list({ prefix: "doomed/", delayMs: 300 })) {
         received.push(e.key);
-        if (received.length === 1) signalGroup(provider.child, "SIGKILL");
+        if (received.length === 1) void killGroup(provider.child); // SIGKILL to the group, sent at once
       }
     })().catch((e: unknown) => ConnectError.from(e));
     expect(received).toEqual(["doomed/1"]);

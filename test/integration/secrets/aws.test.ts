@@ -1,7 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import type { SecretProvider } from "../../../src/secrets/index.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createAwsSecretProvider, createSecretCache } from "../../../src/secrets/index.js";
+import { createSecretCache } from "../../../src/secrets/index.js";
+import { createAwsSecretProvider } from "../../../src/secrets-aws.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "./fake-aws-sm.js";
 import { failure, text } from "../../helpers/secrets.js";
 

@@ -9,15 +9,15 @@ import { GetSecretsRequestSchema } from "../../../gen/plugboard/v1/secrets_pb.js
 import { identityKey } from "../../../src/identity/identity.js";
 import { createLogger } from "../../../src/log/index.js";
 import {
-  createAwsSecretProvider,
   createChainSecretProvider,
   createEnvSecretProvider,
   createFileSecretProvider,
   createSecretCache,
   createSecretsService,
-  createVaultSecretProvider,
   type SecretProvider,
 } from "../../../src/secrets/index.js";
+import { createAwsSecretProvider } from "../../../src/secrets-aws.js";
+import { createVaultSecretProvider } from "../../../src/secrets-vault.js";
 import { createMemoryStore } from "../../../src/store/index.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "./fake-aws-sm.js";
 import { startFakeVault, type FakeVault } from "./fake-vault.js";

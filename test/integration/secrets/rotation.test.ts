@@ -13,12 +13,12 @@ import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetResponseSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import {
-  createAwsSecretProvider,
   createChainSecretProvider,
   createFileSecretProvider,
-  createVaultSecretProvider,
   type SecretProvider,
 } from "../../../src/secrets/index.js";
+import { createAwsSecretProvider } from "../../../src/secrets-aws.js";
+import { createVaultSecretProvider } from "../../../src/secrets-vault.js";
 import { createPlugin, provide, requireService, type Plugin, type SecretChange } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { pluginOptions, text } from "../sdk/harness.js";

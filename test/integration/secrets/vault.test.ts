@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createSecretCache, createVaultSecretProvider, type VaultSecretProvider } from "../../../src/secrets/index.js";
+import { createSecretCache } from "../../../src/secrets/index.js";
+import { createVaultSecretProvider, type VaultSecretProvider } from "../../../src/secrets-vault.js";
 import { startFakeVault, type FakeVault } from "./fake-vault.js";
 import { failure, text } from "../../helpers/secrets.js";
 
