@@ -10,3 +10,4 @@ export * from "./log/index.js";
 export * from "./secrets/index.js";
 export * from "./router/index.js";
 export * from "./launcher/index.js";
+export * from "./health/index.js";

@@ -5,23 +5,17 @@
 import { pino } from "pino";
 import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { createLogger } from "../../src/log/logger.js";
-import { createPlugin, provide } from "../../src/sdk/index.js";
+import { provide, runPlugin } from "../../src/sdk/index.js";
 import { EXAMPLE_COOKIE } from "../cookie.js";
 import { createKvService } from "./kv-service.js";
 
 const name = process.env["KV_PROVIDER_NAME"] ?? "kv-provider";
-const plugin = createPlugin({
+// runPlugin: a plugin that cannot start says why in one line on stderr and exits non-zero.
+const plugin = await runPlugin({
   name,
   version: "1.0.0",
   magicCookie: EXAMPLE_COOKIE,
   provides: [provide(KVService, createKvService(name), { version: "1.0.0" })],
   logger: createLogger({ name, destination: pino.destination(2) }),
 });
-
-try {
-  await plugin.start();
-  console.log(`ready ${plugin.runtimeId} ${plugin.url}`);
-} catch (e) {
-  console.error(`kv-provider failed to start: ${String(e)}`);
-  process.exit(1);
-}
+console.log(`ready ${plugin.runtimeId} ${plugin.url}`);

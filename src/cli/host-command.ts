@@ -11,6 +11,8 @@ import { createSecretProvider, type SecretProviderConfig } from "../secrets/conf
 import type { SecretWatchOptions } from "../secrets/watch.js";
 import { loadHostConfig, type HostConfig, type RedisStoreConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
+import { deferred } from "../launcher/deferred.js";
+import type { FailureEvent } from "../launcher/supervisor.js";
 
 /** Builds the host options a config file describes. */
 export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
@@ -40,6 +42,10 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
 export interface StartedHost {
   host: PluginHost;
   url: string;
+  /** Plugins that could not be started (the host serves the others). */
+  failed: string[];
+  /** Resolves when a plugin fails for good and the config says `exitOnPluginFailure: true`. */
+  fatalFailure: Promise<FailureEvent>;
   stop(): Promise<void>;
 }
 
@@ -54,13 +60,25 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     requestCert: config.tls.requestClientCert,
   };
   const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
-  const launcher = createLauncher({ host, hostUrl: server.url, logger });
+  const fatal = deferred<FailureEvent>();
+  const launcher = createLauncher({
+    host,
+    hostUrl: server.url,
+    logger,
+    // One plugin giving up is reported (its supervisor logged and audited it; the launched_plugins metric
+    // shows it) and the host keeps serving the others, unless the config asks to exit.
+    onFailure(event) {
+      if (config.exitOnPluginFailure) fatal.resolve(event);
+      else logger.warn({ plugin: event.name, state: event.state }, "plugin failed; the host keeps serving the others (exitOnPluginFailure: false)");
+    },
+  });
   const stop = async () => {
     await launcher.stopAll();
     await host.close();
   };
+  let statuses;
   try {
-    await launcher.startAll(
+    statuses = await launcher.startAll(
       config.plugins.map((p) => ({
         name: p.name,
         command: p.command,
@@ -69,15 +87,17 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
         inheritEnv: p.inheritEnv,
         provides: p.provides,
         requires: p.requires,
-        ...(p.restart ? { restart: { policy: p.restart } } : {}),
+        ...(p.restart ? { restart: p.restart } : {}),
         ...(p.sandbox ? { sandbox: p.sandbox } : {}),
       })),
+      { keepGoing: !config.exitOnPluginFailure },
     );
   } catch (error) {
     await stop();
     throw error;
   }
-  return { host, url: server.url, stop };
+  const failed = statuses.filter((s) => s.state !== "ready").map((s) => s.name);
+  return { host, url: server.url, failed, fatalFailure: fatal.promise, stop };
 }
 
 export function registerHostCommand(program: Command): Command {
@@ -101,7 +121,14 @@ export function registerHostCommand(program: Command): Command {
       process.on("SIGTERM", () => void stop("SIGTERM"));
       process.on("SIGINT", () => void stop("SIGINT"));
       const started = await starting;
-      logger.info({ url: started.url }, "plugboard host ready");
+      logger.info({ url: started.url, ...(started.failed.length > 0 ? { failedPlugins: started.failed } : {}) }, "plugboard host ready");
+      void started.fatalFailure.then(async (event) => {
+        if (stopping) return;
+        stopping = true;
+        logger.fatal({ plugin: event.name, state: event.state, reason: event.reason }, "plugin failed and exitOnPluginFailure is set: stopping the host");
+        await started.stop().catch(() => undefined);
+        process.exit(1);
+      });
     });
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
 import type { DurableWritesOptions } from "../store/redis-durability.js";
 import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
@@ -39,6 +40,8 @@ export interface HostConfig {
   requireLaunchSecret: boolean;
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   plugins: PluginConfig[];
+  /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
+  exitOnPluginFailure: boolean;
 }
 
 /** `store: redis://…`, `store: redis` (PLUGBOARD_REDIS_URL) or `store: { redis: { url | sentinels | cluster … } }`. */
@@ -65,7 +68,7 @@ export interface PluginConfig {
   /** Service types, for start order. */
   provides: string[];
   requires: string[];
-  restart?: "on-failure" | "always" | "never";
+  restart?: RestartPolicy;
   /** The launcher's sandbox spec, paths resolved against the config file's folder (checked by the launcher at start). */
   sandbox?: SandboxSpec;
 }
@@ -73,7 +76,38 @@ export interface PluginConfig {
 const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
   "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
+  "exitOnPluginFailure",
 ] as const;
+
+const RESTART_POLICIES = ["on-failure", "always", "never"] as const;
+const RESTART_NUMBERS = ["initialDelayMs", "maxDelayMs", "maxRestarts", "windowMs"] as const;
+
+/** `restart: on-failure` or `restart: { policy, initialDelayMs, maxDelayMs, maxRestarts, windowMs }`. */
+function restartPolicy(p: Obj, field: string): RestartPolicy | undefined {
+  const value = p["restart"];
+  if (value === undefined) return undefined;
+  const isPolicy = (v: unknown): v is RestartPolicy["policy"] => RESTART_POLICIES.includes(v as RestartPolicy["policy"]);
+  if (typeof value === "string") {
+    if (!isPolicy(value)) throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
+    return { policy: value };
+  }
+  const o = obj(value, `${field}.restart`);
+  onlyKeys(o, ["policy", "noRestartExitCodes", ...RESTART_NUMBERS], `${field}.restart`);
+  const policy = o["policy"] ?? "on-failure";
+  if (!isPolicy(policy)) throw new ConfigError(`${field}.restart.policy`, "must be on-failure, always or never");
+  const restart: RestartPolicy = { policy };
+  for (const key of RESTART_NUMBERS) {
+    const n = optNum(o, key, `${field}.restart`, { min: 0 });
+    if (n !== undefined) restart[key] = n;
+  }
+  const codes = o["noRestartExitCodes"];
+  if (codes !== undefined) {
+    if (!Array.isArray(codes) || !codes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
+      throw new ConfigError(`${field}.restart.noRestartExitCodes`, "must be a list of exit codes 1-255");
+    restart.noRestartExitCodes = codes as number[];
+  }
+  return restart;
+}
 
 function budget(value: Obj | undefined, field: string): Budget | undefined {
   if (!value) return undefined;
@@ -174,9 +208,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     const sandbox = optObj(p, "sandbox", field);
     const envObj = optObj(p, "env", field) ?? {};
     for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
-    const restart = optStr(p, "restart", field);
-    if (restart !== undefined && !["on-failure", "always", "never"].includes(restart))
-      throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
+    const restart = restartPolicy(p, field);
     return {
       name: str(p, "name", field),
       command: str(p, "command", field),
@@ -185,7 +217,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
       inheritEnv: optStrList(p, "inheritEnv", field) ?? [],
       provides: optStrList(p, "provides", field) ?? [],
       requires: optStrList(p, "requires", field) ?? [],
-      ...(restart ? { restart: restart as PluginConfig["restart"] } : {}),
+      ...(restart ? { restart } : {}),
       ...(sandbox ? { sandbox: sandboxWithPaths(sandbox, path) } : {}),
     };
   });
@@ -219,6 +251,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
     ...(healthProbe ? { healthProbe } : {}),
     plugins,
+    exitOnPluginFailure: optBool(root, "exitOnPluginFailure", "") ?? false,
   };
 }
 

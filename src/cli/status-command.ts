@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
-import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
+import { healthName } from "../protocol/health.js";
 import { followPages } from "../paging/follow.js";
 
 export interface StatusOptions {
@@ -34,7 +34,7 @@ export function formatStatus(status: ListRuntimesResponse): string {
   if (status.runtimes.length === 0) return "no plugin runtimes";
   return status.runtimes
     .map((r) => {
-      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${HealthState[r.health]?.toLowerCase() ?? "unknown"}`;
+      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${healthName(r.health)}`;
       const regs = r.registrations.map((g) => `    provides ${g.serviceType}@${g.version} at ${g.endpoint}`);
       return [head, ...regs].join("\n");
     })

@@ -43,7 +43,17 @@ export function registerTokenCommand(program: Command): Command {
         for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
         input = Buffer.concat(chunks).toString("utf8").trim();
       }
-      console.log(JSON.stringify(inspectToken(input), null, 2));
+      const facts = inspectToken(input);
+      console.log(JSON.stringify(facts, null, 2));
+      if (!facts.wellFormed) {
+        // Scripts rely on the exit code: a malformed token must not look like a successful inspection.
+        console.error(
+          facts.kind === "unknown"
+            ? "plugboard: not a plugboard token (pbrt_…, pbgt_…) or a JWT"
+            : `plugboard: malformed ${facts.kind} token`,
+        );
+        process.exitCode = 1;
+      }
     });
   return token;
 }

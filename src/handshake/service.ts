@@ -87,6 +87,10 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
       const { declarations, version, baseUrl } = admit(req, caller);
       await host.admission.runtimeSlot(req.pluginName);
+      // Required secrets are checked now, not at the plugin's first secret() after it reported ready.
+      await host.admitSecrets(req.pluginName, declarations.secrets).catch((e: ConnectError) => {
+        throw refuse(req, caller, e.code, e.rawMessage);
+      });
       const runtimeId = await newRuntimeId();
       const now = host.now();
       const signingKey = drawRandom(host.random, 32);
@@ -125,9 +129,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
       const caller = context.values.get(identityKey);
       if (caller?.kind !== "runtime" || caller.runtimeId === undefined || caller.credentialId === undefined)
         throw new ConnectError("refresh needs a runtime token", Code.Unauthenticated);
-      const issued = await host.tokens.issue("runtime", caller.runtimeId, host.runtimeTokenTtlMs);
-      await host.store.setRuntimeExpiry(caller.runtimeId, issued.expiresAt);
-      await host.tokens.revokeById(caller.credentialId);
+      const issued = await host.tokens.refresh(caller.credentialId, caller.runtimeId, host.runtimeTokenTtlMs);
       host.audit({ event: "token.refresh", outcome: "success", actor: actorOf(caller), target: caller.runtimeId });
       return create(RefreshTokenResponseSchema, {
         runtimeToken: issued.token,

@@ -7,6 +7,7 @@ import type { Store } from "../store/types.js";
 import type { RandomSource, TokenService } from "../tokens/tokens.js";
 import type { LaunchSecrets } from "../handshake/launch-secrets.js";
 import type { AuditSink } from "../audit/audit.js";
+import type { SecretAdmission } from "../secrets/admission.js";
 import type { Admission } from "../admission/index.js";
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
@@ -37,6 +38,8 @@ export interface HostContext {
   launchSecrets: LaunchSecrets;
   requireLaunchSecret: boolean;
   capabilityTypes: ReadonlySet<string>;
+  /** Refuses a handshake whose required secrets the host cannot serve (see secrets/admission.ts). */
+  admitSecrets: SecretAdmission;
   /** Handshake rate per peer and caps on runtimes and registrations. */
   admission: Admission;
 }

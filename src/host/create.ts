@@ -2,6 +2,8 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
+import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
@@ -23,6 +25,7 @@ import { createLaunchSecrets } from "../handshake/launch-secrets.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
+import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
@@ -140,6 +143,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
     capabilityTypes,
+    admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
     admission: createAdmission(resolved.limits, store, audit),
   };
 
@@ -157,14 +161,18 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
   ]);
+  // Host streams end with the credential that opened them (revoked, expired, runtime removed).
+  const credentialLifetime = createCredentialLifetime({ store, now: resolved.now });
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
+    createStreamLifetimeInterceptor(credentialLifetime),
     ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
+    ...(options.interceptors ?? []),
   ];
 
   const routes = (router: ConnectRouter) => {
@@ -185,7 +193,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
-            }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}) }),
+            }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}),
+          ...(options.rbac ? { authorize: secretReadAuthorizer(options.rbac) } : {}) }),
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
@@ -247,6 +256,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
     onCallStart: inFlight.onCallStart,
+    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
   });
   const hostClients = createHostClientFactory({
@@ -321,6 +331,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       clearInterval(sweeper);
       prober?.stop();
       forgetEnded();
+      credentialLifetime.close();
       stopResetLog();
       await router.close();
       hostClients.close();

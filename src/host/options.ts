@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import semver from "semver";
+import type { Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../identity/identity.js";
 import type { AuditSink } from "../audit/audit.js";
 import type { AuditLogOptions } from "../audit/audit-log.js";
@@ -44,6 +45,12 @@ export interface PluginHostOptions {
   upstreamTls?: UpstreamTls;
   /** Called once per routed call (metrics). */
   onRoutedCall?: (info: CallEndInfo) => void;
+  /**
+   * Your connect-es interceptors around the host's own services (handshake, registry, broker, lifecycle,
+   * admin, health, secrets, capabilities), run after authentication: `req.contextValues.get(identityKey)`
+   * is the caller. Routed plugin calls do not pass through them (the router forwards bytes; see `onRoutedCall`).
+   */
+  interceptors?: Interceptor[];
   /** Host services plugins may use through broker grants. */
   capabilities?: Capability[];
   /** Refuse handshakes without a launcher-issued launch secret. Default false. */

@@ -21,6 +21,8 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
       return [`capability:${str("capabilityType")}`];
     case "plugboard.v1.SecretsService/GetSecrets":
     case "plugboard.v1.SecretsService/WatchSecrets":
+      // An empty list (and any stream, whose message is not here) means the service judges each name it
+      // returns (secretReadAuthorizer).
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
       return ["admin"];

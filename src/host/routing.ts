@@ -65,7 +65,7 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
     if (cached && now - cached.at < PROVIDERS_MAX_AGE_MS) return cached.list;
     const seen = generation;
     const registered = await host.store.listRegistrations(serviceType);
-    if (registered.length === 0) throw new ConnectError(`no provider registered for ${serviceType}`, Code.Unimplemented);
+    if (registered.length === 0) throw new ConnectError(`no provider registered for ${serviceType}`, Code.Unavailable);
     const list = matchingProviders(registered, range, false);
     if (seen === generation) {
       if (providers.size >= MAX_CACHED) providers.clear();

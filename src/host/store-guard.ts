@@ -58,6 +58,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     getCredential: guard("getCredential"),
     findCredentialById: guard("findCredentialById"),
     deleteCredential: guard("deleteCredential"),
+    rotateCredential: guard("rotateCredential"),
     putRegistration: guard("putRegistration"),
     getRegistration: guard("getRegistration"),
     removeRegistration: guard("removeRegistration"),
@@ -68,6 +69,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),
     subscribe: (listener) => store.subscribe(listener),
+    onRuntimeEnded: (listener) => store.onRuntimeEnded(listener),
     close: () => store.close(),
   };
   return guarded;

@@ -20,12 +20,14 @@ export function composeAuthenticators(authenticators: readonly Authenticator[]):
     }
     const runtime = found.find((identity) => identity.kind === "runtime");
     if (runtime?.boundSubject !== undefined) {
-      const proven = found.some((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
+      const proven = found.find((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
       if (!proven)
         throw new ConnectError(
           "runtime token is bound to another client identity; present the credential it was issued to",
           Code.Unauthenticated,
         );
+      // The runtime's streams end with the certificate/JWT that proved it, too.
+      if (proven.expiresAt !== undefined) return { ...runtime, expiresAt: proven.expiresAt };
     }
     return runtime ?? found[0];
   };

@@ -20,6 +20,11 @@ export interface Identity {
   readonly credentialId?: string;
   /** Runtime identities: the certificate/JWT subject the runtime handshook with, if any. */
   readonly boundSubject?: string;
+  /**
+   * When the presented certificate or JWT stops being valid (ms since epoch); streams it opened end
+   * then. Runtime tokens set none: their streams last as long as the runtime (refresh extends it).
+   */
+  readonly expiresAt?: number;
 }
 
 /** Handlers read the caller from here; the identity interceptor sets it. */

@@ -221,6 +221,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions): Authentic
       subject: `jwt:${payload.iss}#${payload.sub}`,
       method: "jwt",
       roles: readRoles(payload, o.rolesClaim),
+      expiresAt: (payload.exp! + o.clockToleranceSec) * 1000,
     };
     return identity;
   };

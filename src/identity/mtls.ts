@@ -124,7 +124,13 @@ export function createMtlsAuthenticator(opts: MtlsAuthenticatorOptions = {}): Au
       throw unauthenticated("client certificate carries no SPIFFE ID and certificate-name mapping is not configured");
     }
 
-    const identity: Identity = { kind: "external", subject, method: "mtls", roles: opts.roles?.(subject) ?? [] };
+    const identity: Identity = {
+      kind: "external",
+      subject,
+      method: "mtls",
+      roles: opts.roles?.(subject) ?? [],
+      expiresAt: names.notAfter.getTime(),
+    };
     return identity;
   };
 }

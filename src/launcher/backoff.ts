@@ -26,9 +26,15 @@ export function createRestartTracker(policy: ResolvedSpec["restart"], now: () =>
 }
 
 /** Whether an exit the launcher did not ask for calls for a restart. */
-export function shouldRestart(policy: ResolvedSpec["restart"]["policy"], exit: { code: number | null; signal: string | null }): boolean {
-  // A command that cannot be spawned (missing, not executable) will not start on a retry either.
+export function shouldRestart(
+  policy: ResolvedSpec["restart"]["policy"],
+  exit: { code: number | null; signal: string | null },
+  noRestartExitCodes: readonly number[] = [],
+): boolean {
+  // A command that cannot be spawned (missing, not executable) will not start on a retry either,
+  // nor will a plugin that said it was refused (runPlugin exits 2: cookie, launch secret, missing secret).
   if (policy === "never" || exit.code === -1) return false;
+  if (exit.code !== null && noRestartExitCodes.includes(exit.code)) return false;
   if (policy === "always") return true;
   return exit.code !== 0 || exit.signal !== null;
 }

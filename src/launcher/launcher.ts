@@ -5,7 +5,7 @@ import { drainRuntime } from "./drain.js";
 import { dependencyLayers } from "./order.js";
 import type { OutputCaptureOptions } from "./output.js";
 import { resolveSpec, type PluginSpec } from "./spec.js";
-import { createSupervisor, type PluginStatus, type RestartEvent, type Supervisor } from "./supervisor.js";
+import { createSupervisor, type FailureEvent, type PluginStatus, type RestartEvent, type Supervisor } from "./supervisor.js";
 
 export interface LauncherOptions {
   host: PluginHost;
@@ -16,6 +16,8 @@ export interface LauncherOptions {
   /** Receives plugin.start / plugin.stop / plugin.restart records. */
   audit?: AuditSink;
   onRestart?: (event: RestartEvent) => void;
+  /** A plugin failed for good (start failure, exit under policy "never", or gave up restarting). */
+  onFailure?: (event: FailureEvent) => void;
   output?: OutputCaptureOptions;
   /** In-flight routed calls per runtime; default the host's own count. replace() waits for zero. */
   inFlight?: (runtimeId: string) => number;
@@ -30,8 +32,12 @@ export interface LauncherOptions {
 export interface Launcher {
   /** Spawns a plugin and resolves once it is ready (handshook, required services registered). */
   start(spec: PluginSpec): Promise<PluginStatus>;
-  /** Starts plugins in dependency order: each provider is ready before the plugins requiring it start. */
-  startAll(specs: PluginSpec[]): Promise<PluginStatus[]>;
+  /**
+   * Starts plugins in dependency order: each provider is ready before the plugins requiring it start.
+   * Rejects at the first plugin that cannot start, unless `keepGoing`: then every plugin is tried
+   * (one failing does not stop the others) and the statuses, failed ones included, are returned.
+   */
+  startAll(specs: PluginSpec[], options?: { keepGoing?: boolean }): Promise<PluginStatus[]>;
   /** Starts `spec` as the new version of `name`, then drains and stops the old instance. */
   replace(name: string, spec: PluginSpec): Promise<PluginStatus>;
   stop(name: string): Promise<void>;
@@ -60,9 +66,12 @@ export function createLauncher(options: LauncherOptions): Launcher {
       options.host.metrics.pluginRestarts.inc({ plugin: event.name });
       options.onRestart?.(event);
     },
+    onFailure: options.onFailure,
     output: options.output ?? {},
     claimed,
   };
+  // `plugboard_launched_plugins{plugin,state}`: a plugin that gave up is visible, not just logged.
+  options.host.metrics.addLaunchedPlugins(() => [...supervisors.values()].map((s) => s.status()));
 
   // A host that exits normally takes its plugins along; a killed one relies on the plugins' watchdog.
   const onProcessExit = () => {
@@ -90,10 +99,21 @@ export function createLauncher(options: LauncherOptions): Launcher {
 
   return {
     start,
-    async startAll(specs) {
+    async startAll(specs, startOptions = {}) {
       const layers = dependencyLayers(specs.map((spec) => ({ ...spec, provides: spec.provides ?? [], requires: spec.requires ?? [] })));
       const started: PluginStatus[] = [];
-      for (const layer of layers) started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+      for (const layer of layers) {
+        if (!startOptions.keepGoing) {
+          started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+          continue;
+        }
+        // Already logged and audited by its supervisor; the status says how it ended.
+        await Promise.allSettled(layer.map((spec) => start(spec)));
+        for (const spec of layer) {
+          const status = supervisors.get(spec.name)?.status();
+          if (status) started.push(status);
+        }
+      }
       return started;
     },
     async replace(name, spec) {

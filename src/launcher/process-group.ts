@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** Why the process could not be spawned (code -1), e.g. "spawn /opt/x ENOENT". */
+  spawnError?: string;
 }
 
 /** A child process leading its own process group, so the whole group can be signalled at once. */
@@ -40,11 +42,11 @@ export function spawnGroup(options: SpawnGroupOptions): GroupProcess {
       done = true;
       resolve({ code, signal });
     });
-    child.once("error", () => {
+    child.once("error", (error: NodeJS.ErrnoException) => {
       // spawn failure (ENOENT, EACCES): no 'exit' follows.
       if (child.pid === undefined) {
         done = true;
-        resolve({ code: -1, signal: null });
+        resolve({ code: -1, signal: null, spawnError: error.message });
       }
     });
   });

@@ -14,6 +14,11 @@ export interface RestartPolicy {
   maxRestarts?: number;
   /** Default 60 s. */
   windowMs?: number;
+  /**
+   * Exit codes that mean "restarting will not help": the plugin fails at once instead. Default [2], what
+   * the SDK's runPlugin exits with when the host refused it (wrong cookie, launch secret, missing required secret).
+   */
+  noRestartExitCodes?: number[];
 }
 
 export interface PluginSpec {
@@ -31,14 +36,20 @@ export interface PluginSpec {
   /** From spawn to ready. Default 10 s. */
   startTimeoutMs?: number;
   readiness?: {
-    /** Service types that must be registered by this plugin before it counts as ready. Default: `provides`. */
+    /**
+     * Service types that must be registered by this plugin before it counts as ready. Default: every
+     * service the plugin itself declared it provides at handshake (under this launch's secret).
+     */
     registrations?: string[];
   };
   /** Default { policy: "on-failure" }. */
   restart?: RestartPolicy;
   /** SIGTERM to SIGKILL. Default 5 s. */
   stopGraceMs?: number;
-  /** Declared for start ordering (`orderByDependencies`): service types provided and required. */
+  /**
+   * Optional, for start ordering only (`startAll`, `orderByDependencies`): service types provided and
+   * required. Readiness does not use them: it follows what the plugin declares itself.
+   */
   provides?: string[];
   requires?: string[];
   /** Confine the process: Node permission model, resource limits, memory ceiling, namespaces (docs/launcher.md). */
@@ -54,7 +65,8 @@ export interface ResolvedSpec {
   inheritEnv: string[];
   port: number | undefined;
   startTimeoutMs: number;
-  registrations: string[];
+  /** Explicit readiness registrations; undefined = the plugin's own declared provides. */
+  registrations: string[] | undefined;
   restart: Required<RestartPolicy>;
   stopGraceMs: number;
   provides: string[];
@@ -98,7 +110,10 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     maxDelayMs: nonNegative(name, "restart.maxDelayMs", spec.restart?.maxDelayMs, 10_000),
     maxRestarts: nonNegative(name, "restart.maxRestarts", spec.restart?.maxRestarts, 5),
     windowMs: nonNegative(name, "restart.windowMs", spec.restart?.windowMs, 60_000),
+    noRestartExitCodes: [...(spec.restart?.noRestartExitCodes ?? [2])],
   };
+  if (!restart.noRestartExitCodes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
+    fail(name, "restart.noRestartExitCodes must hold exit codes 1-255");
   const startTimeoutMs = nonNegative(name, "startTimeoutMs", spec.startTimeoutMs, 10_000);
   if (startTimeoutMs === 0) fail(name, "startTimeoutMs must be positive");
   return {
@@ -110,7 +125,7 @@ export function resolveSpec(spec: PluginSpec): ResolvedSpec {
     inheritEnv: [...inheritEnv],
     port: spec.port,
     startTimeoutMs,
-    registrations: [...(spec.readiness?.registrations ?? spec.provides ?? [])],
+    registrations: spec.readiness?.registrations ? [...spec.readiness.registrations] : undefined,
     restart,
     stopGraceMs: nonNegative(name, "stopGraceMs", spec.stopGraceMs, 5_000),
     provides: [...(spec.provides ?? [])],

@@ -8,8 +8,9 @@ import { pluginEnv } from "./env.js";
 import { freePort } from "./free-port.js";
 import { captureOutput, type OutputCaptureOptions } from "./output.js";
 import { spawnGroup, type ExitInfo, type GroupProcess } from "./process-group.js";
+import { describeProgress, runtimesOf, waitForReady, type ReadinessQuery } from "./readiness.js";
+import type { RuntimeRecord } from "../store/types.js";
 import { sandboxCommand, watchMemoryCeiling } from "../sandbox/index.js";
-import { runtimesOf, waitForReady } from "./readiness.js";
 import type { ResolvedSpec } from "./spec.js";
 
 export type PluginState = "starting" | "ready" | "restarting" | "stopped" | "failed" | "gave-up";
@@ -29,22 +30,45 @@ export interface RestartEvent {
   delayMs: number;
 }
 
+export interface FailureEvent {
+  name: string;
+  state: "failed" | "gave-up";
+  reason: string;
+}
+
 export interface SupervisorDeps {
   host: PluginHost;
   hostUrl: string;
   logger: Logger;
   audit: AuditSink | undefined;
   onRestart: ((event: RestartEvent) => void) | undefined;
+  /** A plugin ended up failed or gave up: it will not run again unless started anew. */
+  onFailure: ((event: FailureEvent) => void) | undefined;
   output: OutputCaptureOptions;
   /** Runtime IDs owned by any instance of this launcher: never mistaken for a new instance's. */
   claimed: Set<string>;
 }
 
+/** One spawn of the plugin, until it is ready or gone. */
+interface Attempt {
+  abort: AbortController;
+  query: ReadinessQuery;
+  /** Set once the start timeout gave up on it. */
+  timedOut: boolean;
+  /** "spawned as pid 123" or "not spawned", for failure messages. */
+  spawned: string;
+}
+
+/** The pid for logs: none for a process that could not be spawned. */
+const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pid: p.pid } : {});
+
 /** A run counts as stable (backoff resets) once it stayed ready this long. */
 const STABLE_AFTER_MS = 10_000;
 
 function describeExit(exit: ExitInfo): string {
-  return exit.signal ? `killed by ${exit.signal}` : exit.code === -1 ? "could not be spawned" : `exit code ${exit.code}`;
+  if (exit.signal) return `killed by ${exit.signal}`;
+  if (exit.code === -1) return `could not be spawned (${exit.spawnError ?? "unknown error"})`;
+  return `exit code ${exit.code}`;
 }
 
 /**
@@ -65,7 +89,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
   /** Set once stop (or a hand-over to a replacement) begins: exits are then expected. */
   let retiring = false;
   let restartTimer: NodeJS.Timeout | undefined;
-  let pendingReady: AbortController | undefined;
+  let pendingReady: Attempt | undefined;
   let initial = true;
 
   const audit = (action: "start" | "stop" | "restart", outcome: "success" | "failure", reason?: string) => {
@@ -78,6 +102,14 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
         ...(reason ? { reason } : {}),
       });
   };
+
+  function reportFailure(failedState: FailureEvent["state"], reason: string) {
+    try {
+      deps.onFailure?.({ name: spec.name, state: failedState, reason });
+    } catch (e) {
+      log.warn({ err: String(e) }, "onFailure hook threw");
+    }
+  }
 
   /** Past its memory ceiling the plugin is killed; its exit then goes through the restart policy like any crash. */
   function watchCeiling(p: GroupProcess): void {
@@ -119,80 +151,101 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     watchCeiling(p);
     if (p.child.stdout) captureOutput(p.child.stdout, logger, { plugin: spec.name, stream: "stdout" }, deps.output);
     if (p.child.stderr) captureOutput(p.child.stderr, logger, { plugin: spec.name, stream: "stderr" }, deps.output);
-    log.info({ pid: p.pid, port }, "plugin process started");
+    if (p.pid > 0) log.info({ ...pidOf(p), port }, "plugin process started");
+    else void p.exited.then((exit) => log.error({ command: spec.command, err: exit.spawnError }, "plugin process could not be spawned"));
 
     const abort = new AbortController();
-    pendingReady = abort;
-    let timedOut = false;
+    const query: ReadinessQuery = {
+      store: host.store,
+      pluginName: spec.name,
+      exclude: (id) => before.has(id) || deps.claimed.has(id),
+      ...(spec.registrations ? { registrations: spec.registrations } : {}),
+    };
+    const attempt: Attempt = { abort, query, timedOut: false, spawned: p.pid > 0 ? `spawned as pid ${p.pid}` : "not spawned" };
+    pendingReady = attempt;
     const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort(new Error(`plugin ${spec.name} did not become ready within ${spec.startTimeoutMs} ms`));
+      // Say what did and did not happen, then give up on this instance (unless it exited meanwhile).
+      void describeProgress(query).then((progress) => {
+        if (abort.signal.aborted) return;
+        attempt.timedOut = true;
+        abort.abort(new Error(`plugin ${spec.name} did not become ready within ${spec.startTimeoutMs} ms: ${attempt.spawned}; ${progress}`));
+      });
     }, spec.startTimeoutMs);
-    void p.exited.then((exit) => onExit(p, exit, timedOut));
+    void p.exited.then((exit) => onExit(p, exit, attempt));
     try {
-      const runtime = await waitForReady(
-        {
-          store: host.store,
-          pluginName: spec.name,
-          exclude: (id) => before.has(id) || deps.claimed.has(id),
-          registrations: spec.registrations,
-        },
-        abort.signal,
-      );
+      const runtime = await waitForReady(query, abort.signal);
+      warnOnSpecMismatch(runtime);
       runtimeId = runtime.runtimeId;
       deps.claimed.add(runtime.runtimeId);
       state = "ready";
       readyAt = Date.now();
       initial = false;
-      log.info({ pid: p.pid, runtimeId }, "plugin ready");
+      log.info({ ...pidOf(p), runtimeId }, "plugin ready");
       audit("start", "success");
       firstReady.resolve();
     } catch (e) {
-      if (!timedOut) return; // the exit handler (or stop) decides what happens next
+      if (!attempt.timedOut) return; // the exit handler (or stop) decides what happens next
       const error = e as Error;
-      log.error({ pid: p.pid }, error.message);
+      log.error(pidOf(p), error.message);
       audit("start", "failure", "start timeout");
       if (initial) {
         state = "failed";
         firstReady.reject(error);
+        reportFailure("failed", error.message);
       }
       // A hung plugin gets no grace: it never handshook, so it holds no calls.
       p.signal("SIGKILL");
     } finally {
       clearTimeout(timer);
-      if (pendingReady === abort) pendingReady = undefined;
+      if (pendingReady === attempt) pendingReady = undefined;
     }
   }
 
-  async function onExit(p: GroupProcess, exit: ExitInfo, timedOut: boolean): Promise<void> {
+  /** The spec's provides are only for start order; a mismatch with what the plugin declared is most likely a typo. */
+  function warnOnSpecMismatch(runtime: RuntimeRecord) {
+    const declared = runtime.provides.map((d) => d.type);
+    const unknown = spec.provides.filter((t) => !declared.includes(t));
+    if (unknown.length > 0)
+      log.warn({ specProvides: unknown, declared }, "the spec lists provides the plugin did not declare (used only for start order)");
+  }
+
+  async function onExit(p: GroupProcess, exit: ExitInfo, attempt: Attempt): Promise<void> {
     if (p !== proc) return;
     // Whatever the group's leader left behind goes too.
     p.signal("SIGKILL");
     const wasReady = state === "ready";
-    pendingReady?.abort(new Error(`plugin ${spec.name} exited before it was ready (${describeExit(exit)})`));
+    let exitedEarly = `plugin ${spec.name} exited before it was ready (${describeExit(exit)})`;
+    if (pendingReady === attempt && !attempt.abort.signal.aborted) {
+      exitedEarly += `: ${attempt.spawned}; ${await describeProgress(attempt.query)}`;
+      attempt.abort.abort(new Error(exitedEarly));
+    }
     await revokeRuntime();
     if (retiring) return;
-    if (timedOut && state === "failed") return;
+    if (attempt.timedOut && state === "failed") return;
     if (wasReady && Date.now() - readyAt >= STABLE_AFTER_MS) tracker.stable();
-    if (!shouldRestart(spec.restart.policy, exit)) {
+    if (!shouldRestart(spec.restart.policy, exit, spec.restart.noRestartExitCodes)) {
       state = exit.code === 0 && !exit.signal ? "stopped" : "failed";
-      log.warn({ pid: p.pid, exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
+      // A clean exit 0 is a plugin finishing its work, not a problem.
+      const level = state === "stopped" ? "info" : "warn";
+      log[level]({ ...pidOf(p), exit: describeExit(exit) }, "plugin exited; not restarted (policy)");
       audit("stop", state === "stopped" ? "success" : "failure", describeExit(exit));
-      firstReady.reject(new Error(`plugin ${spec.name} exited before it was ready (${describeExit(exit)})`));
+      firstReady.reject(new Error(exitedEarly));
+      if (state === "failed") reportFailure("failed", wasReady ? `plugin ${spec.name} exited (${describeExit(exit)})` : exitedEarly);
       return;
     }
     const delayMs = tracker.next();
     if (delayMs === undefined) {
       state = "gave-up";
       const reason = `gave up: more than ${spec.restart.maxRestarts} restarts within ${spec.restart.windowMs} ms`;
-      log.error({ pid: p.pid, exit: describeExit(exit), restarts }, `plugin ${spec.name} ${reason}`);
+      log.error({ ...pidOf(p), exit: describeExit(exit), restarts }, `plugin ${spec.name} ${reason}`);
       audit("restart", "failure", reason);
       firstReady.reject(new Error(`plugin ${spec.name} ${reason}`));
+      reportFailure("gave-up", `plugin ${spec.name} ${reason} (last: ${describeExit(exit)})`);
       return;
     }
     state = "restarting";
     restarts++;
-    log.warn({ pid: p.pid, exit: describeExit(exit), restarts, delayMs }, "plugin exited; restarting");
+    log.warn({ ...pidOf(p), exit: describeExit(exit), restarts, delayMs }, "plugin exited; restarting");
     audit("restart", "success", describeExit(exit));
     try {
       deps.onRestart?.({ name: spec.name, restarts, exit, delayMs });
@@ -223,12 +276,12 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     },
     async stop(): Promise<void> {
       this.retire();
-      pendingReady?.abort(new Error(`plugin ${spec.name} was stopped before it was ready`));
+      pendingReady?.abort.abort(new Error(`plugin ${spec.name} was stopped before it was ready`));
       firstReady.reject(new Error(`plugin ${spec.name} was stopped before it was ready`));
       const p = proc;
       if (p && !p.hasExited()) {
         const exit = await p.stop(spec.stopGraceMs);
-        log.info({ pid: p.pid, exit: describeExit(exit) }, "plugin stopped");
+        log.info({ ...pidOf(p), exit: describeExit(exit) }, "plugin stopped");
         audit("stop", "success", "stopped by host");
       }
       await revokeRuntime();
@@ -240,7 +293,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       if (proc && !proc.hasExited()) proc.signal("SIGTERM");
     },
     status(): PluginStatus {
-      return { name: spec.name, pid: proc?.pid, state, restarts, runtimeId };
+      return { name: spec.name, pid: proc && proc.pid > 0 ? proc.pid : undefined, state, restarts, runtimeId };
     },
   };
 }

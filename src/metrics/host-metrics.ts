@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AuditEvent } from "../audit/audit.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
+import { HEALTH_NAMES, healthName } from "../protocol/health.js";
 import type { Store } from "../store/types.js";
 
 export type AuthResult = "success" | "failure" | "absent";
@@ -31,11 +32,15 @@ export interface HostMetrics {
   observeAudit(event: AuditEvent): void;
   /** For the launcher: `pluginRestarts.inc({ plugin })`. */
   readonly pluginRestarts: Counter<"plugin">;
+  /**
+   * For launchers: their plugins' states, exported at scrape time as `plugboard_launched_plugins{plugin,state} 1`
+   * (a plugin that gave up shows `state="gave-up"`). Returns a function that removes the source.
+   */
+  addLaunchedPlugins(source: () => readonly { name: string; state: string }[]): () => void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
 }
 
-const HEALTH_NAMES = ["unknown", "serving", "not_serving", "service_unknown"];
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
@@ -62,7 +67,7 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       const runtimes = await store.listRuntimes();
       this.reset();
       for (const name of HEALTH_NAMES) this.set({ health: name }, 0);
-      for (const r of runtimes) this.inc({ health: HEALTH_NAMES[r.health] ?? "unknown" });
+      for (const r of runtimes) this.inc({ health: healthName(r.health) });
     },
   });
   new Gauge({
@@ -74,6 +79,17 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       const registrations = await store.listRegistrations();
       this.reset();
       for (const r of registrations) this.inc({ service: r.serviceType });
+    },
+  });
+  const launchedSources = new Set<() => readonly { name: string; state: string }[]>();
+  new Gauge({
+    name: `${prefix}launched_plugins`,
+    help: "Plugins run by a launcher, by state (starting, ready, restarting, stopped, failed, gave-up)",
+    labelNames: ["plugin", "state"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const source of launchedSources) for (const p of source()) this.set({ plugin: p.name, state: p.state }, 1);
     },
   });
   if (secretCache) {
@@ -133,6 +149,10 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     },
     observeAuth(method, result) {
       authAttempts.inc({ method, result });
+    },
+    addLaunchedPlugins(source) {
+      launchedSources.add(source);
+      return () => void launchedSources.delete(source);
     },
     observeAudit(event) {
       if (event.event === "grant.issue" && event.outcome === "success")

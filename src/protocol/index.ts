@@ -1,2 +1,3 @@
 export * from "./constants.js";
 export * from "./caller-header.js";
+export * from "./health.js";

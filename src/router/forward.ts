@@ -36,6 +36,8 @@ export interface ForwardRequest {
   maxMessageBytes: number;
   /** Called once with "ok" or the Connect code name when the call ends. */
   onEnd: ((code: string) => void) | undefined;
+  /** Called once when the call is over, however it ended (releases whatever may still cancel it). */
+  onSettled?: () => void;
 }
 
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
@@ -50,9 +52,10 @@ function grpcStatusName(value: unknown): string {
  * Forward one call as raw HTTP/2 frames: request bytes to the provider over its pooled session,
  * response headers, bytes and trailers back untouched. Payloads are never decoded; only envelope
  * prefixes are followed (size limit, clean error at a message boundary). Cancellation flows both
- * ways; provider failure becomes Unavailable in the caller's protocol.
+ * ways; provider failure becomes Unavailable in the caller's protocol. Returns `cancel(error)`, which
+ * ends the call with that error (at a message boundary, else a reset): the caller's credential ended.
  */
-export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
+export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: ConnectError) => void {
   const { stream: caller, protocol, onEnd } = call;
   const callerContentType = call.headers["content-type"];
   let upstream: ClientHttp2Stream;
@@ -74,7 +77,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     onEnd?.("unavailable");
-    return;
+    call.onSettled?.();
+    return () => undefined;
   }
 
   let responded = false;
@@ -97,6 +101,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
+    call.onSettled?.();
     onEnd?.(endCode);
   };
 
@@ -212,6 +217,9 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): void {
       fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
     }, call.timeoutMs);
   }
+  return (error) => {
+    if (!done) fail(error);
+  };
 }
 
 function endCodeFromCapture(protocol: WireProtocol, payload: Buffer, fallback: string): string {

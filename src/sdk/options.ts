@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { Interceptor, ServiceImpl } from "@connectrpc/connect";
 import semver from "semver";
 import { createLogger, type Logger } from "../log/logger.js";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
@@ -75,6 +75,13 @@ export interface PluginOptions {
    * (and re-handshakes, re-registers) without waiting for its next token refresh. Default 5 s; 0 disables.
    */
   heartbeatMs?: number;
+  /**
+   * connect-es interceptors. `server`: around every call this plugin serves (after the host's signed
+   * caller header is checked, so `ctx.values.get(callerKey)` / `req.contextValues` are set).
+   * `client`: around every call this plugin makes through `client()` and `capability()` (first, before
+   * retry and the runtime token), e.g. tracing or logging.
+   */
+  interceptors?: { server?: Interceptor[]; client?: Interceptor[] };
   /** After a declared secret rotates, how long `previousSecret(name)` still returns the version it replaced. Default 5 min. */
   secretGraceMs?: number;
 }
@@ -100,6 +107,7 @@ export interface ResolvedPluginOptions {
   drainTimeoutMs: number;
   maxMessageBytes: number;
   heartbeatMs: number;
+  interceptors: { server: Interceptor[]; client: Interceptor[] };
   secretGraceMs: number;
 }
 
@@ -157,5 +165,6 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     drainTimeoutMs,
     maxMessageBytes,
     heartbeatMs,
+    interceptors: { server: [...(options.interceptors?.server ?? [])], client: [...(options.interceptors?.client ?? [])] },
   };
 }

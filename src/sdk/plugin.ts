@@ -15,10 +15,11 @@ import {
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { HEADER_PROVIDER } from "../protocol/constants.js";
+import { HEALTH_STATES, type ReportableHealth } from "../protocol/health.js";
 import { createAuthInterceptor } from "./auth.js";
 import { capabilityNotOffered, createGrantHolder, createGrantInterceptor } from "./capability.js";
 import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-breaker.js";
-import { createHostConnection, type Protocol } from "./host-connection.js";
+import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { followPages } from "../paging/follow.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
@@ -26,7 +27,7 @@ import { startPluginServer, type PluginServer } from "./server.js";
 import { createSession, type RuntimeState } from "./session.js";
 import { createSecretWatch, type SecretChange } from "./secret-watch.js";
 
-export interface ClientOptions {
+export interface ClientOptions extends ClientTransportOptions {
   /** Wire protocol towards the host. Default "connect". */
   protocol?: Protocol;
   /** Route every call to this provider (runtime ID or registration ID). */
@@ -34,13 +35,27 @@ export interface ClientOptions {
   /** Override the plugin's retry / breaker settings for this client; false turns them off. */
   retry?: RetryOptions | false;
   circuitBreaker?: BreakerOptions | false;
-  /** Your own interceptors, run first. */
+  /** Your own interceptors for this client, run after the plugin's `interceptors.client` and before retry. */
   interceptors?: Interceptor[];
 }
 
-export type HealthName = "healthy" | "degraded" | "unhealthy";
+const TRANSPORT_KEYS = [
+  "defaultTimeoutMs", "useBinaryFormat", "jsonOptions", "binaryOptions",
+  "acceptCompression", "sendCompression", "compressMinBytes", "useHttpGet",
+] as const satisfies readonly (keyof ClientTransportOptions)[];
+
+function transportOptionsOf(options: ClientOptions): ClientTransportOptions {
+  return Object.fromEntries(TRANSPORT_KEYS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+}
+
+/** What a plugin may report: the shared health vocabulary (src/protocol/health.ts) minus "unknown". */
+export type HealthName = ReportableHealth;
 
 export interface Plugin {
+  /** The plugin's name, as declared. */
+  readonly name: string;
+  /** The host it talks to. */
+  readonly hostUrl: string;
   /** Set after start(); changes when the plugin had to handshake again. */
   readonly runtimeId: string;
   /** Where this plugin serves its services ("" for consume-only plugins). */
@@ -60,11 +75,7 @@ export interface Plugin {
   stop(): Promise<void>;
 }
 
-const HEALTH: Record<HealthName, HealthState> = {
-  healthy: HealthState.HEALTHY,
-  degraded: HealthState.DEGRADED,
-  unhealthy: HealthState.UNHEALTHY,
-};
+const HEALTH = HEALTH_STATES;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -175,6 +186,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   }
 
   const plugin: Plugin = {
+    name: options.name,
+    hostUrl: options.hostUrl,
     get runtimeId() {
       return session.state?.runtimeId ?? "";
     },
@@ -199,6 +212,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
             hostname: options.listen.hostname,
             ...(options.listen.tls ? { tls: options.listen.tls } : {}),
             maxMessageBytes: options.maxMessageBytes,
+            interceptors: options.interceptors.server,
           });
         }
         const runtime = await session.start();
@@ -237,6 +251,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       const breaker = clientOptions.circuitBreaker ?? options.circuitBreaker;
       const pin = clientOptions.pin;
       const interceptors: Interceptor[] = [
+        ...options.interceptors.client,
         ...(clientOptions.interceptors ?? []),
         // The breaker sees one outcome per logical call, after retries.
         ...(breaker ? [createCircuitBreakerInterceptor(breaker)] : []),
@@ -251,7 +266,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           : []),
         auth,
       ];
-      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors));
+      return createClient(service, connection.transport(clientOptions.protocol ?? "connect", interceptors, transportOptionsOf(clientOptions)));
     },
 
     async capability(service, capabilityOptions = {}) {
@@ -259,7 +274,10 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (offered) throw offered;
       const grant = createGrantHolder(broker, service.typeName);
       await grant.current(); // refusals surface here, not at the first call
-      return createClient(service, connection.transport(capabilityOptions.protocol ?? "connect", [createGrantInterceptor(grant), auth]));
+      return createClient(
+        service,
+        connection.transport(capabilityOptions.protocol ?? "connect", [...options.interceptors.client, createGrantInterceptor(grant), auth]),
+      );
     },
 
     async discover(service, discoverOptions = {}) {

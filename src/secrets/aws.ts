@@ -85,6 +85,7 @@ export function createAwsSecretProvider(options: AwsProviderOptions): SecretProv
   return {
     kind: "aws",
     get,
+    locate: (name) => `AWS Secrets Manager secret ${prefix}${name.split("#")[0]}`,
     async list() {
       const names: string[] = [];
       let nextToken: string | undefined;

@@ -153,6 +153,7 @@ export function createSecretCache(provider: SecretProvider, options: SecretCache
   return {
     kind: provider.kind,
     get,
+    ...(provider.locate ? { locate: (name: string) => provider.locate!(name) } : {}),
     list: () => provider.list(),
     getMany: (needs) => resolveMany(get, needs),
     health: () => provider.health(),

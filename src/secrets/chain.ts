@@ -26,6 +26,7 @@ export function createChainSecretProvider(providers: readonly SecretProvider[]):
   return {
     kind: `chain(${providers.map((p) => p.kind).join(",")})`,
     get,
+    locate: (name) => providers.map((p) => p.locate?.(name) ?? `${p.kind} provider`).join(", then "),
     async list() {
       const all = await Promise.all(providers.map((p) => p.list()));
       return [...new Set(all.flat())].sort();

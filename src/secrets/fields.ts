@@ -24,6 +24,8 @@ export function checkName(name: string): void {
   if (name.length > MAX_SECRET_NAME_LENGTH) throw secretInvalidName(name, `longer than ${MAX_SECRET_NAME_LENGTH}`);
   // Control characters would let a name forge log lines or header values.
   if (/[\u0000-\u001f\u007f]/.test(name)) throw secretInvalidName(name, "control characters");
+  // A lone surrogate becomes U+FFFD in UTF-8 (paths, URLs, protobuf): two names would reach one secret.
+  if (/\p{Surrogate}/u.test(name)) throw secretInvalidName(name, "not well-formed Unicode");
 }
 
 /** Strings as UTF-8, scalars as their text, structures as JSON. */

@@ -41,7 +41,9 @@ export function createFileSecretProvider(options: FileProviderOptions): SecretPr
 
   const readFromDirectory = async (name: string): Promise<SecretValue> => {
     const segments = name.split("/");
-    splitField(name); // common checks (length, control characters)
+    splitField(name); // common checks (length, control characters, lone surrogates)
+    // Some file systems (APFS, HFS+) fold normalisation forms onto one file: accept only NFC so names stay 1:1.
+    if (name.normalize("NFC") !== name) throw secretInvalidName(name, "not in Unicode normalisation form C");
     for (const segment of segments) {
       // Dot segments would reach `..data`, the timestamped dirs or outside the mount.
       if (!segment || segment.startsWith(".") || segment.includes("\\")) {
@@ -99,16 +101,20 @@ export function createFileSecretProvider(options: FileProviderOptions): SecretPr
   const readFromDocument = async (name: string): Promise<SecretValue> => {
     const { path, field } = splitField(name);
     const { document, version } = await readDocument();
-    const found = lookup(document, path);
-    if (found === undefined || found === null) throw secretNotFound(name);
-    if (isPlainObject(found)) return { name, version, value: pickFromDocument(name, found, field) };
+    const found = locate(document, path);
+    if (found?.value === undefined || found.value === null) throw secretNotFound(name);
+    refuseAlias(name, document, found, field);
+    const { value } = found;
+    if (isPlainObject(value)) return { name, version, value: pickFromDocument(name, value, field) };
     if (field !== undefined) throw secretNotFound(name, `field "${field}" not present`);
-    return { name, version, value: encodeValue(found) };
+    return { name, version, value: encodeValue(value) };
   };
 
   return {
     kind: "file",
     get,
+    locate: (name) =>
+      documentFormat ? `key "${splitField(name).path}" of file ${root}` : `file ${join(root, ...name.split("#")[0]!.split("/"))}`,
     async list() {
       if (documentFormat) return listDocument((await readDocument()).document);
       return listDirectory(root);
@@ -134,21 +140,57 @@ function formatOf(path: string): "json" | "yaml" | undefined {
   return undefined;
 }
 
+interface Located {
+  value: unknown;
+  /** The keys walked to it: `[path]` for an exact key, else the path's segments. */
+  keys: string[];
+  /** The object holding it (undefined at the top). */
+  parent?: Record<string, unknown>;
+}
+
 /** Exact key first (`"a/b": ...`), then nested objects (`a: {b: ...}`); own keys only. */
-function lookup(document: Record<string, unknown>, path: string): unknown {
-  if (Object.hasOwn(document, path)) return document[path];
+function locate(document: Record<string, unknown>, path: string): Located | undefined {
+  if (Object.hasOwn(document, path)) return { value: document[path], keys: [path] };
+  let parent: Record<string, unknown> | undefined;
   let current: unknown = document;
-  for (const segment of path.split("/")) {
+  const keys = path.split("/");
+  for (const segment of keys) {
     if (!isPlainObject(current) || !Object.hasOwn(current, segment)) return undefined;
+    parent = current;
     current = current[segment];
   }
-  return current;
+  return { value: current, keys, ...(parent ? { parent } : {}) };
+}
+
+const sameKeys = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+
+/**
+ * Each entry of a document has one name, so name-based policy holds: `a#b` is refused where `a/b`
+ * reaches the same entry, and `x/value` / `x#value` where `x` alone already reads its lone `value`.
+ */
+function refuseAlias(name: string, document: Record<string, unknown>, found: Located, field: string | undefined): void {
+  const lone = (object: unknown): boolean => isPlainObject(object) && Object.keys(object).length === 1 && Object.hasOwn(object, "value");
+  if (field === undefined) {
+    if (found.keys.at(-1) === "value" && found.keys.length > 1 && lone(found.parent)) {
+      throw secretInvalidName(name, `the same entry is named "${found.keys.slice(0, -1).join("/")}"`);
+    }
+    return;
+  }
+  if (field === "value" && lone(found.value)) {
+    throw secretInvalidName(name, `the same entry is named "${name.slice(0, name.lastIndexOf("#"))}"`);
+  }
+  const plain = locate(document, `${splitField(name).path}/${field}`);
+  if (plain && sameKeys(plain.keys, [...found.keys, field])) {
+    throw secretInvalidName(name, `the same entry is named "${splitField(name).path}/${field}"`);
+  }
 }
 
 function listDocument(document: Record<string, unknown>, prefix = "", depth = 0, out: string[] = []): string[] {
   for (const [key, value] of Object.entries(document)) {
     if (out.length >= MAX_LIST_ENTRIES) break;
-    if (isPlainObject(value) && depth < MAX_LIST_DEPTH) listDocument(value, `${prefix}${key}/`, depth + 1, out);
+    // A top-level key holding '/' is reached only as an exact key: its fields are named with '#'.
+    if (depth === 0 && key.includes("/") && isPlainObject(value)) out.push(...Object.keys(value).map((field) => `${key}#${field}`));
+    else if (isPlainObject(value) && depth < MAX_LIST_DEPTH) listDocument(value, `${prefix}${key}/`, depth + 1, out);
     else out.push(prefix + key);
   }
   return prefix ? out : out.sort();

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { SecretsService, type GetSecretsRequest, type WatchSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
-import { identityKey } from "../identity/identity.js";
+import { identityKey, type Identity } from "../identity/identity.js";
 import type { Logger } from "../log/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../store/types.js";
 import { SecretError } from "./errors.js";
@@ -11,6 +11,12 @@ import { resolveSecretWatch, secretChanges, type SecretWatchOptions } from "./wa
 
 /** Whether a plugin may read a secret it declared; default: every declared secret. */
 export type SecretPolicy = (pluginName: string, secretName: string) => boolean;
+
+/**
+ * Whether this caller may read a secret by name: RBAC's `secret:<name>` when RBAC is configured.
+ * Judged for every name the call would return, whether asked for explicitly or through an empty list.
+ */
+export type SecretAuthorizer = (caller: Identity, secretName: string) => boolean;
 
 /** What the service reports of each call: names only, never values. */
 export interface SecretsAuditEvent {
@@ -34,6 +40,7 @@ export interface SecretsServiceOptions {
   provider: SecretProvider;
   store: Store;
   policy?: SecretPolicy;
+  authorize?: SecretAuthorizer;
   audit?: (event: SecretsAuditEvent) => void;
   logger?: Logger;
   /** WatchSecrets refresh interval and jitter. */
@@ -48,6 +55,7 @@ export interface SecretsServiceOptions {
 export function createSecretsService(options: SecretsServiceOptions): ServiceImpl<typeof SecretsService> {
   const { provider, store } = options;
   const policy: SecretPolicy = options.policy ?? (() => true);
+  const authorize: SecretAuthorizer = options.authorize ?? (() => true);
 
   const audit = (event: SecretsAuditEvent) => {
     try {
@@ -57,7 +65,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
     }
   };
 
-  const callerRuntime = async (context: HandlerContext): Promise<{ subject: string; runtime: RuntimeRecord }> => {
+  const callerRuntime = async (context: HandlerContext): Promise<{ identity: Identity; runtime: RuntimeRecord }> => {
     const identity = context.values.get(identityKey);
     if (!identity) throw new ConnectError("no caller identity", Code.Unauthenticated);
     if (identity.kind !== "runtime" || !identity.runtimeId) {
@@ -65,33 +73,36 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
     }
     const runtime = await store.getRuntime(identity.runtimeId);
     if (!runtime) throw new ConnectError("runtime is not known or has ended", Code.Unauthenticated);
-    return { subject: identity.subject, runtime };
+    return { identity, runtime };
   };
 
-  /** Which declared needs this request asks for, checked against declarations and policy. */
-  const selectNeeds = (runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
+  /** Why this caller may not read `name`, or undefined when it may (RBAC, then host policy). */
+  const refusal = (caller: Identity, runtime: RuntimeRecord, name: string): string | undefined => {
+    if (!authorize(caller, name)) return `permission secret:${name} not granted`;
+    if (!policy(runtime.pluginName, name)) return "host policy does not allow it";
+    return undefined;
+  };
+
+  /**
+   * Which declared needs this request asks for. An empty list means every declared name and goes
+   * through the same checks as an explicit list; only then is a refused optional secret left out.
+   */
+  const selectNeeds = (caller: Identity, runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
     if (names.length > MAX_SECRETS_PER_CALL) {
       throw new ConnectError(`at most ${MAX_SECRETS_PER_CALL} names per call`, Code.InvalidArgument);
     }
     const declared = new Map(runtime.secrets.map((need) => [need.name, need]));
-    if (names.length === 0) {
-      // All declared: a denied optional secret is left out, a denied required one is an error.
-      const needs: SecretNeed[] = [];
-      for (const need of runtime.secrets) {
-        if (policy(runtime.pluginName, need.name)) needs.push(need);
-        else if (!need.optional) throw denied(need.name, "host policy does not allow it");
-      }
-      return needs;
-    }
+    const all = names.length === 0;
     const needs: SecretNeed[] = [];
-    for (const name of new Set(names)) {
+    for (const name of all ? declared.keys() : new Set(names)) {
       if (name.length === 0 || name.length > MAX_SECRET_NAME_LENGTH) {
         throw new ConnectError("secret names must be 1 to 512 characters", Code.InvalidArgument);
       }
       const need = declared.get(name);
       if (!need) throw denied(name, "not declared at handshake");
-      if (!policy(runtime.pluginName, name)) throw denied(name, "host policy does not allow it");
-      needs.push(need);
+      const why = refusal(caller, runtime, name);
+      if (why === undefined) needs.push(need);
+      else if (!(all && need.optional)) throw denied(name, why);
     }
     return needs;
   };
@@ -120,13 +131,19 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
 
   return {
     async *watchSecrets(request: WatchSecretsRequest, context: HandlerContext) {
-      const { subject, runtime } = await callerRuntime(context);
-      const needs = selectNeeds(runtime, request.names);
-      const base = { type: "secrets.watch" as const, subject, runtimeId: runtime.runtimeId, pluginName: runtime.pluginName, requested: [...request.names] };
+      const { identity, runtime } = await callerRuntime(context);
+      const needs = selectNeeds(identity, runtime, request.names);
+      const base = {
+        type: "secrets.watch" as const,
+        subject: identity.subject,
+        runtimeId: runtime.runtimeId,
+        pluginName: runtime.pluginName,
+        requested: [...request.names],
+      };
       const changes = secretChanges({
         readAll: () => fetchNeeds(needs),
-        // Asked again every round: a secret the policy stops allowing is removed from the watcher.
-        allowed: () => needs.filter((need) => policy(runtime.pluginName, need.name)),
+        // Asked again every round: a secret RBAC or the policy stops allowing is removed from the watcher.
+        allowed: () => needs.filter((need) => refusal(identity, runtime, need.name) === undefined),
         read: (need) => provider.get(need.name, need.version ? { version: need.version } : {}),
         intervalMs: watchOptions.refreshIntervalMs,
         jitter: watchOptions.jitter,
@@ -148,8 +165,9 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
       const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [] };
       let runtime: RuntimeRecord | undefined;
       try {
-        runtime = (await callerRuntime(context)).runtime;
-        const needs = selectNeeds(runtime, request.names);
+        const caller = await callerRuntime(context);
+        runtime = caller.runtime;
+        const needs = selectNeeds(caller.identity, runtime, request.names);
         const secrets = await fetchNeeds(needs);
         const granted = secrets.map((s) => s.name);
         audit({ ...base, runtimeId: runtime.runtimeId, pluginName: runtime.pluginName, granted, outcome: "ok" });

@@ -36,6 +36,11 @@ export interface SecretProvider {
    */
   getMany(needs: readonly SecretNeed[]): Promise<SecretValue[]>;
   health(): Promise<SecretHealth>;
+  /**
+   * Where this provider looks for `name` (an environment variable, a file path, a Vault path),
+   * for messages such as a refused handshake. Never reads or shows a value. Optional.
+   */
+  locate?(name: string): string;
   /** Stops background work (token renewal, sockets). Optional. */
   close?(): Promise<void>;
 }

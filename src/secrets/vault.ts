@@ -192,6 +192,7 @@ export function createVaultSecretProvider(options: VaultProviderOptions): VaultS
 
   return {
     kind: "vault",
+    locate: (name) => `Vault path ${mount}/data/${name.split("#")[0]} at ${address}`,
     get,
     list,
     getMany: (needs) => resolveMany(get, needs),

@@ -41,6 +41,7 @@ export function createMemoryStore(): Store {
     registrationsByRuntime.delete(registration.runtimeId, registration.registrationId);
     registrationsByService.delete(registration.serviceType, registration.registrationId);
   };
+  const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
 
   const emit = (event: StoreEvent) => {
     for (const listener of listeners) listener(event);
@@ -68,6 +69,7 @@ export function createMemoryStore(): Store {
       unindexRegistration(registration);
       emit({ type: "removed", registration: copyRegistration(registration), cause });
     }
+    for (const listener of [...endedListeners]) listener(runtimeId, cause);
     return true;
   };
 
@@ -132,6 +134,20 @@ export function createMemoryStore(): Store {
     async deleteCredential(digest) {
       dropCredential(digest);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      // No await in here: the check and both writes run as one step of the event loop.
+      const oldDigest = credentialIds.get(oldId);
+      const old = oldDigest === undefined ? undefined : credentials.get(oldDigest);
+      const runtime = runtimes.get(record.runtimeId);
+      if (oldDigest === undefined || !old || old.expiresAt <= now || old.runtimeId !== record.runtimeId || old.kind !== record.kind) return false;
+      if (!runtime || runtime.expiresAt <= now) return false;
+      dropCredential(oldDigest);
+      dropCredential(newDigest);
+      credentials.set(newDigest, copyCredential(record));
+      credentialIds.set(record.id, newDigest);
+      runtime.expiresAt = record.expiresAt;
+      return true;
+    },
 
     async putRegistration(registration) {
       const old = registrations.get(registration.registrationId);
@@ -169,6 +185,10 @@ export function createMemoryStore(): Store {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onRuntimeEnded(listener) {
+      endedListeners.add(listener);
+      return () => endedListeners.delete(listener);
+    },
     async sweep(now) {
       let ended = 0;
       for (const [digest, record] of credentials) {
@@ -184,6 +204,7 @@ export function createMemoryStore(): Store {
     },
     async close() {
       listeners.clear();
+      endedListeners.clear();
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { RedisClient as Redis } from "./redis-source.js";
 import type { Logger } from "../log/index.js";
 import { decodeEvent, rawFromStream } from "./redis-codec.js";
-import type { StoreEvent } from "./types.js";
+import type { RemovalCause, StoreEvent } from "./types.js";
 
 export interface EventReaderOptions {
   /** A connection of its own: XREAD BLOCK holds it. */
@@ -9,6 +9,8 @@ export interface EventReaderOptions {
   streamKey: string;
   logger: Logger;
   deliver(event: StoreEvent): void;
+  /** A runtime-ended entry: `runtimeId` was removed with `cause`. */
+  runtimeEnded(runtimeId: string, cause: RemovalCause): void;
   /** How long one XREAD blocks (ms); bounds nothing user-visible since stop() disconnects. */
   blockMs?: number;
   /** How long a write waits for its own events to come round the stream before delivering them itself. */
@@ -24,6 +26,9 @@ export interface EventReader {
   deliverOwn(events: Array<{ id: string; event: StoreEvent }>): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Stream entry type written by REMOVE_RUNTIME (its `r` field is the runtime id). */
+export const RUNTIME_ENDED = "runtime-ended";
 
 /** Compares stream IDs "ms-seq". */
 export function compareStreamIds(a: string, b: string): number {
@@ -78,6 +83,13 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
       logger.error({ err }, "store event listener threw");
     }
   };
+  const endRuntime = (runtimeId: string, cause: RemovalCause) => {
+    try {
+      options.runtimeEnded(runtimeId, cause);
+    } catch (err) {
+      logger.error({ err }, "runtime-ended listener threw");
+    }
+  };
   const release = () => {
     for (const id of deliveredDirectly) if (compareStreamIds(id, lastId) <= 0) deliveredDirectly.delete(id);
     const due = waiters.filter((w) => compareStreamIds(w.id, lastId) <= 0);
@@ -108,7 +120,9 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
           for (const [id, fields] of entries) {
             lastId = id;
             if (deliveredDirectly.delete(id)) continue;
-            const event = decodeEvent(rawFromStream(fields).raw);
+            const { raw } = rawFromStream(fields);
+            if (raw.type === RUNTIME_ENDED) endRuntime(raw.rec, raw.cause as RemovalCause);
+            const event = decodeEvent(raw);
             if (event) deliver(event);
           }
         }

@@ -47,6 +47,32 @@ local function indexName(name, id, expiresAt, ttl)
   redis.call('ZADD', nameKey, expiresAt, id)
   if redis.call('PTTL', nameKey) < ttl then redis.call('PEXPIRE', nameKey, ttl) end
 end
+local function setRuntimeExpiry(id, expiresAt, ttl)
+  local key = p..'rt:'..id
+  if redis.call('EXISTS', key) == 0 then return 0 end
+  redis.call('HSET', key, 'expiresAt', expiresAt)
+  redis.call('ZADD', p..'rt-exp', expiresAt, id)
+  local name = redis.call('HGET', key, 'name')
+  if name then indexName(name, id, expiresAt, ttl) end
+  extendRuntime(id, ttl)
+  return 1
+end
+local function putCredential(d, rec, id, rt, ttl, expiresAt)
+  local key = p..'cred:'..d
+  local old = redis.call('HMGET', key, 'rt')
+  if old[1] and old[1] ~= rt then redis.call('SREM', p..'rt-creds:'..old[1], d) end
+  dropCredential(d)
+  if ttl < 1 then return 0 end
+  redis.call('HSET', key, 'rec', rec, 'id', id, 'rt', rt)
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('SET', p..'cred-id:'..id, d, 'PX', ttl)
+  redis.call('ZADD', p..'cred-exp', expiresAt, d)
+  local credsKey = p..'rt-creds:'..rt
+  redis.call('SADD', credsKey, d)
+  local want = math.max(ttl, redis.call('PTTL', p..'rt:'..rt))
+  if redis.call('PTTL', credsKey) < want then redis.call('PEXPIRE', credsKey, want) end
+  return 1
+end
 local function dropRegistration(rid, cause, origin, maxlen)
   local key = p..'reg:'..rid
   local f = redis.call('HMGET', key, 'rec', 'h', 'svc', 'rt')
@@ -75,15 +101,7 @@ return 1
 
 /** ARGV: p, id, expiresAt, ttlMs → 1 if the runtime exists */
 export const SET_RUNTIME_EXPIRY = `${prelude}
-local id = ARGV[2]
-local key = p..'rt:'..id
-if redis.call('EXISTS', key) == 0 then return 0 end
-redis.call('HSET', key, 'expiresAt', ARGV[3])
-redis.call('ZADD', p..'rt-exp', ARGV[3], id)
-local name = redis.call('HGET', key, 'name')
-if name then indexName(name, id, ARGV[3], tonumber(ARGV[4])) end
-extendRuntime(id, tonumber(ARGV[4]))
-return 1
+return setRuntimeExpiry(ARGV[2], ARGV[3], tonumber(ARGV[4]))
 `;
 
 /** ARGV: p, id, health, message, reportedAt, origin, maxlen → events */
@@ -130,26 +148,34 @@ for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
   if ev then table.insert(events, ev) end
 end
 redis.call('DEL', regsKey)
+-- Every host's reader hears of the end (to close what the runtime holds open); not a registration event.
+redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', 'runtime-ended', 'c', cause, 'r', id, 'h', '')
 return {1, events}
 `;
 
 /** ARGV: p, digest, rec, id, runtimeId, ttlMs, expiresAt */
 export const PUT_CREDENTIAL = `${prelude}
-local d, id, rt, ttl = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local key = p..'cred:'..d
-local old = redis.call('HMGET', key, 'rt')
-if old[1] and old[1] ~= rt then redis.call('SREM', p..'rt-creds:'..old[1], d) end
-dropCredential(d)
-if ttl < 1 then return 0 end
-redis.call('HSET', key, 'rec', ARGV[3], 'id', id, 'rt', rt)
-redis.call('PEXPIRE', key, ttl)
-redis.call('SET', p..'cred-id:'..id, d, 'PX', ttl)
-redis.call('ZADD', p..'cred-exp', ARGV[7], d)
-local credsKey = p..'rt-creds:'..rt
-redis.call('SADD', credsKey, d)
-local want = math.max(ttl, redis.call('PTTL', p..'rt:'..rt))
-if redis.call('PTTL', credsKey) < want then redis.call('PEXPIRE', credsKey, want) end
-return 1
+return putCredential(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7])
+`;
+
+/**
+ * Token refresh, consume-and-issue in one step (see Store.rotateCredential).
+ * ARGV: p, oldId, now, newDigest, rec, newId, runtimeId, credTtlMs, expiresAt, runtimeTtlMs, kind → 1 | 0
+ */
+export const ROTATE_CREDENTIAL = `${prelude}
+local oldId, now, rt = ARGV[2], tonumber(ARGV[3]), ARGV[7]
+local old = redis.call('GET', p..'cred-id:'..oldId)
+if not old then return 0 end
+local f = redis.call('HMGET', p..'cred:'..old, 'rt', 'rec')
+if f[1] ~= rt or not f[2] or cjson.decode(f[2]).kind ~= ARGV[11] then return 0 end
+local credExp = redis.call('ZSCORE', p..'cred-exp', old)
+if not credExp or tonumber(credExp) <= now then return 0 end
+local rtExp = redis.call('HGET', p..'rt:'..rt, 'expiresAt')
+if not rtExp or tonumber(rtExp) <= now then return 0 end
+dropCredential(old)
+redis.call('SREM', p..'rt-creds:'..rt, old)
+if putCredential(ARGV[4], ARGV[5], ARGV[6], rt, tonumber(ARGV[8]), ARGV[9]) == 0 then return 0 end
+return setRuntimeExpiry(rt, ARGV[9], tonumber(ARGV[10]))
 `;
 
 /** ARGV: p, digest */

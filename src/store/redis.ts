@@ -15,7 +15,7 @@ import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import * as scripts from "./redis-scripts.js";
 import { checkRedisMode, connectRedis, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
-import type { RegistrationRecord, Store, StoreEvent } from "./types.js";
+import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL; the store opens and owns its connections. Same as `source: url`. */
@@ -166,6 +166,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const run = createScriptRunner(client, anchorKey);
   const runDurable = createScriptRunner(writer, anchorKey);
   const listeners = new Set<(event: StoreEvent) => void>();
+  const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const resetListeners = new Set<() => void>();
 
   const deliver = (event: StoreEvent) => {
@@ -212,6 +213,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       streamKey: key("events"),
       logger,
       deliver,
+      runtimeEnded: (runtimeId, cause) => {
+        for (const listener of [...endedListeners]) listener(runtimeId, cause);
+      },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
     });
   } catch (err) {
@@ -353,6 +357,25 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ready();
       await durableWrite(scripts.DELETE_CREDENTIAL, [prefix, digest], true);
     },
+    async rotateCredential(oldId, newDigest, record, now) {
+      ready();
+      // Confirmed by the replicas like a revocation (the old token ends here), but not re-applied on a new
+      // primary: replaying it after a later revocation of the new token could bring that token back.
+      const rotated = await durableWrite(scripts.ROTATE_CREDENTIAL, [
+        prefix,
+        oldId,
+        now,
+        newDigest,
+        JSON.stringify(record),
+        record.id,
+        record.runtimeId,
+        Math.ceil(record.expiresAt - Date.now()),
+        record.expiresAt,
+        ttlUntil(record.expiresAt),
+        record.kind,
+      ], false);
+      return rotated === 1;
+    },
 
     async putRegistration(registration) {
       ready();
@@ -403,6 +426,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         listeners.delete(listener);
       };
     },
+    onRuntimeEnded(listener) {
+      endedListeners.add(listener);
+      return () => {
+        endedListeners.delete(listener);
+      };
+    },
     async sweep(now) {
       ready();
       await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
@@ -441,6 +470,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async close() {
       listeners.clear();
+      endedListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
       writer.disconnect();

@@ -99,6 +99,13 @@ export interface Store {
   /** Finds a credential by its public id (grant ID). */
   findCredentialById(id: string): Promise<{ digest: string; record: CredentialRecord } | undefined>;
   deleteCredential(digest: string): Promise<void>;
+  /**
+   * Token refresh as one atomic step: if the credential with public id `oldId` is live at `now` and
+   * belongs to `record.runtimeId`, whose runtime is live, it is deleted, `record` is stored under
+   * `newDigest` and the runtime's expiry becomes `record.expiresAt`. Of concurrent calls for one
+   * `oldId` (on any host sharing the store) at most one returns true; the others change nothing.
+   */
+  rotateCredential(oldId: string, newDigest: string, record: CredentialRecord, now: number): Promise<boolean>;
 
   /** Adds or replaces (same registrationId) a registration; emits `added` or `updated`. */
   putRegistration(registration: RegistrationRecord): Promise<void>;
@@ -112,6 +119,12 @@ export interface Store {
 
   /** Registration changes, from this host and (for shared stores) every other. */
   subscribe(listener: (event: StoreEvent) => void): () => void;
+  /**
+   * Runtimes removed (revoked, swept after expiry), by this host and (for shared stores) every other,
+   * so whatever a runtime holds open (streams) can end with it. Expiry itself is no event: compare
+   * `expiresAt` with the clock.
+   */
+  onRuntimeEnded(listener: (runtimeId: string, cause: RemovalCause) => void): () => void;
   /** Removes runtimes and credentials whose expiry passed; returns how many runtimes ended. */
   sweep(now: number): Promise<number>;
   /** True when the backing store answers (readiness). */

@@ -52,6 +52,12 @@ export interface TokenService {
   /** The live record with this public id (token id or grant ID). */
   find(id: string): Promise<CredentialRecord | undefined>;
   revokeById(id: string): Promise<boolean>;
+  /**
+   * Consumes the live runtime token `oldId` of `runtimeId` and issues its successor, extending the
+   * runtime, in one atomic store step: of concurrent refreshes of one token exactly one succeeds,
+   * the others are Unauthenticated.
+   */
+  refresh(oldId: string, runtimeId: string, ttlMs: number): Promise<IssuedToken>;
 }
 
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -59,14 +65,26 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const random = options.random ?? randomBytes;
   const now = options.now ?? Date.now;
 
+  const mint = (kind: TokenKind, runtimeId: string, ttlMs: number, extra: { id?: string; capability?: string } = {}) => {
+    const token = TOKEN_PREFIX[kind] + drawRandom(random, TOKEN_BYTES).toString("base64url");
+    const id = extra.id ?? randomId(kind === "runtime" ? "tk_" : "gr_", random);
+    const expiresAt = now() + ttlMs;
+    const record: CredentialRecord = { kind, id, runtimeId, expiresAt };
+    if (extra.capability !== undefined) record.capability = extra.capability;
+    return { token, id, expiresAt, record };
+  };
+
   return {
     async issue(kind, runtimeId, ttlMs, extra = {}) {
-      const token = TOKEN_PREFIX[kind] + drawRandom(random, TOKEN_BYTES).toString("base64url");
-      const id = extra.id ?? randomId(kind === "runtime" ? "tk_" : "gr_", random);
-      const expiresAt = now() + ttlMs;
-      const record: CredentialRecord = { kind, id, runtimeId, expiresAt };
-      if (extra.capability !== undefined) record.capability = extra.capability;
+      const { token, id, expiresAt, record } = mint(kind, runtimeId, ttlMs, extra);
       await store.putCredential(tokenDigest(token), record);
+      return { token, id, expiresAt };
+    },
+    async refresh(oldId, runtimeId, ttlMs) {
+      const { token, id, expiresAt, record } = mint("runtime", runtimeId, ttlMs);
+      if (!(await store.rotateCredential(oldId, tokenDigest(token), record, now()))) {
+        throw new ConnectError("runtime token was already refreshed, revoked or has expired", Code.Unauthenticated);
+      }
       return { token, id, expiresAt };
     },
     async verify(token, kind) {

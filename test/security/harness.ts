@@ -83,7 +83,7 @@ export async function startAttackHost(options: Partial<PluginHostOptions> = {}, 
     {
       auditLog: { destination: (r) => audit.push(r) },
       capabilities: [logCapability],
-      secrets: { provider: createEnvSecretProvider({ env: { PB_SECRET_DB_PASSWORD: SECRET_VALUE } }) },
+      secrets: { provider: createEnvSecretProvider({ env: { PB_SECRET_DB__PASSWORD: SECRET_VALUE } }) },
       ...options,
     },
     listenOptions,

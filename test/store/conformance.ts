@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Store, StoreEvent } from "../../src/store/index.js";
-import { credentialRecord, digestOf, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
+import { createTokenService } from "../../src/tokens/tokens.js";
+import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup(): Promise<void> }>;
 
@@ -174,6 +176,70 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         await sleep(80);
         expect(await store.getCredential(digestOf("short"))).toBeUndefined();
         expect(await store.findCredentialById("short")).toBeUndefined();
+      });
+    });
+
+    describe("onRuntimeEnded", () => {
+      it("hears every removed runtime with its cause (revoked and swept), and nothing after unsubscribing", async () => {
+        const ended: string[] = [];
+        const stop = store.onRuntimeEnded((runtimeId, cause) => ended.push(`${runtimeId}:${cause}`));
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b", { expiresAt: Date.now() + 30 }));
+        await store.putRegistration(registrationRecord("reg-1", "rt-a"));
+        await store.removeRuntime("rt-a", "revoked");
+        await store.removeRuntime("rt-missing", "revoked");
+        await sleep(60);
+        await store.sweep(Date.now());
+        await eventually(() => expect(ended.sort()).toEqual(["rt-a:revoked", "rt-b:expired"]));
+        stop();
+        await store.putRuntime(runtimeRecord("rt-c"));
+        await store.removeRuntime("rt-c", "revoked");
+        await sleep(100);
+        expect(ended).toHaveLength(2);
+        // Registration events are unchanged by it.
+        expect(summary()).toEqual(["added:reg-1", "removed:reg-1:revoked"]);
+      });
+    });
+
+    describe("rotateCredential (token refresh)", () => {
+      it("20 concurrent refreshes of one token: exactly one succeeds, the rest Unauthenticated, one token live", async () => {
+        await store.putRuntime(runtimeRecord("rt-a", { expiresAt: Date.now() + 30_000 }));
+        const tokens = createTokenService({ store });
+        const first = await tokens.issue("runtime", "rt-a", 30_000);
+        const results = await Promise.allSettled(Array.from({ length: 20 }, () => tokens.refresh(first.id, "rt-a", 90_000)));
+        const issued = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        const codes = results.flatMap((r) => (r.status === "rejected" ? [ConnectError.from(r.reason).code] : []));
+        expect(issued).toHaveLength(1);
+        expect(codes).toEqual(Array(19).fill(Code.Unauthenticated));
+        expect(await tokens.verify(first.token, "runtime")).toBeUndefined();
+        expect((await tokens.verify(issued[0]!.token, "runtime"))?.runtimeId).toBe("rt-a");
+        expect((await store.getRuntime("rt-a"))?.expiresAt).toBe(issued[0]!.expiresAt);
+      });
+
+      it("refuses a consumed, deleted, expired, unknown, grant or other runtime's credential, and a removed runtime", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        await store.putRuntime(runtimeRecord("rt-b"));
+        const next = (id: string, runtimeId = "rt-a") => credentialRecord(id, runtimeId, { expiresAt: Date.now() + 60_000 });
+        await store.putCredential(digestOf("a1"), credentialRecord("a1", "rt-a"));
+        expect(await store.rotateCredential("a1", digestOf("a2"), next("a2"), Date.now())).toBe(true);
+        expect(await store.rotateCredential("a1", digestOf("a3"), next("a3"), Date.now())).toBe(false);
+        expect(await store.getCredential(digestOf("a3"))).toBeUndefined();
+        expect(await store.rotateCredential("a2", digestOf("b1"), next("b1", "rt-b"), Date.now())).toBe(false);
+        expect(await store.rotateCredential("unknown", digestOf("a4"), next("a4"), Date.now())).toBe(false);
+        await store.deleteCredential(digestOf("a2"));
+        expect(await store.rotateCredential("a2", digestOf("a5"), next("a5"), Date.now())).toBe(false);
+
+        await store.putCredential(digestOf("s1"), credentialRecord("s1", "rt-a", { expiresAt: Date.now() + 60_000 }));
+        expect(await store.rotateCredential("s1", digestOf("s2"), next("s2"), Date.now() + 120_000)).toBe(false);
+
+        await store.putCredential(digestOf("g1"), credentialRecord("g1", "rt-a", { kind: "grant" }));
+        expect(await store.rotateCredential("g1", digestOf("g2"), next("g2"), Date.now())).toBe(false);
+
+        await store.putCredential(digestOf("r1"), credentialRecord("r1", "rt-b"));
+        await store.removeRuntime("rt-b", "revoked");
+        await store.putCredential(digestOf("r1"), credentialRecord("r1", "rt-b"));
+        expect(await store.rotateCredential("r1", digestOf("r2"), next("r2", "rt-b"), Date.now())).toBe(false);
+        expect(await store.getCredential(digestOf("r2"))).toBeUndefined();
       });
     });
 

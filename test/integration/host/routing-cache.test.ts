@@ -51,7 +51,7 @@ describe("routed calls after state changes (routing caches)", () => {
     const s = await setUp();
     expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
     await s.registry.unregister({ registrationId: s.registrationId }, bearer(s.provider.token));
-    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unimplemented);
+    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unavailable);
     await s.registry.register({ serviceType: KV }, bearer(s.provider.token));
     expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
     await s.t.host.store.setHealth(s.provider.runtimeId, HealthState.UNHEALTHY, "down", Date.now());
@@ -59,7 +59,7 @@ describe("routed calls after state changes (routing caches)", () => {
     await s.t.host.store.setHealth(s.provider.runtimeId, HealthState.HEALTHY, "", Date.now());
     expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
     await s.t.clients("connect").handshake.revoke({}, bearer(s.provider.token));
-    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unimplemented);
+    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unavailable);
   });
 
   it("a new provider in the declared range joins the rotation; one out of range never does", async () => {

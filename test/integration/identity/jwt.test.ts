@@ -86,7 +86,7 @@ describe("JWT authenticator against a loopback JWKS server", () => {
 
   it("accepts a valid token and names issuer and subject", async () => {
     const id = await createJwtAuthenticator(base())(bearer(await sign(key1)));
-    expect(id).toEqual({ kind: "external", subject: `jwt:${ISSUER}#alice`, method: "jwt", roles: ["reader"] });
+    expect(id).toEqual({ kind: "external", subject: `jwt:${ISSUER}#alice`, method: "jwt", roles: ["reader"], expiresAt: expect.any(Number) });
   });
 
   it("reads nested and space-separated role claims", async () => {

@@ -68,6 +68,6 @@ describe("in-process plugins", () => {
 
     await plugin.stop();
     expect(await t.host.store.listRegistrations(KVService.typeName)).toEqual([]);
-    expect(await codeOf(kvClient(t.url).get({ key: "k" }, bearer(consumer.token)))).toBe(Code.Unimplemented);
+    expect(await codeOf(kvClient(t.url).get({ key: "k" }, bearer(consumer.token)))).toBe(Code.Unavailable);
   });
 });

@@ -59,8 +59,23 @@ describe("process launcher", () => {
     h = await startLauncherHarness();
     // Default policy (on-failure): a command that cannot be spawned fails at once, no restart loop.
     const start = h.launcher.start({ name: "ghost", command: "/nonexistent/plugin" });
-    await expect(start).rejects.toThrow("plugin ghost exited before it was ready (could not be spawned)");
-    expect(h.launcher.list()[0]).toMatchObject({ state: "failed", restarts: 0 });
+    await expect(start).rejects.toThrow("plugin ghost exited before it was ready (could not be spawned (spawn /nonexistent/plugin ENOENT))");
+    expect(h.launcher.list()[0]).toMatchObject({ state: "failed", restarts: 0, pid: undefined });
+    // The spawn error is logged, not a "started" line with pid -1.
+    const ghost = h.logs.filter((r) => r["plugin"] === "ghost");
+    expect(ghost.some((r) => r.msg === "plugin process started")).toBe(false);
+    expect(ghost.filter((r) => r["pid"] === -1)).toEqual([]);
+    expect(ghost).toContainEqual(expect.objectContaining({ level: 50, msg: "plugin process could not be spawned", err: "spawn /nonexistent/plugin ENOENT" }));
+  });
+
+  it("logs a clean exit 0 at INFO, a failing exit at WARN", async () => {
+    h = await startLauncherHarness();
+    const once = (name: string, code: number) =>
+      h!.launcher.start({ name, command: process.execPath, args: ["-e", `process.exit(${code})`], restart: { policy: "never" } }).catch(() => undefined);
+    await Promise.all([once("done", 0), once("broken", 4)]);
+    const exitLog = (name: string) => h!.logs.find((r) => r["plugin"] === name && r.msg === "plugin exited; not restarted (policy)");
+    expect(exitLog("done")).toMatchObject({ level: 30, exit: "exit code 0" });
+    expect(exitLog("broken")).toMatchObject({ level: 40, exit: "exit code 4" });
   });
 
   it("passes only the spec's variables, the allow-listed ones and PLUGBOARD_* to the plugin", async () => {

@@ -132,7 +132,7 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
     expect(removed.removalReason).toBe(RemovalReason.UNREGISTERED);
     // No provider left: new calls are refused by the host, not sent to the stopped plugin.
     const err = await kv.get({ key: "drain/1" }).catch((e: unknown) => ConnectError.from(e));
-    expect((err as ConnectError).code).toBe(Code.Unimplemented);
+    expect((err as ConnectError).code).toBe(Code.Unavailable);
     watching.abort();
     await watcher;
   });

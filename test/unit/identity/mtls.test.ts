@@ -42,7 +42,7 @@ describe("createMtlsAuthenticator (direct)", () => {
   it("ignores non-SPIFFE URI SANs", async () => {
     const c = await issueCertificate(ca, { uris: ["https://example.org/x"], spiffeId: "spiffe://example.org/w", usage: "client" });
     const id = await createMtlsAuthenticator()({ headers, peerCertificate: new X509Certificate(c.certPem) });
-    expect(id).toEqual({ kind: "external", subject: "spiffe://example.org/w", method: "mtls", roles: [] });
+    expect(id).toEqual({ kind: "external", subject: "spiffe://example.org/w", method: "mtls", roles: [], expiresAt: expect.any(Number) });
   });
 
   it("reads SANs from the DER, so a ', URI:' inside a DNS name cannot forge a second entry", async () => {

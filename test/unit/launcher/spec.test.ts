@@ -4,7 +4,7 @@ import { pluginEnv } from "../../../src/launcher/env.js";
 import { resolveSpec } from "../../../src/launcher/spec.js";
 
 describe("resolveSpec", () => {
-  it("fills in defaults; readiness defaults to the provided services", () => {
+  it("fills in defaults; readiness follows the plugin's own declarations unless given", () => {
     const s = resolveSpec({ name: "kv", command: "/bin/kv", provides: ["kv.v1.KVService"] });
     expect(s).toMatchObject({
       args: [],
@@ -12,7 +12,7 @@ describe("resolveSpec", () => {
       inheritEnv: [],
       startTimeoutMs: 10_000,
       stopGraceMs: 5_000,
-      registrations: ["kv.v1.KVService"],
+      registrations: undefined,
       restart: { policy: "on-failure", initialDelayMs: 200, maxDelayMs: 10_000, maxRestarts: 5, windowMs: 60_000 },
     });
   });
@@ -49,7 +49,7 @@ describe("pluginEnv", () => {
 describe("restart tracking", () => {
   it("doubles the delay up to the ceiling and gives up past maxRestarts within the window", () => {
     let t = 0;
-    const tracker = createRestartTracker({ policy: "always", initialDelayMs: 100, maxDelayMs: 350, maxRestarts: 4, windowMs: 1_000 }, () => t);
+    const tracker = createRestartTracker({ policy: "always", initialDelayMs: 100, maxDelayMs: 350, maxRestarts: 4, windowMs: 1_000, noRestartExitCodes: [] }, () => t);
     expect([tracker.next(), tracker.next(), tracker.next(), tracker.next()]).toEqual([100, 200, 350, 350]);
     expect(tracker.next()).toBeUndefined();
     t = 1_001; // the window moved on
@@ -66,6 +66,9 @@ describe("restart tracking", () => {
     // A command that could not be spawned is not retried, whatever the policy.
     expect(shouldRestart("always", { code: -1, signal: null })).toBe(false);
     expect(shouldRestart("on-failure", { code: -1, signal: null })).toBe(false);
+    // Nor is a plugin that exits with a "refused, restarting will not help" code.
+    expect(shouldRestart("always", { code: 2, signal: null }, [2])).toBe(false);
+    expect(shouldRestart("on-failure", { code: 2, signal: null }, [])).toBe(true);
   });
 });
 

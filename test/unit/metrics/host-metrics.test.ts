@@ -58,8 +58,8 @@ describe("host metrics", () => {
     await store.putRegistration({ registrationId: "rg_1", runtimeId: "rt_1", serviceType: "kv.v1.KV", version: "1.0.0", pluginName: "kv", endpoint: "http://127.0.0.1:1", metadata: {}, weight: 1, health: 1 });
     hits = 5;
     const { body } = await m.render();
-    expect(body).toContain('plugboard_active_plugins{health="serving"} 1');
-    expect(body).toContain('plugboard_active_plugins{health="not_serving"} 0');
+    expect(body).toContain('plugboard_active_plugins{health="healthy"} 1');
+    expect(body).toContain('plugboard_active_plugins{health="unhealthy"} 0');
     expect(body).toContain('plugboard_registrations{service="kv.v1.KV"} 1');
     expect(body).toContain("plugboard_secret_cache_hits_total 5");
     expect(body).toContain("plugboard_secret_cache_misses_total 2");

@@ -1,30 +1,34 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { SecretError, createEnvSecretProvider, isSecretEnvKey, normaliseEnvKey } from "../../../src/secrets/index.js";
+import { SecretError, createEnvSecretProvider, envKeyOf, envNameOf, isSecretEnvKey } from "../../../src/secrets/index.js";
 import { text } from "../../helpers/secrets.js";
 
 describe("env secret provider", () => {
-  it("normalises names to prefixed upper-case keys", () => {
-    expect(normaliseEnvKey("openai/api_key")).toBe("OPENAI_API_KEY");
-    expect(normaliseEnvKey("db.main-password")).toBe("DB_MAIN_PASSWORD");
-    expect(normaliseEnvKey("//x//")).toBe("X");
+  it("maps names one-to-one to upper-case keys ('/' → '__') and refuses every other form", () => {
+    expect(envKeyOf("openai/api_key")).toBe("OPENAI__API_KEY");
+    expect(envKeyOf("db_password")).toBe("DB_PASSWORD");
+    expect(envNameOf("OPENAI__API_KEY")).toBe("openai/api_key");
+    expect(envNameOf("A___B")).toBeUndefined();
+    for (const refused of ["db.main-password", "//x//", "Db", "a__b", "_a", "a_", "a/", "a#b", ""]) {
+      expect(envKeyOf(refused), refused).toBeUndefined();
+    }
     expect(isSecretEnvKey("PB_SECRET_X")).toBe(true);
     expect(isSecretEnvKey("HOME")).toBe(false);
   });
 
   it("reads from the injected environment at call time", async () => {
-    const env: Record<string, string | undefined> = { PB_SECRET_OPENAI_API_KEY: "sk-test" };
+    const env: Record<string, string | undefined> = { PB_SECRET_OPENAI__API_KEY: "sk-test" };
     const provider = createEnvSecretProvider({ env });
     const secret = await provider.get("openai/api_key");
     expect(text(secret.value)).toBe("sk-test");
     expect(secret).toMatchObject({ name: "openai/api_key", version: "" });
-    env["PB_SECRET_OPENAI_API_KEY"] = "sk-rotated";
+    env["PB_SECRET_OPENAI__API_KEY"] = "sk-rotated";
     expect(text((await provider.get("openai/api_key")).value)).toBe("sk-rotated");
   });
 
   it("honours a custom prefix and lists only prefixed keys", async () => {
-    const provider = createEnvSecretProvider({ prefix: "APP_", env: { APP_DB: "x", APP_API_KEY: "y", HOME: "/root" } });
-    expect(await provider.list()).toEqual(["api_key", "db"]);
+    const provider = createEnvSecretProvider({ prefix: "APP_", env: { APP_DB: "x", APP_API_KEY: "y", APP_OPENAI__KEY: "z", APP_BAD___KEY: "w", HOME: "/root" } });
+    expect(await provider.list()).toEqual(["api_key", "db", "openai/key"]);
     expect(text((await provider.get("db")).value)).toBe("x");
     expect(() => createEnvSecretProvider({ prefix: "BAD-PREFIX" })).toThrow(TypeError);
   });
@@ -38,7 +42,8 @@ describe("env secret provider", () => {
     expect((missing as SecretError).secretName).toBe("nope");
     expect(ConnectError.from(missing).code).toBe(Code.NotFound);
     await expect(provider.get("x", { version: "3" })).rejects.toMatchObject({ code: Code.NotFound });
-    await expect(provider.get("///")).rejects.toMatchObject({ code: Code.InvalidArgument });
+    // A name no variable can hold is NotFound (a chain goes on), its message states the rule.
+    await expect(provider.get("///")).rejects.toMatchObject({ code: Code.NotFound, rawMessage: expect.stringContaining("lower-case") });
     await expect(provider.get("a\nb")).rejects.toMatchObject({ code: Code.InvalidArgument });
     await expect(provider.get("")).rejects.toMatchObject({ code: Code.InvalidArgument });
   });

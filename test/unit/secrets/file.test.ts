@@ -96,16 +96,22 @@ describe("file secret provider", () => {
 
   it("reads a JSON document: exact keys, nested objects, fields; re-read after a change", async () => {
     const file = join(dir, "secrets.json");
-    await writeFile(file, JSON.stringify({ "openai/api_key": "sk-1", db: { password: "pw", port: 5432 }, flag: true }));
+    await writeFile(
+      file,
+      JSON.stringify({ "openai/api_key": "sk-1", db: { password: "pw", port: 5432 }, flag: true, "svc/creds": { user: "u" } }),
+    );
     const provider = createFileSecretProvider({ path: file });
     expect(text((await provider.get("openai/api_key")).value)).toBe("sk-1");
     expect(text((await provider.get("db/password")).value)).toBe("pw");
-    expect(text((await provider.get("db#port")).value)).toBe("5432");
+    expect(text((await provider.get("db/port")).value)).toBe("5432");
+    // One name per entry: `db#port` is `db/port`; an exact key with '/' takes its fields with '#'.
+    await expect(provider.get("db#port")).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining('"db/port"') });
+    expect(text((await provider.get("svc/creds#user")).value)).toBe("u");
     expect(text((await provider.get("flag")).value)).toBe("true");
     expect(JSON.parse(text((await provider.get("db")).value))).toEqual({ password: "pw", port: 5432 });
     await expect(provider.get("db/none")).rejects.toMatchObject({ code: Code.NotFound });
     await expect(provider.get("constructor")).rejects.toMatchObject({ code: Code.NotFound });
-    expect(await provider.list()).toEqual(["db/password", "db/port", "flag", "openai/api_key"]);
+    expect(await provider.list()).toEqual(["db/password", "db/port", "flag", "openai/api_key", "svc/creds#user"]);
 
     await writeFile(file, JSON.stringify({ "openai/api_key": "sk-2" }));
     expect(text((await provider.get("openai/api_key")).value)).toBe("sk-2");

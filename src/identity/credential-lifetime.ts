@@ -1,0 +1,153 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Store } from "../store/types.js";
+import { identityKey, type Identity } from "./identity.js";
+
+/** setTimeout's ceiling (~24.8 days): a longer wait is re-armed when it fires. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** A failed store read is retried this soon (the store guard already logs the outage). */
+const RETRY_MS = 1_000;
+
+export interface CredentialLifetimeOptions {
+  store: Pick<Store, "getRuntime" | "onRuntimeEnded">;
+  /** The host's clock. */
+  now?: () => number;
+}
+
+/**
+ * Tells when a caller's credential ends: its runtime removed (revoked, swept; on any host sharing the
+ * store), its runtime's expiry passed unrefreshed (by the host's clock), or its JWT/certificate's
+ * `expiresAt` reached. One store subscription serves every watch.
+ */
+export interface CredentialLifetime {
+  /**
+   * Calls `onEnd` once, with an Unauthenticated error, when the credential ends; returns "stop watching".
+   * `firstCheckAfterMs` defers the first store read (the caller was just authenticated): removals are
+   * heard at once regardless, and an expiry within that time is noticed at its end. For short calls.
+   */
+  watch(identity: Identity, onEnd: (error: ConnectError) => void, options?: { firstCheckAfterMs?: number }): () => void;
+  close(): void;
+}
+
+export function createCredentialLifetime(options: CredentialLifetimeOptions): CredentialLifetime {
+  const now = options.now ?? Date.now;
+  const byRuntime = new Map<string, Set<(cause: string) => void>>();
+  let unsubscribe: (() => void) | undefined;
+
+  return {
+    watch(identity, onEnd, watchOptions = {}) {
+      const runtimeId = identity.kind === "runtime" ? identity.runtimeId : undefined;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const onRuntimeEnded = (cause: string) => finish(`the caller's runtime ended (${cause})`);
+      const stop = () => {
+        done = true;
+        clearTimeout(timer);
+        if (runtimeId === undefined) return;
+        const set = byRuntime.get(runtimeId);
+        set?.delete(onRuntimeEnded);
+        if (set?.size === 0) byRuntime.delete(runtimeId);
+      };
+      const finish = (message: string) => {
+        if (done) return;
+        stop();
+        onEnd(new ConnectError(message, Code.Unauthenticated));
+      };
+      const checkAt = (at: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => void check(), Math.min(Math.max(at - now(), 0), MAX_TIMER_MS));
+        timer.unref();
+      };
+      // Runs at the start and whenever the nearest expiry is due: a refresh may have moved the runtime's.
+      const check = async () => {
+        if (done) return;
+        if (identity.expiresAt !== undefined && now() >= identity.expiresAt) return finish("the caller's credential expired");
+        let due = identity.expiresAt ?? Number.POSITIVE_INFINITY;
+        if (runtimeId !== undefined) {
+          let runtime;
+          try {
+            runtime = await options.store.getRuntime(runtimeId);
+          } catch {
+            if (!done) checkAt(now() + RETRY_MS);
+            return;
+          }
+          if (done) return;
+          if (!runtime || runtime.expiresAt <= now()) return finish("the caller's runtime token expired or was revoked");
+          due = Math.min(due, runtime.expiresAt);
+        }
+        if (Number.isFinite(due)) checkAt(due);
+      };
+
+      if (runtimeId !== undefined) {
+        unsubscribe ??= options.store.onRuntimeEnded((ended, cause) => {
+          for (const end of [...(byRuntime.get(ended) ?? [])]) end(cause);
+        });
+        let set = byRuntime.get(runtimeId);
+        if (!set) byRuntime.set(runtimeId, (set = new Set()));
+        set.add(onRuntimeEnded);
+      }
+      const deferMs = watchOptions.firstCheckAfterMs ?? 0;
+      if (deferMs > 0) checkAt(Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
+      else void check();
+      return stop;
+    },
+    close() {
+      unsubscribe?.();
+      unsubscribe = undefined;
+      byRuntime.clear();
+    },
+  };
+}
+
+/**
+ * Ends every streaming host RPC of an authenticated caller with Unauthenticated once its credential
+ * ends (see CredentialLifetime). The handler's signal is aborted too, so it cleans up as on a client
+ * disconnect; the client sees the end at once even if the handler is slow to notice. Goes after the
+ * identity interceptor. Unauthenticated (public) streams have no credential to outlive.
+ */
+export function createStreamLifetimeInterceptor(lifetime: CredentialLifetime): Interceptor {
+  return (next) => async (req) => {
+    const identity = req.contextValues.get(identityKey);
+    if (!req.stream || !identity) return next(req);
+    const ended = new AbortController();
+    const stop = lifetime.watch(identity, (error) => ended.abort(error));
+    let res;
+    try {
+      res = await next({ ...req, signal: AbortSignal.any([req.signal, ended.signal]) });
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    if (!res.stream) {
+      stop();
+      return res;
+    }
+    return { ...res, message: endWhenAborted(res.message, ended.signal, stop) };
+  };
+}
+
+/** Passes `inner` through until `ended` aborts, then throws its reason without waiting for `inner`. */
+async function* endWhenAborted<T>(inner: AsyncIterable<T>, ended: AbortSignal, stop: () => void): AsyncGenerator<T> {
+  const iterator = inner[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_, reject) => {
+    if (ended.aborted) reject(ended.reason);
+    else ended.addEventListener("abort", () => reject(ended.reason), { once: true });
+  });
+  aborted.catch(() => undefined);
+  let finished = false;
+  try {
+    for (;;) {
+      const result = await Promise.race([iterator.next(), aborted]);
+      if (result.done) {
+        finished = true;
+        break;
+      }
+      yield result.value;
+    }
+  } finally {
+    stop();
+    // The handler may still be waiting; it ends on its aborted signal, and its cleanup runs then.
+    if (!finished) iterator.return?.().catch(() => undefined);
+  }
+  // A handler that ended because its signal was aborted by us: the stream still ends Unauthenticated.
+  if (ended.aborted) throw ended.reason;
+}
