@@ -32,8 +32,6 @@ export function connectRedis(source: RedisSource, options: RedisConnectOptions):
     enableOfflineQueue: options.enableOfflineQueue,
     connectionName: options.connectionName,
     retryStrategy: retry,
-    // A primary demoted under us answers READONLY: reconnect (re-asking Sentinel) and resend, at once.
-    reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
     ...(options.commandTimeout !== undefined ? { commandTimeout: options.commandTimeout } : {}),
   };
   const s = typeof source === "string" ? { url: source } : source;
@@ -48,6 +46,9 @@ export function connectRedis(source: RedisSource, options: RedisConnectOptions):
       ...(s.sentinelPassword ? { sentinelPassword: s.sentinelPassword } : {}),
       ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       sentinelRetryStrategy: retry,
+      // A primary demoted under us answers READONLY: reconnect (re-asking Sentinel) and resend, at once. Only
+      // here: reconnecting to the same URL would not help, and Cluster follows MOVED by itself.
+      reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
       // No ioredis failoverDetector: in tests its disconnect on +switch-master raced a reconnect in progress and
       // left a connection that never came back. A dead primary refuses connections (retry, re-asking Sentinel,
       // every ≤ reconnectMaxDelayMs); a demoted live one answers READONLY (reconnectOnError above).
@@ -109,6 +110,13 @@ export async function checkRedisMode(client: Redis, source: RedisSource): Promis
   if (mode === "cluster") {
     throw new Error(
       `Redis at ${where} is a Redis Cluster node: write store: { redis: { cluster: ["${client.options.host}:${client.options.port}", …] } }`,
+    );
+  }
+  const replication = await client.info("replication");
+  if (infoField(replication, "role") === "slave") {
+    const primary = `${infoField(replication, "master_host")}:${infoField(replication, "master_port")}`;
+    throw new Error(
+      `Redis at ${where} is a read-only replica of ${primary}: point store at the primary, or at the sentinels with store: { redis: { sentinels: [...], name } }`,
     );
   }
 }

@@ -15,7 +15,7 @@ describe("Redis sources", () => {
       expect([1, 3, 10, 1000].map((n) => forms[0]!.options.retryStrategy!(n))).toEqual([50, 150, 200, 200]);
       expect(forms[1]!.options.sentinelRetryStrategy!(1000)).toBe(200);
       expect(forms[2]!.options.retryStrategy!(1000)).toBe(75);
-      const onError = forms[0]!.options.reconnectOnError as (err: Error) => boolean | 1 | 2;
+      const onError = forms[1]!.options.reconnectOnError as (err: Error) => boolean | 1 | 2;
       expect(onError(new Error("READONLY You can't write against a read only replica."))).toBe(2);
       expect(onError(new Error("ERR wrong number of arguments"))).toBe(false);
     } finally {

@@ -76,6 +76,12 @@ describe.skipIf(!hasRedis)("redis store on Sentinel", () => {
     );
   });
 
+  it("names a replica given as a plain URL", async () => {
+    await expect(createRedisStore({ url: `redis://${group.replica.address}` })).rejects.toThrow(
+      `is a read-only replica of ${group.primary.address}: point store at the primary, or at the sentinels`,
+    );
+  });
+
   it("waits for the replica before acknowledging a revocation, and answers an error when it does not confirm", async () => {
     const store = await createRedisStore({
       source: { sentinels: group.sentinelAddresses, name: group.name },
