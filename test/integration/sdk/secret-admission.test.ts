@@ -51,7 +51,7 @@ describe("required secrets are checked when the plugin is admitted", () => {
     const err = await startError(t, [{ name: "present" }, { name: "db/password" }]);
     expect(err?.code).toBe(Code.FailedPrecondition);
     expect(err?.rawMessage).toContain('"db/password"');
-    expect(err?.rawMessage).toContain("environment variable PB_SECRET_DB_PASSWORD");
+    expect(err?.rawMessage).toContain("environment variable PB_SECRET_DB__PASSWORD");
     expect(err?.rawMessage).not.toContain(VALUE);
     expect(err?.rawMessage).not.toContain("present");
     // The refusal is audited, without the value.
@@ -81,7 +81,7 @@ describe("required secrets are checked when the plugin is admitted", () => {
 
     const chain = createChainSecretProvider([createEnvSecretProvider({ env: {} }), file]);
     const chained = await startError(await host(chain), [{ name: "api/key" }]);
-    expect(chained?.rawMessage).toContain(`environment variable PB_SECRET_API_KEY, then file ${join(dir, "api", "key")}`);
+    expect(chained?.rawMessage).toContain(`environment variable PB_SECRET_API__KEY, then file ${join(dir, "api", "key")}`);
   });
 
   it("a provider outage is Unavailable (try again), not a refusal", async () => {
