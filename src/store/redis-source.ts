@@ -120,3 +120,40 @@ export async function checkRedisMode(client: Redis, source: RedisSource): Promis
     );
   }
 }
+
+/**
+ * Why `{ cluster }` or `{ sentinels }` did not connect, when the cause is the mode: asks the first
+ * listed address what it is (INFO server). Undefined when it cannot tell.
+ */
+export async function diagnoseSourceMode(source: RedisSource, options: { password?: string; tls?: RedisTls } = {}): Promise<string | undefined> {
+  if (typeof source === "string" || "url" in source) return undefined;
+  const listed = "cluster" in source ? source.cluster : source.sentinels;
+  const first = addresses(listed, "redis")[0]!;
+  const tls = tlsOption(source.tls ?? options.tls);
+  const password = "cluster" in source ? source.password : source.sentinelPassword;
+  const probe = new Redis({
+    ...first,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2_000,
+    ...(password ? { password } : {}),
+    ...(tls ? { tls } : {}),
+  });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    const mode = infoField(await probe.info("server"), "redis_mode");
+    const at = `${first.host}:${first.port}`;
+    const scheme = tls ? "rediss" : "redis";
+    if ("cluster" in source && mode === "standalone") return `${at} is a standalone Redis, not a Cluster node: write store: { redis: { url: "${scheme}://${at}" } }`;
+    if ("cluster" in source && mode === "sentinel") return `${at} is a Sentinel, not a Cluster node: write store: { redis: { sentinels: ["${at}", …], name: "<primary name>" } }`;
+    if ("sentinels" in source && mode === "standalone") return `${at} is a Redis server, not a Sentinel: write store: { redis: { url: "${scheme}://${at}" } }`;
+    if ("sentinels" in source && mode === "cluster") return `${at} is a Redis Cluster node, not a Sentinel: write store: { redis: { cluster: ["${at}", …] } }`;
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -14,7 +14,7 @@ import { createDurability, type DurableWritesOptions, type Replayable } from "./
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import * as scripts from "./redis-scripts.js";
-import { checkRedisMode, connectRedis, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
+import { checkRedisMode, connectRedis, diagnoseSourceMode, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
 import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
@@ -86,15 +86,21 @@ function duplicateClient(client: RedisClient, connectionName: string): RedisClie
 function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return Promise.resolve();
   return new Promise((resolve, reject) => {
+    // The last connection error says why (e.g. "cluster support disabled" for { cluster } on a plain Redis).
+    let lastError = "";
+    const onError = (err: Error) => (lastError = err.message);
     const timer = setTimeout(() => {
       client.off("ready", onReady);
-      reject(new Error(`Redis store: not connected after ${timeoutMs} ms`));
+      client.off("error", onError);
+      reject(new Error(`Redis store: not connected after ${timeoutMs} ms${lastError ? ` (last error: ${lastError})` : ""}`));
     }, timeoutMs);
     const onReady = () => {
       clearTimeout(timer);
+      client.off("error", onError);
       resolve();
     };
     client.once("ready", onReady);
+    client.on("error", onError);
   });
 }
 
@@ -157,7 +163,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     if (source !== undefined && client instanceof Redis) await checkRedisMode(client, source);
   } catch (err) {
     await closeAll();
-    throw err;
+    const hint = source !== undefined ? await diagnoseSourceMode(source) : undefined;
+    throw hint ? new Error(`Redis store: ${hint}`) : err;
   }
   connected = true;
 

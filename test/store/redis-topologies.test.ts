@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStore } from "../../src/redis.js";
-import { findRedisServer } from "../helpers/redis.js";
+import { findRedisServer, useRedisServer } from "../helpers/redis.js";
 import {
   haveRedisCluster,
   startRedisCluster,
@@ -102,4 +102,24 @@ describe.skipIf(!hasRedis)("redis store on Sentinel", () => {
     await store.deleteCredential(digestOf("t2")); // the caller's retry succeeds once the replica keeps up
     expect(await store.getCredential(digestOf("t2"))).toBeUndefined();
   }, 30_000);
+});
+
+describe.skipIf(!hasRedis)("redis store: a mode that does not match the server", () => {
+  const server = useRedisServer();
+
+  it("says what it is and what to write: { cluster } or { sentinels } pointed at a plain Redis", async () => {
+    const address = `127.0.0.1:${server().port}`;
+    await expect(createRedisStore({ source: { cluster: [address] }, connectTimeoutMs: 2_000 })).rejects.toThrow(
+      `Redis store: ${address} is a standalone Redis, not a Cluster node: write store: { redis: { url: "redis://${address}" } }`,
+    );
+    await expect(createRedisStore({ source: { sentinels: [address], name: "main" }, connectTimeoutMs: 2_000 })).rejects.toThrow(
+      `Redis store: ${address} is a Redis server, not a Sentinel: write store: { redis: { url: "redis://${address}" } }`,
+    );
+  }, 20_000);
+
+  it("keeps the last connection error when it cannot tell (nothing listening)", async () => {
+    await expect(createRedisStore({ url: "redis://127.0.0.1:1", connectTimeoutMs: 500 })).rejects.toThrow(
+      /not connected after 500 ms \(last error: .*ECONNREFUSED/,
+    );
+  });
 });
