@@ -118,6 +118,21 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
     expect(await codeOf(a.kv.get({ key: "k" }, bearer(rt.token)))).toBe(Code.Unauthenticated);
   });
 
+  it("the CLI given a cluster node as a plain URL exits saying what it is and what to write", async () => {
+    const config = join(dir, "wrong-mode.yaml");
+    writeFileSync(
+      config,
+      [
+        "listen: { hostname: 127.0.0.1, port: 0 }",
+        `magicCookie: { key: ${COOKIE.key}, value: ${COOKIE.value} }`,
+        `store: redis://${cluster.addresses[0]}`,
+      ].join("\n"),
+    );
+    await expect(spawnCliHost("wrong-mode", config)).rejects.toThrow(
+      `is a Redis Cluster node: write store: { redis: { cluster: ["${cluster.addresses[0]}", …] } }`,
+    );
+  }, 30_000);
+
   it("/readyz is 503 while the node serving the deployment's slot cannot serve, 200 again after", async () => {
     const [a, b] = hosts as [HostProcess, HostProcess];
     for (const host of [a, b]) expect(await statusOf(host.url, "/readyz")).toBe(200);
