@@ -67,7 +67,10 @@ export async function createDurability(
     if (!(client instanceof Cluster)) return client;
     const nodeKey = client.slots[slot]?.[0];
     const node = client.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
-    if (!node) throw new Error("Redis store: no primary known for the store's slot");
+    if (!node) {
+      client.refreshSlotsCache(); // its owner changed: ask the cluster; the next attempt finds it
+      throw new Error("Redis store: no primary known for the store's slot");
+    }
     return node;
   };
 
@@ -84,7 +87,11 @@ export async function createDurability(
   };
 
   let runId: string | undefined;
-  const readRunId = async () => infoField(await primary().info("server"), "run_id");
+  const readRunId = async () => {
+    // A keyed command through the Cluster client follows MOVED and refreshes a stale slot map (a fail-over).
+    if (client instanceof Cluster) await client.exists(anchorKey);
+    return infoField(await primary().info("server"), "run_id");
+  };
   runId = await readRunId();
 
   return {

@@ -260,9 +260,25 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     }
     logger.warn({ reapplied: replays.length, removedAgain: restored }, "redis store: new Redis primary; re-applied recent revocations");
   };
-  writer.on("ready", () => {
-    reconcile().catch((err: Error) => logger.warn({ err: err.message }, "redis store: reconciliation on the new primary failed"));
-  });
+  let reconciling: Promise<void> | undefined;
+  const checkPrimary = () => {
+    // One check at a time; a failed one (the old primary still listed) is retried by the next trigger.
+    reconciling ??= reconcile()
+      .catch((err: Error) => logger.debug({ err: err.message }, "redis store: primary check failed; retrying on the next trigger"))
+      .finally(() => (reconciling = undefined));
+  };
+  writer.on("ready", checkPrimary);
+  // A Cluster fails over without its client reconnecting as a whole: check after each slot-map change, and
+  // every few seconds (one INFO per host), since the new slot owner may be listed before it serves.
+  let primaryTimer: NodeJS.Timeout | undefined;
+  if (writer instanceof Cluster) {
+    writer.on("refresh", checkPrimary);
+    writer.on("+node", checkPrimary);
+    primaryTimer = setInterval(() => {
+      if (writer.status === "ready") checkPrimary();
+    }, options.durableWrites === false ? 2_000 : options.durableWrites?.replicaCheckMs ?? 2_000);
+    primaryTimer.unref();
+  }
 
   const ttlUntil = (expiresAt: number) => Math.ceil(expiresAt - Date.now() + graceMs);
 
@@ -480,6 +496,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       endedListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
+      if (primaryTimer) clearInterval(primaryTimer);
       writer.disconnect();
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },

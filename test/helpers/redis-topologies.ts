@@ -211,20 +211,23 @@ export interface RedisCluster {
   addresses: string[];
   /** The node serving `key`'s slot. */
   nodeFor(key: string): Promise<RedisProcess>;
+  /** A replica of `primary` (with `replicas: 1`). */
+  replicaOf(primary: RedisProcess): Promise<RedisProcess>;
   stop(): Promise<void>;
 }
 
-/** Three primaries, no replicas, slots split by `redis-cli --cluster create`. */
-export async function startRedisCluster(): Promise<RedisCluster> {
+/** Three primaries (and `replicas` replicas each), slots split by `redis-cli --cluster create`. */
+export async function startRedisCluster(options: { replicas?: number } = {}): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), "plugboard-cluster-"));
   const nodes: RedisProcess[] = [];
+  const replicas = options.replicas ?? 0;
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       nodes.push(
         await startServer(dir, ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]),
       );
     }
-    const create = spawnSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-yes"], {
+    const create = spawnSync("redis-cli", ["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-replicas", String(replicas), "--cluster-yes"], {
       encoding: "utf8",
       timeout: 30_000,
     });
@@ -235,6 +238,15 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       }
       return true;
     }, "cluster_state:ok");
+    if (replicas > 0) {
+      await until(async () => {
+        let synced = 0;
+        for (const n of nodes) {
+          if (/master_link_status:up/.test((await redisCommand(n.port, "INFO", "replication")) as string)) synced++;
+        }
+        return synced === 3 * replicas;
+      }, "the replicas to sync");
+    }
     return {
       nodes,
       addresses: nodes.map((n) => n.address),
@@ -243,6 +255,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         const slots = (await redisCommand(nodes[0]!.port, "CLUSTER", "SLOTS")) as Array<[number, number, [string, number]]>;
         const owner = slots.find(([from, to]) => slot >= from && slot <= to)!;
         return nodes.find((n) => n.port === Number(owner[2][1]))!;
+      },
+      async replicaOf(primary) {
+        const lines = ((await redisCommand(primary.port, "CLUSTER", "NODES")) as string).split("\n");
+        const id = lines.find((l) => l.includes("myself"))!.split(" ")[0]!;
+        const line = lines.find((l) => l.split(" ")[3] === id)!;
+        const port = Number(line.split(" ")[1]!.split(":")[1]!.split("@")[0]);
+        return nodes.find((n) => n.port === port)!;
       },
       async stop() {
         await Promise.all(nodes.map((n) => n.kill()));
