@@ -14,7 +14,7 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE } from "../../helpers/host.js";
 import { findRedisServer } from "../../helpers/redis.js";
-import { startSentinelGroup, until, type SentinelGroup } from "../../helpers/redis-topologies.js";
+import { redisCommand, startSentinelGroup, until, type SentinelGroup } from "../../helpers/redis-topologies.js";
 import { bearer } from "../../helpers/transports.js";
 import { kvProvider } from "../sdk/harness.js";
 import { spawnCliHost, type HostProcess } from "./harness.js";
@@ -47,7 +47,7 @@ describe.skipIf(!haveRedis)("plugboard host ×2 on Redis Sentinel: fail-over und
         "  redis:",
         `    sentinels: [${group.sentinelAddresses.map((a) => `"${a}"`).join(", ")}]`,
         `    name: ${group.name}`,
-        "  durableWrites: { timeoutMs: 500 }",
+        `  durableWrites: { timeoutMs: 500, recentLimit: ${Number(process.env["RECENT_LIMIT"] ?? 1000)} }`,
       ].join("\n"),
     );
     hosts = await Promise.all(["sentinel-a", "sentinel-b"].map((name) => spawnCliHost(name, config)));
@@ -87,12 +87,14 @@ describe.skipIf(!haveRedis)("plugboard host ×2 on Redis Sentinel: fail-over und
       const revokedInSync = await a.handshakeAs(consumer("revoked-in-sync"));
       await b.handshake.revoke({ reason: "test" }, bearer(revokedInSync.token));
 
-      // 2. The replica lags (stopped): the revocation reaches the primary, is not confirmed, answers Unavailable.
+      // 2. The replica lags (stopped, its link cut: what the primary writes next never reaches it): the
+      //    revocation reaches the primary only, is not confirmed, and answers Unavailable.
       const revokedLagging = await a.handshakeAs(consumer("revoked-lagging"));
       const oldPrimary = await group.currentPrimary();
       group.replica.pause();
       let lagCode: Code | "ok";
       try {
+        await redisCommand(group.primary.port, "CLIENT", "KILL", "TYPE", "replica");
         lagCode = await codeOf(b.handshake.revoke({ reason: "test" }, bearer(revokedLagging.token)));
         // 3. The primary dies before the replica caught up.
         await group.primary.kill();
