@@ -53,7 +53,7 @@ export interface StartedHost {
 export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" })): Promise<StartedHost> {
   const config = loadHostConfig(configFile);
   const host = createPluginHost(await hostOptionsFromConfig(config, logger));
-  const tls = config.tls && {
+  const tls = config.tls === "auto" ? ("auto" as const) : config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
     ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),

@@ -22,7 +22,8 @@ import {
 /** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
 export interface HostConfig {
   listen: { hostname: string; port: number };
-  tls?: { cert: string; key: string; ca?: string; requestClientCert: boolean };
+  /** "auto": AutoMTLS (a throwaway CA, certificates for the host and every plugin it launches). */
+  tls?: "auto" | { cert: string; key: string; ca?: string; requestClientCert: boolean };
   magicCookie: { key: string; value: string };
   appProtocolVersions?: string[];
   store: { kind: "memory" } | RedisStoreConfig;
@@ -139,8 +140,8 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   onlyKeys(listenObj, ["hostname", "port"], "listen");
   const listen = { hostname: optStr(listenObj, "hostname", "listen") ?? "127.0.0.1", port: optNum(listenObj, "port", "listen") ?? 7777 };
 
-  const tlsObj = optObj(root, "tls", "");
-  let tls: HostConfig["tls"];
+  const tlsObj = root["tls"] === "auto" ? undefined : optObj(root, "tls", "");
+  let tls: HostConfig["tls"] = root["tls"] === "auto" ? "auto" : undefined;
   if (tlsObj) {
     onlyKeys(tlsObj, ["cert", "key", "ca", "requestClientCert"], "tls");
     const ca = optStr(tlsObj, "ca", "tls");
@@ -184,6 +185,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   const mtls = optObj(identityObj, "mtls", "identity");
   if (mtls) {
     onlyKeys(mtls, ["trustDomains", "allowCnFallback"], "identity.mtls");
+    if (tls === "auto") throw new ConfigError("identity.mtls", 'is built in with tls: auto; remove it');
     if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
     const trustDomains = optStrList(mtls, "trustDomains", "identity.mtls");
     const allowCnFallback = optBool(mtls, "allowCnFallback", "identity.mtls");
