@@ -2,12 +2,13 @@
  * Real Redis topologies for the HA tests: a Sentinel group (primary, replica, three sentinels)
  * and a three-primary Cluster. Every process runs in its own process group, killed as a group.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { killGroup as killProcessGroup, spawnGroup } from "./processes.js";
+import { makeTempDir } from "./temp-dirs.js";
 
 export interface RedisProcess {
   port: number;
@@ -39,7 +40,8 @@ export function haveRedisCluster(): boolean {
 }
 
 async function launch(args: string[], ready: RegExp, port: number): Promise<RedisProcess> {
-  const child: ChildProcess = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // Its own process group, also killed by the per-file cleanup (cleanup.setup.ts) if a test does not get to it.
+  const child: ChildProcess = spawnGroup("redis-server", args);
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`redis-server ${args[0]} did not start:\n${output}`)), 15_000);
@@ -71,6 +73,7 @@ async function launch(args: string[], ready: RegExp, port: number): Promise<Redi
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       killGroup(child);
       await exited;
+      await killProcessGroup(child);
     },
   };
 }
@@ -134,7 +137,7 @@ export interface SentinelGroup {
 }
 
 export async function startSentinelGroup(): Promise<SentinelGroup> {
-  const dir = mkdtempSync(join(tmpdir(), "plugboard-sentinel-"));
+  const dir = makeTempDir("plugboard-sentinel-");
   const name = "plugboard-primary";
   const processes: RedisProcess[] = [];
   try {
@@ -218,7 +221,7 @@ export interface RedisCluster {
 
 /** Three primaries (and `replicas` replicas each), slots split by `redis-cli --cluster create`. */
 export async function startRedisCluster(options: { replicas?: number } = {}): Promise<RedisCluster> {
-  const dir = mkdtempSync(join(tmpdir(), "plugboard-cluster-"));
+  const dir = makeTempDir("plugboard-cluster-");
   const nodes: RedisProcess[] = [];
   const replicas = options.replicas ?? 0;
   try {

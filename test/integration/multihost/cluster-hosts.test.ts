@@ -5,8 +5,7 @@
  * serving the deployment's slot cannot serve.
  */
 import http2 from "node:http2";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +14,7 @@ import { WatchEventType, type WatchResponse } from "../../../gen/plugboard/v1/re
 import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE } from "../../helpers/host.js";
 import { findRedisServer } from "../../helpers/redis.js";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 import { haveRedisCluster, startRedisCluster, type RedisCluster } from "../../helpers/redis-topologies.js";
 import { bearer } from "../../helpers/transports.js";
 import { kvProvider } from "../sdk/harness.js";
@@ -54,7 +54,7 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
-    dir = mkdtempSync(join(tmpdir(), "plugboard-cluster-hosts-"));
+    dir = makeTempDir("plugboard-cluster-hosts-");
     const config = join(dir, "host.yaml");
     writeFileSync(
       config,

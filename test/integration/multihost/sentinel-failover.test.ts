@@ -5,8 +5,7 @@
  * stay revoked — also one made while the replica lagged, which the host did not acknowledge
  * (Unavailable: the replica never confirmed it) and re-applied on the new primary.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE } from "../../helpers/host.js";
 import { findRedisServer } from "../../helpers/redis.js";
+import { makeTempDir } from "../../helpers/temp-dirs.js";
 import { redisCommand, startSentinelGroup, until, type SentinelGroup } from "../../helpers/redis-topologies.js";
 import { bearer } from "../../helpers/transports.js";
 import { kvProvider } from "../sdk/harness.js";
@@ -36,7 +36,7 @@ describe.skipIf(!haveRedis)("plugboard host ×2 on Redis Sentinel: fail-over und
 
   beforeAll(async () => {
     group = await startSentinelGroup();
-    dir = mkdtempSync(join(tmpdir(), "plugboard-sentinel-hosts-"));
+    dir = makeTempDir("plugboard-sentinel-hosts-");
     const config = join(dir, "host.yaml");
     writeFileSync(
       config,
