@@ -13,6 +13,7 @@ import {
 import { createDurability, type DurableWritesOptions, type Replayable } from "./redis-durability.js";
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
+import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
 import { checkRedisMode, connectRedis, diagnoseSourceMode, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
 import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
@@ -399,6 +400,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ], false);
       return rotated === 1;
     },
+
+    ...createRedisEnrolments(client, run, prefix, ready),
 
     async putRegistration(registration) {
       ready();
