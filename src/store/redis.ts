@@ -401,7 +401,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       return rotated === 1;
     },
 
-    ...createRedisEnrolments(client, run, prefix, ready),
+    ...createRedisEnrolments(client, run, prefix, ready, durableWrite),
 
     async putRegistration(registration) {
       ready();
