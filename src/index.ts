@@ -11,3 +11,4 @@ export * from "./secrets/index.js";
 export * from "./router/index.js";
 export * from "./launcher/index.js";
 export * from "./health/index.js";
+export * from "./ops/index.js";

@@ -22,6 +22,8 @@ export default function setup(): () => Promise<void> {
     cwd: ROOT,
     stdio: "inherit",
   });
+  // The dashboard's plain files, as `npm run build` ships them.
+  execFileSync(process.execPath, [join(ROOT, "scripts/copy-assets.mjs")], { cwd: ROOT, stdio: "inherit" });
   const runDir = realpathSync(mkdtempSync(join(tmpdir(), "plugboard-test-run-")));
   process.env["TMPDIR"] = runDir;
   process.env["PLUGBOARD_TEST_RUN_DIR"] = runDir;

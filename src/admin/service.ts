@@ -4,12 +4,15 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import {
   AdminService,
   IssueEnrolmentTokenResponseSchema,
+  ListPluginsResponseSchema,
   ListRuntimesResponseSchema,
   NameProof,
   RevokeEnrolmentTokenResponseSchema,
   RuntimeInfoSchema,
 } from "../../gen/plugboard/v1/admin_pb.js";
 import { actorOf } from "../audit/audit.js";
+import type { LaunchedPlugins } from "../ops/launched.js";
+import { toLaunchedPluginMessage } from "./launched-plugin.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey, type Identity } from "../identity/identity.js";
 import type { NameProofMethod } from "../identity/name-proof.js";
@@ -25,7 +28,8 @@ const listedBytes = ({ runtime, registrations }: Listed) =>
   wireBytes(runtime.runtimeId) +
   wireBytes(runtime.pluginName) +
   wireBytes(runtime.pluginVersion) +
-  6 * FIELD_OVERHEAD +
+  wireBytes(runtime.healthMessage) +
+  7 * FIELD_OVERHEAD +
   registrations.reduce((sum, r) => sum + registrationWireBytes(r) + FIELD_OVERHEAD, 0);
 
 const NAME_PROOF: Record<NameProofMethod, NameProof> = {
@@ -36,13 +40,18 @@ const NAME_PROOF: Record<NameProofMethod, NameProof> = {
   unproven: NameProof.UNPROVEN,
 };
 
-export function createAdminService(host: HostContext): ServiceImpl<typeof AdminService> {
+export function createAdminService(host: HostContext, launched: LaunchedPlugins): ServiceImpl<typeof AdminService> {
   const requireAdmin = (context: HandlerContext): Identity => {
     const caller = context.values.get(identityKey);
     if (!caller || !isAdmin(host.policy, caller)) throw new ConnectError("admin identity required", Code.PermissionDenied);
     return caller;
   };
   return {
+    listPlugins(_req, context) {
+      requireAdmin(context);
+      const plugins = launched.list().sort((a, b) => a.name.localeCompare(b.name));
+      return create(ListPluginsResponseSchema, { plugins: plugins.map(toLaunchedPluginMessage) });
+    },
     async listRuntimes(req, context) {
       requireAdmin(context);
       const [runtimes, registrations] = await Promise.all([host.store.listRuntimes(), host.store.listRegistrations()]);
@@ -61,6 +70,7 @@ export function createAdminService(host: HostContext): ServiceImpl<typeof AdminS
             pluginName: r.pluginName,
             pluginVersion: r.pluginVersion,
             health: r.health,
+            healthMessage: r.healthMessage,
             startedAt: timestampFromMs(r.startedAt),
             registrations: own.map(toRegistration),
             nameProof: NAME_PROOF[r.nameProof ?? "unproven"],

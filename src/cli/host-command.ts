@@ -12,6 +12,8 @@ import { createSecretProvider, type SecretProviderConfig } from "../secrets/conf
 import type { SecretWatchOptions } from "../secrets/watch.js";
 import { loadHostConfig, type HostConfig, type RedisStoreConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
+import { createAdminCredential } from "../ops/index.js";
+import { startHostOps } from "./host-ops.js";
 import { deferred } from "../launcher/deferred.js";
 import type { FailureEvent } from "../launcher/supervisor.js";
 
@@ -48,6 +50,8 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
 export interface StartedHost {
   host: PluginHost;
   url: string;
+  /** The ops listener (metrics, probes, dashboard), when the config has `ops:`. */
+  opsUrl: string | undefined;
   /** Plugins that could not be started (the host serves the others). */
   failed: string[];
   /** Resolves when a plugin fails for good and the config says `exitOnPluginFailure: true`. */
@@ -58,7 +62,13 @@ export interface StartedHost {
 /** Starts a standalone host from a config file (what `plugboard host` runs). */
 export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" })): Promise<StartedHost> {
   const config = loadHostConfig(configFile);
-  const host = createPluginHost(await hostOptionsFromConfig(config, logger));
+  // The operator credential plugboard status reads from the credentials file (docs/operations.md).
+  const adminCredential = createAdminCredential();
+  const host = createPluginHost({
+    ...(await hostOptionsFromConfig(config, logger)),
+    adminCredential,
+    ...(config.ops ? { ops: config.ops } : {}),
+  });
   const tls = config.tls === "auto" ? ("auto" as const) : config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
@@ -66,6 +76,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     requestCert: config.tls.requestClientCert,
   };
   const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
+  const ops = await startHostOps(host, config, server.url, adminCredential, logger);
   const fatal = deferred<FailureEvent>();
   const launcher = createLauncher({
     host,
@@ -79,6 +90,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     },
   });
   const stop = async () => {
+    ops.release();
     await launcher.stopAll();
     await host.close();
   };
@@ -103,7 +115,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     throw error;
   }
   const failed = statuses.filter((s) => s.state !== "ready").map((s) => s.name);
-  return { host, url: server.url, failed, fatalFailure: fatal.promise, stop };
+  return { host, url: server.url, opsUrl: ops.opsUrl, failed, fatalFailure: fatal.promise, stop };
 }
 
 export function registerHostCommand(program: Command): Command {
@@ -127,7 +139,7 @@ export function registerHostCommand(program: Command): Command {
       process.on("SIGTERM", () => void stop("SIGTERM"));
       process.on("SIGINT", () => void stop("SIGINT"));
       const started = await starting;
-      logger.info({ url: started.url, ...(started.failed.length > 0 ? { failedPlugins: started.failed } : {}) }, "plugboard host ready");
+      logger.info({ url: started.url, ...(started.opsUrl ? { opsUrl: started.opsUrl } : {}), ...(started.failed.length > 0 ? { failedPlugins: started.failed } : {}) }, "plugboard host ready");
       void started.fatalFailure.then(async (event) => {
         if (stopping) return;
         stopping = true;

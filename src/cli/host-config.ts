@@ -18,9 +18,10 @@ import {
   str,
   type Obj,
 } from "./config-fields.js";
+import { OPS_CONFIG_KEYS, parseOpsConfig, type OpsConfig } from "./ops-config.js";
 
 /** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
-export interface HostConfig {
+export interface HostConfig extends OpsConfig {
   listen: { hostname: string; port: number };
   /** "auto": AutoMTLS (a throwaway CA, certificates for the host and every plugin it launches). */
   tls?: "auto" | { cert: string; key: string; ca?: string; requestClientCert: boolean };
@@ -83,6 +84,7 @@ const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
   "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
   "allowUnprovenNames", "reservedNames",
+  ...OPS_CONFIG_KEYS,
   "exitOnPluginFailure",
 ] as const;
 
@@ -274,6 +276,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     reservedNames: optStrList(root, "reservedNames", "") ?? [],
     ...(healthProbe ? { healthProbe } : {}),
     plugins,
+    ...parseOpsConfig(root, path),
     exitOnPluginFailure: optBool(root, "exitOnPluginFailure", "") ?? false,
   };
 }

@@ -53,7 +53,7 @@ import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
 import { createInFlightCounter } from "../launcher/in-flight.js";
 import { createHealthProber } from "../health/prober.js";
 import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
-import { createOpsHandler, listenOps, type OpsServer } from "./ops-endpoints.js";
+import { createOps, withAdminCredential, type Ops, type OpsServer, type OpsListenOptions } from "../ops/index.js";
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
@@ -70,6 +70,7 @@ import {
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
 import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { adminCheckOf } from "../ops/admin-check.js";
 import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
@@ -85,8 +86,10 @@ export interface PluginHost {
   readonly handler: RequestHandler;
   /** Start a server of its own. */
   listen(options?: ListenOptions): Promise<RunningServer>;
-  /** Serve only GET /metrics, /healthz, /readyz over HTTP/1.1 on a port of their own (Prometheus, probes). */
-  listenOps(options?: { port?: number; hostname?: string }): Promise<OpsServer>;
+  /** The ops listener (HTTP/1.1): /metrics, /healthz, /readyz and the dashboard at / (docs/operations.md). */
+  listenOps(options?: OpsListenOptions): Promise<OpsServer>;
+  /** Readiness, dashboard state, and what launchers launched (`ops.launched.add`). */
+  readonly ops: Ops;
   /** The host's audit sink (the launcher reports plugin start/stop/restart through auditPluginProcess). */
   readonly audit: AuditSink;
   /** The host's metrics (own prom-client registry; `pluginRestarts` is for the launcher). */
@@ -138,8 +141,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const capabilityTypes = new Set(capabilities.map((c) => c.service.typeName));
   const metrics = createHostMetrics({ store, ...(options.secretCache ? { secretCache: options.secretCache } : {}) });
   const auditSink = options.audit ?? createAuditLog(options.auditLog).sink;
+  let ops: Ops | undefined; // created below, once identify exists; audit events before that are not shown
   const audit: AuditSink = (event: AuditEvent) => {
     metrics.observeAudit(event);
+    ops?.observeAudit(event);
     auditSink(event);
   };
   const reflection = createHostReflection(store, [
@@ -152,7 +157,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     hostId: randomId("host_", resolved.random),
     store,
     tokens,
-    policy: withRbacAdmin(options.policy ?? {}, options.rbac),
+    policy: withAdminCredential(withRbacAdmin(options.policy ?? {}, options.rbac), options.adminCredential),
     limits: resolved.limits,
     logger,
     audit,
@@ -187,10 +192,12 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const autoTls = createAutoTlsSlot(options.autoTls);
   const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
   const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
+    ...(options.adminCredential ? [options.adminCredential.authenticator] : []),
     autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
   ]), metrics.observeAuth));
+  const hostOps = (ops = createOps({ hostId: host.hostId, store, metrics, logger, adminCheck: adminCheckOf(identify, host.policy) }, options.ops));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
     RegistryService.typeName,
@@ -211,7 +218,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
     createStreamLifetimeInterceptor(credentialLifetime),
-    ...(options.rbac ? [createRbacInterceptor(options.rbac)] : []),
+    ...(options.rbac ? [createRbacInterceptor(options.rbac, (id) => options.adminCredential?.owns(id) ?? false)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
     ...(options.interceptors ?? []),
   ];
@@ -221,7 +228,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(RegistryService, createRegistryService(host, leases));
     router.service(BrokerService, createBrokerService(host));
     router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current, leases }));
-    router.service(AdminService, createAdminService(host));
+    router.service(AdminService, createAdminService(host, hostOps.launched));
     router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
       const { provider, policy, watch } = options.secrets;
@@ -316,10 +323,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const forgetEnded = store.subscribe((event) => decisions.observe(event));
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
-  const ops = createOpsHandler({ metrics, store });
   const opsOnMainPort = options.opsOnMainPort ?? true;
   const dispatch: RequestHandler = (req, res) => {
-    if (opsOnMainPort && ops(req, res)) return;
+    if (opsOnMainPort && hostOps.probeHandler(req, res)) return;
     if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, res);
     else router.handle(req, res);
   };
@@ -335,8 +341,6 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     plainTextWarned = true;
     logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
   };
-  const opsServers = new Set<OpsServer>();
-
   const servers = new Set<RunningServer>();
   const sweeper = setInterval(() => {
     store
@@ -366,9 +370,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       logger.info({ url: server.url, ...auto }, "plugboard host listening");
       return server;
     },
+    ops: hostOps,
     async listenOps(opsOptions = {}) {
-      const server = await listenOps(ops, opsOptions);
-      opsServers.add(server);
+      const server = await hostOps.listen(opsOptions);
       logger.info({ url: server.url }, "plugboard ops endpoints listening");
       return server;
     },
@@ -392,9 +396,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       stopResetLog();
       await router.close();
       hostClients.close();
-      await Promise.all([...servers, ...opsServers].map((s) => s.close()));
+      await Promise.all([...servers].map((s) => s.close()));
       servers.clear();
-      opsServers.clear();
+      await hostOps.close();
       await store.close();
     },
   };

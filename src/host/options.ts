@@ -3,6 +3,7 @@ import semver from "semver";
 import type { Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../identity/identity.js";
 import type { AuditSink } from "../audit/audit.js";
+import type { AdminCredential, OpsOptions } from "../ops/index.js";
 import type { AuditLogOptions } from "../audit/audit-log.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
 import type { Logger } from "../log/logger.js";
@@ -77,6 +78,10 @@ export interface PluginHostOptions {
   auditLog?: AuditLogOptions;
   /** Serve GET /metrics, /healthz, /readyz on the main port too. Default true; `host.listenOps` serves them apart. */
   opsOnMainPort?: boolean;
+  /** Ops concern limits: recent audit events kept for the dashboard, readiness timeout, event streams. */
+  ops?: OpsOptions;
+  /** An operator credential this host accepts as admin (plugboard host writes one for plugboard status). */
+  adminCredential?: AdminCredential;
   /** A secret cache whose hit/miss counts are exported as metrics. */
   secretCache?: { stats(): SecretCacheStats };
   /**

@@ -1,5 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { identityKey, policySubject } from "../identity/identity.js";
+import { identityKey, policySubject, type Identity } from "../identity/identity.js";
 import type { Permission } from "../policy/permission.js";
 import type { Rbac } from "../policy/rbac.js";
 
@@ -25,6 +25,7 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
       // returns (secretReadAuthorizer).
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
+    case "plugboard.v1.AdminService/ListPlugins":
     case "plugboard.v1.AdminService/IssueEnrolmentToken":
     case "plugboard.v1.AdminService/RevokeEnrolmentToken":
       return ["admin"];
@@ -37,12 +38,15 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
  * RBAC on host RPCs, after the identity interceptor. Anonymous handshakes have no
  * subject to check; every other RPC has an identity by then.
  */
-export function createRbacInterceptor(rbac: Rbac): Interceptor {
+export function createRbacInterceptor(rbac: Rbac, isAdminCredential: (identity: Identity) => boolean = () => false): Interceptor {
   return (next) => async (req) => {
     const identity = req.contextValues.get(identityKey);
     if (identity) {
       const message = req.stream ? undefined : (req.message as unknown as Record<string, unknown>);
       for (const permission of permissionsFor(`${req.service.typeName}/${req.method.name}`, message)) {
+        // The host's own admin credential (plugboard status on its machine) is an operator without an RBAC
+        // binding: it passes the admin permission, and only that one.
+        if (permission === "admin" && isAdminCredential(identity)) continue;
         rbac.require(policySubject(identity), permission);
       }
     }

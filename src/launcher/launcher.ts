@@ -57,6 +57,8 @@ export function createLauncher(options: LauncherOptions): Launcher {
   /** What each plugin provides and requires, for stopping dependents before their providers. */
   const declared = new Map<string, { name: string; provides: string[]; requires: string[] }>();
   const claimed = new Set<string>();
+  /** Named by startAll but not started yet: the host is not ready while they wait their turn. */
+  const pending = new Set<string>();
   const deps = {
     host: options.host,
     hostUrl: options.hostUrl,
@@ -71,8 +73,6 @@ export function createLauncher(options: LauncherOptions): Launcher {
     output: options.output ?? {},
     claimed,
   };
-  // `plugboard_launched_plugins{plugin,state}`: a plugin that gave up is visible, not just logged.
-  options.host.metrics.addLaunchedPlugins(() => [...supervisors.values()].map((s) => s.status()));
 
   // Runtimes a killed predecessor of this host launched died with it: out of the store before any start.
   const forgotten = forgetDeadLaunches(options.host.store, logger).catch((e: unknown) => logger.warn({ err: String(e) }, "could not check for dead launches"));
@@ -95,6 +95,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
       throw new Error(`launcher: plugin ${resolved.name} is already running`);
     const supervisor = createSupervisor(resolved, deps);
     supervisors.set(resolved.name, supervisor);
+    pending.delete(resolved.name);
     declared.set(resolved.name, { name: resolved.name, provides: resolved.provides, requires: resolved.requires });
     installExitHook();
     await forgotten;
@@ -102,22 +103,36 @@ export function createLauncher(options: LauncherOptions): Launcher {
     return supervisor.status();
   }
 
+  const list = (): PluginStatus[] => [
+    ...[...supervisors.values()].map((s) => s.status()),
+    ...[...pending].map((name): PluginStatus => ({ name, pid: undefined, state: "starting", restarts: 0, runtimeId: undefined })),
+  ];
+  // `plugboard_launched_plugins{plugin,state}`: a plugin that gave up is visible, not just logged.
+  options.host.metrics.addLaunchedPlugins(list);
+  // The host reads this for /readyz, its dashboard and Admin.ListPlugins.
+  options.host.ops?.launched.add(list);
+
   return {
     start,
     async startAll(specs, startOptions = {}) {
       const layers = dependencyLayers(specs.map((spec) => ({ ...spec, provides: spec.provides ?? [], requires: spec.requires ?? [] })));
+      for (const spec of specs) if (spec.name && !supervisors.has(spec.name)) pending.add(spec.name);
       const started: PluginStatus[] = [];
-      for (const layer of layers) {
-        if (!startOptions.keepGoing) {
-          started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
-          continue;
+      try {
+        for (const layer of layers) {
+          if (!startOptions.keepGoing) {
+            started.push(...(await Promise.all(layer.map((spec) => start(spec)))));
+            continue;
+          }
+          // Already logged and audited by its supervisor; the status says how it ended.
+          await Promise.allSettled(layer.map((spec) => start(spec)));
+          for (const spec of layer) {
+            const status = supervisors.get(spec.name)?.status();
+            if (status) started.push(status);
+          }
         }
-        // Already logged and audited by its supervisor; the status says how it ended.
-        await Promise.allSettled(layer.map((spec) => start(spec)));
-        for (const spec of layer) {
-          const status = supervisors.get(spec.name)?.status();
-          if (status) started.push(status);
-        }
+      } finally {
+        pending.clear();
       }
       return started;
     },
@@ -163,8 +178,6 @@ export function createLauncher(options: LauncherOptions): Launcher {
       if (exitHookInstalled) process.off("exit", onProcessExit);
       exitHookInstalled = false;
     },
-    list() {
-      return [...supervisors.values()].map((s) => s.status());
-    },
+    list,
   };
 }

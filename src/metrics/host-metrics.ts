@@ -6,6 +6,7 @@ import type { CallEndInfo } from "../router/router.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
 import { HEALTH_NAMES, healthName } from "../protocol/health.js";
 import type { Store } from "../store/types.js";
+import { processMetricsRegistry } from "./process-metrics.js";
 
 export type AuthResult = "success" | "failure" | "absent";
 
@@ -18,6 +19,8 @@ export interface HostMetricsOptions {
   prefix?: string;
   /** Distinct routed-service label values kept before the rest are counted as "other". Default 256. */
   maxServiceLabels?: number;
+  /** Append prom-client's default process metrics (shared by the process's hosts) to render(). Default true. */
+  processMetrics?: boolean;
   /** The host's own service types: they earn a label like registered services do. */
   ownServices?: Iterable<string>;
 }
@@ -177,7 +180,9 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     },
     pluginRestarts,
     async render() {
-      return { contentType: registry.contentType, body: await registry.metrics() };
+      const own = await registry.metrics();
+      const body = options.processMetrics === false ? own : own + (await processMetricsRegistry().metrics());
+      return { contentType: registry.contentType, body };
     },
     close: stopFollowing,
   };

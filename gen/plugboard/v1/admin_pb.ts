@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/admin.proto.
  */
 export const file_plugboard_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIokCCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIrCgpuYW1lX3Byb29mGAcgASgOMhcucGx1Z2JvYXJkLnYxLk5hbWVQcm9vZiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwoaSXNzdWVFbnJvbG1lbnRUb2tlblJlcXVlc3QSEwoLcGx1Z2luX25hbWUYASABKAkSDgoGdHRsX21zGAIgASgEEgwKBHVzZXMYAyABKA0iaAobSXNzdWVFbnJvbG1lbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEgoKAmlkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKG1Jldm9rZUVucm9sbWVudFRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIeChxSZXZva2VFbnJvbG1lbnRUb2tlblJlc3BvbnNlKqEBCglOYW1lUHJvb2YSGgoWTkFNRV9QUk9PRl9VTlNQRUNJRklFRBAAEhwKGE5BTUVfUFJPT0ZfTEFVTkNIX1NFQ1JFVBABEhMKD05BTUVfUFJPT0ZfTVRMUxACEhIKDk5BTUVfUFJPT0ZfSldUEAMSGAoUTkFNRV9QUk9PRl9FTlJPTE1FTlQQBBIXChNOQU1FX1BST09GX1VOUFJPVkVOEAUywAIKDEFkbWluU2VydmljZRJVCgxMaXN0UnVudGltZXMSIS5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXNwb25zZRJqChNJc3N1ZUVucm9sbWVudFRva2VuEigucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXF1ZXN0GikucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXNwb25zZRJtChRSZXZva2VFbnJvbG1lbnRUb2tlbhIpLnBsdWdib2FyZC52MS5SZXZva2VFbnJvbG1lbnRUb2tlblJlcXVlc3QaKi5wbHVnYm9hcmQudjEuUmV2b2tlRW5yb2xtZW50VG9rZW5SZXNwb25zZUJAWj5naXRodWIuY29tL3BsdWdib2FyZC9wbHVnYm9hcmQvZ2VuL2dvL3BsdWdib2FyZC92MTtwbHVnYm9hcmR2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
+  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIqECCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIrCgpuYW1lX3Byb29mGAcgASgOMhcucGx1Z2JvYXJkLnYxLk5hbWVQcm9vZhIWCg5oZWFsdGhfbWVzc2FnZRgIIAEoCSJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFAoSTGlzdFBsdWdpbnNSZXF1ZXN0InsKDkxhdW5jaGVkUGx1Z2luEgwKBG5hbWUYASABKAkSCwoDcGlkGAIgASgFEhAKCHJlc3RhcnRzGAMgASgNEigKBXN0YXRlGAQgASgOMhkucGx1Z2JvYXJkLnYxLkxhdW5jaFN0YXRlEhIKCnJ1bnRpbWVfaWQYBSABKAkiRAoTTGlzdFBsdWdpbnNSZXNwb25zZRItCgdwbHVnaW5zGAEgAygLMhwucGx1Z2JvYXJkLnYxLkxhdW5jaGVkUGx1Z2luIk8KGklzc3VlRW5yb2xtZW50VG9rZW5SZXF1ZXN0EhMKC3BsdWdpbl9uYW1lGAEgASgJEg4KBnR0bF9tcxgCIAEoBBIMCgR1c2VzGAMgASgNImgKG0lzc3VlRW5yb2xtZW50VG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIKCgJpZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIpChtSZXZva2VFbnJvbG1lbnRUb2tlblJlcXVlc3QSCgoCaWQYASABKAkiHgocUmV2b2tlRW5yb2xtZW50VG9rZW5SZXNwb25zZSqhAQoJTmFtZVByb29mEhoKFk5BTUVfUFJPT0ZfVU5TUEVDSUZJRUQQABIcChhOQU1FX1BST09GX0xBVU5DSF9TRUNSRVQQARITCg9OQU1FX1BST09GX01UTFMQAhISCg5OQU1FX1BST09GX0pXVBADEhgKFE5BTUVfUFJPT0ZfRU5ST0xNRU5UEAQSFwoTTkFNRV9QUk9PRl9VTlBST1ZFThAFKssBCgtMYXVuY2hTdGF0ZRIcChhMQVVOQ0hfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVMQVVOQ0hfU1RBVEVfU1RBUlRJTkcQARIYChRMQVVOQ0hfU1RBVEVfUlVOTklORxACEhwKGExBVU5DSF9TVEFURV9CQUNLSU5HX09GRhADEhgKFExBVU5DSF9TVEFURV9TVE9QUEVEEAQSFwoTTEFVTkNIX1NUQVRFX0ZBSUxFRBAFEhgKFExBVU5DSF9TVEFURV9HQVZFX1VQEAYylAMKDEFkbWluU2VydmljZRJVCgxMaXN0UnVudGltZXMSIS5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXNwb25zZRJSCgtMaXN0UGx1Z2lucxIgLnBsdWdib2FyZC52MS5MaXN0UGx1Z2luc1JlcXVlc3QaIS5wbHVnYm9hcmQudjEuTGlzdFBsdWdpbnNSZXNwb25zZRJqChNJc3N1ZUVucm9sbWVudFRva2VuEigucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXF1ZXN0GikucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXNwb25zZRJtChRSZXZva2VFbnJvbG1lbnRUb2tlbhIpLnBsdWdib2FyZC52MS5SZXZva2VFbnJvbG1lbnRUb2tlblJlcXVlc3QaKi5wbHVnYm9hcmQudjEuUmV2b2tlRW5yb2xtZW50VG9rZW5SZXNwb25zZUJAWj5naXRodWIuY29tL3BsdWdib2FyZC9wbHVnYm9hcmQvZ2VuL2dvL3BsdWdib2FyZC92MTtwbHVnYm9hcmR2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ListRuntimesRequest
@@ -81,6 +81,13 @@ export type RuntimeInfo = Message<"plugboard.v1.RuntimeInfo"> & {
    * @generated from field: plugboard.v1.NameProof name_proof = 7;
    */
   nameProof: NameProof;
+
+  /**
+   * What the runtime said with its health (e.g. why it is not serving); empty when nothing.
+   *
+   * @generated from field: string health_message = 8;
+   */
+  healthMessage: string;
 };
 
 /**
@@ -117,6 +124,79 @@ export const ListRuntimesResponseSchema: GenMessage<ListRuntimesResponse> = /*@_
   messageDesc(file_plugboard_v1_admin, 2);
 
 /**
+ * @generated from message plugboard.v1.ListPluginsRequest
+ */
+export type ListPluginsRequest = Message<"plugboard.v1.ListPluginsRequest"> & {
+};
+
+/**
+ * Describes the message plugboard.v1.ListPluginsRequest.
+ * Use `create(ListPluginsRequestSchema)` to create a new message.
+ */
+export const ListPluginsRequestSchema: GenMessage<ListPluginsRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 3);
+
+/**
+ * @generated from message plugboard.v1.LaunchedPlugin
+ */
+export type LaunchedPlugin = Message<"plugboard.v1.LaunchedPlugin"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 0 when no process runs.
+   *
+   * @generated from field: int32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: uint32 restarts = 3;
+   */
+  restarts: number;
+
+  /**
+   * @generated from field: plugboard.v1.LaunchState state = 4;
+   */
+  state: LaunchState;
+
+  /**
+   * The runtime it handshook as; empty while it has none.
+   *
+   * @generated from field: string runtime_id = 5;
+   */
+  runtimeId: string;
+};
+
+/**
+ * Describes the message plugboard.v1.LaunchedPlugin.
+ * Use `create(LaunchedPluginSchema)` to create a new message.
+ */
+export const LaunchedPluginSchema: GenMessage<LaunchedPlugin> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 4);
+
+/**
+ * @generated from message plugboard.v1.ListPluginsResponse
+ */
+export type ListPluginsResponse = Message<"plugboard.v1.ListPluginsResponse"> & {
+  /**
+   * Ordered by name.
+   *
+   * @generated from field: repeated plugboard.v1.LaunchedPlugin plugins = 1;
+   */
+  plugins: LaunchedPlugin[];
+};
+
+/**
+ * Describes the message plugboard.v1.ListPluginsResponse.
+ * Use `create(ListPluginsResponseSchema)` to create a new message.
+ */
+export const ListPluginsResponseSchema: GenMessage<ListPluginsResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 5);
+
+/**
  * @generated from message plugboard.v1.IssueEnrolmentTokenRequest
  */
 export type IssueEnrolmentTokenRequest = Message<"plugboard.v1.IssueEnrolmentTokenRequest"> & {
@@ -145,7 +225,7 @@ export type IssueEnrolmentTokenRequest = Message<"plugboard.v1.IssueEnrolmentTok
  * Use `create(IssueEnrolmentTokenRequestSchema)` to create a new message.
  */
 export const IssueEnrolmentTokenRequestSchema: GenMessage<IssueEnrolmentTokenRequest> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_admin, 3);
+  messageDesc(file_plugboard_v1_admin, 6);
 
 /**
  * @generated from message plugboard.v1.IssueEnrolmentTokenResponse
@@ -176,7 +256,7 @@ export type IssueEnrolmentTokenResponse = Message<"plugboard.v1.IssueEnrolmentTo
  * Use `create(IssueEnrolmentTokenResponseSchema)` to create a new message.
  */
 export const IssueEnrolmentTokenResponseSchema: GenMessage<IssueEnrolmentTokenResponse> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_admin, 4);
+  messageDesc(file_plugboard_v1_admin, 7);
 
 /**
  * @generated from message plugboard.v1.RevokeEnrolmentTokenRequest
@@ -193,7 +273,7 @@ export type RevokeEnrolmentTokenRequest = Message<"plugboard.v1.RevokeEnrolmentT
  * Use `create(RevokeEnrolmentTokenRequestSchema)` to create a new message.
  */
 export const RevokeEnrolmentTokenRequestSchema: GenMessage<RevokeEnrolmentTokenRequest> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_admin, 5);
+  messageDesc(file_plugboard_v1_admin, 8);
 
 /**
  * @generated from message plugboard.v1.RevokeEnrolmentTokenResponse
@@ -206,7 +286,7 @@ export type RevokeEnrolmentTokenResponse = Message<"plugboard.v1.RevokeEnrolment
  * Use `create(RevokeEnrolmentTokenResponseSchema)` to create a new message.
  */
 export const RevokeEnrolmentTokenResponseSchema: GenMessage<RevokeEnrolmentTokenResponse> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_admin, 6);
+  messageDesc(file_plugboard_v1_admin, 9);
 
 /**
  * How a runtime proved its plugin name at handshake.
@@ -254,6 +334,62 @@ export const NameProofSchema: GenEnum<NameProof> = /*@__PURE__*/
   enumDesc(file_plugboard_v1_admin, 0);
 
 /**
+ * Where a launched plugin process is in its life.
+ *
+ * @generated from enum plugboard.v1.LaunchState
+ */
+export enum LaunchState {
+  /**
+   * @generated from enum value: LAUNCH_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Spawned (or waiting its turn in dependency order), not yet handshook and registered.
+   *
+   * @generated from enum value: LAUNCH_STATE_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * @generated from enum value: LAUNCH_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Exited; waiting out its restart backoff.
+   *
+   * @generated from enum value: LAUNCH_STATE_BACKING_OFF = 3;
+   */
+  BACKING_OFF = 3,
+
+  /**
+   * @generated from enum value: LAUNCH_STATE_STOPPED = 4;
+   */
+  STOPPED = 4,
+
+  /**
+   * Exited and not restarted (restart policy, start timeout).
+   *
+   * @generated from enum value: LAUNCH_STATE_FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * Restarted too often within the window: no further restarts.
+   *
+   * @generated from enum value: LAUNCH_STATE_GAVE_UP = 6;
+   */
+  GAVE_UP = 6,
+}
+
+/**
+ * Describes the enum plugboard.v1.LaunchState.
+ */
+export const LaunchStateSchema: GenEnum<LaunchState> = /*@__PURE__*/
+  enumDesc(file_plugboard_v1_admin, 1);
+
+/**
  * AdminService is for operators; it requires an admin identity.
  *
  * @generated from service plugboard.v1.AdminService
@@ -266,6 +402,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListRuntimesRequestSchema;
     output: typeof ListRuntimesResponseSchema;
+  },
+  /**
+   * The plugin processes this host's launchers started: pid, restarts, state (plugboard status).
+   *
+   * @generated from rpc plugboard.v1.AdminService.ListPlugins
+   */
+  listPlugins: {
+    methodKind: "unary";
+    input: typeof ListPluginsRequestSchema;
+    output: typeof ListPluginsResponseSchema;
   },
   /**
    * Mints an enrolment token bound to one plugin name (plugboard enrol <name>).
