@@ -5,7 +5,9 @@ import type { PluginHostOptions } from "../host/options.js";
 import type { Authenticator } from "../identity/identity.js";
 import { createJwtAuthenticator } from "../identity/jwt.js";
 import { createMtlsAuthenticator } from "../identity/mtls.js";
+import type { pino } from "pino";
 import { createLogger, type Logger } from "../log/logger.js";
+import { prettyDestination } from "../log/pretty.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
@@ -15,13 +17,14 @@ import { deferred } from "../launcher/deferred.js";
 import type { FailureEvent } from "../launcher/supervisor.js";
 
 /** Builds the host options a config file describes. */
-export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
+export async function hostOptionsFromConfig(config: HostConfig, logger: Logger, output: HostOutput = {}): Promise<PluginHostOptions> {
   const authenticators: Authenticator[] = [];
   if (config.identity.mtls) authenticators.push(createMtlsAuthenticator(config.identity.mtls));
   if (config.identity.jwt) authenticators.push(createJwtAuthenticator(config.identity.jwt));
   return {
     magicCookie: config.magicCookie,
     logger,
+    ...(output.destination ? { auditLog: { destination: output.destination } } : {}),
     authenticators,
     allowedEndpointHosts: config.allowedEndpointHosts,
     requireLaunchSecret: config.requireLaunchSecret,
@@ -49,10 +52,15 @@ export interface StartedHost {
   stop(): Promise<void>;
 }
 
+/** Where the host's log and audit records go (default: JSON lines on stdout). */
+export interface HostOutput {
+  destination?: pino.DestinationStream;
+}
+
 /** Starts a standalone host from a config file (what `plugboard host` runs). */
-export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" })): Promise<StartedHost> {
+export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" }), output: HostOutput = {}): Promise<StartedHost> {
   const config = loadHostConfig(configFile);
-  const host = createPluginHost(await hostOptionsFromConfig(config, logger));
+  const host = createPluginHost(await hostOptionsFromConfig(config, logger, output));
   const tls = config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
@@ -105,10 +113,14 @@ export function registerHostCommand(program: Command): Command {
     .command("host")
     .description("run a standalone plugin host")
     .requiredOption("-c, --config <file>", "host configuration (YAML or JSON)")
-    .action(async (opts: { config: string }) => {
-      const logger = createLogger({ name: "plugboard" });
+    .option("--pretty", "human-readable logs through pino-pretty (default when stdout is a terminal)")
+    .option("--no-pretty", "JSON log lines even on a terminal")
+    .action(async (opts: { config: string; pretty?: boolean }) => {
+      const pretty = opts.pretty ?? process.stdout.isTTY === true;
+      const output: HostOutput = pretty ? { destination: await prettyDestination() } : {};
+      const logger = createLogger({ name: "plugboard", ...output });
       // Signals are handled from the first moment: a stop during start-up still stops the plugins launched so far.
-      const starting = startHostFromConfig(opts.config, logger);
+      const starting = startHostFromConfig(opts.config, logger, output);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;

@@ -289,7 +289,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
     plainTextWarned = true;
-    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
+    logger.warn({ bindAddress: hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
   };
   const opsServers = new Set<OpsServer>();
 

@@ -121,7 +121,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       intervalMs: spec.sandbox!.memoryCheckIntervalMs,
       onExceeded(resident) {
         const reason = `memory ceiling: ${resident} bytes resident, ceiling ${ceiling}`;
-        log.warn({ pid: p.pid, residentBytes: resident, ceilingBytes: ceiling }, "plugin passed its memory ceiling; killing it");
+        log.warn({ pluginPid: p.pid, residentBytes: resident, ceilingBytes: ceiling }, "plugin passed its memory ceiling; killing it");
         if (deps.audit) auditPluginProcess(deps.audit, { action: "memory-ceiling", pluginName: spec.name, pid: p.pid, outcome: "failure", reason });
         p.signal("SIGKILL");
       },
