@@ -25,6 +25,8 @@ import { createLaunchSecrets } from "../handshake/launch-secrets.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
+import { identityKey } from "../identity/identity.js";
+import { createServerTracingInterceptor } from "../tracing/interceptors.js";
 import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createLifecycleService } from "../lifecycle/service.js";
@@ -166,6 +168,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
+    createServerTracingInterceptor((values) => values.get(identityKey)?.subject),
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),

@@ -12,6 +12,7 @@ import { forwardCall } from "./forward.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
 import { callerTimeoutMs, detectProtocol, type WireProtocol } from "./wire-protocol.js";
+import { startRoutedCallSpan, type RoutedCallSpan } from "../tracing/router-span.js";
 
 /** Where a resolved call goes. */
 export interface RouteTarget {
@@ -101,10 +102,12 @@ export function createRouter(opts: RouterOptions): Router {
     path: CallPath | undefined,
     caller: Identity | undefined,
     started: number,
+    span?: RoutedCallSpan,
   ): void {
     writeErrorResponse(req.stream, protocol, req.headers["content-type"], err);
     // Drain what the caller still sends; it will not be forwarded.
     req.stream.resume();
+    span?.end({ code: codeToString(err.code), caller: caller?.subject });
     onCallEnd?.({
       service: path?.service ?? "",
       method: path?.method ?? "",
@@ -120,6 +123,7 @@ export function createRouter(opts: RouterOptions): Router {
     path: CallPath,
     timeoutMs: number | undefined,
     started: number,
+    span: RoutedCallSpan | undefined,
   ): Promise<void> {
     let caller: Identity | undefined;
     try {
@@ -160,22 +164,25 @@ export function createRouter(opts: RouterOptions): Router {
           : {}),
         stream,
         headers: req.headers,
+        ...(span ? { traceHeaders: span.upstreamHeaders } : {}),
         protocol,
         target: upstreamTarget,
         path: path.rawPath,
         callerHeader,
         timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
         maxMessageBytes,
-        onEnd: onCallEnd
-          ? (code) =>
-              onCallEnd({
+        onEnd: onCallEnd || span
+          ? (code) => {
+              span?.end({ code, caller: who.subject, runtimeId: target.runtimeId });
+              onCallEnd?.({
                 service: path.service,
                 method: path.method,
                 caller: who,
                 code,
                 durationMs: performance.now() - started,
                 runtimeId: target.runtimeId,
-              })
+              });
+            }
           : undefined,
       });
       if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
@@ -184,7 +191,7 @@ export function createRouter(opts: RouterOptions): Router {
       if (err.code === Code.Internal && !(e instanceof ConnectError)) {
         logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
       }
-      refuse(req, protocol, err, path, caller, started);
+      refuse(req, protocol, err, path, caller, started, span);
     }
   }
 
@@ -205,7 +212,8 @@ export function createRouter(opts: RouterOptions): Router {
       if (path instanceof ConnectError) return refuse(req, protocol, path, undefined, undefined, started);
       const timeoutMs = callerTimeoutMs(protocol, headers);
       if (timeoutMs instanceof ConnectError) return refuse(req, protocol, timeoutMs, path, undefined, started);
-      void route(req, protocol, path, timeoutMs, started);
+      // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
+      void route(req, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method));
     },
     close: () => pool.close(),
   };
