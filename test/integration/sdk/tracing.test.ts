@@ -69,8 +69,8 @@ describe("tracing", () => {
     const byParent = (parent: ReadableSpan, name: string) =>
       exporter.getFinishedSpans().find((s) => s.name === name && s.parentSpanContext?.spanId === parent.spanContext().spanId);
     const checkout = (await eventually(() => exporter.getFinishedSpans().find((s) => s.name === "checkout")))!;
-    const routed = await eventually(() => byParent(checkout, "kv.v1.KVService/Get"));
-    const served = await eventually(() => byParent(routed, "kv.v1.KVService/Get"));
+    const routed = (await eventually(() => byParent(checkout, "kv.v1.KVService/Get")))!;
+    const served = (await eventually(() => byParent(routed, "kv.v1.KVService/Get")))!;
     expect(routed.spanContext().traceId).toBe(checkout.spanContext().traceId);
     expect(routed.kind).toBe(SpanKind.SERVER);
     expect(routed.attributes).toMatchObject({
