@@ -176,7 +176,8 @@ export const hostConfigSchema = z
         runtimeTtlMs: ms(1000).optional().describe("Runtime token lifetime"),
         grantTtlMs: ms(1000).optional().describe("Capability grant lifetime"),
       })
-      .optional(),
+      .optional()
+      .describe("Credential lifetimes"),
     limits: limits.default({}).describe("Size and count limits (docs/security.md has the table)"),
     rateLimit: z
       .strictObject({ perCaller: budget.optional(), perService: budget.optional() })
@@ -196,7 +197,8 @@ export const hostConfigSchema = z
           .optional()
           .describe("Bearer JWTs prove callers"),
       })
-      .default({}),
+      .default({})
+      .describe("How callers other than launched plugins prove who they are"),
     rbac: file("RBAC rules file (YAML or JSON; reloadable)").optional(),
     secrets: secrets.optional(),
     allowedEndpointHosts: names().default([]).describe("Hosts plugins may register endpoints on besides loopback"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerCertsCommand } from "./certs.js";
+import { registerConfigCommand } from "./config-command.js";
 import { ConfigError } from "./config-fields.js";
 import { registerHostCommand } from "./host-command.js";
 import { registerStatusCommand } from "./status-command.js";
@@ -11,6 +12,7 @@ registerHostCommand(program);
 registerCertsCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
+registerConfigCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;
