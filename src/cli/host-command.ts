@@ -9,6 +9,12 @@ import type { pino } from "pino";
 import { createLogger, type Logger } from "../log/logger.js";
 import { prettyDestination } from "../log/pretty.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
+import { createSwappableRbac, type SwappableRbac } from "../policy/swappable-rbac.js";
+import { createRouterRateLimiter } from "../ratelimit/router-rate-limiter.js";
+import { createSwappableRateLimiter, type SwappableRateLimiter } from "../ratelimit/swappable.js";
+import { logRateLimitFallback } from "../host/rate-limit-fallback-log.js";
+import { createConfigReloader, pluginSpecOf, type ReloadResult } from "./reload.js";
+import { pidFileOf, writePidFile } from "./pid-file.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
 import { loadHostConfig, type HostConfig } from "./host-config.js";
@@ -33,8 +39,11 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger, 
     ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),
     ...(config.grantTtlMs ? { grantTtlMs: config.grantTtlMs } : {}),
     ...(config.healthProbe ? { healthProbe: config.healthProbe } : {}),
-    ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
-    ...(config.rbacFile ? { rbac: createRbac(await loadRbacConfig(config.rbacFile)) } : {}),
+    ...(config.rbacFile ? { rbac: createSwappableRbac(createRbac(await loadRbacConfig(config.rbacFile))) } : {}),
+    // Budgets in memory sit behind a swappable holder so a reload can change them; Redis-kept ones stay as started.
+    ...(config.store.kind === "memory"
+      ? { rateLimit: createSwappableRateLimiter(config.rateLimit && createRouterRateLimiter({ onFallback: logRateLimitFallback(logger), ...config.rateLimit })) }
+      : config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
     // ioredis is an optional peer: loaded only for a Redis store.
@@ -49,6 +58,8 @@ export interface StartedHost {
   failed: string[];
   /** Resolves when a plugin fails for good and the config says `exitOnPluginFailure: true`. */
   fatalFailure: Promise<FailureEvent>;
+  /** Re-reads the config file and swaps what can change without a restart (SIGHUP does this). */
+  reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
@@ -60,7 +71,8 @@ export interface HostOutput {
 /** Starts a standalone host from a config file (what `plugboard host` runs). */
 export async function startHostFromConfig(configFile: string, logger: Logger = createLogger({ name: "plugboard" }), output: HostOutput = {}): Promise<StartedHost> {
   const config = loadHostConfig(configFile);
-  const host = createPluginHost(await hostOptionsFromConfig(config, logger, output));
+  const options = await hostOptionsFromConfig(config, logger, output);
+  const host = createPluginHost(options);
   const tls = config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
@@ -76,9 +88,18 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     // One plugin giving up is reported (its supervisor logged and audited it; the launched_plugins metric
     // shows it) and the host keeps serving the others, unless the config asks to exit.
     onFailure(event) {
-      if (config.exitOnPluginFailure) fatal.resolve(event);
+      if (reloader.current.exitOnPluginFailure) fatal.resolve(event);
       else logger.warn({ plugin: event.name, state: event.state }, "plugin failed; the host keeps serving the others (exitOnPluginFailure: false)");
     },
+  });
+  const reloader = createConfigReloader({
+    configFile,
+    initial: config,
+    launcher,
+    rbac: options.rbac as SwappableRbac | undefined,
+    rateLimiter: options.rateLimit && "swap" in options.rateLimit ? (options.rateLimit as SwappableRateLimiter) : undefined,
+    logger,
+    audit: host.audit,
   });
   const stop = async () => {
     await launcher.stopAll();
@@ -86,26 +107,13 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
   };
   let statuses;
   try {
-    statuses = await launcher.startAll(
-      config.plugins.map((p) => ({
-        name: p.name,
-        command: p.command,
-        args: p.args,
-        env: p.env,
-        inheritEnv: p.inheritEnv,
-        provides: p.provides,
-        requires: p.requires,
-        ...(p.restart ? { restart: p.restart } : {}),
-        ...(p.sandbox ? { sandbox: p.sandbox } : {}),
-      })),
-      { keepGoing: !config.exitOnPluginFailure },
-    );
+    statuses = await launcher.startAll(config.plugins.map(pluginSpecOf), { keepGoing: !config.exitOnPluginFailure });
   } catch (error) {
     await stop();
     throw error;
   }
   const failed = statuses.filter((s) => s.state !== "ready").map((s) => s.name);
-  return { host, url: server.url, failed, fatalFailure: fatal.promise, stop };
+  return { host, url: server.url, failed, fatalFailure: fatal.promise, reload: reloader.reload, stop };
 }
 
 export function registerHostCommand(program: Command): Command {
@@ -132,7 +140,16 @@ export function registerHostCommand(program: Command): Command {
       };
       process.on("SIGTERM", () => void stop("SIGTERM"));
       process.on("SIGINT", () => void stop("SIGINT"));
+      // SIGHUP (what `plugboard reload` sends) reloads the config; until the host is up it is ignored.
+      let reload: (() => Promise<unknown>) | undefined;
+      process.on("SIGHUP", () => {
+        if (reload && !stopping) void reload();
+        else logger.warn("SIGHUP before the host is ready: ignored");
+      });
       const started = await starting;
+      reload = started.reload;
+      const removePidFile = writePidFile(pidFileOf(opts.config));
+      process.once("exit", removePidFile);
       logger.info({ url: started.url, ...(started.failed.length > 0 ? { failedPlugins: started.failed } : {}) }, "plugboard host ready");
       void started.fatalFailure.then(async (event) => {
         if (stopping) return;

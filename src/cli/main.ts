@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerCertsCommand } from "./certs.js";
 import { registerConfigCommand } from "./config-command.js";
+import { registerReloadCommand } from "./reload-command.js";
 import { ConfigError } from "./config-fields.js";
 import { registerHostCommand } from "./host-command.js";
 import { registerStatusCommand } from "./status-command.js";
@@ -13,6 +14,7 @@ registerCertsCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
 registerConfigCommand(program);
+registerReloadCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;
