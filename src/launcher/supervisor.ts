@@ -60,7 +60,7 @@ interface Attempt {
 }
 
 /** The pid for logs: none for a process that could not be spawned. */
-const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pid: p.pid } : {});
+const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pluginPid: p.pid } : {});
 
 /** A run counts as stable (backoff resets) once it stayed ready this long. */
 const STABLE_AFTER_MS = 10_000;
