@@ -24,6 +24,7 @@ export function createBareProxy(opts: { endpoint: string }) {
         callerHeader: undefined,
         timeoutMs: undefined,
         maxMessageBytes: Infinity,
+        maxResponseMessageBytes: Infinity,
         onEnd: undefined,
       });
     },

@@ -73,7 +73,7 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
   const config = loadHostConfig(configFile);
   const options = await hostOptionsFromConfig(config, logger, output);
   const host = createPluginHost(options);
-  const tls = config.tls && {
+  const tls = config.tls === "auto" ? ("auto" as const) : config.tls && {
     cert: readFileSync(config.tls.cert),
     key: readFileSync(config.tls.key),
     ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),

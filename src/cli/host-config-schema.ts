@@ -151,14 +151,17 @@ export const hostConfigSchema = z
       .default({ hostname: "127.0.0.1", port: 7777 })
       .describe("Where the host serves its API and routed calls (HTTP/2)"),
     tls: z
-      .strictObject({
+      .union([
+        z.literal("auto").describe("AutoMTLS: a throwaway CA, certificates for the host and every plugin it launches"),
+        z.strictObject({
         cert: file("Server certificate chain (PEM)"),
         key: file("Server private key (PEM)"),
         ca: file("CA bundle (PEM) client certificates are verified against").optional(),
-        requestClientCert: z.boolean().default(false).describe("Ask for client certificates (mTLS); needs ca"),
-      })
+          requestClientCert: z.boolean().default(false).describe("Ask for client certificates (mTLS); needs ca"),
+        }),
+      ])
       .optional()
-      .describe("TLS for the host's listener"),
+      .describe('TLS for the host\'s listener: "auto" (AutoMTLS) or certificate files'),
     magicCookie: z
       .strictObject({
         key: text().describe("Environment variable name plugins are launched with"),

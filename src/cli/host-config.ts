@@ -11,7 +11,8 @@ import { hostConfigSchema, type HostConfigParsed } from "./host-config-schema.js
 /** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
 export interface HostConfig {
   listen: { hostname: string; port: number };
-  tls?: { cert: string; key: string; ca?: string; requestClientCert: boolean };
+  /** "auto": AutoMTLS (a throwaway CA, certificates for the host and every plugin it launches). */
+  tls?: "auto" | { cert: string; key: string; ca?: string; requestClientCert: boolean };
   magicCookie: { key: string; value: string };
   appProtocolVersions?: string[];
   store: { kind: "memory" } | { kind: "redis"; url: string };
@@ -68,8 +69,8 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
 function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.ProcessEnv): HostConfig {
   const path = (p: string) => resolve(baseDir, p);
 
-  let tls: HostConfig["tls"];
-  if (c.tls) {
+  let tls: HostConfig["tls"] = c.tls === "auto" ? "auto" : undefined;
+  if (c.tls && c.tls !== "auto") {
     tls = {
       cert: path(c.tls.cert),
       key: path(c.tls.key),
@@ -91,6 +92,7 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
 
   const identity: HostConfig["identity"] = {};
   if (c.identity.mtls) {
+    if (tls === "auto") throw new ConfigError("identity.mtls", "is built in with tls: auto; remove it");
     if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
     identity.mtls = c.identity.mtls;
   }
@@ -155,7 +157,7 @@ export function loadHostConfig(file: string, env: NodeJS.ProcessEnv = process.en
 
 /** The files a config names exist and hold what they should, so a mistake names its key, not a bare ENOENT later. */
 function checkFiles(config: HostConfig): void {
-  if (config.tls) {
+  if (config.tls && config.tls !== "auto") {
     pemFile(config.tls.cert, "tls.cert", "CERTIFICATE");
     pemFile(config.tls.key, "tls.key", "PRIVATE KEY");
     if (config.tls.ca) pemFile(config.tls.ca, "tls.ca", "CERTIFICATE");

@@ -5,12 +5,18 @@ import { registerConfigCommand } from "./config-command.js";
 import { registerReloadCommand } from "./reload-command.js";
 import { ConfigError } from "./config-fields.js";
 import { registerHostCommand } from "./host-command.js";
+import { registerInitCommand } from "./init/init-command.js";
+import { readOwnPackage } from "./own-package.js";
 import { registerStatusCommand } from "./status-command.js";
 import { registerTokenCommand } from "./token-command.js";
 
-const program = new Command("plugboard").description("Plugboard plugin host").showHelpAfterError();
+const program = new Command("plugboard")
+  .description("Plugboard plugin host")
+  .version(readOwnPackage().version, "-V, --version", "print the plugboard version")
+  .showHelpAfterError();
 registerHostCommand(program);
 registerCertsCommand(program);
+registerInitCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
 registerConfigCommand(program);

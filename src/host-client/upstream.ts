@@ -5,7 +5,9 @@ import type { UpstreamTls } from "../router/upstream-pool.js";
 /** HTTP/2 straight to providers, one pooled session per provider origin, with the router's upstream TLS. */
 export function createUpstreamClient(tls: UpstreamTls | undefined): { httpClient: UniversalClientFn; close(): void } {
   const sessions = new Map<string, Http2SessionManager>();
-  const nodeOptions = tls ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : undefined;
+  // Passed as is, not copied: the host's TLS material has getters (AutoMTLS renews its client certificate),
+  // and http2.connect reads them at each new connection.
+  const nodeOptions = tls;
   const sessionFor = (url: string) => {
     const origin = new URL(url).origin;
     let manager = sessions.get(origin);

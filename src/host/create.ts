@@ -29,6 +29,8 @@ import { identityKey } from "../identity/identity.js";
 import { createServerTracingInterceptor } from "../tracing/interceptors.js";
 import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
+import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
+import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
@@ -66,6 +68,7 @@ import {
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
 import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -102,6 +105,10 @@ export interface PluginHost {
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** With AutoMTLS running (listen({ tls: "auto" })): a certificate for a plugin about to be launched; else undefined. */
+  issuePluginCredentials(pluginName: string): Promise<PluginCredentials | undefined>;
+  /** The AutoMTLS CA once a listener runs with tls "auto" (its PEM, SPIFFE IDs, issuance). */
+  autoTls(): AutoTls | undefined;
   /** Stops servers started with listen, the sweeper and the store. */
   close(): Promise<void>;
 }
@@ -149,10 +156,15 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     admission: createAdmission(resolved.limits, store, audit),
   };
 
-  const identify = instrumentResolver(composeAuthenticators([
+  // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
+  const requestGuard = createRequestGuard(resolved.limits);
+  const autoTls = createAutoTlsSlot(options.autoTls);
+  const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
+  const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
+    autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]), metrics.observeAuth);
+  ]), metrics.observeAuth));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
     RegistryService.typeName,
@@ -182,9 +194,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     router.service(HandshakeService, createHandshakeService(host));
     router.service(RegistryService, createRegistryService(host));
     router.service(BrokerService, createBrokerService(host));
-    router.service(LifecycleService, createLifecycleService(host));
+    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current }));
     router.service(AdminService, createAdminService(host));
-    router.service(Health, createGrpcHealthService(store, hostServices));
+    router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
       const { provider, policy, watch } = options.secrets;
       router.service(
@@ -231,7 +243,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       store,
       logger,
       ...options.healthProbe,
-      ...(options.upstreamTls ? { tls: options.upstreamTls } : {}),
+      tls: upstreamTls,
     });
   prober?.start();
 
@@ -255,9 +267,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     authorize: decisions.authorize,
     resolve: decisions.resolve,
     maxMessageBytes: resolved.limits.maxMessageBytes,
+    maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
-    ...(options.upstreamTls ? { upstreamTls: options.upstreamTls } : {}),
+    upstreamTls,
     onCallStart: inFlight.onCallStart,
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
@@ -268,7 +281,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     rateLimiter,
     onCallStart: inFlight.onCallStart,
     onCallEnd: recordCallEnd,
-    upstreamTls: options.upstreamTls,
+    upstreamTls,
     maxMessageBytes: resolved.limits.maxMessageBytes,
   });
   const discovery = createHostDiscovery(store);
@@ -283,11 +296,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     else router.handle(req, res);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.
-  const handler: RequestHandler = (req, res) => {
+  const handler: RequestHandler = requestGuard.guard((req, res) => {
     const requestId = requestIdFrom(req.headers);
     res.setHeader(HEADER_REQUEST_ID, requestId);
     runWithRequestId(requestId, () => dispatch(req, res));
-  };
+  }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
@@ -316,9 +329,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     audit,
     metrics,
     async listen(listenOptions = {}) {
-      const server = await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
+      const server =
+        listenOptions.tls === "auto"
+          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
+          : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
-      logger.info({ url: server.url }, "plugboard host listening");
+      const auto = listenOptions.tls === "auto" ? { tls: "auto", trustDomain: autoTls.current()?.trustDomain } : {};
+      logger.info({ url: server.url, ...auto }, "plugboard host listening");
       return server;
     },
     async listenOps(opsOptions = {}) {
@@ -328,13 +345,17 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    issuePluginCredentials: async (pluginName) => autoTls.current()?.issuePlugin(pluginName),
+    autoTls: autoTls.current,
     client: hostClients.client,
     ...discovery,
     async close() {
       clearInterval(sweeper);
+      autoTls.close();
       prober?.stop();
       forgetEnded();
       credentialLifetime.close();
+      metrics.close();
       stopResetLog();
       await router.close();
       hostClients.close();

@@ -10,8 +10,12 @@ export interface ListenOptions {
   hostname?: string;
   /** A connection with no traffic and no open stream for this long is closed. Default IDLE_TIMEOUT_MS (120 s). */
   idleTimeoutMs?: number;
-  /** Serve TLS (HTTP/2 over TLS). Without it the host serves h2c, meant for loopback. */
-  tls?: {
+  /**
+   * Serve TLS (HTTP/2 over TLS). Without it the host serves h2c, meant for loopback. "auto" is
+   * AutoMTLS: a throwaway in-memory CA, a host certificate, and a certificate per launched plugin
+   * (createPluginHost's `autoTls` tunes it).
+   */
+  tls?: "auto" | {
     cert: string | Buffer;
     key: string | Buffer;
     /** CA for client certificates (mTLS). */
@@ -44,6 +48,7 @@ export async function listen(
     logger.warn({ bindAddress: hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls"),
 ): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
+  if (options.tls === "auto") throw new Error('listen: tls "auto" is resolved by the host (host.listen), not by listen()');
   const settings = { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes };
   const common = { settings, maxSessionMemory: 32, maxHeaderListPairs: 256 };
   const server = options.tls

@@ -19,6 +19,7 @@ import type { SecretWatchOptions } from "../secrets/watch.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import type { CallEndInfo } from "../router/router.js";
 import type { UpstreamTls } from "../router/upstream-pool.js";
+import type { AutoTlsOptions } from "../identity/auto-tls-options.js";
 
 export interface PluginHostOptions {
   /** Shared with plugins out of band; tells a plugin it was started by this host. Not a security measure. */
@@ -41,8 +42,10 @@ export interface PluginHostOptions {
   secrets?: { provider: SecretProvider; policy?: SecretPolicy; watch?: SecretWatchOptions };
   /** Rate limits for routed calls: budgets (memory, or Redis when `redis` is given) or a ready limiter. */
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter;
-  /** TLS towards https:// providers: their CA and the host's client certificate. */
+  /** TLS towards https:// providers: their CA and the host's client certificate. AutoMTLS replaces it. */
   upstreamTls?: UpstreamTls;
+  /** Tunes AutoMTLS, which `listen({ tls: "auto" })` turns on: trust domain, certificate lifetime, host names. */
+  autoTls?: AutoTlsOptions;
   /** Called once per routed call (metrics). */
   onRoutedCall?: (info: CallEndInfo) => void;
   /**

@@ -158,20 +158,60 @@ export async function issueCertificate(
   ca: CertificateAuthority,
   opts: IssueCertificateOptions,
 ): Promise<IssuedCertificate> {
+  const x509 = await loadX509();
+  const keys = await generateKeyPair();
+  const certPem = await signLeaf(x509, ca, keys.publicKey, opts);
+  return { certPem, keyPem: await exportPrivateKeyPem(x509, keys.privateKey) };
+}
+
+/** Largest PKCS#10 request accepted, in bytes of PEM. */
+export const MAX_CSR_PEM_BYTES = 8 * 1024;
+
+/**
+ * Signs a certificate for the public key of a PKCS#10 request. Only the key is taken from the
+ * request (after checking its self-signature, which proves the requester holds the private key):
+ * names and usages come from `opts`, i.e. from what the CA decided, never from the requester.
+ */
+export async function signCertificateRequest(
+  ca: CertificateAuthority,
+  csrPem: string,
+  opts: IssueCertificateOptions,
+): Promise<string> {
+  if (Buffer.byteLength(csrPem) > MAX_CSR_PEM_BYTES) throw new RangeError(`certificate request is larger than ${MAX_CSR_PEM_BYTES} bytes`);
+  const x509 = await loadX509();
+  let csr: X509Types.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch {
+    throw new RangeError("certificate request is not a PEM PKCS#10 request");
+  }
+  const algorithm = csr.publicKey.algorithm as Partial<EcKeyAlgorithm>;
+  if (algorithm.name !== "ECDSA" || algorithm.namedCurve !== "P-256") throw new RangeError("certificate request must be for an ECDSA P-256 key");
+  if (!(await csr.verify(crypto))) throw new RangeError("certificate request signature does not verify");
+  return signLeaf(x509, ca, await csr.publicKey.export(crypto), opts);
+}
+
+/** A fresh P-256 key pair and a PKCS#10 request for it (the requester side of signCertificateRequest). */
+export async function createCertificateRequest(): Promise<{ csrPem: string; keyPem: string }> {
+  const x509 = await loadX509();
+  const keys = await generateKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: SIGNING_ALGORITHM }, crypto);
+  return { csrPem: csr.toString("pem"), keyPem: await exportPrivateKeyPem(x509, keys.privateKey) };
+}
+
+async function signLeaf(x509: X509, ca: CertificateAuthority, publicKey: CryptoKey, opts: IssueCertificateOptions): Promise<string> {
   const now = Date.now();
   const notBefore = opts.notBefore ?? new Date(now - BACKDATE_MS);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + BACKDATE_MS + validityDays(opts.validityDays, 30, "validityDays") * DAY_MS);
   if (notAfter.getTime() <= notBefore.getTime()) throw new RangeError("notAfter must be later than notBefore");
 
-  const x509 = await loadX509();
   const caCertificate = new x509.X509Certificate(ca.certPem);
-  const keys = await generateKeyPair();
   const sans = subjectAltNames(opts);
   const extensions: X509Types.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension(extendedKeyUsages(x509, opts.usage), false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
     await x509.AuthorityKeyIdentifierExtension.create(caCertificate, false, crypto),
   ];
   // RFC 5280: the SAN extension is critical when the subject name is empty.
@@ -181,7 +221,7 @@ export async function issueCertificate(
     {
       subject: subjectName(x509, opts.commonName),
       issuer: caCertificate.subjectName,
-      publicKey: keys.publicKey,
+      publicKey,
       signingKey: ca.privateKey as CryptoKey, // the same WebCrypto key; the DOM and Node typings differ
       notBefore,
       notAfter,
@@ -190,5 +230,5 @@ export async function issueCertificate(
     },
     crypto,
   );
-  return { certPem: certificate.toString("pem"), keyPem: await exportPrivateKeyPem(x509, keys.privateKey) };
+  return certificate.toString("pem");
 }

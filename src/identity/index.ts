@@ -7,3 +7,4 @@ export * from "./mtls.js";
 export * from "./jwt.js";
 export * from "./certs.js";
 export * from "./spiffe-id.js";
+export * from "./auto-tls.js";

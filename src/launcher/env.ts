@@ -6,6 +6,15 @@ export const LAUNCH_ENV = {
   launchSecret: "PLUGBOARD_LAUNCH_SECRET",
   pluginPort: "PLUGBOARD_PLUGIN_PORT",
   parentPid: "PLUGBOARD_PARENT_PID",
+  /**
+   * AutoMTLS: the plugin's certificate, key and the CA, PEM. The environment is the channel the
+   * launch secret already uses: never on disk, readable only by the same user (/proc/<pid>/environ),
+   * and the SDK deletes them from process.env on start so the plugin's own children do not inherit
+   * them. The key is short-lived: the plugin replaces it at half-life with one it made itself.
+   */
+  tlsCert: "PLUGBOARD_TLS_CERT",
+  tlsKey: "PLUGBOARD_TLS_KEY",
+  tlsCa: "PLUGBOARD_TLS_CA",
 } as const;
 
 /**
@@ -14,7 +23,13 @@ export const LAUNCH_ENV = {
  */
 export function pluginEnv(
   spec: ResolvedSpec,
-  launch: { hostUrl: string; launchSecret: string; port: number; parentPid: number },
+  launch: {
+    hostUrl: string;
+    launchSecret: string;
+    port: number;
+    parentPid: number;
+    tls?: { certPem: string; keyPem: string; caPem: string } | undefined;
+  },
   hostEnv: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -27,5 +42,10 @@ export function pluginEnv(
   env[LAUNCH_ENV.launchSecret] = launch.launchSecret;
   env[LAUNCH_ENV.pluginPort] = String(launch.port);
   env[LAUNCH_ENV.parentPid] = String(launch.parentPid);
+  if (launch.tls) {
+    env[LAUNCH_ENV.tlsCert] = launch.tls.certPem;
+    env[LAUNCH_ENV.tlsKey] = launch.tls.keyPem;
+    env[LAUNCH_ENV.tlsCa] = launch.tls.caPem;
+  }
   return env;
 }

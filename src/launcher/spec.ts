@@ -75,7 +75,15 @@ export interface ResolvedSpec {
 }
 
 /** Variables only the launcher sets (see env.ts). */
-const LAUNCHER_SET = new Set(["PLUGBOARD_HOST_URL", "PLUGBOARD_LAUNCH_SECRET", "PLUGBOARD_PLUGIN_PORT", "PLUGBOARD_PARENT_PID"]);
+const LAUNCHER_SET = new Set([
+  "PLUGBOARD_HOST_URL",
+  "PLUGBOARD_LAUNCH_SECRET",
+  "PLUGBOARD_PLUGIN_PORT",
+  "PLUGBOARD_PARENT_PID",
+  "PLUGBOARD_TLS_CERT",
+  "PLUGBOARD_TLS_KEY",
+  "PLUGBOARD_TLS_CA",
+]);
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -144,8 +144,11 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     if (retiring) return;
     const before = await runtimesOf(host.store, spec.name);
     if (retiring) return;
+    // With AutoMTLS, a certificate carrying the plugin's SPIFFE ID (undefined otherwise).
+    const tls = await host.issuePluginCredentials(spec.name);
+    if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
-    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid });
+    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls });
     const p = spawnGroup({ ...sandboxCommand(spec.sandbox, { command: spec.command, args: spec.args, env, cwd: spec.cwd }), cwd: spec.cwd });
     proc = p;
     watchCeiling(p);

@@ -1,12 +1,19 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
-import { LifecycleService, ReportHealthResponseSchema } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import { LifecycleService, RenewCertificateResponseSchema, ReportHealthResponseSchema } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import { actorOf } from "../audit/audit.js";
+import type { AutoTls } from "../identity/auto-tls.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey } from "../identity/identity.js";
 import { invalid } from "../validation/fields.js";
 
-export function createLifecycleService(host: HostContext): ServiceImpl<typeof LifecycleService> {
+export interface LifecycleOptions {
+  /** The host's AutoMTLS CA, once it runs one; RenewCertificate is refused without it. */
+  autoTls?: () => AutoTls | undefined;
+}
+
+export function createLifecycleService(host: HostContext, options: LifecycleOptions = {}): ServiceImpl<typeof LifecycleService> {
   return {
     async reportHealth(req, context) {
       const caller = context.values.get(identityKey);
@@ -15,6 +22,27 @@ export function createLifecycleService(host: HostContext): ServiceImpl<typeof Li
       if (Buffer.byteLength(req.message) > host.limits.metadataValueBytes) throw invalid("message", "too long");
       await host.store.setHealth(caller.runtimeId, req.state as 1 | 2 | 3, req.message, host.now());
       return create(ReportHealthResponseSchema, {});
+    },
+
+    async renewCertificate(req, context) {
+      const auto = options.autoTls?.();
+      if (!auto) throw new ConnectError("this host does not run AutoMTLS (tls: \"auto\")", Code.FailedPrecondition);
+      const caller = context.values.get(identityKey);
+      if (caller?.runtimeId === undefined || caller.pluginName === undefined)
+        throw new ConnectError("only a plugin runtime renews its certificate", Code.PermissionDenied);
+      // The name signed is the one the caller proved twice: its runtime was bound at handshake to this
+      // SPIFFE ID, and the certificate of this very connection carries it (composeAuthenticators checks).
+      const spiffeId = auto.pluginSpiffeId(caller.pluginName);
+      if (caller.boundSubject !== spiffeId)
+        throw new ConnectError(`runtime was not admitted with an AutoMTLS certificate for ${caller.pluginName}`, Code.PermissionDenied);
+      try {
+        const certificatePem = await auto.renewPlugin(caller.pluginName, req.csrPem);
+        host.audit({ event: "certificate.renew", outcome: "success", actor: actorOf(caller), target: spiffeId });
+        return create(RenewCertificateResponseSchema, { certificatePem });
+      } catch (e) {
+        if (e instanceof RangeError) throw invalid("csr_pem", e.message);
+        throw e;
+      }
     },
   };
 }

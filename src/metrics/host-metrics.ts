@@ -18,6 +18,8 @@ export interface HostMetricsOptions {
   prefix?: string;
   /** Distinct routed-service label values kept before the rest are counted as "other". Default 256. */
   maxServiceLabels?: number;
+  /** The host's own service types: they earn a label like registered services do. */
+  ownServices?: Iterable<string>;
 }
 
 export interface HostMetrics {
@@ -39,6 +41,8 @@ export interface HostMetrics {
   addLaunchedPlugins(source: () => readonly { name: string; state: string }[]): () => void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
+  /** Stop following the store's registrations. */
+  close(): void;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -78,7 +82,10 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     async collect() {
       const registrations = await store.listRegistrations();
       this.reset();
-      for (const r of registrations) this.inc({ service: r.serviceType });
+      for (const r of registrations) {
+        this.inc({ service: r.serviceType });
+        registered.add(r.serviceType);
+      }
     },
   });
   const launchedSources = new Set<() => readonly { name: string; state: string }[]>();
@@ -110,12 +117,22 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
   }
 
   // Service names in routed paths are chosen by callers: without a bound, anyone could grow the
-  // registry (one series per made-up name). Unauthenticated calls never name a label.
+  // registry (one series per made-up name). Unauthenticated calls never name a label, and only
+  // services that are (or were) registered, or the host's own, earn one: refused calls to made-up
+  // names count as "unregistered" and cannot use up the budget real services need.
   const maxServiceLabels = options.maxServiceLabels ?? 256;
   const serviceLabels = new Set<string>();
+  const ownServices = new Set(options.ownServices ?? []);
+  const registered = new Set<string>();
+  // Known registrations: store events, each scrape's registration list, and forwarded calls.
+  const stopFollowing = store.subscribe((event) => {
+    if (event.type !== "removed") registered.add(event.registration.serviceType);
+  });
   const serviceLabel = (info: CallEndInfo): string => {
     if (!info.caller || !info.service) return "unknown";
     if (serviceLabels.has(info.service)) return info.service;
+    // A call forwarded to a provider (runtimeId set) proves the service is registered.
+    if (info.runtimeId === undefined && !registered.has(info.service) && !ownServices.has(info.service)) return "unregistered";
     if (serviceLabels.size >= maxServiceLabels) return "other";
     serviceLabels.add(info.service);
     return info.service;
@@ -162,5 +179,6 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
+    close: stopFollowing,
   };
 }

@@ -18,8 +18,10 @@ export type TokenKind = keyof typeof TOKEN_PREFIX;
 
 /** Default limits; every one is an option of the host. */
 export const DEFAULT_LIMITS = {
-  /** Largest request or response message, in bytes (gRPC's default). */
+  /** Largest request message (host RPCs: also response), in bytes (gRPC's default). */
   maxMessageBytes: 4 * 1024 * 1024,
+  /** Largest response message a routed call may deliver (Connect unary: the body), in bytes. */
+  maxResponseMessageBytes: 4 * 1024 * 1024,
   /** Concurrent HTTP/2 streams per connection. */
   maxConcurrentStreams: 256,
   /** Total size of HTTP/2 header lists, in bytes. */
@@ -50,6 +52,15 @@ export const DEFAULT_LIMITS = {
   pageSize: 100,
   maxPageSize: 1000,
   pageBytes: 1024 * 1024,
+  /** A request stream must deliver its whole request within this long, unless authenticated and streaming. */
+  requestBodyTimeoutMs: 30_000,
+  /** Streams not yet authenticated whose request is still arriving, per remote address (IPv6: per /64). */
+  unauthenticatedStreamsPerPeer: 1024,
+  /** The same, all peers together. */
+  unauthenticatedStreams: 4096,
+  /** Concurrent grpc.health.v1.Health/Watch streams per remote address, and in total. */
+  healthWatchersPerPeer: 16,
+  healthWatchers: 256,
 } as const;
 
 export const DEFAULT_TTLS = {

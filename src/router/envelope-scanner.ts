@@ -14,6 +14,12 @@ export class EnvelopeScanner {
   private captured: Buffer[] | undefined;
   /** Payload of the last envelope whose flags matched `captureMask`, once complete. */
   lastCaptured: Buffer | undefined;
+  /**
+   * After push() returned false: offset in that chunk where the oversize envelope's prefix began
+   * (negative when it began in an earlier chunk). Bytes before it are whole envelopes.
+   */
+  rejectedAt = 0;
+  private rejected = false;
 
   constructor(
     private readonly maxMessageBytes: number,
@@ -23,6 +29,7 @@ export class EnvelopeScanner {
 
   /** Scan a chunk; false when an envelope announces more than maxMessageBytes. */
   push(chunk: Uint8Array): boolean {
+    if (this.rejected) return false;
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -43,7 +50,11 @@ export class EnvelopeScanner {
       }
       if (++this.prefixPos === 5) {
         this.prefixPos = 0;
-        if (this.length > this.maxMessageBytes) return false;
+        if (this.length > this.maxMessageBytes) {
+          this.rejected = true;
+          this.rejectedAt = i - 5;
+          return false;
+        }
         this.need = this.length;
         if (this.captureMask !== 0 && (this.flags & this.captureMask) !== 0 && this.length <= 65536) {
           this.captured = [];
@@ -54,9 +65,17 @@ export class EnvelopeScanner {
     return true;
   }
 
-  /** True between envelopes: appending a new envelope now yields a well-formed stream. */
+  /**
+   * True between envelopes: appending a new envelope now yields a well-formed stream. After a
+   * rejection, true for the bytes before the oversize envelope (what a caller may have forwarded).
+   */
   get atBoundary(): boolean {
     return this.need === 0 && this.prefixPos === 0;
+  }
+
+  /** Bytes of the next envelope's prefix seen so far (0..4): a chunk may end inside a prefix. */
+  get prefixBytes(): number {
+    return this.prefixPos;
   }
 
   private completeEnvelope(): void {

@@ -10,6 +10,8 @@ import { HEADER_CALLER } from "../protocol/index.js";
 import { endStreamWithError, writeErrorResponse } from "./error-response.js";
 import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
 import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
+import { releaseRequest } from "./release-request.js";
+import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
 
@@ -36,6 +38,8 @@ export interface ForwardRequest {
   timeoutMs: number | undefined;
   /** Largest request message (enveloped) or body (Connect unary); Infinity disables scanning. */
   maxMessageBytes: number;
+  /** Largest response message (enveloped) or body (Connect unary); Infinity disables the limit. */
+  maxResponseMessageBytes: number;
   /** Called once with "ok" or the Connect code name when the call ends. */
   onEnd: ((code: string) => void) | undefined;
   /** Called once when the call is over, however it ended (releases whatever may still cancel it). */
@@ -79,6 +83,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
     pool.discard(call.target);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
+    releaseRequest(caller, true);
     onEnd?.("unavailable");
     call.onSettled?.();
     return () => undefined;
@@ -95,10 +100,24 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   let errorBody: Buffer[] | undefined;
 
   const enveloped = isEnveloped(protocol);
-  // grpc-web-text bodies are base64: not scanned, so failures there end in a reset.
+  const responseLimit = call.maxResponseMessageBytes;
+  const limitResponse = responseLimit !== Infinity;
+  // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
   const responseScanner = enveloped
-    ? new EnvelopeScanner(Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
+    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
     : undefined;
+  const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
+  const textCounter =
+    protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
+  // Connect unary: the whole answer is one message.
+  const unaryCounter = protocol === "connect-unary" && limitResponse ? new BodyCounter(responseLimit) : undefined;
+  // A Connect unary answer of unknown length is held (as received, no copies) until it is known to fit.
+  let heldUnary: { headers: OutgoingHttpHeaders; chunks: Buffer[] } | undefined;
+  const responseTooLarge = () =>
+    new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
+  const toCaller = (bytes: Buffer) => {
+    if (!caller.write(bytes)) upstream.pause();
+  };
 
   const finish = () => {
     if (done) return;
@@ -119,6 +138,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   } else {
     const limiter = enveloped ? new EnvelopeScanner(call.maxMessageBytes) : new BodyCounter(call.maxMessageBytes);
     caller.on("data", (chunk: Buffer) => {
+      // Once answered (or the provider is gone) the rest of the request is discarded.
+      if (failure !== undefined || upstream.closed || upstream.destroyed) return;
       if (!limiter.push(chunk)) {
         caller.pause();
         fail(new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
@@ -137,12 +158,12 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   // ---- response direction: provider → caller
   upstream.on("response", (headers, flags) => {
     if (caller.destroyed || caller.closed) return;
-    responded = true;
     const status = headers[":status"];
     if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
       // Trailers-only (gRPC errors): one HEADERS frame ends the stream.
       if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
       else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
+      responded = true;
       caller.respond(downstreamHeaders(headers), { endStream: true });
       return;
     }
@@ -150,6 +171,16 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       endCode = codeToString(codeFromHttpStatus(status ?? 0));
       if (onEnd) errorBody = [];
     }
+    if (unaryCounter !== undefined) {
+      const declared = Number(headers["content-length"] ?? Number.NaN);
+      if (declared > responseLimit) return fail(responseTooLarge());
+      if (!(declared >= 0)) {
+        heldUnary = { headers: downstreamHeaders(headers), chunks: [] };
+        responded = true;
+        return;
+      }
+    }
+    responded = true;
     caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
   });
   upstream.on("trailers", (headers) => {
@@ -162,15 +193,32 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     caller.sendTrailers(trailers ?? {});
   });
   upstream.on("data", (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    if (responseGate !== undefined) {
+      if (!responseGate.push(chunk, toCaller)) fail(responseTooLarge());
+      return;
+    }
     if (responseScanner !== undefined) responseScanner.push(chunk);
-    else if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
-    if (!caller.write(chunk)) upstream.pause();
+    else if (textCounter !== undefined) {
+      if (!textCounter.push(chunk)) return fail(responseTooLarge());
+    } else {
+      if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
+      if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
+      if (heldUnary !== undefined) return void heldUnary.chunks.push(chunk);
+    }
+    toCaller(chunk);
   });
   caller.on("drain", () => upstream.resume());
   upstream.on("end", () => {
     // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
     if (failure !== undefined || upstream.destroyed || !responded) return;
     upstreamEnded = true;
+    responseGate?.flush(toCaller);
+    if (heldUnary !== undefined && !caller.destroyed && !caller.closed) {
+      caller.respond(heldUnary.headers, { waitForTrailers: true });
+      for (const chunk of heldUnary.chunks) caller.write(chunk);
+      heldUnary = undefined;
+    }
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {
       const m = CODE_NAME_RE.exec(Buffer.concat(errorBody).toString("utf8"));
@@ -182,6 +230,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   upstream.on("error", () => {});
   upstream.on("close", () => {
     if (upstreamEnded && failure === undefined) {
+      // The provider answered while the caller may still be sending: let the rest drain.
+      releaseRequest(caller, false);
       finish();
       return;
     }
@@ -199,10 +249,12 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     if (!responded || !caller.headersSent) {
       writeErrorResponse(caller, protocol, callerContentType, err);
       // The request may still be streaming in; it is no longer wanted.
-      caller.resume();
+      releaseRequest(caller, true);
     } else if (responseScanner?.atBoundary && !caller.writableEnded) {
       const t = endStreamWithError(caller, protocol, err);
       if (t !== undefined) trailers = t;
+      // gRPC's status still has to go out as HTTP trailers: drain only, no reset.
+      releaseRequest(caller, t === undefined);
     } else {
       // Mid-message: only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
       caller.close(err.code === Code.ResourceExhausted ? NGHTTP2_ENHANCE_YOUR_CALM : err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);

@@ -1,3 +1,4 @@
+import type * as http2 from "node:http2";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import {
   Http2SessionManager,
@@ -6,6 +7,18 @@ import {
   createGrpcWebTransport,
   type ConnectTransportOptions,
 } from "@connectrpc/connect-node";
+
+/** connect-node's session manager interface (NodeHttp2ClientSessionManager, not exported by name). */
+interface SessionManager {
+  authority: string;
+  request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream>;
+  notifyResponseByteRead(stream: http2.ClientHttp2Stream): void;
+}
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -28,6 +41,11 @@ export type ClientTransportOptions = Pick<
 export interface HostConnection {
   /** A transport to the host in `protocol`; all share one HTTP/2 connection. */
   transport(protocol: Protocol, interceptors: Interceptor[], extra?: ClientTransportOptions): Transport;
+  /**
+   * New calls go over a new connection (made with the TLS options as they are now, e.g. a renewed
+   * certificate); calls in flight finish on the old one, which is closed when its last stream ends.
+   */
+  rotate(): void;
   close(): void;
 }
 
@@ -37,7 +55,36 @@ export function createHostConnection(
   tls: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer } | undefined,
   maxMessageBytes: number,
 ): HostConnection {
-  const manager = new Http2SessionManager(hostUrl, undefined, tls);
+  // `tls` is read again at every connect, so a renewed certificate written into it is used.
+  const open = () => new Http2SessionManager(hostUrl, undefined, tls);
+  let current = open();
+  const streams = new Map<Http2SessionManager, number>();
+  const retired = new Set<Http2SessionManager>();
+  const closeIfDone = (manager: Http2SessionManager) => {
+    if (retired.has(manager) && !streams.get(manager)) {
+      retired.delete(manager);
+      streams.delete(manager);
+      manager.abort();
+    }
+  };
+  const manager: SessionManager = {
+    authority: current.authority,
+    async request(method, path, headers, options): Promise<http2.ClientHttp2Stream> {
+      const owner = current;
+      const stream = await owner.request(method, path, headers, options);
+      streams.set(owner, (streams.get(owner) ?? 0) + 1);
+      stream.once("close", () => {
+        streams.set(owner, (streams.get(owner) ?? 1) - 1);
+        closeIfDone(owner);
+      });
+      return stream;
+    },
+    notifyResponseByteRead(stream) {
+      // Keep-alive bookkeeping; a manager that did not open the stream ignores it.
+      current.notifyResponseByteRead(stream);
+      for (const old of retired) old.notifyResponseByteRead(stream);
+    },
+  };
   return {
     transport(protocol, interceptors, extra = {}) {
       const options = {
@@ -54,8 +101,17 @@ export function createHostConnection(
       if (protocol === "grpc") return createGrpcTransport(options);
       return createGrpcWebTransport(options);
     },
+    rotate() {
+      const old = current;
+      current = open();
+      retired.add(old);
+      closeIfDone(old);
+    },
     close() {
-      manager.abort();
+      current.abort();
+      for (const old of retired) old.abort();
+      retired.clear();
+      streams.clear();
     },
   };
 }

@@ -54,6 +54,14 @@ export interface PluginOptions {
   capabilities?: DescService[];
   secrets?: { name: string; optional?: boolean; version?: string }[];
   listen?: { port?: number; hostname?: string; tls?: TlsFiles };
+  /**
+   * AutoMTLS credentials; default env PLUGBOARD_TLS_CERT / _KEY / _CA (set by a host running
+   * tls: "auto"), removed from process.env once read. They serve the plugin's TLS server and
+   * authenticate it to the host; the certificate is renewed at half-life. Ignored when hostTls is set.
+   */
+  autoTls?: AutoTlsCredentials;
+  /** Called after each AutoMTLS renewal with the new certificate's expiry. */
+  onCertificateRenewed?: (notAfter: Date) => void;
   /** Default env PLUGBOARD_LAUNCH_SECRET, removed from process.env once read. */
   launchSecret?: string;
   /** For https hosts: the CA to trust, and a client certificate for mTLS. */
@@ -86,6 +94,24 @@ export interface PluginOptions {
   secretGraceMs?: number;
 }
 
+/** PEM certificate, key and CA; the SDK replaces cert and key in place when it renews them. */
+export interface AutoTlsCredentials {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+const AUTO_TLS_ENV = { cert: "PLUGBOARD_TLS_CERT", key: "PLUGBOARD_TLS_KEY", ca: "PLUGBOARD_TLS_CA" } as const;
+
+/** Reads the launcher's AutoMTLS variables and deletes them, so the plugin's own children do not inherit the key. */
+function takeAutoTls(env: NodeJS.ProcessEnv): AutoTlsCredentials | undefined {
+  const [cert, key, ca] = [env[AUTO_TLS_ENV.cert], env[AUTO_TLS_ENV.key], env[AUTO_TLS_ENV.ca]];
+  for (const name of Object.values(AUTO_TLS_ENV)) delete env[name];
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (!cert || !key || !ca) fail(`${Object.values(AUTO_TLS_ENV).join(", ")} must be set together`);
+  return { cert: cert!, key: key!, ca: ca! };
+}
+
 export interface ResolvedPluginOptions {
   hostUrl: string;
   name: string;
@@ -99,6 +125,8 @@ export interface ResolvedPluginOptions {
   listen: { port: number; hostname: string; tls?: TlsFiles };
   launchSecret: string;
   hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  /** Set when AutoMTLS is on: the same object is hostTls and listen.tls, renewed in place. */
+  autoTls?: AutoTlsCredentials;
   logger: Logger;
   refreshAt: number;
   retry?: RetryOptions;
@@ -139,6 +167,11 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   const launchSecret = options.launchSecret ?? env["PLUGBOARD_LAUNCH_SECRET"] ?? "";
   // Read once; a child process the plugin spawns must not inherit it.
   if (options.launchSecret === undefined) delete env["PLUGBOARD_LAUNCH_SECRET"];
+  const fromEnv = takeAutoTls(env);
+  const autoTls = options.hostTls ? undefined : (options.autoTls ?? fromEnv);
+  if (autoTls && !/^https:/.test(hostUrl)) fail("AutoMTLS credentials need an https:// hostUrl");
+  const listenTls = options.listen?.tls ?? autoTls;
+  const hostTls = options.hostTls ?? autoTls;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
   const heartbeatMs = options.heartbeatMs ?? 5_000;
@@ -153,10 +186,11 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     requires: options.requires ?? [],
     capabilities: options.capabilities ?? [],
     secrets: options.secrets ?? [],
-    listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(options.listen?.tls ? { tls: options.listen.tls } : {}) },
+    listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(listenTls ? { tls: listenTls } : {}) },
     secretGraceMs: options.secretGraceMs ?? 5 * 60_000,
     launchSecret,
-    ...(options.hostTls ? { hostTls: options.hostTls } : {}),
+    ...(hostTls ? { hostTls } : {}),
+    ...(autoTls ? { autoTls } : {}),
     logger: options.logger ?? createLogger({ name: `plugin:${options.name}` }),
     refreshAt,
     ...(options.retry ? { retry: options.retry } : {}),

@@ -25,6 +25,7 @@ import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { followPages } from "../paging/follow.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
+import { hostSubjectAltName, startCertificateRenewal } from "./certificate-renewal.js";
 import { createSession, type RuntimeState } from "./session.js";
 import { createSecretWatch, type SecretChange } from "./secret-watch.js";
 
@@ -171,6 +172,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   let exiting = false;
   let stopWatchdog: (() => void) | undefined;
   let dependencies: { stop(): void } | undefined;
+  let renewal: { stop(): void } | undefined;
   function installSignalHandlers() {
     for (const signal of options.shutdownSignals) {
       // `on`, not `once`: a second signal (a supervisor and a wrapper such as tsx both relaying)
@@ -212,6 +214,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
             port: options.listen.port,
             hostname: options.listen.hostname,
             ...(options.listen.tls ? { tls: options.listen.tls } : {}),
+            ...(options.autoTls ? { clientSubjectAltName: hostSubjectAltName(options.autoTls.cert) } : {}),
             maxMessageBytes: options.maxMessageBytes,
             interceptors: options.interceptors.server,
           });
@@ -235,6 +238,19 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         report: (health, message) => lifecycle.reportHealth({ state: HEALTH[health], message }).then(() => undefined),
         onError: (e) => log.debug({ err: ConnectError.from(e).rawMessage }, "dependency watch ended; watching again"),
       });
+      const credentials = options.autoTls;
+      if (credentials)
+        renewal = startCertificateRenewal({
+          credentials,
+          sign: async (csrPem) => (await lifecycle.renewCertificate({ csrPem })).certificatePem,
+          onRenewed(notAfter) {
+            server?.updateTls(credentials);
+            // The host checks the certificate's validity on every call: move to a connection made with the new one.
+            connection.rotate();
+            pluginOptions.onCertificateRenewed?.(notAfter);
+          },
+          logger: log,
+        });
       if (options.secrets.length > 0) secretWatch.start();
       // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
       stopWatchdog = startParentWatchdog({
@@ -336,6 +352,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       if (heartbeat) clearInterval(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
+      renewal?.stop();
       secretWatch.stop();
       if (!exiting) {
         for (const [signal, handler] of signalHandlers) process.off(signal, handler);

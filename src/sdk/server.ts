@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -17,6 +18,11 @@ export interface PluginServerOptions {
   port: number;
   hostname: string;
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /**
+   * Connections whose verified client certificate has another subjectAltName than exactly this are
+   * closed (AutoMTLS: only the host's certificate, not another plugin's from the same CA).
+   */
+  clientSubjectAltName?: string;
   maxMessageBytes: number;
   /** Extra server interceptors, run after the caller check. */
   interceptors?: Interceptor[];
@@ -24,6 +30,8 @@ export interface PluginServerOptions {
 
 export interface PluginServer {
   readonly url: string;
+  /** New connections get this certificate (a renewed one); open connections keep theirs. */
+  updateTls(tls: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer }): void;
   /** Refuse new calls (Unavailable) and wait up to `timeoutMs` for in-flight ones; true when all finished. */
   drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -62,6 +70,11 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
     ? http2.createSecureServer({ settings, cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: "TLSv1.2" }, handler)
     : http2.createServer({ settings }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  const expectedPeer = options.clientSubjectAltName;
+  if (options.tls && expectedPeer !== undefined)
+    server.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.getPeerX509Certificate()?.subjectAltName !== expectedPeer) socket.destroy();
+    });
   server.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -77,6 +90,10 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
   const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   return {
     url: `${options.tls ? "https" : "http"}://${host}:${port}`,
+    updateTls(tls) {
+      if (!options.tls) throw new Error("updateTls: this plugin server does not serve TLS");
+      (server as http2.Http2SecureServer).setSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), minVersion: "TLSv1.2" });
+    },
     async drain(timeoutMs) {
       draining = true;
       if (inFlight === 0) return true;

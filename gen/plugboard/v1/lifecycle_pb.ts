@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/lifecycle.proto.
  */
 export const file_plugboard_v1_lifecycle: GenFile = /*@__PURE__*/
-  fileDesc("ChxwbHVnYm9hcmQvdjEvbGlmZWN5Y2xlLnByb3RvEgxwbHVnYm9hcmQudjEiUAoTUmVwb3J0SGVhbHRoUmVxdWVzdBIoCgVzdGF0ZRgBIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIPCgdtZXNzYWdlGAIgASgJIhYKFFJlcG9ydEhlYWx0aFJlc3BvbnNlMmkKEExpZmVjeWNsZVNlcnZpY2USVQoMUmVwb3J0SGVhbHRoEiEucGx1Z2JvYXJkLnYxLlJlcG9ydEhlYWx0aFJlcXVlc3QaIi5wbHVnYm9hcmQudjEuUmVwb3J0SGVhbHRoUmVzcG9uc2ViBnByb3RvMw", [file_plugboard_v1_common]);
+  fileDesc("ChxwbHVnYm9hcmQvdjEvbGlmZWN5Y2xlLnByb3RvEgxwbHVnYm9hcmQudjEiUAoTUmVwb3J0SGVhbHRoUmVxdWVzdBIoCgVzdGF0ZRgBIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIPCgdtZXNzYWdlGAIgASgJIhYKFFJlcG9ydEhlYWx0aFJlc3BvbnNlIioKF1JlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkiMwoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCTLMAQoQTGlmZWN5Y2xlU2VydmljZRJVCgxSZXBvcnRIZWFsdGgSIS5wbHVnYm9hcmQudjEuUmVwb3J0SGVhbHRoUmVxdWVzdBoiLnBsdWdib2FyZC52MS5SZXBvcnRIZWFsdGhSZXNwb25zZRJhChBSZW5ld0NlcnRpZmljYXRlEiUucGx1Z2JvYXJkLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GiYucGx1Z2JvYXJkLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZWIGcHJvdG8z", [file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ReportHealthRequest
@@ -50,7 +50,46 @@ export const ReportHealthResponseSchema: GenMessage<ReportHealthResponse> = /*@_
   messageDesc(file_plugboard_v1_lifecycle, 1);
 
 /**
- * LifecycleService lets a plugin report its own health.
+ * @generated from message plugboard.v1.RenewCertificateRequest
+ */
+export type RenewCertificateRequest = Message<"plugboard.v1.RenewCertificateRequest"> & {
+  /**
+   * PEM PKCS#10 request for an ECDSA P-256 key. Only its public key is used: names come from the
+   * caller's proven identity.
+   *
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message plugboard.v1.RenewCertificateRequest.
+ * Use `create(RenewCertificateRequestSchema)` to create a new message.
+ */
+export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_lifecycle, 2);
+
+/**
+ * @generated from message plugboard.v1.RenewCertificateResponse
+ */
+export type RenewCertificateResponse = Message<"plugboard.v1.RenewCertificateResponse"> & {
+  /**
+   * PEM certificate for the requested key, issued by the host's AutoMTLS CA.
+   *
+   * @generated from field: string certificate_pem = 1;
+   */
+  certificatePem: string;
+};
+
+/**
+ * Describes the message plugboard.v1.RenewCertificateResponse.
+ * Use `create(RenewCertificateResponseSchema)` to create a new message.
+ */
+export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_lifecycle, 3);
+
+/**
+ * LifecycleService lets a plugin report its own health and renew its certificate.
  *
  * @generated from service plugboard.v1.LifecycleService
  */
@@ -62,6 +101,17 @@ export const LifecycleService: GenService<{
     methodKind: "unary";
     input: typeof ReportHealthRequestSchema;
     output: typeof ReportHealthResponseSchema;
+  },
+  /**
+   * RenewCertificate signs a new certificate for the caller's proven name when the host runs AutoMTLS
+   * (tls: "auto"). The plugin sends a PKCS#10 request; its private key never leaves the plugin.
+   *
+   * @generated from rpc plugboard.v1.LifecycleService.RenewCertificate
+   */
+  renewCertificate: {
+    methodKind: "unary";
+    input: typeof RenewCertificateRequestSchema;
+    output: typeof RenewCertificateResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugboard_v1_lifecycle, 0);

@@ -19,7 +19,13 @@ describe("host config", () => {
     const c = parseHostConfig({ ...base, tls: { cert: "host.pem", key: "host-key.pem" } }, "/etc/plugboard");
     expect(c.listen).toEqual({ hostname: "127.0.0.1", port: 7777 });
     expect(c.store).toEqual({ kind: "memory" });
-    expect(c.tls?.cert).toBe("/etc/plugboard/host.pem");
+    expect(c.tls).toMatchObject({ cert: "/etc/plugboard/host.pem" });
+  });
+
+  it('accepts tls: auto (AutoMTLS) and refuses identity.mtls beside it', () => {
+    expect(parseHostConfig({ ...base, tls: "auto" }, "/").tls).toBe("auto");
+    expect(() => parseHostConfig({ ...base, tls: "auto", identity: { mtls: {} } }, "/")).toThrow("config identity.mtls: is built in with tls: auto");
+    expect(() => parseHostConfig({ ...base, tls: "manual" }, "/")).toThrow("config tls");
   });
 
   it("passes a plugin's sandbox to the launcher with its paths resolved against the config folder", () => {

@@ -12,24 +12,44 @@ describe("host metrics", () => {
       m.observeRoutedCall({ service: `made.up${i}.Svc`, method: "M", caller: undefined, code: "unauthenticated", durationMs: 1 });
       m.observeRoutedCall({ service: `made.up${i}.Svc`, method: "M", caller: CALLER, code: "permission_denied", durationMs: 1 });
     }
+    // Forwarded calls prove their service is registered: those earn labels, up to the budget.
+    for (let i = 0; i < 50; i++) {
+      m.observeRoutedCall({ service: `real${i}.Svc`, method: "M", caller: CALLER, code: "ok", durationMs: 1, runtimeId: "rt_p" });
+    }
     const { body } = await m.render();
     const services = new Set([...body.matchAll(/plugboard_routed_calls_total\{service="([^"]+)"/g)].map((x) => x[1]));
-    expect(services.size).toBe(7); // 5 names, "other", "unknown"
+    expect(services.size).toBe(8); // 5 real names, "other", "unknown", "unregistered"
     expect(body).toContain('plugboard_routed_calls_total{service="unknown",code="unauthenticated"} 50');
-    expect(body).toContain('plugboard_routed_calls_total{service="other",code="permission_denied"} 45');
+    expect(body).toContain('plugboard_routed_calls_total{service="unregistered",code="permission_denied"} 50');
+    expect(body).toContain('plugboard_routed_calls_total{service="other",code="ok"} 45');
+    m.close();
+  });
+
+  it("a registered service keeps its own label for refused calls, even before any call reached it", async () => {
+    const store = createMemoryStore();
+    const m = createHostMetrics({ store, maxServiceLabels: 2, ownServices: ["host.v1.Own"] });
+    await store.putRegistration({ registrationId: "rg_1", runtimeId: "rt_1", serviceType: "kv.v1.KV", version: "1.0.0", pluginName: "kv", endpoint: "http://127.0.0.1:1", metadata: {}, weight: 1, health: 1 });
+    for (let i = 0; i < 10; i++) m.observeRoutedCall({ service: `made.up${i}.Svc`, method: "M", caller: CALLER, code: "not_found", durationMs: 1 });
+    m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "resource_exhausted", durationMs: 1 });
+    m.observeRoutedCall({ service: "host.v1.Own", method: "Get", caller: CALLER, code: "ok", durationMs: 1 });
+    const { body } = await m.render();
+    expect(body).toContain('plugboard_rate_limit_rejections_total{service="kv.v1.KV"} 1');
+    expect(body).toContain('plugboard_routed_calls_total{service="host.v1.Own",code="ok"} 1');
+    expect(body).toContain('plugboard_routed_calls_total{service="unregistered",code="not_found"} 10');
+    m.close();
   });
 
   it("two hosts in one process keep separate registries, none in the global one", async () => {
     const a = createHostMetrics({ store: createMemoryStore() });
     const b = createHostMetrics({ store: createMemoryStore() });
-    a.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "ok", durationMs: 3 });
+    a.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "ok", durationMs: 3, runtimeId: "rt_p" });
     expect((await a.render()).body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 1');
     expect((await b.render()).body).not.toContain('service="kv.v1.KV"');
     expect(await register.getSingleMetric("plugboard_routed_calls_total")).toBeUndefined();
   });
 
   it("counts rate-limit refusals, auth attempts, grants and restarts", async () => {
-    const m = createHostMetrics({ store: createMemoryStore() });
+    const m = createHostMetrics({ store: createMemoryStore(), ownServices: ["kv.v1.KV"] });
     m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "resource_exhausted", durationMs: 1 });
     m.observeAuth("token", "failure");
     m.observeAudit({ event: "grant.issue", outcome: "success", target: "hostlog.v1.Log#gr_1" });

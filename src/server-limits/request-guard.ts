@@ -1,0 +1,146 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type * as http2 from "node:http2";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { peerAddressOf, peerKey } from "../admission/index.js";
+import type { IdentityResolver } from "../identity/compose.js";
+import { detectProtocol } from "../router/wire-protocol.js";
+import { headerListBytes } from "./header-list.js";
+import { refuseStream } from "./refuse.js";
+import { createSlots } from "./slots.js";
+
+type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+export interface RequestLimits {
+  /** Header list size (RFC 9113 counting) a request may carry; enforced here, not only in SETTINGS. */
+  maxHeaderListBytes: number;
+  /** How long a request stream may take to deliver its request (see createRequestGuard). */
+  requestBodyTimeoutMs: number;
+  /** Streams not yet past authentication whose request is still arriving, per peer and in total. */
+  unauthenticatedStreamsPerPeer: number;
+  unauthenticatedStreams: number;
+}
+
+export interface RequestGuard {
+  /** Wraps the host's identity resolver: an identity proven for a request marks its stream authenticated. */
+  observeAuthentication(resolve: IdentityResolver): IdentityResolver;
+  /**
+   * Wraps the host's request handler. `singleMessage(path)` says whether a host method's request is
+   * one message (unary and server-streaming methods); Connect unary requests always are.
+   */
+  guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The request stream the current async context serves; set for the handler's whole call tree. */
+interface StreamAdmission {
+  authenticated(): void;
+}
+
+/**
+ * Server-side limits every request passes before anything else runs (issue 12, holes 7 and 8).
+ *
+ * 1. Header list: a request whose header list exceeds maxHeaderListBytes is refused with
+ *    ResourceExhausted (HTTP 431 outside RPC protocols). HTTP/2 SETTINGS alone do not bind a
+ *    client before it acknowledges them, so the first requests of a connection got ~64 KiB through.
+ * 2. Request body time limit. A stream's request must be complete (END_STREAM received) within
+ *    requestBodyTimeoutMs of its headers, unless the stream authenticated and its request may
+ *    legitimately stream: a client- or bidi-streaming host method, or a routed gRPC / gRPC-Web /
+ *    Connect streaming call (the router forwards bytes and cannot tell the kind; the caller is
+ *    proven, and per-session stream limits and rate limits bound it). Unary and server-streaming
+ *    requests are one message, so they are bounded even when authenticated. A stream past the
+ *    limit is answered with DeadlineExceeded (408 outside RPC protocols) and reset. A response
+ *    still being streamed (a Watch that has its request) is never cut: the limit is on the request.
+ * 3. Unauthenticated streams: streams that neither authenticated nor finished their request count
+ *    against unauthenticatedStreamsPerPeer (per remote address, IPv6 per /64) and
+ *    unauthenticatedStreams (all peers); past either, a new one is refused with ResourceExhausted
+ *    (429 outside RPC protocols) at once. Requests that arrive whole with their headers never count.
+ */
+export function createRequestGuard(limits: RequestLimits): RequestGuard {
+  // setTimeout treats anything past 2^31-1 ms as 1 ms: a huge limit must not become a tiny one.
+  const bodyTimeoutMs = Math.min(limits.requestBodyTimeoutMs, MAX_TIMER_MS);
+  const current = new AsyncLocalStorage<StreamAdmission>();
+  const pending = createSlots(limits.unauthenticatedStreamsPerPeer, limits.unauthenticatedStreams);
+
+  return {
+    observeAuthentication(resolve) {
+      return async (source) => {
+        const identity = await resolve(source);
+        if (identity) current.getStore()?.authenticated();
+        return identity;
+      };
+    },
+
+    guard(handler, singleMessage) {
+      return (req, res) => {
+        const stream = req.stream;
+        const size = headerListBytes(req.rawHeaders);
+        if (size > limits.maxHeaderListBytes) {
+          const err = new ConnectError(
+            `request header list of ${size} bytes exceeds limits.maxHeaderListBytes (${limits.maxHeaderListBytes})`,
+            Code.ResourceExhausted,
+          );
+          return refuseStream(stream, req.headers, err, 431);
+        }
+        // A request that ended with its headers has nothing left to wait for.
+        if (stream.endAfterHeaders) return handler(req, res);
+
+        const release = pending.acquire(peerKey(peerAddressOf(req)));
+        if (typeof release === "string") {
+          const limit = release === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
+          const err = new ConnectError(
+            `too many requests not yet authenticated (limits.${limit} = ${limits[limit]}); retry later`,
+            Code.ResourceExhausted,
+          );
+          return refuseStream(stream, req.headers, err, 429);
+        }
+        const path = (req.url ?? "").split("?", 1)[0]!;
+        const oneMessage = singleMessage(path) || detectProtocol(req.headers["content-type"], req.method) === "connect-unary";
+        const settle = () => {
+          clearTimeout(timer);
+          release();
+          stream.off("end", settle);
+          stream.off("close", settle);
+        };
+        const timer = setTimeout(() => {
+          settle();
+          const err = new ConnectError(
+            `request not received within limits.requestBodyTimeoutMs (${limits.requestBodyTimeoutMs} ms)`,
+            Code.DeadlineExceeded,
+          );
+          refuseStream(stream, req.headers, err, 408);
+        }, bodyTimeoutMs);
+        timer.unref();
+        stream.once("end", settle);
+        stream.once("close", settle);
+        const admission: StreamAdmission = {
+          authenticated() {
+            release();
+            if (!oneMessage) settle();
+          },
+        };
+        current.run(admission, () => handler(req, res));
+      };
+    },
+  };
+}
+
+/**
+ * Whether a host path's request is one message: every method of the host's own services, and
+ * the unary and server-streaming methods of `streamable` services (capabilities may stream).
+ */
+export function singleMessageMethods(
+  hostServiceTypes: ReadonlySet<string>,
+  streamable: readonly DescService[],
+): (path: string) => boolean {
+  const streaming = new Set<string>();
+  for (const service of streamable)
+    for (const method of service.methods)
+      if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming")
+        streaming.add(`/${service.typeName}/${method.name}`);
+  return (path) => {
+    const end = path.indexOf("/", 1);
+    return end > 0 && hostServiceTypes.has(path.slice(1, end)) && !streaming.has(path);
+  };
+}
