@@ -84,9 +84,23 @@ describe("tracing", () => {
     // The provider received the router's span as its parent, not the consumer's.
     expect(new TextDecoder().decode(res.value)).toContain(routed.spanContext().spanId);
 
+    // A refused routed call is a span too, with the refusal's code and ERROR status.
+    const { Code, ConnectError } = await import("@connectrpc/connect");
+    const refused = await consumer.client(KVService, { pin: "no-such-runtime" }).get({ key: "a" }).catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toBeInstanceOf(ConnectError);
+    const refusedSpan = await eventually(() => exporter.getFinishedSpans().find((s) => s.name === "kv.v1.KVService/Get" && s.attributes["plugboard.code"] !== "ok"));
+    expect(refusedSpan!.status.code).toBe(2 /* SpanStatusCode.ERROR */);
+    expect(refusedSpan!.attributes["plugboard.code"]).toBe(codeName((refused as InstanceType<typeof ConnectError>).code, Code));
+
     // Host RPCs are spans too (the plugins' handshakes and registrations).
     const hostSpans = exporter.getFinishedSpans().filter((s) => s.name.startsWith("plugboard.v1."));
     expect(hostSpans.map((s) => s.name)).toContain("plugboard.v1.HandshakeService/Handshake");
     expect(hostSpans.find((s) => s.name.endsWith("/Register"))?.attributes).toMatchObject({ "plugboard.code": "ok", "plugboard.caller": expect.any(String) });
   });
 });
+
+/** `Code.NotFound` → "not_found", as Connect names codes on the wire. */
+function codeName(code: number, codes: Record<string, unknown>): string {
+  const name = Object.keys(codes).find((k) => codes[k] === code) ?? "Unknown";
+  return name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
