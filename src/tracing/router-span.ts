@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http2";
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from "@opentelemetry/api";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
 import { ATTR } from "./attributes.js";
 import { tracer, tracingEnabled } from "./enabled.js";
 
@@ -20,10 +20,22 @@ export interface RoutedCallSpan {
  */
 export function startRoutedCallSpan(headers: IncomingHttpHeaders, service: string, method: string): RoutedCallSpan | undefined {
   if (!tracingEnabled()) return undefined;
-  const parent = propagation.extract(ROOT_CONTEXT, headers, incomingGetter);
+  return startCallSpan(propagation.extract(ROOT_CONTEXT, headers, incomingGetter), SpanKind.SERVER, service, method);
+}
+
+/**
+ * A client span for a call the host app makes itself (`host.client(...)`), child of the app's active span;
+ * its trace headers go to the provider. Undefined without an OpenTelemetry SDK.
+ */
+export function startHostAppCallSpan(service: string, method: string): RoutedCallSpan | undefined {
+  if (!tracingEnabled()) return undefined;
+  return startCallSpan(context.active(), SpanKind.CLIENT, service, method);
+}
+
+function startCallSpan(parent: Context, kind: SpanKind, service: string, method: string): RoutedCallSpan {
   const span: Span = tracer().startSpan(
     `${service}/${method}`,
-    { kind: SpanKind.SERVER, attributes: { [ATTR.rpcSystem]: "connect_rpc", [ATTR.rpcService]: service, [ATTR.rpcMethod]: method } },
+    { kind, attributes: { [ATTR.rpcSystem]: "connect_rpc", [ATTR.rpcService]: service, [ATTR.rpcMethod]: method } },
     parent,
   );
   const upstreamHeaders: Record<string, string> = {};

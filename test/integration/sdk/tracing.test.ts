@@ -61,7 +61,7 @@ describe("tracing", () => {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     expect(tracingEnabled()).toBe(true);
 
-    const { consumer } = await fleet();
+    const { host: fleetHost, consumer } = await fleet();
     const root = trace.getTracer("test").startSpan("checkout");
     const res = await context.with(trace.setSpan(context.active(), root), () => consumer.client(KVService).get({ key: "a" }));
     root.end();
@@ -83,6 +83,16 @@ describe("tracing", () => {
     expect(served.attributes).toMatchObject({ "plugboard.code": "ok", "plugboard.caller": routed.attributes["plugboard.caller"] });
     // The provider received the router's span as its parent, not the consumer's.
     expect(new TextDecoder().decode(res.value)).toContain(routed.spanContext().spanId);
+
+    // The host app's own calls (host.client) are client spans, parents of the provider's span.
+    const appRoot = trace.getTracer("test").startSpan("host-app");
+    await context.with(trace.setSpan(context.active(), appRoot), () => fleetHost.host.client(KVService).get({ key: "b" }));
+    appRoot.end();
+    const hostApp = (await eventually(() => exporter.getFinishedSpans().find((s) => s.name === "host-app")))!;
+    const appCall = (await eventually(() => byParent(hostApp, "kv.v1.KVService/Get")))!;
+    expect(appCall.kind).toBe(SpanKind.CLIENT);
+    expect(appCall.attributes).toMatchObject({ "plugboard.caller": "host", "plugboard.code": "ok" });
+    expect(await eventually(() => byParent(appCall, "kv.v1.KVService/Get"))).toBeDefined();
 
     // A refused routed call is a span too, with the refusal's code and ERROR status.
     const { Code, ConnectError } = await import("@connectrpc/connect");
