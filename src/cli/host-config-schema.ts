@@ -67,7 +67,7 @@ const sandbox = z
 
 const plugin = z.strictObject({
   name: text().describe("The plugin's name"),
-  command: text().describe("Executable (absolute paths are safest)"),
+  command: text().describe("Executable: a bare name is looked up on PATH (when PATH is inherited); a path with a / resolves against the config file's folder"),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}).describe("Environment variables set for the plugin"),
   inheritEnv: names().default([]).describe("Host environment variables passed through (e.g. PATH); nothing else of the host's is"),
