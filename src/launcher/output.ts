@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
-import { continuesStackTrace, parsePluginRecord } from "./plugin-record.js";
+import { continuesCrashReport, continuesStackTrace, parsePluginRecord } from "./plugin-record.js";
 
 export interface OutputCaptureOptions {
   /** Longer lines are cut here: the head is logged (`truncated: true`), the rest up to the next newline dropped. Default 8 KiB. */
@@ -85,14 +85,15 @@ export function captureOutput(
     if (pendingTimer) clearTimeout(pendingTimer);
     pendingTimer = undefined;
     if (!pending) return;
-    const { lines } = pending;
+    const lines = pending.lines;
     pending = undefined;
+    while (lines.length > 1 && lines.at(-1)!.trim() === "") lines.pop();
     const trace = lines.length > 1;
     logger[trace ? "error" : level](trace ? { ...tags, stackTrace: true } : tags, lines.join("\n"));
   };
 
   const emit = (text: string, truncated: boolean) => {
-    if (pending && pending.lines.length < MAX_TRACE_LINES && continuesStackTrace(text)) {
+    if (pending && pending.lines.length < MAX_TRACE_LINES && (continuesStackTrace(text) || continuesCrashReport(pending.lines, text))) {
       pending.lines.push(text);
       return;
     }

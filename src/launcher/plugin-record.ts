@@ -51,3 +51,15 @@ function levelOf(value: unknown): Level | undefined {
 export function continuesStackTrace(line: string): boolean {
   return /^\s+(at |\.\.\. \d+ more|\[cause\]|\{|\}|code: |errno: )/.test(line) || /^\s*\^+\s*$/.test(line);
 }
+
+/**
+ * Whether `line` continues the held lines `held` as part of Node's report of an uncaught exception:
+ * `file:///app/x.js:2`, the source line, the caret, a blank line, `Error: boom`, its `at` lines,
+ * a blank line, `Node.js v20.x`. Blank lines are held too (trimmed when the record is written).
+ */
+export function continuesCrashReport(held: readonly string[], line: string): boolean {
+  if (line.trim() === "") return true;
+  if (/^(file:\/\/)?\/\S*:\d+$/.test(held[0] ?? "") && held.length < 3) return true; // the source line and caret
+  const afterBlank = held.at(-1)?.trim() === "";
+  return afterBlank && /^(\w*(Error|Exception)\b|Node\.js v\d|Uncaught\b)/.test(line);
+}

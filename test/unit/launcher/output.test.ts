@@ -99,3 +99,30 @@ describe("captureOutput: structured plugin logs", () => {
     expect(records[0]!["fields"]).toBeUndefined();
   });
 });
+
+describe("captureOutput: a plugin crashing with an uncaught exception", () => {
+  it("logs Node's whole crash report as one record", async () => {
+    const { stream, records, end } = setup();
+    stream.write(
+      [
+        "file:///app/plugin.mjs:2",
+        'throw new Error("boom");',
+        "      ^",
+        "",
+        "Error: boom",
+        "    at file:///app/plugin.mjs:2:7",
+        "    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)",
+        "",
+        "Node.js v20.20.2",
+        "",
+      ].join("\n"),
+    );
+    stream.write("next line\n");
+    await end();
+    expect(records.map((r) => r["msg"])).toEqual([
+      'file:///app/plugin.mjs:2\nthrow new Error("boom");\n      ^\n\nError: boom\n    at file:///app/plugin.mjs:2:7\n    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)\n\nNode.js v20.20.2',
+      "next line",
+    ]);
+    expect(records[0]).toMatchObject({ level: 50, stackTrace: true });
+  });
+});
