@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ConfigError } from "./config-fields.js";
 import type { Command } from "commander";
 import { createPluginHost, type PluginHost } from "../host/create.js";
 import type { PluginHostOptions } from "../host/options.js";
@@ -79,7 +81,15 @@ export async function startHostFromConfig(configFile: string, logger: Logger = c
     ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
     requestCert: config.tls.requestClientCert,
   };
-  const server = await host.listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) });
+  const server = await host
+    .listen({ port: config.listen.port, hostname: config.listen.hostname, ...(tls ? { tls } : {}) })
+    .catch(async (error: unknown) => {
+      await host.close().catch(() => undefined);
+      // e.g. a key that does not match its certificate: name the files, not only OpenSSL's words.
+      if (config.tls && config.tls !== "auto" && /PEM|key|cert|SSL/i.test((error as Error).message))
+        throw new ConfigError("tls", `${(error as Error).message} (cert ${config.tls.cert}, key ${config.tls.key})`, resolve(configFile));
+      throw error;
+    });
   const fatal = deferred<FailureEvent>();
   const launcher = createLauncher({
     host,

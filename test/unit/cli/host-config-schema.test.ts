@@ -63,3 +63,21 @@ describe("host config schema", () => {
     expect(() => loadHostConfig(join(dir, "nope.yaml"))).toThrow(`${join(dir, "nope.yaml")}: config (file): file not found`);
   });
 });
+
+describe("TLS files that do not fit together", () => {
+  it("a key that does not match its certificate names the files", async () => {
+    const { writeCertBundle } = await import("../../../src/cli/certs.js");
+    const { startHostFromConfig } = await import("../../../src/cli/host-command.js");
+    const { silentLogger } = await import("../../../src/log/logger.js");
+    const dir = makeTempDir("pb-tls-");
+    await writeCertBundle({ outDir: dir, trustDomain: "test.local", pluginNames: ["a"] });
+    const { readdirSync } = await import("node:fs");
+    const files = readdirSync(dir);
+    const cert = files.find((f) => /host.*\.(pem|crt)$/.test(f) && !/key/.test(f))!;
+    const otherKey = files.find((f) => /^a.*key/.test(f) || /plugin.*a.*key/.test(f))!;
+    writeFileSync(join(dir, "host.yaml"), JSON.stringify({ ...base, listen: { port: 0 }, tls: { cert, key: otherKey } }));
+    await expect(startHostFromConfig(join(dir, "host.yaml"), silentLogger())).rejects.toThrow(
+      new RegExp(`host\\.yaml: config tls: .*\\(cert ${join(dir, cert)}, key ${join(dir, otherKey)}\\)`),
+    );
+  });
+});
