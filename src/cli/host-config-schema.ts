@@ -192,11 +192,21 @@ export const hostConfigSchema = z
           .strictObject({
             trustDomains: names().optional().describe("SPIFFE trust domains accepted"),
             allowCnFallback: z.boolean().optional().describe("Accept a certificate's CN when it has no SPIFFE ID"),
+            pluginPathPrefix: z
+              .string()
+              .regex(/^\/(.+\/)?$/, "must start and end with '/', e.g. /plugin/")
+              .optional()
+              .describe('Where plugin names sit in SPIFFE IDs (default "/plugin/": spiffe://<td>/plugin/<name>)'),
           })
           .optional()
           .describe("Client certificates prove callers (needs tls.requestClientCert)"),
         jwt: z
-          .strictObject({ jwksUrl: text(), issuer: text(), audience: text() })
+          .strictObject({
+            jwksUrl: text(),
+            issuer: text(),
+            audience: text(),
+            pluginNameClaim: text().optional().describe("The claim naming the plugin a JWT proves (unset: JWTs prove no plugin name)"),
+          })
           .optional()
           .describe("Bearer JWTs prove callers"),
       })
@@ -206,6 +216,8 @@ export const hostConfigSchema = z
     secrets: secrets.optional(),
     allowedEndpointHosts: names().default([]).describe("Hosts plugins may register endpoints on besides loopback"),
     requireLaunchSecret: z.boolean().default(false).describe("Only plugins the host launched may handshake"),
+    allowUnprovenNames: z.boolean().default(false).describe("Development only: admit plugins that prove no name (marked unproven)"),
+    reservedNames: names().default([]).describe("Plugin names no plugin may claim without proof"),
     healthProbe: z
       .strictObject({ intervalMs: ms(10).optional(), timeoutMs: ms(10).optional(), staleAfterMs: ms(10).optional() })
       .optional()

@@ -21,13 +21,18 @@ export interface HostConfig {
   limits: Partial<Record<keyof typeof DEFAULT_LIMITS, number>>;
   rateLimit?: { perCaller?: Budget; perService?: Budget };
   identity: {
-    mtls?: { trustDomains?: string[]; allowCnFallback?: boolean };
-    jwt?: { jwksUrl: string; issuer: string; audience: string };
+    /** pluginPathPrefix: where plugin names sit in SPIFFE IDs (default "/plugin/": spiffe://<td>/plugin/<name>). */
+    mtls?: { trustDomains?: string[]; allowCnFallback?: boolean; pluginPathPrefix?: string };
+    /** pluginNameClaim: the claim naming the plugin a JWT proves (unset: JWTs prove no plugin name). */
+    jwt?: { jwksUrl: string; issuer: string; audience: string; pluginNameClaim?: string };
   };
   rbacFile?: string;
   secrets?: Obj;
   allowedEndpointHosts: string[];
   requireLaunchSecret: boolean;
+  /** Development only: admit plugins that prove no name (marked unproven). */
+  allowUnprovenNames: boolean;
+  reservedNames: string[];
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   plugins: PluginConfig[];
   /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
@@ -94,9 +99,9 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
   if (c.identity.mtls) {
     if (tls === "auto") throw new ConfigError("identity.mtls", "is built in with tls: auto; remove it");
     if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
-    identity.mtls = c.identity.mtls;
+    identity.mtls = withoutUndefined(c.identity.mtls);
   }
-  if (c.identity.jwt) identity.jwt = c.identity.jwt;
+  if (c.identity.jwt) identity.jwt = withoutUndefined(c.identity.jwt);
 
   const plugins = c.plugins.map((p): PluginConfig => {
     const restart: RestartPolicy | undefined = typeof p.restart === "string" ? { policy: p.restart } : p.restart && withoutUndefined(p.restart);
@@ -131,6 +136,8 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
     ...(c.secrets ? { secrets: secretsWithPaths(c.secrets as Obj, path, env, "secrets") } : {}),
     allowedEndpointHosts: c.allowedEndpointHosts,
     requireLaunchSecret: c.requireLaunchSecret,
+    allowUnprovenNames: c.allowUnprovenNames,
+    reservedNames: c.reservedNames,
     ...(c.healthProbe ? { healthProbe: withoutUndefined(c.healthProbe) } : {}),
     plugins,
     exitOnPluginFailure: c.exitOnPluginFailure,

@@ -9,6 +9,7 @@ import { registerInitCommand } from "./init/init-command.js";
 import { readOwnPackage } from "./own-package.js";
 import { registerStatusCommand } from "./status-command.js";
 import { registerTokenCommand } from "./token-command.js";
+import { registerEnrolCommand } from "./enrol-command.js";
 
 const program = new Command("plugboard")
   .description("Plugboard plugin host")
@@ -19,6 +20,7 @@ registerCertsCommand(program);
 registerInitCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
+registerEnrolCommand(program);
 registerConfigCommand(program);
 registerReloadCommand(program);
 

@@ -11,6 +11,7 @@ export function createSwappableRbac(initial: Rbac): SwappableRbac {
     rolesFor: (who) => current.rolesFor(who),
     check: (who, permission) => current.check(who, permission),
     require: (who, permission) => current.require(who, permission),
+    boundPluginNames: () => current.boundPluginNames(),
     swap(next) {
       current = next;
     },

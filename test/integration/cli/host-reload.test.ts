@@ -27,17 +27,18 @@ async function until(check: () => boolean, timeoutMs = 15_000): Promise<boolean>
   while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   return check();
 }
-/** Every plugin (and the host's readiness checks) may register and discover; only `pluginName` may list runtimes (admin). */
-const rbacFor = (pluginName: string) =>
-  JSON.stringify({ roles: { ops: { allow: ["admin"] }, plugin: { allow: ["register:*", "discover:*"] } }, defaultRoles: ["plugin"], bindings: [{ pluginName, role: "ops" }] });
+/** Every plugin (and the host's readiness checks) may register and discover; only `subject` may list runtimes (admin). */
+const rbacFor = (subject: string) =>
+  JSON.stringify({ roles: { ops: { allow: ["admin"] }, plugin: { allow: ["register:*", "discover:*"] } }, defaultRoles: ["plugin"], bindings: [{ subject, role: "ops" }] });
 
 describe("plugboard host: config reload without restart", () => {
   it("plugboard reload / SIGHUP swap RBAC and the plugin list; an invalid edit changes nothing; every reload is audited", async () => {
     const dir = makeTempDir("pb-reload-");
     const hostFile = join(dir, "host.yaml");
     const writeHost = (plugins: object[], extra: object = {}) =>
-      writeFileSync(hostFile, JSON.stringify({ listen: { port: 0 }, magicCookie: COOKIE, rbac: "rbac.yaml", plugins, ...extra }));
-    writeFileSync(join(dir, "rbac.yaml"), rbacFor("tester"));
+      // The test's own callers hand-start (prove no name): RBAC binds them by subject.
+      writeFileSync(hostFile, JSON.stringify({ listen: { port: 0 }, magicCookie: COOKIE, allowUnprovenNames: true, rbac: "rbac.yaml", plugins, ...extra }));
+    writeFileSync(join(dir, "rbac.yaml"), rbacFor("nobody"));
     writeHost([plugin("alpha")]);
 
     child = spawnTs(CLI, ["host", "--config", hostFile, "--no-pretty"]);
@@ -48,15 +49,25 @@ describe("plugboard host: config reload without restart", () => {
     try {
       const handshake = createClient(HandshakeService, transports.make("connect"));
       const admin = createClient(AdminService, transports.make("connect"));
-      const tokenOf = async (pluginName: string) => (await handshake.handshake(handshakeRequest({ pluginName }))).runtimeToken;
+      const callerOf = async (pluginName: string) => {
+        const res = await handshake.handshake(handshakeRequest({ pluginName }));
+        return { token: res.runtimeToken, subject: `runtime:${res.runtimeId}` };
+      };
       const listAs = (token: string) => admin.listRuntimes({}, bearer(token));
-      const tester = await tokenOf("tester");
-      const auditor = await tokenOf("auditor");
-      expect((await listAs(tester)).runtimes.map((r) => r.pluginName)).toContain("alpha");
-      await expect(listAs(auditor)).rejects.toMatchObject({ code: Code.PermissionDenied });
+      const tester = await callerOf("tester");
+      const auditor = await callerOf("auditor");
+      await expect(listAs(tester.token)).rejects.toMatchObject({ code: Code.PermissionDenied });
+
+      // A SIGHUP after an RBAC edit: the tester is now an admin.
+      writeFileSync(join(dir, "rbac.yaml"), rbacFor(tester.subject));
+      const first = waitForLine(child, (l) => l.includes('"msg":"config reloaded"'), 60_000);
+      process.kill(Number(readFileSync(`${hostFile}.pid`, "utf8").trim()), "SIGHUP");
+      expect(JSON.parse(await first)).toMatchObject({ applied: ["rbac"] });
+      expect((await listAs(tester.token)).runtimes.map((r) => r.pluginName)).toContain("alpha");
+      await expect(listAs(auditor.token)).rejects.toMatchObject({ code: Code.PermissionDenied });
 
       // Edit both files as an operator would, then `plugboard reload` (it signals the host through host.yaml.pid).
-      writeFileSync(join(dir, "rbac.yaml"), rbacFor("auditor"));
+      writeFileSync(join(dir, "rbac.yaml"), rbacFor(auditor.subject));
       writeHost([plugin("beta")]);
       const reloaded = waitForLine(child, (l) => l.includes('"msg":"config reloaded"'), 60_000);
       const sent = await run(CLI, ["reload", "--config", hostFile]);
@@ -64,8 +75,8 @@ describe("plugboard host: config reload without restart", () => {
       expect(sent.stdout).toMatch(/sent SIGHUP to plugboard host pid \d+/);
       expect(JSON.parse(await reloaded)).toMatchObject({ applied: ["rbac", "plugins +beta -alpha"] });
       // The new rule refuses the tester and admits the auditor; beta was launched, alpha stopped.
-      await expect(listAs(tester)).rejects.toMatchObject({ code: Code.PermissionDenied });
-      expect((await listAs(auditor)).runtimes.map((r) => r.pluginName)).toContain("beta");
+      await expect(listAs(tester.token)).rejects.toMatchObject({ code: Code.PermissionDenied });
+      expect((await listAs(auditor.token)).runtimes.map((r) => r.pluginName)).toContain("beta");
       expect(await until(() => lines.some((r) => r["audit"] === true && r["event"] === "plugin.stop" && String(r["target"]).startsWith("alpha")))).toBe(true);
       expect(await until(() => lines.some((r) => r["event"] === "config.reload"))).toBe(true);
       expect(lines.find((r) => r["audit"] === true && r["event"] === "config.reload")).toMatchObject({ outcome: "success", target: hostFile });
@@ -81,10 +92,10 @@ describe("plugboard host: config reload without restart", () => {
       expect(hostPid).toBeGreaterThan(1);
       process.kill(hostPid, "SIGHUP");
       expect(JSON.parse(await refused)).toMatchObject({ problems: [expect.stringContaining("plugins[1].command")] });
-      expect(await until(() => lines.filter((r) => r["event"] === "config.reload").length === 2)).toBe(true);
+      expect(await until(() => lines.filter((r) => r["event"] === "config.reload").length === 3)).toBe(true);
       expect(lines.filter((r) => r["event"] === "config.reload").at(-1)).toMatchObject({ outcome: "failure", level: 40 });
-      expect((await listAs(auditor)).runtimes.map((r) => r.pluginName)).toContain("beta");
-      await expect(listAs(tester)).rejects.toMatchObject({ code: Code.PermissionDenied });
+      expect((await listAs(auditor.token)).runtimes.map((r) => r.pluginName)).toContain("beta");
+      await expect(listAs(tester.token)).rejects.toMatchObject({ code: Code.PermissionDenied });
       expect(lines.some((r) => r["plugin"] === "gamma")).toBe(false);
     } finally {
       transports.close();

@@ -8,7 +8,7 @@ import { GetResponseSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { createPlugin, provide, requireService, type Plugin } from "../../../src/sdk/index.js";
 import { tracingEnabled } from "../../../src/tracing/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { eventually, pluginOptions } from "./harness.js";
+import { enrolled, eventually, pluginOptions } from "./harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -28,6 +28,7 @@ async function fleet(): Promise<{ host: TestHost; consumer: Plugin }> {
   const provider = createPlugin(
     pluginOptions(host.url, {
       name: "echo",
+      ...(await enrolled(host, "echo")),
       provides: [
         provide(KVService, {
           async get(req, ctx) {
@@ -39,7 +40,7 @@ async function fleet(): Promise<{ host: TestHost; consumer: Plugin }> {
   );
   await provider.start();
   closers.push(() => provider.stop());
-  const consumer = createPlugin(pluginOptions(host.url, { name: "consumer", requires: [requireService(KVService)] }));
+  const consumer = createPlugin(pluginOptions(host.url, { name: "consumer", ...(await enrolled(host, "consumer")), requires: [requireService(KVService)] }));
   await consumer.start();
   closers.push(() => consumer.stop());
   return { host, consumer };
