@@ -55,6 +55,8 @@ export function configProblems(issues: readonly Issue[], knownKeys: (path: reado
       case "invalid_union": {
         const withDiscriminator = issue as Issue & { discriminator?: string; options?: unknown[] };
         if (withDiscriminator.options) return [{ field, problem: `must be ${oneOf(withDiscriminator.options)}` }];
+        // A union written with its own message (`z.union([...], { error })`) says best what it expects.
+        if (issue.message !== "Invalid input") return [{ field, problem: issue.message }];
         const branch = bestBranch(issue.errors);
         if (branch) return configProblems(branch, knownKeys, path);
         const expected = issue.errors.flatMap((b) => b.map((i) => (i.code === "invalid_type" ? (TYPE_NAMES[i.expected] ?? i.expected) : undefined))).filter(Boolean);
