@@ -171,9 +171,27 @@ export const hostConfigSchema = z
       .describe("The handshake cookie: a plugin must present it (not a secret; a guard against launching the wrong binary)"),
     appProtocolVersions: names().optional().describe("Application protocol versions this host speaks"),
     store: z
-      .string()
+      .union([
+        z.string().describe('"memory", a redis:// or rediss:// URL, or "redis" to read PLUGBOARD_REDIS_URL'),
+        z.strictObject({
+          redis: z.unknown().describe("A redis:// URL, or { url } | { sentinels, name } | { cluster } (docs/redis-store.md)"),
+          reconnectMaxDelayMs: z.number().int().min(1).optional().describe("Cap on the reconnect backoff"),
+          durableWrites: z
+            .union([
+              z.literal(false),
+              z.strictObject({
+                replicas: z.union([z.literal("auto"), z.number().int().min(0)]).optional().describe("Replicas a security write waits for (auto: all connected)"),
+                timeoutMs: ms().optional(),
+                replicaCheckMs: ms().optional(),
+                recentLimit: ms().optional(),
+              }),
+            ])
+            .optional()
+            .describe("Replica-confirmed security writes (false: off)"),
+        }),
+      ])
       .default("memory")
-      .describe('"memory", a redis:// or rediss:// URL, or "redis" to read PLUGBOARD_REDIS_URL'),
+      .describe('Where state lives: "memory", a Redis URL, "redis" (PLUGBOARD_REDIS_URL), or { redis: … } for Sentinel or Cluster'),
     tokens: z
       .strictObject({
         runtimeTtlMs: ms(1000).optional().describe("Runtime token lifetime"),

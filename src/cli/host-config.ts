@@ -4,6 +4,8 @@ import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
 import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
+import type { DurableWritesOptions } from "../store/redis-durability.js";
+import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
 import { ConfigError, type Obj } from "./config-fields.js";
 import { configProblems, knownKeysIn } from "./config-issues.js";
 import { hostConfigSchema, type HostConfigParsed } from "./host-config-schema.js";
@@ -15,7 +17,7 @@ export interface HostConfig {
   tls?: "auto" | { cert: string; key: string; ca?: string; requestClientCert: boolean };
   magicCookie: { key: string; value: string };
   appProtocolVersions?: string[];
-  store: { kind: "memory" } | { kind: "redis"; url: string };
+  store: { kind: "memory" } | RedisStoreConfig;
   runtimeTokenTtlMs?: number;
   grantTtlMs?: number;
   limits: Partial<Record<keyof typeof DEFAULT_LIMITS, number>>;
@@ -43,6 +45,14 @@ export interface Budget {
   points: number;
   durationSec: number;
   burst?: number;
+}
+
+/** `store: redis://…`, `store: redis` (PLUGBOARD_REDIS_URL) or `store: { redis: { url | sentinels | cluster … } }`. */
+export interface RedisStoreConfig {
+  kind: "redis";
+  source: RedisSource;
+  reconnectMaxDelayMs?: number;
+  durableWrites?: DurableWritesOptions | false;
 }
 
 export interface PluginConfig {
@@ -89,11 +99,7 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
   if ((cookie.value === undefined) === (cookie.valueEnv === undefined)) throw new ConfigError("magicCookie", "needs exactly one of value and valueEnv");
   const magicCookie = { key: cookie.key, value: cookie.value ?? fromEnv(env, cookie.valueEnv!, "magicCookie.valueEnv") };
 
-  const storeUrl = c.store === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : c.store;
-  let store: HostConfig["store"];
-  if (storeUrl === "memory") store = { kind: "memory" };
-  else if (/^rediss?:\/\//.test(storeUrl)) store = { kind: "redis", url: storeUrl };
-  else throw new ConfigError("store", 'must be "memory", a redis:// URL, or "redis" with PLUGBOARD_REDIS_URL set');
+  const store = storeOf(c.store, env);
 
   const identity: HostConfig["identity"] = {};
   if (c.identity.mtls) {
@@ -141,6 +147,27 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
     ...(c.healthProbe ? { healthProbe: withoutUndefined(c.healthProbe) } : {}),
     plugins,
     exitOnPluginFailure: c.exitOnPluginFailure,
+  };
+}
+
+function storeOf(value: HostConfigParsed["store"], env: NodeJS.ProcessEnv): HostConfig["store"] {
+  if (typeof value === "string") {
+    const url = value === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : value;
+    if (url === "memory") return { kind: "memory" };
+    if (/^rediss?:\/\//.test(url)) return { kind: "redis", source: url };
+    throw new ConfigError("store", 'must be "memory", a redis:// URL, "redis" with PLUGBOARD_REDIS_URL set, or { redis: { … } }');
+  }
+  let source: RedisSource;
+  try {
+    source = validateRedisSource(value.redis, "redis");
+  } catch (e) {
+    throw new ConfigError("store.redis", (e as Error).message.replace(/^redis\.?/, "").trim() || "invalid");
+  }
+  return {
+    kind: "redis",
+    source,
+    ...(value.reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs: value.reconnectMaxDelayMs } : {}),
+    ...(value.durableWrites !== undefined ? { durableWrites: value.durableWrites === false ? false : withoutUndefined(value.durableWrites) } : {}),
   };
 }
 

@@ -84,6 +84,12 @@ export interface PluginHostOptions {
    * whose probe fails is marked UNHEALTHY and gets no routed calls. Default off.
    */
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
+  /**
+   * Registrations are leases of this length, renewed by their runtime (LifecycleService.Heartbeat;
+   * the SDK does it): one that stops renewing (killed -9) leaves rotation on every host sharing the
+   * store. Default 10 s; 0 turns leases off.
+   */
+  registrationLeaseMs?: number;
   /** How often expired runtimes and credentials are swept. Default 10 s. */
   sweepIntervalMs?: number;
   random?: RandomSource;

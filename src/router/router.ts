@@ -9,7 +9,8 @@ import type { RouterRateLimiter } from "../ratelimit/index.js";
 import { parseCallPath, type CallPath } from "./call-path.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
-import { forwardCall } from "./forward.js";
+import { forwardCall, type ForwardRequest } from "./forward.js";
+import { bridgeCall, bridgeRefusal, callerCodec, JsonCodec, needsBridge, type MethodSchema } from "./bridge/index.js";
 import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
@@ -24,6 +25,8 @@ export interface RouteTarget {
   endpoint: string;
   /** HMAC key the provider verifies the caller header with. */
   signingKey: Buffer;
+  /** Protocol enum values the provider serves; absent or empty means gRPC only (the router translates). */
+  protocols?: readonly number[];
 }
 
 export interface CallEndInfo {
@@ -58,6 +61,8 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** The method's message types from the provider's registered descriptors: lets JSON cross the protocol bridge. */
+  methodSchema?(registrationId: string, service: string, method: string): MethodSchema | undefined;
   /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
   watchCaller?(caller: Identity, onEnd: (error: ConnectError) => void): () => void;
 }
@@ -162,6 +167,15 @@ export function createRouter(opts: RouterOptions): Router {
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
       const target = await resolve(path.service, caller, pin);
+      // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
+      const bridged = needsBridge(protocol, target.protocols);
+      let json: JsonCodec | undefined;
+      if (bridged && callerCodec(protocol, req.headers, path.rawPath) !== "proto") {
+        // JSON crosses only with the provider's schema (its registration's descriptors).
+        const schema = callerCodec(protocol, req.headers, path.rawPath) === "json" ? opts.methodSchema?.(target.registrationId, path.service, path.method) : undefined;
+        if (!schema) throw bridgeRefusal(protocol, req.headers, path.rawPath, path.service)!;
+        json = new JsonCodec(schema);
+      }
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
@@ -172,7 +186,7 @@ export function createRouter(opts: RouterOptions): Router {
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
       let settled = false;
       let stopWatching: (() => void) | undefined;
-      const cancel = forwardCall(pool, {
+      const call: ForwardRequest = {
         ...(opts.watchCaller
           ? {
               onSettled: () => {
@@ -204,7 +218,8 @@ export function createRouter(opts: RouterOptions): Router {
               });
             }
           : undefined,
-      });
+      };
+      const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
       const err = asConnectError(e);
