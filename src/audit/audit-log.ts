@@ -5,6 +5,10 @@ import { currentRequestId, newRequestId } from "./request-id.js";
 
 /** One line of the audit log. Every field is always present (null when unknown), so records are easy to query. */
 export interface AuditRecord {
+  /** pino's numeric level: 30 (info) for a success, 40 (warn) for a failure, so level filters work on audit lines too. */
+  level: 30 | 40;
+  /** Marks the line as an audit record among the host's other log lines. */
+  audit: true;
   time: string;
   event: string;
   outcome: AuditEvent["outcome"];
@@ -47,6 +51,8 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
       ? Object.fromEntries(Object.entries(event.actor).map(([k, v]) => [k, scrub(v) ?? undefined]))
       : null;
     write({
+      level: event.outcome === "failure" ? 40 : 30,
+      audit: true,
       time: new Date(now()).toISOString(),
       event: event.event,
       outcome: event.outcome,

@@ -1,12 +1,36 @@
 /** Tiny typed readers for config files: every problem names the field path. */
 
+export interface ConfigProblem {
+  /** Key path, e.g. `plugins[0].restart.policy`. */
+  field: string;
+  /** What was expected. */
+  problem: string;
+}
+
 export class ConfigError extends Error {
+  /** Every problem found (the message has them one per line: `<file>: config <key path>: <what was expected>`). */
+  readonly problems: ConfigProblem[];
   constructor(
     readonly field: string,
     problem: string,
+    /** The config file, named in front of each problem. */
+    readonly file?: string,
+    more: ConfigProblem[] = [],
   ) {
-    super(`config ${field}: ${problem}`);
+    const problems = [{ field, problem }, ...more];
+    super(problems.map((p) => `${file ? `${file}: ` : ""}config ${p.field}: ${p.problem}`).join("\n"));
+    this.problems = problems;
     this.name = "ConfigError";
+  }
+
+  static of(problems: ConfigProblem[], file?: string): ConfigError {
+    const [first, ...more] = problems;
+    return new ConfigError(first?.field ?? "(root)", first?.problem ?? "invalid", file, more);
+  }
+
+  /** The same problems, naming the file they were found in. */
+  inFile(file: string): ConfigError {
+    return this.file ? this : ConfigError.of(this.problems, file);
   }
 }
 

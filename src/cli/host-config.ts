@@ -6,19 +6,10 @@ import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
 import type { DurableWritesOptions } from "../store/redis-durability.js";
 import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
-import {
-  ConfigError,
-  obj,
-  onlyKeys,
-  optBool,
-  optNum,
-  optObj,
-  optStr,
-  optStrList,
-  str,
-  type Obj,
-} from "./config-fields.js";
-import { OPS_CONFIG_KEYS, parseOpsConfig, type OpsConfig } from "./ops-config.js";
+import { ConfigError, type Obj } from "./config-fields.js";
+import { configProblems, knownKeysIn } from "./config-issues.js";
+import { hostConfigSchema, type HostConfigParsed } from "./host-config-schema.js";
+import type { OpsConfig } from "./ops-config.js";
 
 /** `plugboard host --config host.yaml`, validated. Paths are resolved against the file's folder. */
 export interface HostConfig extends OpsConfig {
@@ -51,18 +42,18 @@ export interface HostConfig extends OpsConfig {
   exitOnPluginFailure: boolean;
 }
 
+export interface Budget {
+  points: number;
+  durationSec: number;
+  burst?: number;
+}
+
 /** `store: redis://…`, `store: redis` (PLUGBOARD_REDIS_URL) or `store: { redis: { url | sentinels | cluster … } }`. */
 export interface RedisStoreConfig {
   kind: "redis";
   source: RedisSource;
   reconnectMaxDelayMs?: number;
   durableWrites?: DurableWritesOptions | false;
-}
-
-export interface Budget {
-  points: number;
-  durationSec: number;
-  burst?: number;
 }
 
 export interface PluginConfig {
@@ -80,215 +71,135 @@ export interface PluginConfig {
   sandbox?: SandboxSpec;
 }
 
-const TOP = [
-  "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
-  "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
-  "allowUnprovenNames", "reservedNames",
-  ...OPS_CONFIG_KEYS,
-  "exitOnPluginFailure",
-] as const;
-
-const RESTART_POLICIES = ["on-failure", "always", "never"] as const;
-const RESTART_NUMBERS = ["initialDelayMs", "maxDelayMs", "maxRestarts", "windowMs"] as const;
-
-/** `restart: on-failure` or `restart: { policy, initialDelayMs, maxDelayMs, maxRestarts, windowMs }`. */
-function restartPolicy(p: Obj, field: string): RestartPolicy | undefined {
-  const value = p["restart"];
-  if (value === undefined) return undefined;
-  const isPolicy = (v: unknown): v is RestartPolicy["policy"] => RESTART_POLICIES.includes(v as RestartPolicy["policy"]);
-  if (typeof value === "string") {
-    if (!isPolicy(value)) throw new ConfigError(`${field}.restart`, "must be on-failure, always or never");
-    return { policy: value };
+/** Validates a parsed config document against the schema, then resolves paths, environment values and cross-key rules. */
+export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env, file?: string): HostConfig {
+  const result = hostConfigSchema.safeParse(raw ?? {});
+  if (!result.success) throw ConfigError.of(configProblems(result.error.issues, knownKeysIn(hostConfigSchema, raw)), file);
+  try {
+    return resolveHostConfig(result.data, baseDir, env);
+  } catch (error) {
+    throw error instanceof ConfigError && file ? error.inFile(file) : error;
   }
-  const o = obj(value, `${field}.restart`);
-  onlyKeys(o, ["policy", "noRestartExitCodes", ...RESTART_NUMBERS], `${field}.restart`);
-  const policy = o["policy"] ?? "on-failure";
-  if (!isPolicy(policy)) throw new ConfigError(`${field}.restart.policy`, "must be on-failure, always or never");
-  const restart: RestartPolicy = { policy };
-  for (const key of RESTART_NUMBERS) {
-    const n = optNum(o, key, `${field}.restart`, { min: 0 });
-    if (n !== undefined) restart[key] = n;
-  }
-  const codes = o["noRestartExitCodes"];
-  if (codes !== undefined) {
-    if (!Array.isArray(codes) || !codes.every((c) => Number.isInteger(c) && c > 0 && c < 256))
-      throw new ConfigError(`${field}.restart.noRestartExitCodes`, "must be a list of exit codes 1-255");
-    restart.noRestartExitCodes = codes as number[];
-  }
-  return restart;
 }
 
-function budget(value: Obj | undefined, field: string): Budget | undefined {
-  if (!value) return undefined;
-  onlyKeys(value, ["points", "durationSec", "burst"], field);
-  const points = optNum(value, "points", field, { min: 1 });
-  const durationSec = optNum(value, "durationSec", field, { min: 1 });
-  if (points === undefined || durationSec === undefined) throw new ConfigError(field, "needs points and durationSec");
-  const burst = optNum(value, "burst", field);
-  return { points, durationSec, ...(burst === undefined ? {} : { burst }) };
-}
-
-/** Reads a value directly or from the environment variable named by `<key>Env`. */
-function strOrEnv(parent: Obj, key: string, field: string, env: NodeJS.ProcessEnv): string {
-  const fromEnv = optStr(parent, `${key}Env`, field);
-  if (fromEnv !== undefined) {
-    const value = env[fromEnv];
-    if (!value) throw new ConfigError(`${field}.${key}Env`, `environment variable ${fromEnv} is not set`);
-    return value;
-  }
-  return str(parent, key, field);
-}
-
-export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
-  const root = obj(raw ?? {}, "(root)");
-  onlyKeys(root, TOP, "");
+function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.ProcessEnv): HostConfig {
   const path = (p: string) => resolve(baseDir, p);
 
-  const listenObj = optObj(root, "listen", "") ?? {};
-  onlyKeys(listenObj, ["hostname", "port"], "listen");
-  const listen = { hostname: optStr(listenObj, "hostname", "listen") ?? "127.0.0.1", port: optNum(listenObj, "port", "listen") ?? 7777 };
-
-  const tlsObj = root["tls"] === "auto" ? undefined : optObj(root, "tls", "");
-  let tls: HostConfig["tls"] = root["tls"] === "auto" ? "auto" : undefined;
-  if (tlsObj) {
-    onlyKeys(tlsObj, ["cert", "key", "ca", "requestClientCert"], "tls");
-    const ca = optStr(tlsObj, "ca", "tls");
+  let tls: HostConfig["tls"] = c.tls === "auto" ? "auto" : undefined;
+  if (c.tls && c.tls !== "auto") {
     tls = {
-      cert: path(str(tlsObj, "cert", "tls")),
-      key: path(str(tlsObj, "key", "tls")),
-      ...(ca ? { ca: path(ca) } : {}),
-      requestClientCert: optBool(tlsObj, "requestClientCert", "tls") ?? false,
+      cert: path(c.tls.cert),
+      key: path(c.tls.key),
+      ...(c.tls.ca ? { ca: path(c.tls.ca) } : {}),
+      requestClientCert: c.tls.requestClientCert,
     };
     if (tls.requestClientCert && !tls.ca) throw new ConfigError("tls.ca", "required when requestClientCert is true");
   }
 
-  const cookie = obj(root["magicCookie"], "magicCookie");
-  onlyKeys(cookie, ["key", "value", "valueEnv"], "magicCookie");
-  const magicCookie = { key: str(cookie, "key", "magicCookie"), value: strOrEnv(cookie, "value", "magicCookie", env) };
+  const cookie = c.magicCookie;
+  if ((cookie.value === undefined) === (cookie.valueEnv === undefined)) throw new ConfigError("magicCookie", "needs exactly one of value and valueEnv");
+  const magicCookie = { key: cookie.key, value: cookie.value ?? fromEnv(env, cookie.valueEnv!, "magicCookie.valueEnv") };
 
-  const store = parseStore(root["store"] ?? "memory", env);
+  const store = storeOf(c.store, env);
 
-  const tokens = optObj(root, "tokens", "") ?? {};
-  onlyKeys(tokens, ["runtimeTtlMs", "grantTtlMs"], "tokens");
-  const runtimeTokenTtlMs = optNum(tokens, "runtimeTtlMs", "tokens", { min: 1000 });
-  const grantTtlMs = optNum(tokens, "grantTtlMs", "tokens", { min: 1000 });
-
-  const limitsObj = optObj(root, "limits", "") ?? {};
-  onlyKeys(limitsObj, Object.keys(DEFAULT_LIMITS), "limits");
-  const limits: HostConfig["limits"] = {};
-  for (const key of Object.keys(limitsObj) as Array<keyof typeof DEFAULT_LIMITS>) limits[key] = optNum(limitsObj, key, "limits", { min: 1 })!;
-
-  const rateObj = optObj(root, "rateLimit", "");
-  let rateLimit: HostConfig["rateLimit"];
-  if (rateObj) {
-    onlyKeys(rateObj, ["perCaller", "perService"], "rateLimit");
-    const perCaller = budget(optObj(rateObj, "perCaller", "rateLimit"), "rateLimit.perCaller");
-    const perService = budget(optObj(rateObj, "perService", "rateLimit"), "rateLimit.perService");
-    rateLimit = { ...(perCaller ? { perCaller } : {}), ...(perService ? { perService } : {}) };
-  }
-
-  const identityObj = optObj(root, "identity", "") ?? {};
-  onlyKeys(identityObj, ["mtls", "jwt"], "identity");
   const identity: HostConfig["identity"] = {};
-  const mtls = optObj(identityObj, "mtls", "identity");
-  if (mtls) {
-    onlyKeys(mtls, ["trustDomains", "allowCnFallback", "pluginPathPrefix"], "identity.mtls");
-    if (tls === "auto") throw new ConfigError("identity.mtls", 'is built in with tls: auto; remove it');
+  if (c.identity.mtls) {
+    if (tls === "auto") throw new ConfigError("identity.mtls", "is built in with tls: auto; remove it");
     if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
-    const trustDomains = optStrList(mtls, "trustDomains", "identity.mtls");
-    const allowCnFallback = optBool(mtls, "allowCnFallback", "identity.mtls");
-    const pluginPathPrefix = optStr(mtls, "pluginPathPrefix", "identity.mtls");
-    if (pluginPathPrefix !== undefined && !/^\/(.+\/)?$/.test(pluginPathPrefix))
-      throw new ConfigError("identity.mtls.pluginPathPrefix", "must start and end with '/', e.g. /plugin/");
-    identity.mtls = {
-      ...(trustDomains ? { trustDomains } : {}),
-      ...(allowCnFallback === undefined ? {} : { allowCnFallback }),
-      ...(pluginPathPrefix === undefined ? {} : { pluginPathPrefix }),
-    };
+    identity.mtls = withoutUndefined(c.identity.mtls);
   }
-  const jwt = optObj(identityObj, "jwt", "identity");
-  if (jwt) {
-    onlyKeys(jwt, ["jwksUrl", "issuer", "audience", "pluginNameClaim"], "identity.jwt");
-    const pluginNameClaim = optStr(jwt, "pluginNameClaim", "identity.jwt");
-    identity.jwt = {
-      jwksUrl: str(jwt, "jwksUrl", "identity.jwt"),
-      issuer: str(jwt, "issuer", "identity.jwt"),
-      audience: str(jwt, "audience", "identity.jwt"),
-      ...(pluginNameClaim === undefined ? {} : { pluginNameClaim }),
-    };
-  }
+  if (c.identity.jwt) identity.jwt = withoutUndefined(c.identity.jwt);
 
-  const rbac = optStr(root, "rbac", "");
-  const secrets = optObj(root, "secrets", "");
-  if (secrets && typeof secrets["kind"] !== "string") throw new ConfigError("secrets.kind", "must be env, file, vault, aws or chain");
-
-  const pluginsValue = root["plugins"] ?? [];
-  if (!Array.isArray(pluginsValue)) throw new ConfigError("plugins", "must be a list");
-  const plugins = pluginsValue.map((value, i): PluginConfig => {
-    const field = `plugins[${i}]`;
-    const p = obj(value, field);
-    onlyKeys(p, ["name", "command", "args", "env", "inheritEnv", "provides", "requires", "restart", "sandbox"], field);
-    const sandbox = optObj(p, "sandbox", field);
-    const envObj = optObj(p, "env", field) ?? {};
-    for (const [k, v] of Object.entries(envObj)) if (typeof v !== "string") throw new ConfigError(`${field}.env.${k}`, "must be a string");
-    const restart = restartPolicy(p, field);
+  const plugins = c.plugins.map((p): PluginConfig => {
+    const restart: RestartPolicy | undefined = typeof p.restart === "string" ? { policy: p.restart } : p.restart && withoutUndefined(p.restart);
     return {
-      name: str(p, "name", field),
-      command: str(p, "command", field),
-      args: optStrList(p, "args", field) ?? [],
-      env: envObj as Record<string, string>,
-      inheritEnv: optStrList(p, "inheritEnv", field) ?? [],
-      provides: optStrList(p, "provides", field) ?? [],
-      requires: optStrList(p, "requires", field) ?? [],
+      name: p.name,
+      // `./bin/kv` is the config folder's; a bare name is looked up on PATH.
+      command: p.command.includes("/") ? path(p.command) : p.command,
+      args: p.args,
+      env: p.env,
+      inheritEnv: p.inheritEnv,
+      provides: p.provides,
+      requires: p.requires,
       ...(restart ? { restart } : {}),
-      ...(sandbox ? { sandbox: sandboxWithPaths(sandbox, path) } : {}),
+      ...(p.sandbox ? { sandbox: sandboxWithPaths(p.sandbox as Obj, path) } : {}),
     };
   });
+  const duplicate = plugins.find((p, i) => plugins.findIndex((q) => q.name === p.name) !== i);
+  if (duplicate) throw new ConfigError("plugins", `two plugins are named ${duplicate.name}`);
 
-  const probeObj = optObj(root, "healthProbe", "");
-  let healthProbe: HostConfig["healthProbe"];
-  if (probeObj) {
-    onlyKeys(probeObj, ["intervalMs", "timeoutMs", "staleAfterMs"], "healthProbe");
-    healthProbe = {};
-    for (const key of ["intervalMs", "timeoutMs", "staleAfterMs"] as const) {
-      const value = optNum(probeObj, key, "healthProbe", { min: 10 });
-      if (value !== undefined) healthProbe[key] = value;
-    }
-  }
-
-  const appProtocolVersions = optStrList(root, "appProtocolVersions", "");
   return {
-    listen,
+    listen: c.listen,
     ...(tls ? { tls } : {}),
     magicCookie,
-    ...(appProtocolVersions ? { appProtocolVersions } : {}),
+    ...(c.appProtocolVersions ? { appProtocolVersions: c.appProtocolVersions } : {}),
     store,
-    ...(runtimeTokenTtlMs === undefined ? {} : { runtimeTokenTtlMs }),
-    ...(grantTtlMs === undefined ? {} : { grantTtlMs }),
-    limits,
-    ...(rateLimit ? { rateLimit } : {}),
+    ...(c.tokens?.runtimeTtlMs === undefined ? {} : { runtimeTokenTtlMs: c.tokens.runtimeTtlMs }),
+    ...(c.tokens?.grantTtlMs === undefined ? {} : { grantTtlMs: c.tokens.grantTtlMs }),
+    limits: withoutUndefined(c.limits),
+    ...(c.rateLimit ? { rateLimit: withoutUndefined(c.rateLimit) as NonNullable<HostConfig["rateLimit"]> } : {}),
     identity,
-    ...(rbac ? { rbacFile: path(rbac) } : {}),
-    ...(secrets ? { secrets } : {}),
-    allowedEndpointHosts: optStrList(root, "allowedEndpointHosts", "") ?? [],
-    requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
-    allowUnprovenNames: optBool(root, "allowUnprovenNames", "") ?? false,
-    reservedNames: optStrList(root, "reservedNames", "") ?? [],
-    ...(healthProbe ? { healthProbe } : {}),
+    ...(c.rbac ? { rbacFile: path(c.rbac) } : {}),
+    ...(c.secrets ? { secrets: secretsWithPaths(c.secrets as Obj, path, env, "secrets") } : {}),
+    allowedEndpointHosts: c.allowedEndpointHosts,
+    requireLaunchSecret: c.requireLaunchSecret,
+    allowUnprovenNames: c.allowUnprovenNames,
+    reservedNames: c.reservedNames,
+    ...(c.healthProbe ? { healthProbe: withoutUndefined(c.healthProbe) } : {}),
     plugins,
-    ...parseOpsConfig(root, path),
-    exitOnPluginFailure: optBool(root, "exitOnPluginFailure", "") ?? false,
+    ...(c.ops ? { ops: withoutUndefined(c.ops) } : {}),
+    ...(c.adminCredentials === undefined ? {} : { adminCredentials: c.adminCredentials === false ? false : path(c.adminCredentials) }),
+    exitOnPluginFailure: c.exitOnPluginFailure,
   };
 }
 
+function storeOf(value: HostConfigParsed["store"], env: NodeJS.ProcessEnv): HostConfig["store"] {
+  if (typeof value === "string") {
+    const url = value === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : value;
+    if (url === "memory") return { kind: "memory" };
+    if (/^rediss?:\/\//.test(url)) return { kind: "redis", source: url };
+    throw new ConfigError("store", 'must be "memory", a redis:// URL, "redis" with PLUGBOARD_REDIS_URL set, or { redis: { … } }');
+  }
+  let source: RedisSource;
+  try {
+    source = validateRedisSource(value.redis, "redis");
+  } catch (e) {
+    throw new ConfigError("store.redis", (e as Error).message.replace(/^redis\.?/, "").trim() || "invalid");
+  }
+  return {
+    kind: "redis",
+    source,
+    ...(value.reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs: value.reconnectMaxDelayMs } : {}),
+    ...(value.durableWrites !== undefined ? { durableWrites: value.durableWrites === false ? false : withoutUndefined(value.durableWrites) } : {}),
+  };
+}
+
+/** Reads and validates a config file; every problem names the file, the key path and what was expected. */
 export function loadHostConfig(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const absolute = resolve(file);
   let raw: unknown;
   try {
-    raw = parse(readFileSync(file, "utf8"));
+    raw = parse(readFileSync(absolute, "utf8"));
   } catch (error) {
-    throw new ConfigError("(file)", `cannot read ${file}: ${(error as Error).message}`);
+    throw new ConfigError("(file)", fileProblem(error), absolute);
   }
-  return parseHostConfig(raw, dirname(resolve(file)), env);
+  const config = parseHostConfig(raw, dirname(absolute), env, absolute);
+  try {
+    checkFiles(config);
+  } catch (error) {
+    throw error instanceof ConfigError ? error.inFile(absolute) : error;
+  }
+  return config;
+}
+
+/** The files a config names exist and hold what they should, so a mistake names its key, not a bare ENOENT later. */
+function checkFiles(config: HostConfig): void {
+  if (config.tls && config.tls !== "auto") {
+    pemFile(config.tls.cert, "tls.cert", "CERTIFICATE");
+    pemFile(config.tls.key, "tls.key", "PRIVATE KEY");
+    if (config.tls.ca) pemFile(config.tls.ca, "tls.ca", "CERTIFICATE");
+  }
+  if (config.rbacFile) readableFile(config.rbacFile, "rbac");
 }
 
 /** The sandbox spec as written, with its relative paths resolved like every other path in the file. */
@@ -303,44 +214,55 @@ function sandboxWithPaths(sandbox: Obj, path: (p: string) => string): SandboxSpe
   } as SandboxSpec;
 }
 
-function parseStore(value: unknown, env: NodeJS.ProcessEnv): HostConfig["store"] {
-  if (typeof value === "string") {
-    const url = value === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : value;
-    if (url === "memory") return { kind: "memory" };
-    if (/^rediss?:\/\//.test(url)) return { kind: "redis", source: url };
-    throw new ConfigError("store", 'must be "memory", a redis:// URL, "redis" with PLUGBOARD_REDIS_URL set, or { redis: { … } }');
+/** The secrets provider config with file paths resolved and `tokenEnv` read. */
+function secretsWithPaths(secrets: Obj, path: (p: string) => string, env: NodeJS.ProcessEnv, field: string): Obj {
+  const out: Obj = { ...secrets };
+  if (secrets["kind"] === "file") out["path"] = path(secrets["path"] as string);
+  if (typeof secrets["tokenEnv"] === "string") {
+    out["token"] = fromEnv(env, secrets["tokenEnv"], `${field}.tokenEnv`);
+    delete out["tokenEnv"];
   }
-  const o = obj(value, "store");
-  onlyKeys(o, ["redis", "reconnectMaxDelayMs", "durableWrites"], "store");
-  let source: RedisSource;
+  if (secrets["kind"] === "vault" && out["token"] === undefined) throw new ConfigError(field, "vault needs token or tokenEnv");
+  if (Array.isArray(secrets["providers"]))
+    out["providers"] = secrets["providers"].map((member, i) => secretsWithPaths(member as Obj, path, env, `${field}.providers[${i}]`));
+  return out;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, name: string, field: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(field, `environment variable ${name} is not set`);
+  return value;
+}
+
+/** A file the config names must exist and be readable now, not fail later with a bare ENOENT. */
+function readableFile(file: string, field: string): void {
   try {
-    source = validateRedisSource(o["redis"], "redis");
-  } catch (e) {
-    throw new ConfigError("store.redis", (e as Error).message.replace(/^redis\.?/, "").trim() || "invalid");
+    readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(field, `${fileProblem(error)} (${file})`);
   }
-  const reconnectMaxDelayMs = optNum(o, "reconnectMaxDelayMs", "store", { min: 1 });
-  let durableWrites: DurableWritesOptions | false | undefined;
-  if (o["durableWrites"] === false) durableWrites = false;
-  else {
-    const d = optObj(o, "durableWrites", "store");
-    if (d) {
-      onlyKeys(d, ["replicas", "timeoutMs", "replicaCheckMs", "recentLimit"], "store.durableWrites");
-      const replicas = d["replicas"] === "auto" ? "auto" : optNum(d, "replicas", "store.durableWrites", { min: 0 });
-      const timeoutMs = optNum(d, "timeoutMs", "store.durableWrites", { min: 0 });
-      const replicaCheckMs = optNum(d, "replicaCheckMs", "store.durableWrites", { min: 0 });
-      const recentLimit = optNum(d, "recentLimit", "store.durableWrites", { min: 0 });
-      durableWrites = {
-        ...(replicas !== undefined ? { replicas } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(replicaCheckMs !== undefined ? { replicaCheckMs } : {}),
-        ...(recentLimit !== undefined ? { recentLimit } : {}),
-      };
-    }
+}
+
+/** A PEM file must hold the expected block: otherwise TLS later fails with "PEM routines::no start line". */
+function pemFile(file: string, field: string, block: "CERTIFICATE" | "PRIVATE KEY"): void {
+  let content: string;
+  try {
+    content = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(field, `${fileProblem(error)} (${file})`);
   }
-  return {
-    kind: "redis",
-    source,
-    ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
-    ...(durableWrites !== undefined ? { durableWrites } : {}),
-  };
+  if (!new RegExp(`-----BEGIN [A-Z ]*${block}-----`).test(content))
+    throw new ConfigError(field, `expected a PEM ${block.toLowerCase()} ("-----BEGIN …${block}-----") in ${file}`);
+}
+
+function fileProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "file not found";
+  if (code === "EISDIR") return "is a directory, expected a file";
+  if (code === "EACCES") return "permission denied";
+  return `cannot read it: ${(error as Error).message}`;
+}
+
+function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerCertsCommand } from "./certs.js";
+import { registerConfigCommand } from "./config-command.js";
+import { registerReloadCommand } from "./reload-command.js";
 import { ConfigError } from "./config-fields.js";
 import { registerHostCommand } from "./host-command.js";
 import { registerInitCommand } from "./init/init-command.js";
@@ -19,6 +21,8 @@ registerInitCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
 registerEnrolCommand(program);
+registerConfigCommand(program);
+registerReloadCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;

@@ -1,3 +1,4 @@
+import { startHostAppCallSpan } from "../tracing/router-span.js";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { HEADER_CALLER, HEADER_PROVIDER } from "../protocol/constants.js";
@@ -35,9 +36,11 @@ export function createInProcessRoute(deps: InProcessRouteDeps, protocol: "connec
     const started = performance.now();
     let runtimeId: string | undefined;
     let ended = false;
+    const span = startHostAppCallSpan(service, method);
     const end = (code: string) => {
       if (ended) return;
       ended = true;
+      span?.end({ code, caller: HOST_CALLER.subject, runtimeId });
       deps.onCallEnd?.({ service, method, caller: HOST_CALLER, code, durationMs: performance.now() - started, ...(runtimeId ? { runtimeId } : {}) });
     };
     let target: RouteTarget;
@@ -64,6 +67,7 @@ export function createInProcessRoute(deps: InProcessRouteDeps, protocol: "connec
     const procedure = `/${service}/${method}`;
     req.header.delete(HEADER_PROVIDER);
     req.header.set(HEADER_CALLER, signer.sign(HOST_CALLER, procedure, target.signingKey));
+    if (span) for (const [name, value] of Object.entries(span.upstreamHeaders)) req.header.set(name, value);
     deps.onCallStart?.({ service, method, runtimeId });
     try {
       const res = await next({ ...req, url: target.endpoint + procedure });

@@ -28,6 +28,8 @@ import { createBoundNames } from "../policy/bound-names.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
+import { identityKey } from "../identity/identity.js";
+import { createServerTracingInterceptor } from "../tracing/interceptors.js";
 import { createCredentialLifetime, createStreamLifetimeInterceptor } from "../identity/credential-lifetime.js";
 import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
@@ -214,6 +216,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const publicMethods = new Set([`/${HandshakeService.typeName}/${HandshakeService.method.handshake.name}`]);
   if (options.publicHealth ?? true) publicMethods.add(`${Health.typeName}/*`);
   const interceptors: Interceptor[] = [
+    createServerTracingInterceptor((values) => values.get(identityKey)?.subject),
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
@@ -339,7 +342,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
     plainTextWarned = true;
-    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
+    logger.warn({ bindAddress: hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls");
   };
   const servers = new Set<RunningServer>();
   const sweeper = setInterval(() => {

@@ -45,7 +45,7 @@ export async function listen(
   logger: Logger,
   /** Says that tokens would travel in clear; the host passes a once-only warning so repeated listens do not repeat it. */
   warnPlainText: (hostname: string) => void = (hostname) =>
-    logger.warn({ hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls"),
+    logger.warn({ bindAddress: hostname }, "serving plain-text h2c off loopback: tokens travel unencrypted; configure tls"),
 ): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
   if (options.tls === "auto") throw new Error('listen: tls "auto" is resolved by the host (host.listen), not by listen()');

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
+import { continuesCrashReport, continuesStackTrace, parsePluginRecord } from "./plugin-record.js";
 
 export interface OutputCaptureOptions {
   /** Longer lines are cut here: the head is logged (`truncated: true`), the rest up to the next newline dropped. Default 8 KiB. */
@@ -13,8 +14,15 @@ export interface OutputCaptureOptions {
   maxBytesPerSecond?: number;
 }
 
+/** Lines of one stack trace gathered into one record, at most this many. */
+const MAX_TRACE_LINES = 200;
+/** A text line waits this long for stack-trace lines that continue it. */
+const TRACE_WAIT_MS = 50;
+
 /**
- * Logs a plugin's stdout/stderr line by line as `{ plugin, stream }` records. Built on plain
+ * Logs a plugin's stdout/stderr line by line as `{ plugin, stream }` records. A JSON log line (pino's)
+ * becomes a record of its own with the plugin's level, message and fields; other lines are messages
+ * (stdout info, stderr warn), and the lines of a stack trace one record. Built on plain
  * 'data' events rather than readline, because readline buffers an unterminated line without bound.
  * The stream is never paused (a plugin blocked on a full pipe would hang), and a flood costs
  * the host one indexOf per line plus at most `maxLinesPerSecond` log records.
@@ -70,11 +78,42 @@ export function captureOutput(
     skipping = true;
   };
 
-  const flush = (truncated: boolean) => {
-    if (admit()) {
-      const text = Buffer.concat(partial, partialBytes).toString("utf8").replace(/\r$/, "");
-      logger[level](truncated ? { ...tags, truncated } : tags, text);
+  // The last text line, held briefly: stack-trace lines that follow join it in one record.
+  let pending: { lines: string[] } | undefined;
+  let pendingTimer: NodeJS.Timeout | undefined;
+  const flushPending = () => {
+    if (pendingTimer) clearTimeout(pendingTimer);
+    pendingTimer = undefined;
+    if (!pending) return;
+    const lines = pending.lines;
+    pending = undefined;
+    while (lines.length > 1 && lines.at(-1)!.trim() === "") lines.pop();
+    const trace = lines.length > 1;
+    logger[trace ? "error" : level](trace ? { ...tags, stackTrace: true } : tags, lines.join("\n"));
+  };
+
+  const emit = (text: string, truncated: boolean) => {
+    if (pending && pending.lines.length < MAX_TRACE_LINES && (continuesStackTrace(text) || continuesCrashReport(pending.lines, text))) {
+      pending.lines.push(text);
+      return;
     }
+    flushPending();
+    if (truncated) {
+      logger[level]({ ...tags, truncated }, text);
+      return;
+    }
+    const record = parsePluginRecord(text);
+    // The plugin's fields first: the host's tags always win.
+    if (record) logger[record.level]({ ...record.fields, ...tags }, record.msg);
+    else {
+      pending = { lines: [text] };
+      pendingTimer = setTimeout(flushPending, TRACE_WAIT_MS);
+      pendingTimer.unref();
+    }
+  };
+
+  const flush = (truncated: boolean) => {
+    if (admit()) emit(Buffer.concat(partial, partialBytes).toString("utf8").replace(/\r$/, ""), truncated);
     partial = [];
     partialBytes = 0;
   };
@@ -108,6 +147,7 @@ export function captureOutput(
   });
   stream.once("end", () => {
     if (partialBytes > 0) flush(false);
+    flushPending();
     if (dropped > 0) logger.warn({ ...tags, dropped }, "plugin output rate-limited: lines dropped");
   });
   stream.on("error", () => undefined);

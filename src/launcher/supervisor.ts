@@ -61,7 +61,7 @@ interface Attempt {
 }
 
 /** The pid for logs: none for a process that could not be spawned. */
-const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pid: p.pid } : {});
+const pidOf = (p: GroupProcess) => (p.pid > 0 ? { pluginPid: p.pid } : {});
 
 /** A run counts as stable (backoff resets) once it stayed ready this long. */
 const STABLE_AFTER_MS = 10_000;
@@ -122,7 +122,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       intervalMs: spec.sandbox!.memoryCheckIntervalMs,
       onExceeded(resident) {
         const reason = `memory ceiling: ${resident} bytes resident, ceiling ${ceiling}`;
-        log.warn({ pid: p.pid, residentBytes: resident, ceilingBytes: ceiling }, "plugin passed its memory ceiling; killing it");
+        log.warn({ pluginPid: p.pid, residentBytes: resident, ceilingBytes: ceiling }, "plugin passed its memory ceiling; killing it");
         if (deps.audit) auditPluginProcess(deps.audit, { action: "memory-ceiling", pluginName: spec.name, pid: p.pid, outcome: "failure", reason });
         p.signal("SIGKILL");
       },

@@ -1,2 +1,3 @@
 export * from "./host-policy.js";
 export * from "./rbac.js";
+export * from "./swappable-rbac.js";

@@ -1,1 +1,2 @@
 export * from "./router-rate-limiter.js";
+export * from "./swappable.js";

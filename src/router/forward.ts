@@ -24,6 +24,8 @@ const {
 
 /** One call to forward: everything the router decided before the bytes start moving. */
 export interface ForwardRequest {
+  /** `traceparent`/`tracestate` of the router's span, replacing the caller's (only when tracing is on). */
+  traceHeaders?: Record<string, string>;
   stream: ServerHttp2Stream;
   headers: IncomingHttpHeaders;
   protocol: WireProtocol;
@@ -73,6 +75,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
         protocol === "grpc",
         call.callerHeader === undefined ? undefined : HEADER_CALLER,
         call.callerHeader,
+        call.traceHeaders,
       ),
       { endStream: false },
     );

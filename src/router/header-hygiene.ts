@@ -30,6 +30,7 @@ export function upstreamRequestHeaders(
   grpc: boolean,
   callerHeaderName: string | undefined,
   callerHeaderValue: string | undefined,
+  traceHeaders?: Record<string, string>,
 ): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {
     ":method": caller[":method"] ?? "POST",
@@ -45,6 +46,12 @@ export function upstreamRequestHeaders(
   // gRPC servers require `te: trailers`; it is the only TE value HTTP/2 allows.
   if (grpc) out["te"] = "trailers";
   if (callerHeaderName !== undefined && callerHeaderValue !== undefined) out[callerHeaderName] = callerHeaderValue;
+  // W3C trace context (`traceparent`, `tracestate`) passes through; with tracing on, the router's span replaces it.
+  if (traceHeaders) {
+    delete out["traceparent"];
+    delete out["tracestate"];
+    Object.assign(out, traceHeaders);
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@ import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
 import { callerTimeoutMs, detectProtocol, type WireProtocol } from "./wire-protocol.js";
+import { startRoutedCallSpan, type RoutedCallSpan } from "../tracing/router-span.js";
 
 /** Where a resolved call goes. */
 export interface RouteTarget {
@@ -124,11 +125,13 @@ export function createRouter(opts: RouterOptions): Router {
     path: CallPath | undefined,
     caller: Identity | undefined,
     started: number,
+    span?: RoutedCallSpan,
   ): void {
     writeErrorResponse(req.stream, protocol, req.headers["content-type"], err);
     // What the caller still sends will not be forwarded: drain it. (No reset here: with one, the
     // Redis-outage recovery in test/integration/multihost/two-hosts.test.ts failed about 1 run in 6.)
     releaseRequest(req.stream, false);
+    span?.end({ code: codeToString(err.code), caller: caller?.subject });
     onCallEnd?.({
       service: path?.service ?? "",
       method: path?.method ?? "",
@@ -144,6 +147,7 @@ export function createRouter(opts: RouterOptions): Router {
     path: CallPath,
     timeoutMs: number | undefined,
     started: number,
+    span: RoutedCallSpan | undefined,
   ): Promise<void> {
     let caller: Identity | undefined;
     try {
@@ -193,6 +197,7 @@ export function createRouter(opts: RouterOptions): Router {
           : {}),
         stream,
         headers: req.headers,
+        ...(span ? { traceHeaders: span.upstreamHeaders } : {}),
         protocol,
         target: upstreamTarget,
         path: path.rawPath,
@@ -200,16 +205,18 @@ export function createRouter(opts: RouterOptions): Router {
         timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
         maxMessageBytes,
         maxResponseMessageBytes,
-        onEnd: onCallEnd
-          ? (code) =>
-              onCallEnd({
+        onEnd: onCallEnd || span
+          ? (code) => {
+              span?.end({ code, caller: who.subject, runtimeId: target.runtimeId });
+              onCallEnd?.({
                 service: path.service,
                 method: path.method,
                 caller: who,
                 code,
                 durationMs: performance.now() - started,
                 runtimeId: target.runtimeId,
-              })
+              });
+            }
           : undefined,
       };
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
@@ -219,7 +226,7 @@ export function createRouter(opts: RouterOptions): Router {
       if (err.code === Code.Internal && !(e instanceof ConnectError)) {
         logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
       }
-      refuse(req, protocol, err, path, caller, started);
+      refuse(req, protocol, err, path, caller, started, span);
     }
   }
 
@@ -240,7 +247,8 @@ export function createRouter(opts: RouterOptions): Router {
       if (path instanceof ConnectError) return refuse(req, protocol, path, undefined, undefined, started);
       const timeoutMs = callerTimeoutMs(protocol, headers);
       if (timeoutMs instanceof ConnectError) return refuse(req, protocol, timeoutMs, path, undefined, started);
-      void route(req, protocol, path, timeoutMs, started);
+      // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
+      void route(req, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method));
     },
     close: () => pool.close(),
   };

@@ -10,5 +10,5 @@ export function warnPlainText(log: Logger, hostUrl: string, serving: { hostname:
   if (host.protocol === "http:" && !isLoopbackHost(host.hostname))
     log.warn({ hostUrl: host.origin }, "connecting to the host in plain text off loopback: runtime tokens travel unencrypted; use https");
   if (serving && !serving.tls && !isLoopbackHost(serving.hostname))
-    log.warn({ hostname: serving.hostname }, "serving plain-text h2c off loopback: routed calls travel unencrypted; configure listen.tls");
+    log.warn({ bindAddress: serving.hostname }, "serving plain-text h2c off loopback: routed calls travel unencrypted; configure listen.tls");
 }

@@ -1,3 +1,4 @@
+import { createClientTracingInterceptor } from "../tracing/interceptors.js";
 import { warnPlainText } from "./plain-text-warning.js";
 import { watchDependencies } from "./dependency-health.js";
 import { startParentWatchdog } from "../launcher/watchdog.js";
@@ -311,6 +312,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
       const breaker = clientOptions.circuitBreaker ?? options.circuitBreaker;
       const pin = clientOptions.pin;
       const interceptors: Interceptor[] = [
+        // The active trace context (e.g. the span of the call this plugin is serving) goes with the call.
+        tracedClient,
         ...options.interceptors.client,
         ...(clientOptions.interceptors ?? []),
         // The breaker sees one outcome per logical call, after retries.
@@ -419,3 +422,5 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   };
   return plugin;
 }
+
+const tracedClient = createClientTracingInterceptor();

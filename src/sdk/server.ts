@@ -4,7 +4,8 @@ import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createCallerInterceptor } from "./caller.js";
+import { callerKey, createCallerInterceptor } from "./caller.js";
+import { createServerTracingInterceptor } from "../tracing/interceptors.js";
 
 export interface ServedService {
   service: DescService;
@@ -51,7 +52,8 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
     routes: (router: ConnectRouter) => {
       for (const { service, impl } of options.services) router.service(service, impl);
     },
-    interceptors: [drainGate, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
+    // The span wraps the caller check too, so refused calls are traced; the router's span is its parent.
+    interceptors: [drainGate, tracedCalls, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
   });
@@ -113,3 +115,6 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
       }),
   };
 }
+
+/** A server span per served call, named by the host-verified caller. */
+const tracedCalls = createServerTracingInterceptor((values) => values.get(callerKey)?.subject);

@@ -18,6 +18,8 @@ describe("audit log", () => {
     );
     expect(records).toEqual([
       {
+        level: 30,
+        audit: true,
         time: "2026-01-02T00:00:00.000Z",
         event: "registration",
         outcome: "success",
@@ -75,7 +77,9 @@ describe("audit log", () => {
     expect(lines).toHaveLength(1);
     const record = JSON.parse(lines[0]!);
     expect(record).toMatchObject({ event: "handshake", outcome: "failure", reason: "bad cookie", actor: null, target: null });
-    expect(Object.keys(record).sort()).toEqual(["actor", "event", "outcome", "reason", "requestId", "target", "time"]);
+    expect(Object.keys(record).sort()).toEqual(["actor", "audit", "event", "level", "outcome", "reason", "requestId", "target", "time"]);
+    // A failure is a warning, so `level >= 40` filters find refused calls.
+    expect(record).toMatchObject({ level: 40, audit: true });
   });
 
   it("records plugin process start, stop and restart for the launcher", () => {

@@ -21,7 +21,7 @@ it.each([
   [{ restart: "sometimes" }, "config plugins[0].restart: must be on-failure, always or never"],
   [{ restart: { policy: "sometimes" } }, "config plugins[0].restart.policy: must be on-failure, always or never"],
   [{ restart: { retries: 3 } }, "config plugins[0].restart.retries: unknown setting"],
-  [{ restart: { noRestartExitCodes: [0] } }, "config plugins[0].restart.noRestartExitCodes: must be a list of exit codes 1-255"],
+  [{ restart: { noRestartExitCodes: [0] } }, "config plugins[0].restart.noRestartExitCodes[0]: must be a number ≥ 1"],
 ])("refuses plugin %j naming the field", (extra, message) => {
   expect(() => parseHostConfig({ ...base, plugins: [{ ...plugin, ...extra }] }, "/etc")).toThrow(message);
 });

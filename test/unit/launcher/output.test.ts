@@ -64,3 +64,65 @@ describe("captureOutput", () => {
     expect(records).toHaveLength(1);
   });
 });
+
+describe("captureOutput: structured plugin logs", () => {
+  it("re-emits a plugin's pino line as its own record: its level, message and fields, tagged; host-only fields not trusted", async () => {
+    const { stream, records, end } = setup();
+    stream.write(
+      JSON.stringify({ level: 50, time: 1, pid: 4242, hostname: "evil", name: "billing", msg: "charge failed", orderId: "o-1", plugin: "other", audit: true, stream: "x" }) + "\n",
+    );
+    stream.write(JSON.stringify({ level: "debug", msg: "hidden below info" }) + "\n");
+    stream.write('{"not":"a log record"}\n');
+    await end();
+    expect(records).toHaveLength(2);
+    const [own, text] = records;
+    expect(own).toMatchObject({ level: 50, msg: "charge failed", orderId: "o-1", plugin: "p", stream: "stderr", logger: "billing" });
+    expect(own!["audit"]).toBeUndefined();
+    expect(own!["pid"]).toBe(process.pid); // the host's pid, not the plugin's claim
+    expect(own!["hostname"]).not.toBe("evil");
+    expect(text).toMatchObject({ level: 40, msg: '{"not":"a log record"}' });
+  });
+
+  it("logs a multi-line stack trace as one record", async () => {
+    const { stream, records, end } = setup();
+    stream.write("before\nError: boom\n    at f (/app/a.js:1:2)\n");
+    stream.write("    at g (/app/b.js:3:4)\nafter\n");
+    await end();
+    expect(records.map((r) => r["msg"])).toEqual(["before", "Error: boom\n    at f (/app/a.js:1:2)\n    at g (/app/b.js:3:4)", "after"]);
+    expect(records[1]).toMatchObject({ level: 50, stackTrace: true, plugin: "p" });
+  });
+
+  it("writes each record with unique keys even when a field is named like pino's own", async () => {
+    const { stream, records, end } = setup();
+    stream.write(JSON.stringify({ level: 30, msg: "m", fields: "x" }) + "\n");
+    await end();
+    expect(records[0]!["fields"]).toBeUndefined();
+  });
+});
+
+describe("captureOutput: a plugin crashing with an uncaught exception", () => {
+  it("logs Node's whole crash report as one record", async () => {
+    const { stream, records, end } = setup();
+    stream.write(
+      [
+        "file:///app/plugin.mjs:2",
+        'throw new Error("boom");',
+        "      ^",
+        "",
+        "Error: boom",
+        "    at file:///app/plugin.mjs:2:7",
+        "    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)",
+        "",
+        "Node.js v20.20.2",
+        "",
+      ].join("\n"),
+    );
+    stream.write("next line\n");
+    await end();
+    expect(records.map((r) => r["msg"])).toEqual([
+      'file:///app/plugin.mjs:2\nthrow new Error("boom");\n      ^\n\nError: boom\n    at file:///app/plugin.mjs:2:7\n    at ModuleJob.run (node:internal/modules/esm/module_job:325:25)\n\nNode.js v20.20.2',
+      "next line",
+    ]);
+    expect(records[0]).toMatchObject({ level: 50, stackTrace: true });
+  });
+});
