@@ -44,6 +44,15 @@ export interface ForwardRequest {
   onSettled?: () => void;
 }
 
+/** The envelope flag of the message that ends an answer (gRPC's end is its HTTP trailers). */
+const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
+  "connect-stream": 0x02,
+  "grpc-web": 0x80,
+  grpc: 0,
+  "connect-unary": 0,
+  "grpc-web-text": 0,
+};
+
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
 const GRPC_STATUS_RE = /grpc-status:\s*(\d+)/i;
 
@@ -101,15 +110,32 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   const limitResponse = responseLimit !== Infinity;
   // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
   const responseScanner = enveloped
-    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
+    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol])
     : undefined;
   const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
   const textCounter =
     protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
   // Connect unary: the whole answer is one message.
-  const unaryCounter = protocol === "connect-unary" && limitResponse ? new BodyCounter(responseLimit) : undefined;
-  // A Connect unary answer of unknown length is held (as received, no copies) until it is known to fit.
-  let heldUnary: { headers: OutgoingHttpHeaders; chunks: Buffer[] } | undefined;
+  const unary = protocol === "connect-unary";
+  const unaryCounter = unary && limitResponse ? new BodyCounter(responseLimit) : undefined;
+  /*
+   * A Connect unary answer is held (as received, no copies) until it is whole: its body cannot be
+   * cut short cleanly, so a provider dying mid-answer becomes a clean Unavailable (and an answer
+   * over the limit a clean ResourceExhausted). Most answers are one DATA frame: nothing to wait for.
+   */
+  let heldHeaders: OutgoingHttpHeaders | undefined;
+  let heldFirst: Buffer | undefined;
+  let heldMore: Buffer[] | undefined;
+  let heldBytes = 0;
+  let declaredBytes = -1;
+  const releaseHeldUnary = () => {
+    if (heldHeaders === undefined || caller.destroyed || caller.closed) return;
+    caller.respond(heldHeaders, { waitForTrailers: true });
+    heldHeaders = undefined;
+    if (heldFirst !== undefined) caller.write(heldFirst);
+    if (heldMore !== undefined) for (let i = 0; i < heldMore.length; i++) caller.write(heldMore[i]!);
+    heldFirst = heldMore = undefined;
+  };
   const responseTooLarge = () =>
     new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
   const toCaller = (bytes: Buffer) => {
@@ -168,14 +194,13 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       endCode = codeToString(codeFromHttpStatus(status ?? 0));
       if (onEnd) errorBody = [];
     }
-    if (unaryCounter !== undefined) {
+    if (unary) {
       const declared = Number(headers["content-length"] ?? Number.NaN);
-      if (declared > responseLimit) return fail(responseTooLarge());
-      if (!(declared >= 0)) {
-        heldUnary = { headers: downstreamHeaders(headers), chunks: [] };
-        responded = true;
-        return;
-      }
+      if (unaryCounter !== undefined && declared > responseLimit) return fail(responseTooLarge());
+      if (declared >= 0) declaredBytes = declared;
+      heldHeaders = downstreamHeaders(headers);
+      responded = true;
+      return;
     }
     responded = true;
     caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
@@ -201,7 +226,12 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     } else {
       if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
       if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
-      if (heldUnary !== undefined) return void heldUnary.chunks.push(chunk);
+      if (heldHeaders !== undefined) {
+        heldBytes += chunk.length;
+        if (heldFirst === undefined) heldFirst = chunk;
+        else (heldMore ??= []).push(chunk);
+        return;
+      }
     }
     toCaller(chunk);
   });
@@ -210,19 +240,19 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
     if (failure !== undefined || upstream.destroyed || !responded) return;
     upstreamEnded = true;
+    completeAnswer();
+  });
+  /** The provider's answer is all there (it ended, or its last message came before it died): pass it on. */
+  const completeAnswer = () => {
     responseGate?.flush(toCaller);
-    if (heldUnary !== undefined && !caller.destroyed && !caller.closed) {
-      caller.respond(heldUnary.headers, { waitForTrailers: true });
-      for (const chunk of heldUnary.chunks) caller.write(chunk);
-      heldUnary = undefined;
-    }
+    releaseHeldUnary();
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {
       const m = CODE_NAME_RE.exec(Buffer.concat(errorBody).toString("utf8"));
       if (m?.[1]) endCode = m[1];
     }
     if (!caller.destroyed && !caller.writableEnded) caller.end();
-  });
+  };
   // Stream errors are followed by "close", which decides what the caller sees.
   upstream.on("error", () => {});
   upstream.on("close", () => {
@@ -234,6 +264,19 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     }
     if (caller.destroyed || caller.closed) {
       if (endCode === "ok") endCode = "canceled";
+      finish();
+      return;
+    }
+    // The provider died after its whole answer (end-of-stream message, or every byte of a Connect
+    // unary body it announced) but before ending its stream: the answer stands, and nothing is appended.
+    if (
+      failure === undefined &&
+      responded &&
+      (responseScanner !== undefined ? responseScanner.ended && responseScanner.atBoundary : declaredBytes >= 0 && heldBytes === declaredBytes)
+    ) {
+      upstreamEnded = true;
+      completeAnswer();
+      releaseRequest(caller, false);
       finish();
       return;
     }
