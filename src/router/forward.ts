@@ -97,6 +97,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
 
   let responded = false;
   let upstreamEnded = false;
+  /** The caller has been sent the provider's whole answer. */
+  let answered = false;
   let done = false;
   let failure: ConnectError | undefined;
   let trailers: OutgoingHttpHeaders | undefined;
@@ -187,6 +189,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
       else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
       responded = true;
+      answered = true;
       caller.respond(downstreamHeaders(headers), { endStream: true });
       return;
     }
@@ -244,6 +247,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   });
   /** The provider's answer is all there (it ended, or its last message came before it died): pass it on. */
   const completeAnswer = () => {
+    answered = true;
     responseGate?.flush(toCaller);
     releaseHeldUnary();
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
@@ -304,6 +308,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
 
   // ---- cancellation and deadline
   caller.on("close", () => {
+    // Gone before its answer was finished: the caller canceled (the upstream's close comes too late to say so).
+    if (endCode === "ok" && !answered) endCode = "canceled";
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();
   });
