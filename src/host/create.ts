@@ -7,6 +7,7 @@ import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
+import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
 import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
@@ -226,7 +227,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     },
   });
 
-  const decisions = createRoutingDecisions(host, identify, options.rbac);
+  // Passive outlier ejection: dead providers leave rotation on their first failed call.
+  const outliers = createHostOutlierDetector(options.outlierEjection, { audit, registry: metrics.registry, logger });
+  const decisions = createRoutingDecisions(host, identify, options.rbac, outliers);
   const rateLimiter: RouterRateLimiter | undefined =
     options.rateLimit === undefined
       ? undefined
@@ -269,6 +272,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     upstreamTls,
     onCallStart: inFlight.onCallStart,
+    ...(outliers ? { outliers } : {}),
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
   });

@@ -11,6 +11,7 @@ import { endStreamWithError, writeErrorResponse } from "./error-response.js";
 import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
 import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
+import type { OutlierDetector } from "./outlier-ejection.js";
 import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
@@ -42,6 +43,9 @@ export interface ForwardRequest {
   onEnd: ((code: string) => void) | undefined;
   /** Called once when the call is over, however it ended (releases whatever may still cancel it). */
   onSettled?: () => void;
+  /** Told how the provider fared (passive outlier ejection), keyed by `runtimeId`. */
+  outliers?: OutlierDetector | undefined;
+  runtimeId?: string;
 }
 
 /** The envelope flag of the message that ends an answer (gRPC's end is its HTTP trailers). */
@@ -88,6 +92,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   } catch {
     // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
     pool.discard(call.target);
+    if (call.outliers !== undefined) call.outliers.failure(call.runtimeId ?? "", true);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     releaseRequest(caller, true);
     onEnd?.("unavailable");
@@ -256,6 +261,10 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       if (m?.[1]) endCode = m[1];
     }
     if (!caller.destroyed && !caller.writableEnded) caller.end();
+    if (call.outliers !== undefined) {
+      if (endCode === "unavailable") call.outliers.failure(call.runtimeId ?? "", false);
+      else call.outliers.success(call.runtimeId ?? "");
+    }
   };
   // Stream errors are followed by "close", which decides what the caller sees.
   upstream.on("error", () => {});
@@ -283,6 +292,10 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       releaseRequest(caller, false);
       finish();
       return;
+    }
+    // The provider's stream or connection broke without an answer: a hard failure.
+    if (failure === undefined && call.outliers !== undefined && upstream.rstCode !== NGHTTP2_ENHANCE_YOUR_CALM) {
+      call.outliers.failure(call.runtimeId ?? "", true);
     }
     const err =
       failure ??

@@ -9,6 +9,7 @@ import { parseCallPath, type CallPath } from "./call-path.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
 import { forwardCall } from "./forward.js";
+import type { OutlierDetector } from "./outlier-ejection.js";
 import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
@@ -54,6 +55,8 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** Passive outlier ejection: told how each provider fared (the resolver leaves ejected ones out). */
+  outliers?: OutlierDetector;
   /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
   watchCaller?(caller: Identity, onEnd: (error: ConnectError) => void): () => void;
 }
@@ -166,6 +169,8 @@ export function createRouter(opts: RouterOptions): Router {
               },
             }
           : {}),
+        outliers: opts.outliers,
+        runtimeId: target.runtimeId,
         stream,
         headers: req.headers,
         protocol,
