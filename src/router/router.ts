@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
@@ -65,6 +65,23 @@ export interface Router {
   handle(req: Http2ServerRequest, res: Http2ServerResponse): void;
   /** Close pooled provider sessions (in-flight calls finish). */
   close(): Promise<void>;
+}
+
+/** Whether a new session connects (false on error or close first). */
+function connects(session: ClientHttp2Session): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      session.off("connect", onConnect);
+      session.off("error", onFail);
+      session.off("close", onFail);
+      resolve(ok);
+    };
+    const onConnect = done(true);
+    const onFail = done(false);
+    session.once("connect", onConnect);
+    session.once("error", onFail);
+    session.once("close", onFail);
+  });
 }
 
 /** Non-ConnectErrors from the callbacks are bugs or outages: never leak their text to callers. */
@@ -149,11 +166,22 @@ export function createRouter(opts: RouterOptions): Router {
       }
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
-      const target = await resolve(path.service, caller, pin);
+      let target = await resolve(path.service, caller, pin);
+      let upstreamTarget = pool.target(target.endpoint);
+      // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
+      // goes once to another provider (never a pinned call). Only new sessions wait here.
+      const session = pool.session(upstreamTarget);
+      if (session.connecting && !(await connects(session))) {
+        opts.outliers?.failure(target.runtimeId, true);
+        pool.discard(upstreamTarget);
+        if (pin === undefined) {
+          target = await resolve(path.service, caller, pin);
+          upstreamTarget = pool.target(target.endpoint);
+        }
+      }
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
-      const upstreamTarget = pool.target(target.endpoint);
       const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
