@@ -268,6 +268,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     resolve: decisions.resolve,
     maxMessageBytes: resolved.limits.maxMessageBytes,
     maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
+    maxInFlightPerProvider: resolved.limits.maxInFlightPerProvider,
+    maxPendingPerService: resolved.limits.maxPendingPerService,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     upstreamTls,

@@ -46,6 +46,17 @@ export interface ForwardRequest {
   /** Told how the provider fared (passive outlier ejection), keyed by `runtimeId`. */
   outliers?: OutlierDetector | undefined;
   runtimeId?: string;
+  /** Calls in flight per provider runtime: this call's count is taken back when it ends. */
+  inFlight?: Map<string, number> | undefined;
+}
+
+function releaseInFlight(call: ForwardRequest): void {
+  const counts = call.inFlight;
+  if (counts === undefined) return;
+  const id = call.runtimeId ?? "";
+  const n = counts.get(id) ?? 0;
+  if (n <= 1) counts.delete(id);
+  else counts.set(id, n - 1);
 }
 
 /** The envelope flag of the message that ends an answer (gRPC's end is its HTTP trailers). */
@@ -96,6 +107,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     releaseRequest(caller, true);
     onEnd?.("unavailable");
+    releaseInFlight(call);
     call.onSettled?.();
     return () => undefined;
   }
@@ -153,6 +165,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
+    releaseInFlight(call);
     call.onSettled?.();
     onEnd?.(endCode);
   };

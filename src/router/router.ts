@@ -55,6 +55,10 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** Routed calls forwarded to one provider runtime at once (default 1024): past it, ResourceExhausted + RetryInfo. */
+  maxInFlightPerProvider?: number;
+  /** Calls of one service awaiting authentication and resolution (default 4096): past it, Unavailable + RetryInfo. */
+  maxPendingPerService?: number;
   /** Passive outlier ejection: told how each provider fared (the resolver leaves ejected ones out). */
   outliers?: OutlierDetector;
   /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
@@ -66,6 +70,10 @@ export interface Router {
   /** Close pooled provider sessions (in-flight calls finish). */
   close(): Promise<void>;
 }
+
+/** Retry delays suggested with cap refusals: a moment, not a backoff (the cap clears as calls end). */
+const PENDING_RETRY_MS = 1_000;
+const IN_FLIGHT_RETRY_MS = 100;
 
 /** Whether a new session connects (false on error or close first). */
 function connects(session: ClientHttp2Session): Promise<boolean> {
@@ -106,6 +114,14 @@ export function createRouter(opts: RouterOptions): Router {
   if (!((Number.isInteger(maxResponseMessageBytes) && maxResponseMessageBytes > 0) || maxResponseMessageBytes === Infinity)) {
     throw new Error("router: maxResponseMessageBytes must be a positive integer or Infinity");
   }
+  const maxInFlight = opts.maxInFlightPerProvider ?? DEFAULT_LIMITS.maxInFlightPerProvider;
+  const maxPending = opts.maxPendingPerService ?? DEFAULT_LIMITS.maxPendingPerService;
+  for (const [name, v] of Object.entries({ maxInFlightPerProvider: maxInFlight, maxPendingPerService: maxPending })) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`router: ${name} must be a positive integer`);
+  }
+  // Caps that fail fast instead of queueing without bound: counts per provider runtime and per service.
+  const inFlight = new Map<string, number>();
+  const pending = new Map<string, number>();
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
@@ -150,7 +166,15 @@ export function createRouter(opts: RouterOptions): Router {
     started: number,
   ): Promise<void> {
     let caller: Identity | undefined;
+    const service = path.service;
+    let pendingHeld = false;
     try {
+      const waiting = pending.get(service) ?? 0;
+      if (waiting >= maxPending) {
+        throw rateLimitedError(PENDING_RETRY_MS, `${service}: ${maxPending} calls already pending (maxPendingPerService)`, Code.Unavailable);
+      }
+      pending.set(service, waiting + 1);
+      pendingHeld = true;
       caller = await authenticate(req);
       await authorize(caller, path.service, path.method);
       if (rateLimiter) {
@@ -182,6 +206,11 @@ export function createRouter(opts: RouterOptions): Router {
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
+      const busy = inFlight.get(target.runtimeId) ?? 0;
+      if (busy >= maxInFlight) {
+        throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
+      }
+      inFlight.set(target.runtimeId, busy + 1);
       const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
@@ -199,6 +228,7 @@ export function createRouter(opts: RouterOptions): Router {
           : {}),
         outliers: opts.outliers,
         runtimeId: target.runtimeId,
+        inFlight,
         stream,
         headers: req.headers,
         protocol,
@@ -227,6 +257,12 @@ export function createRouter(opts: RouterOptions): Router {
         logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
       }
       refuse(req, protocol, err, path, caller, started);
+    } finally {
+      if (pendingHeld) {
+        const n = pending.get(service) ?? 1;
+        if (n <= 1) pending.delete(service);
+        else pending.set(service, n - 1);
+      }
     }
   }
 
