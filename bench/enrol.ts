@@ -3,13 +3,23 @@ import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
+import type { PluginHost } from "../src/host/create.js";
 
 /**
  * Enrols the benchmark's plugins through the host's real RPCs: the provider handshakes
  * (provides KVService at its URL) and registers; the consumer handshakes declaring it requires
  * KVService. Returns the consumer's runtime token for the routed calls.
  */
-export async function enrol(hostUrl: string, providerUrl: string, cookie: { key: string; value: string }): Promise<string> {
+/** Enrolment tokens for the bench's two plugins, minted by the host child that owns the host. */
+export async function enrolmentTokens(host: PluginHost): Promise<BenchEnrolment> {
+  return { kv: (await host.issueEnrolmentToken("kv")).token, consumer: (await host.issueEnrolmentToken("consumer")).token };
+}
+export interface BenchEnrolment {
+  kv: string;
+  consumer: string;
+}
+
+export async function enrol(hostUrl: string, providerUrl: string, cookie: { key: string; value: string }, tokens: BenchEnrolment): Promise<string> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -21,12 +31,14 @@ export async function enrol(hostUrl: string, providerUrl: string, cookie: { key:
       pluginName: "kv",
       provides: [{ type: KVService.typeName, version: "1.0.0" }],
       baseUrl: providerUrl,
+      enrolmentToken: tokens.kv,
     });
     await registry.register({ serviceType: KVService.typeName }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
     const consumer = await handshake.handshake({
       ...common,
       pluginName: "consumer",
       requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }],
+      enrolmentToken: tokens.consumer,
     });
     return consumer.runtimeToken;
   } finally {

@@ -2,6 +2,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { createPluginHost } from "../src/host/create.js";
+import { enrolmentTokens } from "./enrol.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createBareProxy } from "./proxy-baseline.js";
 
@@ -30,9 +31,11 @@ async function main(): Promise<void> {
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
   });
   const server = await host.listen({ hostname: "127.0.0.1" });
+  // The bench's plugins prove their names with enrolment tokens this host mints for them.
+  const enrolment = await enrolmentTokens(host);
 
   console.log(
-    JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url }),
+    JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url, enrolment }),
   );
   // "cpu" on stdin answers this process's CPU time so far (µs), so the bench can charge each
   // proxy its own CPU per call, a measure far less disturbed by other processes than latency.

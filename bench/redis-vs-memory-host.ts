@@ -7,6 +7,7 @@
 import { createPluginHost, type PluginHost } from "../src/host/create.js";
 import { createPluginHostWithRedis } from "../src/host/with-redis.js";
 import { silentLogger } from "../src/log/logger.js";
+import { enrolmentTokens } from "./enrol.js";
 
 export const BENCH_REDIS_COOKIE = { key: "PLUGBOARD_BENCH_REDIS", value: "bench-redis-cookie" };
 const NEVER_REFUSE = { points: 1_000_000_000, durationSec: 1 };
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   else if (kind === "redis" && redisUrl) host = await createPluginHostWithRedis({ ...common, redisUrl, redisStore: { keyPrefix: `bench:${process.pid}:` } });
   else throw new Error("usage: redis-vs-memory-host.ts memory | redis <redis-url>");
   const server = await host.listen({ hostname: "127.0.0.1" });
-  console.log(JSON.stringify({ url: server.url }));
+  console.log(JSON.stringify({ url: server.url, enrolment: await enrolmentTokens(host) }));
   process.stdin.on("end", () => void host.close().finally(() => process.exit(0))).resume();
 }
 

@@ -15,6 +15,7 @@ import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
 import { startChild } from "./children.js";
+import type { BenchEnrolment } from "./enrol.js";
 import { BENCH_REDIS_COOKIE } from "./redis-vs-memory-host.js";
 
 export interface VariantResult {
@@ -65,14 +66,16 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
     const provider = await startProvider();
     cleanups.push(provider.close);
     const hosts = {} as Record<Variant, string>;
+    const enrolments = {} as Record<Variant, BenchEnrolment>;
     for (const variant of VARIANTS) {
       const child = await startHostChild(variant === "memory" ? ["memory"] : ["redis", redisUrl]);
       cleanups.push(child.stop);
       hosts[variant] = child.url;
+      enrolments[variant] = child.enrolment;
     }
     const clients = {} as Record<Variant, Client<typeof KVService>>;
     for (const variant of VARIANTS) {
-      const token = await enrol(hosts[variant], provider.url);
+      const token = await enrol(hosts[variant], provider.url, enrolments[variant]);
       const c = kvClient(hosts[variant], token);
       cleanups.push(c.close);
       clients[variant] = c.kv;
@@ -167,13 +170,13 @@ async function startProvider(): Promise<{ url: string; close(): Promise<void> }>
 }
 
 /** The bench host in its own process (bench/redis-vs-memory-host.ts prints `{"url"}` first). */
-async function startHostChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = await startChild<{ url: string }>("./redis-vs-memory-host.ts", args);
-  return { url: child.info.url, stop: () => child.stop() };
+async function startHostChild(args: string[]): Promise<{ url: string; enrolment: BenchEnrolment; stop(): Promise<void> }> {
+  const child = await startChild<{ url: string; enrolment: BenchEnrolment }>("./redis-vs-memory-host.ts", args);
+  return { url: child.info.url, enrolment: child.info.enrolment, stop: () => child.stop() };
 }
 
 /** The provider handshakes and registers; the consumer handshakes requiring KVService. Returns the consumer's token. */
-async function enrol(hostUrl: string, providerUrl: string): Promise<string> {
+async function enrol(hostUrl: string, providerUrl: string, tokens: BenchEnrolment): Promise<string> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -185,12 +188,12 @@ async function enrol(hostUrl: string, providerUrl: string): Promise<string> {
       appProtocolRanges: ["^1.0.0"],
       pluginVersion: "1.0.0",
     };
-    const provider = await handshake.handshake({ ...common, pluginName: "kv", provides: [{ type: KVService.typeName, version: "1.0.0" }], baseUrl: providerUrl });
+    const provider = await handshake.handshake({ ...common, pluginName: "kv", provides: [{ type: KVService.typeName, version: "1.0.0" }], baseUrl: providerUrl, enrolmentToken: tokens.kv });
     await createClient(RegistryService, transport).register(
       { serviceType: KVService.typeName },
       { headers: { authorization: `Bearer ${provider.runtimeToken}` } },
     );
-    const consumer = await handshake.handshake({ ...common, pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }] });
+    const consumer = await handshake.handshake({ ...common, pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }], enrolmentToken: tokens.consumer });
     return consumer.runtimeToken;
   } finally {
     sessionManager.abort();

@@ -1,6 +1,6 @@
 import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { startChild, type Child } from "./children.js";
-import { enrol } from "./enrol.js";
+import { enrol, type BenchEnrolment } from "./enrol.js";
 import { BENCH_COOKIE } from "./front.js";
 import { LIST_MESSAGES } from "./kv-provider.js";
 import { kvClient, median, runLoad, type LoadResult, type LoadShape, type Workload } from "./load.js";
@@ -35,14 +35,14 @@ async function main(): Promise<void> {
   const started = performance.now();
   const profileDir = process.env["BENCH_CPU_PROF"];
   const provider = await startChild<{ providerUrl: string }>("./kv-provider.ts", []);
-  const front = await startChild<{ proxyUrl: string; hostUrl: string }>(
+  const front = await startChild<{ proxyUrl: string; hostUrl: string; enrolment: BenchEnrolment }>(
     "./front.ts",
     [provider.info.providerUrl],
     profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
   );
   const clients: Record<Variant, ReturnType<typeof kvClient>> = {} as never;
   try {
-    const token = await enrol(front.info.hostUrl, provider.info.providerUrl, BENCH_COOKIE);
+    const token = await enrol(front.info.hostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.enrolment);
     clients.direct = kvClient(provider.info.providerUrl, undefined);
     clients["bare-proxy"] = kvClient(front.info.proxyUrl, undefined);
     clients.router = kvClient(front.info.hostUrl, token);

@@ -1,6 +1,7 @@
 /**
  * Consumer plugin: calls the KV provider through the host, one call of each kind.
- * `PLUGBOARD_HOST_URL=http://127.0.0.1:7000 tsx examples/consumer/main.ts`
+ * `PLUGBOARD_ENROLMENT_TOKEN=<from plugboard enrol consumer> PLUGBOARD_HOST_URL=http://127.0.0.1:7000 tsx examples/consumer/main.ts`
+ * (launched by a host, its launch secret proves its name instead).
  */
 import { pino } from "pino";
 import { KVService } from "../../gen/kv/v1/kv_pb.js";

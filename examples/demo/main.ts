@@ -1,7 +1,8 @@
 /**
  * `npm start`: a host with a KV provider and a consumer as real child processes on loopback.
  * They handshake, register, discover, call through the router (unary and streaming), use a host
- * capability, hit the rate limit once, and shut down cleanly.
+ * capability, hit the rate limit once, and shut down cleanly. Each launched plugin proves its
+ * name with its launch secret; a stranger who knows the cookie is refused.
  */
 import { fileURLToPath } from "node:url";
 import { KVService } from "../../gen/kv/v1/kv_pb.js";
@@ -11,6 +12,7 @@ import { createLogger } from "../../src/log/logger.js";
 import { EXAMPLE_COOKIE } from "../cookie.js";
 import { createLogCapability } from "../logger-capability/log-service.js";
 import { prettyDestination } from "./pretty.js";
+import { strangerClaims } from "./stranger.js";
 
 const logger = createLogger({ name: "host", destination: prettyDestination() });
 const host = createPluginHost({
@@ -34,6 +36,8 @@ const plugins = [
 let exitCode = 0;
 try {
   await launcher.startAll(plugins);
+  // Names are proven, never claimed: knowing the cookie, a stranger still cannot become kv-provider.
+  await strangerClaims(server.url, "kv-provider").then((reason) => logger.info({}, `a stranger claiming kv-provider is refused: ${reason}`));
   logger.info({}, "all plugins started; waiting for the consumer to finish its tour");
   while (launcher.list().some((p) => p.name === "consumer" && (p.state === "ready" || p.state === "starting"))) {
     await new Promise((r) => setTimeout(r, 100));

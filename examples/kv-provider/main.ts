@@ -1,5 +1,8 @@
 /**
- * KV provider plugin: `PLUGBOARD_HOST_URL=http://127.0.0.1:7000 tsx examples/kv-provider/main.ts`.
+ * KV provider plugin. Launched by a host it proves its name with the launch secret the host gives it;
+ * started by hand it needs an enrolment token for its name, minted by an operator:
+ * `PLUGBOARD_ENROLMENT_TOKEN=$(plugboard enrol kv-provider --host … --cert admin.pem --key admin-key.pem)
+ *  PLUGBOARD_HOST_URL=http://127.0.0.1:7000 tsx examples/kv-provider/main.ts`.
  * Prints `ready <runtimeId> <url>` on stdout once registered; logs go to stderr.
  */
 import { pino } from "pino";

@@ -4,7 +4,7 @@ import type { Identity } from "../identity/identity.js";
 export interface AuditEvent {
   event: string;
   outcome: "success" | "failure";
-  actor?: Pick<Identity, "subject" | "method"> & { runtimeId?: string; pluginName?: string };
+  actor?: Pick<Identity, "subject" | "method"> & { runtimeId?: string; pluginName?: string; nameProof?: string };
   target?: string;
   reason?: string;
   requestId?: string;
@@ -19,5 +19,7 @@ export function actorOf(identity: Identity | undefined): AuditEvent["actor"] {
     method: identity.method,
     ...(identity.runtimeId === undefined ? {} : { runtimeId: identity.runtimeId }),
     ...(identity.pluginName === undefined ? {} : { pluginName: identity.pluginName }),
+    // Audit readers must see when a name was only claimed (allowUnprovenNames).
+    ...(identity.nameProof === undefined ? {} : { nameProof: identity.nameProof }),
   };
 }

@@ -1,3 +1,4 @@
+import { provenName } from "../identity/name-proof.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
@@ -28,8 +29,9 @@ export function createBrokerService(host: HostContext): ServiceImpl<typeof Broke
       const runtime = await host.store.getRuntime(caller.runtimeId);
       if (!runtime?.capabilities.includes(req.capabilityType))
         throw refuse(Code.PermissionDenied, `${req.capabilityType} was not declared in capabilities at handshake`);
-      if (host.policy.mayRequestCapability && !host.policy.mayRequestCapability(runtime.pluginName, req.capabilityType))
-        throw refuse(Code.PermissionDenied, `host policy does not allow ${runtime.pluginName} to use ${req.capabilityType}`);
+      const name = provenName(runtime);
+      if (host.policy.mayRequestCapability && (name === undefined || !host.policy.mayRequestCapability(name, req.capabilityType)))
+        throw refuse(Code.PermissionDenied, `host policy does not allow ${runtime.pluginName} to use ${req.capabilityType}${name === undefined ? " (name not proven)" : ""}`);
       const grant = await host.tokens.issue("grant", caller.runtimeId, host.grantTtlMs, { capability: req.capabilityType });
       host.audit({ event: "grant.issue", outcome: "success", actor: actorOf(caller), target: `${req.capabilityType}#${grant.id}` });
       return create(RequestCapabilityResponseSchema, {

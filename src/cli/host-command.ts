@@ -5,6 +5,7 @@ import type { PluginHostOptions } from "../host/options.js";
 import type { Authenticator } from "../identity/identity.js";
 import { createJwtAuthenticator } from "../identity/jwt.js";
 import { createMtlsAuthenticator } from "../identity/mtls.js";
+import { spiffePluginNames } from "../identity/name-proof.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
@@ -17,7 +18,10 @@ import type { FailureEvent } from "../launcher/supervisor.js";
 /** Builds the host options a config file describes. */
 export async function hostOptionsFromConfig(config: HostConfig, logger: Logger): Promise<PluginHostOptions> {
   const authenticators: Authenticator[] = [];
-  if (config.identity.mtls) authenticators.push(createMtlsAuthenticator(config.identity.mtls));
+  if (config.identity.mtls) {
+    const { pluginPathPrefix, ...mtls } = config.identity.mtls;
+    authenticators.push(createMtlsAuthenticator({ ...mtls, ...(pluginPathPrefix ? { pluginName: spiffePluginNames(pluginPathPrefix) } : {}) }));
+  }
   if (config.identity.jwt) authenticators.push(createJwtAuthenticator(config.identity.jwt));
   return {
     magicCookie: config.magicCookie,
@@ -25,6 +29,8 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     authenticators,
     allowedEndpointHosts: config.allowedEndpointHosts,
     requireLaunchSecret: config.requireLaunchSecret,
+    allowUnprovenNames: config.allowUnprovenNames,
+    reservedNames: config.reservedNames,
     limits: config.limits,
     ...(config.appProtocolVersions ? { appProtocolVersions: config.appProtocolVersions } : {}),
     ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),

@@ -30,13 +30,18 @@ export interface HostConfig {
   limits: Partial<Record<keyof typeof DEFAULT_LIMITS, number>>;
   rateLimit?: { perCaller?: Budget; perService?: Budget };
   identity: {
-    mtls?: { trustDomains?: string[]; allowCnFallback?: boolean };
-    jwt?: { jwksUrl: string; issuer: string; audience: string };
+    /** pluginPathPrefix: where plugin names sit in SPIFFE IDs (default "/plugin/": spiffe://<td>/plugin/<name>). */
+    mtls?: { trustDomains?: string[]; allowCnFallback?: boolean; pluginPathPrefix?: string };
+    /** pluginNameClaim: the claim naming the plugin a JWT proves (unset: JWTs prove no plugin name). */
+    jwt?: { jwksUrl: string; issuer: string; audience: string; pluginNameClaim?: string };
   };
   rbacFile?: string;
   secrets?: Obj;
   allowedEndpointHosts: string[];
   requireLaunchSecret: boolean;
+  /** Development only: admit plugins that prove no name (marked unproven). */
+  allowUnprovenNames: boolean;
+  reservedNames: string[];
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
   plugins: PluginConfig[];
   /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
@@ -67,6 +72,7 @@ export interface PluginConfig {
 const TOP = [
   "listen", "tls", "magicCookie", "appProtocolVersions", "store", "tokens", "limits", "rateLimit",
   "identity", "rbac", "secrets", "allowedEndpointHosts", "requireLaunchSecret", "healthProbe", "plugins",
+  "allowUnprovenNames", "reservedNames",
   "exitOnPluginFailure",
 ] as const;
 
@@ -180,17 +186,30 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   const identity: HostConfig["identity"] = {};
   const mtls = optObj(identityObj, "mtls", "identity");
   if (mtls) {
-    onlyKeys(mtls, ["trustDomains", "allowCnFallback"], "identity.mtls");
+    onlyKeys(mtls, ["trustDomains", "allowCnFallback", "pluginPathPrefix"], "identity.mtls");
     if (tls === "auto") throw new ConfigError("identity.mtls", 'is built in with tls: auto; remove it');
     if (!tls?.requestClientCert) throw new ConfigError("identity.mtls", "needs tls.requestClientCert: true");
     const trustDomains = optStrList(mtls, "trustDomains", "identity.mtls");
     const allowCnFallback = optBool(mtls, "allowCnFallback", "identity.mtls");
-    identity.mtls = { ...(trustDomains ? { trustDomains } : {}), ...(allowCnFallback === undefined ? {} : { allowCnFallback }) };
+    const pluginPathPrefix = optStr(mtls, "pluginPathPrefix", "identity.mtls");
+    if (pluginPathPrefix !== undefined && !/^\/(.+\/)?$/.test(pluginPathPrefix))
+      throw new ConfigError("identity.mtls.pluginPathPrefix", "must start and end with '/', e.g. /plugin/");
+    identity.mtls = {
+      ...(trustDomains ? { trustDomains } : {}),
+      ...(allowCnFallback === undefined ? {} : { allowCnFallback }),
+      ...(pluginPathPrefix === undefined ? {} : { pluginPathPrefix }),
+    };
   }
   const jwt = optObj(identityObj, "jwt", "identity");
   if (jwt) {
-    onlyKeys(jwt, ["jwksUrl", "issuer", "audience"], "identity.jwt");
-    identity.jwt = { jwksUrl: str(jwt, "jwksUrl", "identity.jwt"), issuer: str(jwt, "issuer", "identity.jwt"), audience: str(jwt, "audience", "identity.jwt") };
+    onlyKeys(jwt, ["jwksUrl", "issuer", "audience", "pluginNameClaim"], "identity.jwt");
+    const pluginNameClaim = optStr(jwt, "pluginNameClaim", "identity.jwt");
+    identity.jwt = {
+      jwksUrl: str(jwt, "jwksUrl", "identity.jwt"),
+      issuer: str(jwt, "issuer", "identity.jwt"),
+      audience: str(jwt, "audience", "identity.jwt"),
+      ...(pluginNameClaim === undefined ? {} : { pluginNameClaim }),
+    };
   }
 
   const rbac = optStr(root, "rbac", "");
@@ -247,6 +266,8 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
     ...(secrets ? { secrets } : {}),
     allowedEndpointHosts: optStrList(root, "allowedEndpointHosts", "") ?? [],
     requireLaunchSecret: optBool(root, "requireLaunchSecret", "") ?? false,
+    allowUnprovenNames: optBool(root, "allowUnprovenNames", "") ?? false,
+    reservedNames: optStrList(root, "reservedNames", "") ?? [],
     ...(healthProbe ? { healthProbe } : {}),
     plugins,
     exitOnPluginFailure: optBool(root, "exitOnPluginFailure", "") ?? false,

@@ -7,6 +7,7 @@ import { registerInitCommand } from "./init/init-command.js";
 import { readOwnPackage } from "./own-package.js";
 import { registerStatusCommand } from "./status-command.js";
 import { registerTokenCommand } from "./token-command.js";
+import { registerEnrolCommand } from "./enrol-command.js";
 
 const program = new Command("plugboard")
   .description("Plugboard plugin host")
@@ -17,6 +18,7 @@ registerCertsCommand(program);
 registerInitCommand(program);
 registerStatusCommand(program);
 registerTokenCommand(program);
+registerEnrolCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `plugboard: ${(error as Error).message ?? String(error)}`;

@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
+import { AdminService, NameProof, type ListRuntimesResponse } from "../../gen/plugboard/v1/admin_pb.js";
 import { healthName } from "../protocol/health.js";
 import { followPages } from "../paging/follow.js";
 
-export interface StatusOptions {
+/** How the CLI reaches a host's AdminService: URL, TLS files, and an admin credential. */
+export interface AdminConnection {
   host: string;
   /** Admin bearer credential (JWT), read from an environment variable by the CLI. */
   bearer?: string;
@@ -14,15 +15,19 @@ export interface StatusOptions {
   cert?: string;
   key?: string;
 }
+export type StatusOptions = AdminConnection;
 
-export async function fetchStatus(options: StatusOptions): Promise<ListRuntimesResponse> {
+export function adminTransport(options: AdminConnection) {
   const nodeOptions = {
     ...(options.ca ? { ca: readFileSync(options.ca) } : {}),
     ...(options.cert ? { cert: readFileSync(options.cert) } : {}),
     ...(options.key ? { key: readFileSync(options.key) } : {}),
   };
-  const transport = createConnectTransport({ baseUrl: options.host, httpVersion: "2", nodeOptions });
-  const client = createClient(AdminService, transport);
+  return createConnectTransport({ baseUrl: options.host, httpVersion: "2", nodeOptions });
+}
+
+export async function fetchStatus(options: StatusOptions): Promise<ListRuntimesResponse> {
+  const client = createClient(AdminService, adminTransport(options));
   const callOptions = options.bearer ? { headers: { authorization: `Bearer ${options.bearer}` } } : {};
   // The host pages the list; the command shows all of it.
   const pages = await followPages((pageToken) => client.listRuntimes({ pageToken }, callOptions));
@@ -34,7 +39,8 @@ export function formatStatus(status: ListRuntimesResponse): string {
   if (status.runtimes.length === 0) return "no plugin runtimes";
   return status.runtimes
     .map((r) => {
-      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${healthName(r.health)}`;
+      const proof = NameProof[r.nameProof]?.toLowerCase() ?? "unspecified";
+      const head = `${r.pluginName}@${r.pluginVersion}  ${r.runtimeId}  ${healthName(r.health)}  name ${proof === "unproven" ? "UNPROVEN" : `proven by ${proof}`}`;
       const regs = r.registrations.map((g) => `    provides ${g.serviceType}@${g.version} at ${g.endpoint}`);
       return [head, ...regs].join("\n");
     })

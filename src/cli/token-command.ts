@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { TOKEN_PREFIX } from "../protocol/constants.js";
 import { tokenDigest } from "../tokens/tokens.js";
+import { ENROLMENT_TOKEN_PREFIX } from "../enrolment/enrolment.js";
 
 export interface TokenFacts {
-  kind: "runtime" | "grant" | "jwt" | "unknown";
+  kind: "runtime" | "grant" | "enrolment" | "jwt" | "unknown";
   wellFormed: boolean;
   /** SHA-256 digest prefix: how the token is stored and how audit records refer to it. */
   digestPrefix: string;
@@ -14,7 +15,8 @@ export interface TokenFacts {
 /** What a token is, without ever printing it. JWT contents are shown unverified. */
 export function inspectToken(token: string): TokenFacts {
   const digestPrefix = tokenDigest(token).slice(0, 16);
-  for (const [kind, prefix] of Object.entries(TOKEN_PREFIX) as Array<[TokenFacts["kind"], string]>) {
+  const prefixes = [...Object.entries(TOKEN_PREFIX), ["enrolment", ENROLMENT_TOKEN_PREFIX]] as Array<[TokenFacts["kind"], string]>;
+  for (const [kind, prefix] of prefixes) {
     if (token.startsWith(prefix))
       return { kind, wellFormed: /^[A-Za-z0-9_-]{43}$/.test(token.slice(prefix.length)), digestPrefix };
   }

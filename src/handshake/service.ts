@@ -20,6 +20,8 @@ import { invalid, validateRange } from "../validation/fields.js";
 import { validateBaseUrl } from "../validation/urls.js";
 import { validateDeclarations } from "./declarations.js";
 import { negotiateVersion } from "./negotiate.js";
+import { evictUnprovenHolders, proveName, type NameProof } from "./prove-name.js";
+import { provenName } from "../identity/name-proof.js";
 
 export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
   const refuse = (req: HandshakeRequest, caller: Identity | undefined, code: Code, reason: string): ConnectError => {
@@ -27,8 +29,13 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
     return new ConnectError(reason, code);
   };
 
-  /** Checks run in an order that reveals nothing useful to a stranger before the cookie matches. */
-  function admit(req: HandshakeRequest, caller: Identity | undefined) {
+  /**
+   * Checks run in an order that reveals nothing useful to a stranger before the cookie matches,
+   * and the whole request is validated before any single-use proof is spent (the caller spends it
+   * once admission caps also hold): a refusal for any other reason leaves a launch secret or
+   * enrolment use intact.
+   */
+  async function admit(req: HandshakeRequest, caller: Identity | undefined) {
     const cookieOk =
       secretsEqual(req.magicCookieKey, host.magicCookie.key) && secretsEqual(req.magicCookieValue, host.magicCookie.value);
     if (!cookieOk)
@@ -50,11 +57,18 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         Code.FailedPrecondition,
         `no common app protocol version: host offers ${host.appProtocolVersions.join(", ")}`,
       );
-    if (req.launchSecret !== "" ? !host.launchSecrets.consume(req.pluginName, req.launchSecret) : host.requireLaunchSecret)
-      throw refuse(req, caller, Code.Unauthenticated, "launch secret missing, unknown, expired or already used");
+    let proof: NameProof;
+    try {
+      proof = await proveName(host, req, caller);
+    } catch (e) {
+      const err = ConnectError.from(e);
+      throw refuse(req, caller, err.code, err.rawMessage);
+    }
+    const name = provenName({ pluginName: req.pluginName, nameProof: proof.method });
     for (const p of declarations.provides) {
-      if (host.policy.mayProvide && !host.policy.mayProvide(req.pluginName, p.type))
-        throw refuse(req, caller, Code.PermissionDenied, `host policy does not allow ${req.pluginName} to provide ${p.type}`);
+      // Policy on providers is keyed by name: an unproven name provides nothing such a policy governs.
+      if (host.policy.mayProvide && (name === undefined || !host.policy.mayProvide(name, p.type)))
+        throw refuse(req, caller, Code.PermissionDenied, `host policy does not allow ${req.pluginName} to provide ${p.type}${name === undefined ? " (name not proven)" : ""}`);
     }
     for (const c of declarations.capabilities) {
       if (!host.capabilityTypes.has(c)) throw invalid("capabilities", `the host offers no capability ${c}`);
@@ -68,7 +82,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
           });
     if (baseUrl === "" && declarations.provides.length > 0)
       throw invalid("base_url", "required when the plugin provides services");
-    return { declarations, version, baseUrl };
+    return { declarations, version, baseUrl, proof };
   }
 
   async function newRuntimeId(): Promise<string> {
@@ -85,12 +99,18 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
       const caller = context.values.get(identityKey);
       if (caller?.kind === "runtime")
         throw new ConnectError("already a runtime: handshake without a runtime token", Code.FailedPrecondition);
-      const { declarations, version, baseUrl } = admit(req, caller);
+      const { declarations, version, baseUrl, proof } = await admit(req, caller);
       await host.admission.runtimeSlot(req.pluginName);
       // Required secrets are checked now, not at the plugin's first secret() after it reported ready.
+      // Secret scopes key on the proven name: an unproven runtime could never read one.
+      if (proof.method === "unproven" && declarations.secrets.some((s) => !s.optional))
+        throw refuse(req, caller, Code.PermissionDenied, "required secrets need a proven plugin name; this handshake proves none");
       await host.admitSecrets(req.pluginName, declarations.secrets).catch((e: ConnectError) => {
         throw refuse(req, caller, e.code, e.rawMessage);
       });
+      // Everything holds: only now is a single-use proof spent.
+      if (!(await proof.spend()))
+        throw refuse(req, caller, Code.Unauthenticated, "launch secret or enrolment token was used up meanwhile");
       const runtimeId = await newRuntimeId();
       const now = host.now();
       const signingKey = drawRandom(host.random, 32);
@@ -103,7 +123,9 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         baseUrl,
         appProtocolVersion: version,
         callerSigningKey: signingKey.toString("base64"),
-        ...(caller ? { boundSubject: caller.subject } : {}),
+        nameProof: proof.method,
+        ...(proof.boundSubject !== undefined ? { boundSubject: proof.boundSubject } : {}),
+        ...(proof.boundMethod !== undefined ? { boundMethod: proof.boundMethod } : {}),
         health: 1,
         healthMessage: "",
         healthReportedAt: now,
@@ -111,8 +133,16 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         expiresAt: issued.expiresAt,
       };
       await host.store.putRuntime(runtime);
-      host.audit({ event: "handshake", outcome: "success", actor: actorOf(caller), target: runtimeId, reason: req.pluginName });
-      host.logger.info({ runtimeId, plugin: req.pluginName, version: req.pluginVersion }, "plugin admitted");
+      if (host.allowUnprovenNames && proof.method !== "unproven") await evictUnprovenHolders(host, req.pluginName);
+      host.audit({
+        event: "handshake",
+        outcome: "success",
+        actor: actorOf(caller),
+        target: runtimeId,
+        reason: `${req.pluginName} (name ${proof.method === "unproven" ? "unproven" : `proven by ${proof.method}`})`,
+      });
+      const log = proof.method === "unproven" ? host.logger.warn.bind(host.logger) : host.logger.info.bind(host.logger);
+      log({ runtimeId, plugin: req.pluginName, version: req.pluginVersion, nameProof: proof.method }, "plugin admitted");
       return create(HandshakeResponseSchema, {
         runtimeId,
         runtimeToken: issued.token,

@@ -7,6 +7,7 @@ import type { Store } from "../store/types.js";
 import type { RandomSource, TokenService } from "../tokens/tokens.js";
 import type { LaunchSecrets } from "../handshake/launch-secrets.js";
 import type { AuditSink } from "../audit/audit.js";
+import type { Enrolments } from "../enrolment/enrolment.js";
 import type { SecretAdmission } from "../secrets/admission.js";
 import type { Admission } from "../admission/index.js";
 
@@ -37,6 +38,12 @@ export interface HostContext {
   allowedEndpointHosts: string[];
   launchSecrets: LaunchSecrets;
   requireLaunchSecret: boolean;
+  /** Name-bound bootstrap credentials for plugins started outside the host. */
+  enrolments: Enrolments;
+  /** Development opt-in: admit runtimes that prove no name, marked unproven. */
+  allowUnprovenNames: boolean;
+  /** Whether policy, RBAC or runtime roles bind something to this name (unproven runtimes may not take it). */
+  nameIsBound(name: string): boolean;
   capabilityTypes: ReadonlySet<string>;
   /** Refuses a handshake whose required secrets the host cannot serve (see secrets/admission.ts). */
   admitSecrets: SecretAdmission;

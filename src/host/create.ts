@@ -23,6 +23,8 @@ import { createBrokerService } from "../broker/service.js";
 import { createGrantInterceptor } from "../broker/grant-interceptor.js";
 import { createHandshakeService } from "../handshake/service.js";
 import { createLaunchSecrets } from "../handshake/launch-secrets.js";
+import { createEnrolments, type EnrolmentTokenOptions, type IssuedEnrolmentToken } from "../enrolment/enrolment.js";
+import { createBoundNames } from "../policy/bound-names.js";
 import { createGrpcHealthService } from "../health/grpc-health.js";
 import { composeAuthenticators, type IdentityResolver } from "../identity/compose.js";
 import { createIdentityInterceptor, peerCertificateKey } from "../identity/interceptor.js";
@@ -104,6 +106,10 @@ export interface PluginHost {
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
+  /** A name-bound bootstrap credential for a plugin started outside the host (see docs/protocol.md). */
+  issueEnrolmentToken(pluginName: string, options?: EnrolmentTokenOptions): Promise<IssuedEnrolmentToken>;
+  /** Refuses every later handshake with this enrolment token (by its public id); false when unknown. */
+  revokeEnrolmentToken(id: string): Promise<boolean>;
   /** With AutoMTLS running (listen({ tls: "auto" })): a certificate for a plugin about to be launched; else undefined. */
   issuePluginCredentials(pluginName: string): Promise<PluginCredentials | undefined>;
   /** The AutoMTLS CA once a listener runs with tls "auto" (its PEM, SPIFFE IDs, issuance). */
@@ -150,10 +156,19 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     allowedEndpointHosts: options.allowedEndpointHosts ?? [],
     launchSecrets: createLaunchSecrets(resolved.random, resolved.now),
     requireLaunchSecret: options.requireLaunchSecret ?? false,
+    enrolments: createEnrolments({ store, random: resolved.random, now: resolved.now, nameBytes: resolved.limits.nameBytes }),
+    allowUnprovenNames: options.allowUnprovenNames ?? false,
+    nameIsBound: createBoundNames({
+      ...(options.reservedNames ? { reservedNames: options.reservedNames } : {}),
+      ...(options.rbac ? { rbac: options.rbac } : {}),
+      ...(options.runtimeRoles ? { runtimeRoles: options.runtimeRoles } : {}),
+    }),
     capabilityTypes,
     admitSecrets: options.secrets ? createSecretAdmission(options.secrets.provider) : refuseRequiredSecrets,
     admission: createAdmission(resolved.limits, store, audit),
   };
+  if (host.allowUnprovenNames)
+    logger.warn("allowUnprovenNames is on: plugins may handshake without proving their name (development only; such runtimes are marked unproven)");
 
   // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
   const requestGuard = createRequestGuard(resolved.limits);
@@ -348,6 +363,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return server;
     },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
+    issueEnrolmentToken: (pluginName, enrolOptions) => host.enrolments.issue(pluginName, enrolOptions),
+    revokeEnrolmentToken: (id) => host.enrolments.revoke(id),
     issuePluginCredentials: async (pluginName) => autoTls.current()?.issuePlugin(pluginName),
     autoTls: autoTls.current,
     client: hostClients.client,

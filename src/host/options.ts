@@ -59,6 +59,14 @@ export interface PluginHostOptions {
   capabilities?: Capability[];
   /** Refuse handshakes without a launcher-issued launch secret. Default false. */
   requireLaunchSecret?: boolean;
+  /**
+   * Development only: admit plugins that prove no name (no launch secret, enrolment token, certificate
+   * or JWT naming them). Logged as a warning at start; such runtimes are marked unproven, get no rights
+   * bound to their name, and cannot take a name a proven runtime holds or configuration binds. Default false.
+   */
+  allowUnprovenNames?: boolean;
+  /** Names no unproven runtime may take, beyond those RBAC bindings and runtimeRoles already bind. */
+  reservedNames?: string[];
   /** Non-loopback hosts plugins may serve on ("plugins.internal", "*.svc.cluster.local"). */
   allowedEndpointHosts?: string[];
   /** Serve grpc.health.v1.Health without credentials, for probes. Default true. */

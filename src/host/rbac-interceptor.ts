@@ -25,6 +25,8 @@ function permissionsFor(method: string, message: Record<string, unknown> | undef
       // returns (secretReadAuthorizer).
       return ((message?.["names"] as string[] | undefined) ?? []).map((n) => `secret:${n}`);
     case "plugboard.v1.AdminService/ListRuntimes":
+    case "plugboard.v1.AdminService/IssueEnrolmentToken":
+    case "plugboard.v1.AdminService/RevokeEnrolmentToken":
       return ["admin"];
     default:
       return [];

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
-import type { Identity } from "../identity/identity.js";
+import { policySubject, type Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { OutlierDetector } from "../router/outlier-ejection.js";
 import type { RouteTarget } from "../router/router.js";
@@ -91,7 +91,8 @@ export function createRoutingDecisions(
     },
 
     async authorize(caller: Identity, serviceType: string, method: string): Promise<void> {
-      if (rbac) rbac.require(caller, `call:${serviceType}/${method}`);
+      // The same subject rule as host RPCs: a runtime bound to a certificate or JWT is judged by it.
+      if (rbac) rbac.require(policySubject(caller), `call:${serviceType}/${method}`);
       if (caller.kind === "runtime") {
         // authenticate has just found the runtime live in the store; its requires never change.
         const requires = await declaredRequires(caller.runtimeId!);

@@ -19,15 +19,20 @@ export function composeAuthenticators(authenticators: readonly Authenticator[]):
       if (identity) found.push(identity);
     }
     const runtime = found.find((identity) => identity.kind === "runtime");
-    if (runtime?.boundSubject !== undefined) {
+    // A certificate is presented on every connection anyway, so a token bound to one is re-proven each call.
+    // A JWT-admitted runtime cannot send its JWT beside its token (one authorization header): its token,
+    // issued to the JWT's holder, is the credential from the handshake on.
+    if (runtime?.boundSubject !== undefined && runtime.boundMethod !== "jwt") {
       const proven = found.find((identity) => identity.kind === "external" && identity.subject === runtime.boundSubject);
       if (!proven)
         throw new ConnectError(
           "runtime token is bound to another client identity; present the credential it was issued to",
           Code.Unauthenticated,
         );
-      // The runtime's streams end with the certificate/JWT that proved it, too.
-      if (proven.expiresAt !== undefined) return { ...runtime, expiresAt: proven.expiresAt };
+      // Roles the certificate earns hold for the runtime too (one subject, one set of rights), and the
+      // runtime's streams end with the certificate that proved it.
+      const roles = proven.roles.length > 0 ? [...new Set([...runtime.roles, ...proven.roles])] : runtime.roles;
+      return { ...runtime, roles, ...(proven.expiresAt !== undefined ? { expiresAt: proven.expiresAt } : {}) };
     }
     return runtime ?? found[0];
   };

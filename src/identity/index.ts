@@ -7,4 +7,5 @@ export * from "./mtls.js";
 export * from "./jwt.js";
 export * from "./certs.js";
 export * from "./spiffe-id.js";
+export * from "./name-proof.js";
 export * from "./auto-tls.js";

@@ -38,6 +38,11 @@ export interface JwtAuthenticatorOptions {
   replayCacheMaxEntries?: number;
   /** Claim holding roles (array or space-separated string); dots walk into objects ("realm_access.roles"). */
   rolesClaim?: string;
+  /**
+   * Claim holding the plugin name this JWT proves at handshake (dots walk into objects, e.g.
+   * "plugboard.plugin"). Unset: JWTs prove no plugin name.
+   */
+  pluginNameClaim?: string;
   /** Minimum time between JWKS refetches triggered by an unknown kid. Default 30 000 ms. */
   cooldownMs?: number;
   /** JWKS cache lifetime. Default 600 000 ms. */
@@ -80,6 +85,7 @@ interface ResolvedOptions {
   replayCache: boolean;
   replayCacheMaxEntries: number;
   rolesClaim: string[] | undefined;
+  pluginNameClaim: string[] | undefined;
   cooldownMs: number;
   cacheMaxAgeMs: number;
   timeoutMs: number;
@@ -110,6 +116,9 @@ function resolveOptions(opts: JwtAuthenticatorOptions): ResolvedOptions {
   if (opts.rolesClaim !== undefined && (typeof opts.rolesClaim !== "string" || opts.rolesClaim === "")) {
     throw new TypeError("jwt: rolesClaim must be a non-empty string");
   }
+  if (opts.pluginNameClaim !== undefined && (typeof opts.pluginNameClaim !== "string" || opts.pluginNameClaim === "")) {
+    throw new TypeError("jwt: pluginNameClaim must be a non-empty string");
+  }
   const replayCache = opts.replayCache === true;
   return {
     jwksUrl,
@@ -121,6 +130,7 @@ function resolveOptions(opts: JwtAuthenticatorOptions): ResolvedOptions {
     replayCache,
     replayCacheMaxEntries: positiveMs(opts.replayCacheMaxEntries, 100_000, "replayCacheMaxEntries", 1),
     rolesClaim: opts.rolesClaim?.split("."),
+    pluginNameClaim: opts.pluginNameClaim?.split("."),
     cooldownMs: positiveMs(opts.cooldownMs, 30_000, "cooldownMs"),
     cacheMaxAgeMs: positiveMs(opts.cacheMaxAgeMs, 600_000, "cacheMaxAgeMs"),
     timeoutMs: positiveMs(opts.timeoutMs, 5_000, "timeoutMs", 1),
@@ -136,13 +146,18 @@ export function extractBearerJwt(headers: Headers): string | undefined {
   return JWT_SHAPE.test(token) ? token : undefined;
 }
 
-function readRoles(payload: JWTPayload, path: string[] | undefined): string[] {
-  if (path === undefined) return [];
+function readClaim(payload: JWTPayload, path: string[]): unknown {
   let value: unknown = payload;
   for (const key of path) {
-    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return [];
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return undefined;
     value = (value as Record<string, unknown>)[key];
   }
+  return value;
+}
+
+function readRoles(payload: JWTPayload, path: string[] | undefined): string[] {
+  if (path === undefined) return [];
+  const value = readClaim(payload, path);
   if (typeof value === "string") return value.split(" ").filter((role) => role !== "");
   if (Array.isArray(value)) return value.filter((role): role is string => typeof role === "string" && role !== "");
   return [];
@@ -216,11 +231,13 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions): Authentic
       if (verdict === "full") throw new ConnectError("JWT: replay cache is full, try again later", Code.Unavailable);
     }
 
+    const pluginName = o.pluginNameClaim && readClaim(payload, o.pluginNameClaim);
     const identity: Identity = {
       kind: "external",
       subject: `jwt:${payload.iss}#${payload.sub}`,
       method: "jwt",
       roles: readRoles(payload, o.rolesClaim),
+      ...(typeof pluginName === "string" && pluginName !== "" ? { provesPluginName: pluginName } : {}),
       expiresAt: (payload.exp! + o.clockToleranceSec) * 1000,
     };
     return identity;

@@ -13,6 +13,7 @@ import type { CertificateNames } from "./certificate-names.js";
 let certificateNames: Promise<typeof import("./certificate-names.js")> | undefined;
 const loadCertificateNames = () => (certificateNames ??= import("./certificate-names.js"));
 import { parseSpiffeId, trustDomainProblem } from "./spiffe-id.js";
+import { pluginNameFromSpiffeId } from "./name-proof.js";
 
 export interface MtlsAuthenticatorOptions {
   /**
@@ -31,6 +32,11 @@ export interface MtlsAuthenticatorOptions {
   allowCnFallback?: boolean;
   /** Roles for the subject (RBAC); default none. */
   roles?: (subject: string) => string[];
+  /**
+   * The plugin name a certificate proves at handshake, from its subject. Default:
+   * `spiffe://<trust domain>/plugin/<name>` → `<name>`; anything else proves no name.
+   */
+  pluginName?: (subject: string) => string | undefined;
 }
 
 function unauthenticated(message: string): ConnectError {
@@ -124,11 +130,13 @@ export function createMtlsAuthenticator(opts: MtlsAuthenticatorOptions = {}): Au
       throw unauthenticated("client certificate carries no SPIFFE ID and certificate-name mapping is not configured");
     }
 
+    const pluginName = (opts.pluginName ?? pluginNameFromSpiffeId)(subject);
     const identity: Identity = {
       kind: "external",
       subject,
       method: "mtls",
       roles: opts.roles?.(subject) ?? [],
+      ...(pluginName ? { provesPluginName: pluginName } : {}),
       expiresAt: names.notAfter.getTime(),
     };
     return identity;

@@ -4,6 +4,7 @@ import type { Store } from "../store/types.js";
 import type { TokenService } from "../tokens/tokens.js";
 import { bearerToken } from "./bearer.js";
 import type { Authenticator } from "./identity.js";
+import { provenName } from "./name-proof.js";
 
 export interface TokenAuthenticatorOptions {
   tokens: TokenService;
@@ -22,15 +23,19 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): Au
     const runtime = record && (await store.getRuntime(record.runtimeId));
     if (!record || !runtime) throw new ConnectError("runtime token is invalid, expired or revoked", Code.Unauthenticated);
     const subject = `runtime:${runtime.runtimeId}`;
+    // Roles keyed on a name go only to a runtime that proved it.
+    const name = provenName(runtime);
     return {
       kind: "runtime",
       subject,
       method: "token",
       runtimeId: runtime.runtimeId,
       pluginName: runtime.pluginName,
-      roles: options.rolesFor?.(runtime.pluginName, subject) ?? [],
+      nameProof: runtime.nameProof ?? "unproven",
+      roles: name === undefined ? [] : (options.rolesFor?.(name, runtime.boundSubject ?? subject) ?? []),
       credentialId: record.id,
       ...(runtime.boundSubject === undefined ? {} : { boundSubject: runtime.boundSubject }),
+      ...(runtime.boundMethod === undefined ? {} : { boundMethod: runtime.boundMethod }),
     };
   };
 }

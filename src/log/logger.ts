@@ -23,6 +23,8 @@ export const REDACTED_PATHS = [
   "*.headers.authorization",
   "launchSecret",
   "*.launchSecret",
+  "enrolmentToken",
+  "*.enrolmentToken",
   "callerSigningKey",
   "*.callerSigningKey",
 ];

@@ -25,6 +25,8 @@ export interface Rbac {
   check(who: RbacSubject, permission: Permission): boolean;
   /** Throws ConnectError(PermissionDenied) naming the permission. */
   require(who: RbacSubject, permission: Permission): void;
+  /** Plugin names bindings give roles to: unproven runtimes may not take them. */
+  boundPluginNames(): ReadonlySet<string>;
 }
 
 interface CompiledRole {
@@ -61,9 +63,11 @@ export function createRbac(config: RbacConfig): Rbac {
     return held.some((role) => role.allow.some((rule) => permissionMatches(rule, requested)));
   };
 
+  const pluginNames = new Set(bindings.flatMap((b) => (b.pluginName === undefined ? [] : [b.pluginName])));
   return {
     rolesFor,
     check,
+    boundPluginNames: () => pluginNames,
     require(who, permission) {
       if (!check(who, permission)) {
         const shown = permission.length > 200 ? `${permission.slice(0, 200)}…` : permission;

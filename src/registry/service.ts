@@ -1,3 +1,4 @@
+import { provenName } from "../identity/name-proof.js";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
@@ -55,8 +56,9 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
         return new ConnectError(reason, Code.PermissionDenied);
       };
       if (!declared) throw deny(`${req.serviceType} was not declared in provides at handshake`);
-      if (host.policy.mayProvide && !host.policy.mayProvide(runtime.pluginName, req.serviceType))
-        throw deny(`host policy does not allow ${runtime.pluginName} to provide ${req.serviceType}`);
+      const name = provenName(runtime);
+      if (host.policy.mayProvide && (name === undefined || !host.policy.mayProvide(name, req.serviceType)))
+        throw deny(`host policy does not allow ${runtime.pluginName} to provide ${req.serviceType}${name === undefined ? " (name not proven)" : ""}`);
       const version = req.version === "" ? declared.version : validateVersion("version", req.version);
       if (version !== declared.version) throw invalid("version", "must equal the version declared at handshake");
       if (runtime.baseUrl === "") throw new ConnectError("runtime declared no base_url", Code.FailedPrecondition);

@@ -1,4 +1,5 @@
 import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { provenName, rateLimitKey } from "../identity/name-proof.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
@@ -44,6 +45,8 @@ export interface RouterOptions {
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
   resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
+  /** The rate-limit key of a caller; default its proven name, else subject, else peer address (identity/name-proof). */
+  rateKey?(caller: Identity, req: Http2ServerRequest): string;
   /** Largest request message (streams: each message; Connect unary: the body). Default 4 MiB. */
   maxMessageBytes?: number;
   /** Largest response message (streams: each message; Connect unary: the body). Default 4 MiB; Infinity disables. */
@@ -92,6 +95,13 @@ function connects(session: ClientHttp2Session): Promise<boolean> {
   });
 }
 
+/** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
+function signedClaims(caller: Identity): Identity {
+  if (caller.pluginName === undefined || provenName(caller) !== undefined) return caller;
+  const { pluginName: _unproven, ...rest } = caller;
+  return rest;
+}
+
 /** Non-ConnectErrors from the callbacks are bugs or outages: never leak their text to callers. */
 function asConnectError(e: unknown): ConnectError {
   if (e instanceof ConnectError) return e;
@@ -125,6 +135,7 @@ export function createRouter(opts: RouterOptions): Router {
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
+  const rateKeyOf = opts.rateKey ?? ((caller: Identity, req: Http2ServerRequest) => rateLimitKey(caller, req.socket.remoteAddress));
   // A throwing metrics hook must not take a call (or the process) down with it.
   const hook = opts.onCallEnd;
   const onCallEnd = hook
@@ -178,7 +189,7 @@ export function createRouter(opts: RouterOptions): Router {
       caller = await authenticate(req);
       await authorize(caller, path.service, path.method);
       if (rateLimiter) {
-        const decision = await rateLimiter.consume(caller.subject, path.service).catch((e: unknown) => {
+        const decision = await rateLimiter.consume(rateKeyOf(caller, req), path.service).catch((e: unknown) => {
           logger?.error({ err: e }, "router: rate limiter store failed");
           throw new ConnectError("rate limiter unavailable", Code.Unavailable);
         });
@@ -211,7 +222,7 @@ export function createRouter(opts: RouterOptions): Router {
         throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
       }
       inFlight.set(target.runtimeId, busy + 1);
-      const callerHeader = signer.sign(caller, path.procedure, target.signingKey);
+      const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).

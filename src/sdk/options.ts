@@ -64,6 +64,17 @@ export interface PluginOptions {
   onCertificateRenewed?: (notAfter: Date) => void;
   /** Default env PLUGBOARD_LAUNCH_SECRET, removed from process.env once read. */
   launchSecret?: string;
+  /**
+   * Proves the plugin's name to a host that did not launch it (from `plugboard enrol <name>` or
+   * host.issueEnrolmentToken). Default env PLUGBOARD_ENROLMENT_TOKEN, removed from process.env once read.
+   * Kept for re-handshakes, which succeed while the token has uses left.
+   */
+  enrolmentToken?: string;
+  /**
+   * A bearer JWT sent with the handshake only (hosts with a JWT authenticator whose pluginNameClaim
+   * names this plugin). Called for each handshake, so it can fetch a fresh token.
+   */
+  handshakeJwt?: () => string | Promise<string>;
   /** For https hosts: the CA to trust, and a client certificate for mTLS. */
   hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   logger?: Logger;
@@ -124,6 +135,8 @@ export interface ResolvedPluginOptions {
   secrets: { name: string; optional?: boolean; version?: string }[];
   listen: { port: number; hostname: string; tls?: TlsFiles };
   launchSecret: string;
+  enrolmentToken: string;
+  handshakeJwt?: () => string | Promise<string>;
   hostTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /** Set when AutoMTLS is on: the same object is hostTls and listen.tls, renewed in place. */
   autoTls?: AutoTlsCredentials;
@@ -167,6 +180,8 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   const launchSecret = options.launchSecret ?? env["PLUGBOARD_LAUNCH_SECRET"] ?? "";
   // Read once; a child process the plugin spawns must not inherit it.
   if (options.launchSecret === undefined) delete env["PLUGBOARD_LAUNCH_SECRET"];
+  const enrolmentToken = options.enrolmentToken ?? env["PLUGBOARD_ENROLMENT_TOKEN"] ?? "";
+  if (options.enrolmentToken === undefined) delete env["PLUGBOARD_ENROLMENT_TOKEN"];
   const fromEnv = takeAutoTls(env);
   const autoTls = options.hostTls ? undefined : (options.autoTls ?? fromEnv);
   if (autoTls && !/^https:/.test(hostUrl)) fail("AutoMTLS credentials need an https:// hostUrl");
@@ -189,6 +204,8 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
     listen: { port, hostname: options.listen?.hostname ?? "127.0.0.1", ...(listenTls ? { tls: listenTls } : {}) },
     secretGraceMs: options.secretGraceMs ?? 5 * 60_000,
     launchSecret,
+    enrolmentToken,
+    ...(options.handshakeJwt ? { handshakeJwt: options.handshakeJwt } : {}),
     ...(hostTls ? { hostTls } : {}),
     ...(autoTls ? { autoTls } : {}),
     logger: options.logger ?? createLogger({ name: `plugin:${options.name}` }),

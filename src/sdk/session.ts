@@ -82,11 +82,13 @@ export function createSession(deps: SessionDeps): Session {
       requires: options.requires.map((r) => ({ type: r.service.typeName, versionRange: r.versionRange ?? "", optional: r.optional ?? false })),
       baseUrl: deps.baseUrl(),
       launchSecret,
+      enrolmentToken: options.enrolmentToken,
       secrets: options.secrets.map((s) => ({ name: s.name, version: s.version ?? "", optional: s.optional ?? false })),
       capabilities: options.capabilities.map((c) => c.typeName),
     });
     const sentAt = now();
-    const res = await deps.handshake.handshake(req, { timeoutMs: CALL_TIMEOUT_MS });
+    const jwt = options.handshakeJwt ? await options.handshakeJwt() : undefined;
+    const res = await deps.handshake.handshake(req, { timeoutMs: CALL_TIMEOUT_MS, ...(jwt ? bearer(jwt) : {}) });
     // A launch secret is single-use: a later re-handshake goes without it.
     launchSecret = "";
     return toState(res, sentAt);

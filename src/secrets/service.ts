@@ -1,6 +1,7 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { SecretsService, type GetSecretsRequest, type WatchSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
 import { identityKey, type Identity } from "../identity/identity.js";
+import { provenName } from "../identity/name-proof.js";
 import type { Logger } from "../log/index.js";
 import type { RuntimeRecord, SecretNeed, Store } from "../store/types.js";
 import { SecretError } from "./errors.js";
@@ -54,7 +55,12 @@ export interface SecretsServiceOptions {
  */
 export function createSecretsService(options: SecretsServiceOptions): ServiceImpl<typeof SecretsService> {
   const { provider, store } = options;
-  const policy: SecretPolicy = options.policy ?? (() => true);
+  const scopes: SecretPolicy = options.policy ?? (() => true);
+  /** Secret scopes are keyed by plugin name: a name that was only claimed reads nothing. */
+  const policy = (runtime: RuntimeRecord, secretName: string): boolean => {
+    const name = provenName(runtime);
+    return name !== undefined && scopes(name, secretName);
+  };
   const authorize: SecretAuthorizer = options.authorize ?? (() => true);
 
   const audit = (event: SecretsAuditEvent) => {
@@ -79,7 +85,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
   /** Why this caller may not read `name`, or undefined when it may (RBAC, then host policy). */
   const refusal = (caller: Identity, runtime: RuntimeRecord, name: string): string | undefined => {
     if (!authorize(caller, name)) return `permission secret:${name} not granted`;
-    if (!policy(runtime.pluginName, name)) return "host policy does not allow it";
+    if (!policy(runtime, name)) return "host policy does not allow it";
     return undefined;
   };
 
@@ -88,6 +94,8 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
    * through the same checks as an explicit list; only then is a refused optional secret left out.
    */
   const selectNeeds = (caller: Identity, runtime: RuntimeRecord, names: readonly string[]): SecretNeed[] => {
+    if (provenName(runtime) === undefined)
+      throw new ConnectError("secrets are scoped to proven plugin names; this runtime's name is unproven", Code.PermissionDenied);
     if (names.length > MAX_SECRETS_PER_CALL) {
       throw new ConnectError(`at most ${MAX_SECRETS_PER_CALL} names per call`, Code.InvalidArgument);
     }

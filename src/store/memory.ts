@@ -7,6 +7,7 @@ import type {
   Store,
   StoreEvent,
 } from "./types.js";
+import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
 
 /*
@@ -31,6 +32,7 @@ export function createMemoryStore(): Store {
   const credentialIds = new Map<string, string>(); // public id → digest
   const registrations = new Map<string, RegistrationRecord>();
   const listeners = new Set<(event: StoreEvent) => void>();
+  const enrolments = createMemoryEnrolments();
   // Secondary indexes, so admission limits count without scanning every record.
   const runtimesByName = createSetIndex();
   const registrationsByRuntime = createSetIndex();
@@ -149,6 +151,11 @@ export function createMemoryStore(): Store {
       return true;
     },
 
+    putEnrolment: enrolments.putEnrolment,
+    getEnrolment: enrolments.getEnrolment,
+    useEnrolment: enrolments.useEnrolment,
+    revokeEnrolment: enrolments.revokeEnrolment,
+
     async putRegistration(registration) {
       const old = registrations.get(registration.registrationId);
       if (old) unindexRegistration(old);
@@ -191,6 +198,7 @@ export function createMemoryStore(): Store {
     },
     async sweep(now) {
       let ended = 0;
+      enrolments.sweep(now);
       for (const [digest, record] of credentials) {
         if (record.expiresAt <= now) dropCredential(digest);
       }

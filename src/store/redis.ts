@@ -12,6 +12,7 @@ import {
 } from "./redis-codec.js";
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
+import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
 import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
@@ -322,6 +323,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ]);
       return rotated === 1;
     },
+
+    ...createRedisEnrolments(client, run, prefix, ready),
 
     async putRegistration(registration) {
       ready();

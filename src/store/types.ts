@@ -4,6 +4,8 @@
  * Token values never reach the store: only their SHA-256 digests (hex).
  */
 
+import type { NameProofMethod } from "../identity/name-proof.js";
+
 export interface ServiceDecl {
   type: string;
   version: string;
@@ -37,8 +39,12 @@ export interface RuntimeRecord {
   appProtocolVersion: string;
   /** base64 HMAC key for the caller header on calls routed to this runtime. */
   callerSigningKey: string;
-  /** Identity of the certificate/JWT the runtime handshook with, when any: tokens are bound to it. */
+  /** How pluginName was proven at handshake (read it through identity/name-proof `provenName`). */
+  nameProof?: NameProofMethod;
+  /** Identity of the certificate/JWT the runtime handshook with, when any: RBAC judges it. */
   boundSubject?: string;
+  /** `mtls`: the certificate must be presented again with every token; `jwt`: the runtime token suffices. */
+  boundMethod?: "mtls" | "jwt";
   health: HealthValue;
   healthMessage: string;
   /** ms since epoch */
@@ -57,6 +63,18 @@ export interface CredentialRecord {
   expiresAt: number;
   /** For grants: the capability service type. */
   capability?: string;
+}
+
+/** A name-bound bootstrap credential (src/enrolment): the token itself is never stored, only its digest. */
+export interface EnrolmentRecord {
+  /** Public id, for revocation and listings; never the token. */
+  id: string;
+  /** The one plugin name the token proves. */
+  pluginName: string;
+  /** ms since epoch */
+  expiresAt: number;
+  /** Handshakes the token may still admit. */
+  usesLeft: number;
 }
 
 export interface RegistrationRecord {
@@ -106,6 +124,15 @@ export interface Store {
    * `oldId` (on any host sharing the store) at most one returns true; the others change nothing.
    */
   rotateCredential(oldId: string, newDigest: string, record: CredentialRecord, now: number): Promise<boolean>;
+
+  /** `digest` is the hex SHA-256 of an enrolment token. */
+  putEnrolment(digest: string, record: EnrolmentRecord): Promise<void>;
+  /** The live record (unexpired, uses left) without using it; undefined otherwise. */
+  getEnrolment(digest: string): Promise<EnrolmentRecord | undefined>;
+  /** Atomically takes one use of a live record: true when one was left (the last use deletes it). */
+  useEnrolment(digest: string): Promise<boolean>;
+  /** Deletes by public id; false when unknown or already gone. */
+  revokeEnrolment(id: string): Promise<boolean>;
 
   /** Adds or replaces (same registrationId) a registration; emits `added` or `updated`. */
   putRegistration(registration: RegistrationRecord): Promise<void>;

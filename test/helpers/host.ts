@@ -27,10 +27,16 @@ export interface TestHost {
     lifecycle: Client<typeof LifecycleService>;
     admin: Client<typeof AdminService>;
   };
+  /**
+   * Handshakes as `init.pluginName` (default "kv"), proving the name with a fresh enrolment token
+   * unless `init` brings its own proof (launchSecret, enrolmentToken) or says `unproven: true`.
+   */
   handshake(
-    init?: HandshakeInit,
+    init?: HandshakeInit & { unproven?: boolean },
     protocol?: ProtocolName,
   ): Promise<{ runtimeId: string; token: string; signingKey: Uint8Array }>;
+  /** A one-use enrolment token for `pluginName`, as an operator would mint it. */
+  enrol(pluginName?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -76,8 +82,16 @@ export async function startTestHost(
     server,
     url: server.url,
     clients,
+    enrol: async (pluginName = "kv") => (await host.issueEnrolmentToken(pluginName)).token,
     async handshake(init = {}, protocol = "connect") {
-      const res = await clients(protocol).handshake.handshake(handshakeRequest(init));
+      const { unproven, ...fields } = init;
+      const bringsProof = fields["launchSecret"] !== undefined || fields["enrolmentToken"] !== undefined;
+      if (!unproven && !bringsProof) {
+        const name = typeof fields["pluginName"] === "string" ? fields["pluginName"] : "kv";
+        // A name the validator refuses cannot be enrolled; the handshake then fails on the name, as intended.
+        fields["enrolmentToken"] = await host.issueEnrolmentToken(name).then((t) => t.token, () => "");
+      }
+      const res = await clients(protocol).handshake.handshake(handshakeRequest(fields));
       return { runtimeId: res.runtimeId, token: res.runtimeToken, signingKey: res.callerSigningKey };
     },
     async close() {

@@ -54,7 +54,9 @@ describe.each(["connect", "grpc"] as const)("buf curl over %s", (protocol) => {
   it("handshakes, registers, discovers and calls a plugin through the router", async () => {
     const port = (provider.address() as AddressInfo).port;
     const rpc = (path: string) => `${t.url}/${path}`;
-    const hello = (name: string, extra: object) => ({
+    // Foreign plugins prove their names with enrolment tokens an operator minted for them.
+    const hello = async (name: string, extra: object) => ({
+      enrolmentToken: (await t.host.issueEnrolmentToken(name)).token,
       magicCookieKey: COOKIE.key,
       magicCookieValue: COOKIE.value,
       coreProtocolVersion: 1,
@@ -64,7 +66,7 @@ describe.each(["connect", "grpc"] as const)("buf curl over %s", (protocol) => {
       ...extra,
     });
 
-    const p = await bufCurl(protocol, rpc("plugboard.v1.HandshakeService/Handshake"), hello("go-kv", {
+    const p = await bufCurl(protocol, rpc("plugboard.v1.HandshakeService/Handshake"), await hello("go-kv", {
       baseUrl: `http://127.0.0.1:${port}`,
       provides: [{ type: "kv.v1.KVService", version: "1.0.0" }],
     }));
@@ -73,7 +75,7 @@ describe.each(["connect", "grpc"] as const)("buf curl over %s", (protocol) => {
     const reg = await bufCurl(protocol, rpc("plugboard.v1.RegistryService/Register"), { serviceType: "kv.v1.KVService" }, p["runtimeToken"] as string);
     expect(reg["registration"]).toMatchObject({ serviceType: "kv.v1.KVService", runtimeId: p["runtimeId"] });
 
-    const c = await bufCurl(protocol, rpc("plugboard.v1.HandshakeService/Handshake"), hello("py-consumer", {
+    const c = await bufCurl(protocol, rpc("plugboard.v1.HandshakeService/Handshake"), await hello("py-consumer", {
       requires: [{ type: "kv.v1.KVService", versionRange: "^1.0.0" }],
     }));
     const token = c["runtimeToken"] as string;

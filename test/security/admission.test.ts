@@ -7,7 +7,7 @@ import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
 import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { fetchStatus } from "../../src/cli/status-command.js";
 import { createPlugin } from "../../src/sdk/index.js";
-import { pluginOptions } from "../integration/sdk/harness.js";
+import { enrolled, pluginOptions } from "../integration/sdk/harness.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { retryDelayMs } from "../../src/router/retry-info.js";
@@ -57,7 +57,8 @@ describe.each(["connect", "grpc"] as const)("handshake flood from one peer over 
   }
 
   it("3000 handshakes: the peer is refused after its budget (ResourceExhausted + RetryInfo), others are not", async () => {
-    t = await startTestHost();
+    // Unproven names (dev opt-in) so the flood measures the handshake budget, not name proof.
+    t = await startTestHost({ allowUnprovenNames: true });
     const { handshake } = t.clients(protocol);
     const { admitted, refused, elapsedSec } = await flood(handshake, 30);
 
@@ -83,7 +84,7 @@ describe.each(["connect", "grpc"] as const)("handshake flood from one peer over 
   }, 120_000);
 
   it("a forwarding header cannot claim another peer: the budget follows the socket", async () => {
-    t = await startTestHost();
+    t = await startTestHost({ allowUnprovenNames: true });
     const forwarded = (i: number) => ({ "x-forwarded-for": `203.0.113.${i % 250}, 198.51.100.${i % 250}`, "x-real-ip": `198.51.100.${i % 250}`, forwarded: `for=192.0.2.${i % 250}` });
     const { admitted, refused, elapsedSec } = await flood(t.clients(protocol).handshake, 4, forwarded);
     expect(admitted).toBeLessThanOrEqual(most(elapsedSec));
@@ -279,7 +280,7 @@ describe("a registry holding more than the message limit still answers", () => {
   });
 
   it("the SDK's discover follows the pages", async () => {
-    const plugin = createPlugin(pluginOptions(big.url, { name: "sdk-consumer" }));
+    const plugin = createPlugin(pluginOptions(big.url, { ...(await enrolled(big, "sdk-consumer")), name: "sdk-consumer" }));
     await plugin.start();
     try {
       const found = await plugin.discover(KVService);

@@ -51,9 +51,7 @@ afterAll(async () => h?.close());
 
 describe("SSRF through plugin endpoints", () => {
   it.each(ELSEWHERE)("handshake refuses base URL %s", async (baseUrl) => {
-    const { handshake } = h.t.clients("connect");
-    const { handshakeRequest } = await import("../helpers/host.js");
-    expect(await codeOf(handshake.handshake(handshakeRequest({ pluginName: "ssrf", baseUrl, provides: [{ type: KV, version: "1.0.0" }] })))).toBe(Code.InvalidArgument);
+    expect(await codeOf(h.t.handshake({ pluginName: "ssrf", baseUrl, provides: [{ type: KV, version: "1.0.0" }] }))).toBe(Code.InvalidArgument);
   });
 
   it.each(ELSEWHERE)("register refuses endpoint %s", async (endpoint) => {
@@ -76,9 +74,7 @@ describe("SSRF through plugin endpoints", () => {
   });
 
   it("allowed hosts are accepted as configured (the allow-list works, so the refusals above are meaningful)", async () => {
-    const { handshake } = h.t.clients("connect");
-    const { handshakeRequest } = await import("../helpers/host.js");
     for (const baseUrl of ["https://plugins.internal:8443", "https://kv.default.svc.cluster.local", "http://127.0.0.1:9", "http://[::1]:9"])
-      expect(await codeOf(handshake.handshake(handshakeRequest({ pluginName: "ok", baseUrl, provides: [{ type: KV, version: "1.0.0" }] }))), baseUrl).toBe("ok");
+      expect(await codeOf(h.t.handshake({ pluginName: "ok", baseUrl, provides: [{ type: KV, version: "1.0.0" }] })), baseUrl).toBe("ok");
   });
 });

@@ -206,7 +206,7 @@ describe("streams not yet past authentication are capped per peer and in total",
       createConnectTransport({ baseUrl: t.url, httpVersion: "2", sessionManager: manager }),
     );
     const { handshakeRequest } = await import("../helpers/host.js");
-    const res = await other.handshake(handshakeRequest({ pluginName: "elsewhere" }));
+    const res = await other.handshake(handshakeRequest({ pluginName: "elsewhere", enrolmentToken: await t.enrol("elsewhere") }));
     expect(res.runtimeToken).toMatch(/^pbrt_/);
   });
 

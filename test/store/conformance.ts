@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Store, StoreEvent } from "../../src/store/index.js";
+import type { EnrolmentRecord, Store, StoreEvent } from "../../src/store/index.js";
 import { createTokenService } from "../../src/tokens/tokens.js";
 import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
 
@@ -400,6 +400,48 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         await store.setRuntimeExpiry("rt-a", now + 600_000);
         expect(await store.sweep(now + 2_000)).toBe(0);
         expect(await store.getRuntime("rt-a")).toBeDefined();
+      });
+    });
+
+    describe("enrolments", () => {
+      const enrolment = (id: string, overrides: Partial<EnrolmentRecord> = {}): EnrolmentRecord => ({
+        id,
+        pluginName: "kv",
+        expiresAt: Date.now() + 60_000,
+        usesLeft: 2,
+        ...overrides,
+      });
+
+      it("hands out exactly the uses it was given, then forgets the record", async () => {
+        await store.putEnrolment(digestOf("enr-a"), enrolment("en_a"));
+        expect(await store.getEnrolment(digestOf("enr-a"))).toEqual(enrolment("en_a", { expiresAt: expect.any(Number) as never }));
+        expect(await store.useEnrolment(digestOf("enr-a"))).toBe(true);
+        expect((await store.getEnrolment(digestOf("enr-a")))?.usesLeft).toBe(1);
+        expect(await store.useEnrolment(digestOf("enr-a"))).toBe(true);
+        expect(await store.useEnrolment(digestOf("enr-a"))).toBe(false);
+        expect(await store.getEnrolment(digestOf("enr-a"))).toBeUndefined();
+        expect(await store.useEnrolment(digestOf("enr-unknown"))).toBe(false);
+      });
+
+      it("gives concurrent users no more uses than the record holds", async () => {
+        await store.putEnrolment(digestOf("enr-c"), enrolment("en_c", { usesLeft: 3 }));
+        const results = await Promise.all(Array.from({ length: 12 }, () => store.useEnrolment(digestOf("enr-c"))));
+        expect(results.filter(Boolean)).toHaveLength(3);
+      });
+
+      it("never returns or uses an expired record", async () => {
+        await store.putEnrolment(digestOf("enr-x"), enrolment("en_x", { expiresAt: Date.now() + 50 }));
+        await sleep(120);
+        expect(await store.getEnrolment(digestOf("enr-x"))).toBeUndefined();
+        expect(await store.useEnrolment(digestOf("enr-x"))).toBe(false);
+      });
+
+      it("revokes by public id, once", async () => {
+        await store.putEnrolment(digestOf("enr-r"), enrolment("en_r"));
+        expect(await store.revokeEnrolment("en_r")).toBe(true);
+        expect(await store.revokeEnrolment("en_r")).toBe(false);
+        expect(await store.useEnrolment(digestOf("enr-r"))).toBe(false);
+        expect(await store.revokeEnrolment("en_unknown")).toBe(false);
       });
     });
 

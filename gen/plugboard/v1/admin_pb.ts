@@ -2,8 +2,8 @@
 // @generated from file plugboard/v1/admin.proto (package plugboard.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { HealthState, Registration } from "./common_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/admin.proto.
  */
 export const file_plugboard_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItwBCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyZQoMQWRtaW5TZXJ2aWNlElUKDExpc3RSdW50aW1lcxIhLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXF1ZXN0GiIucGx1Z2JvYXJkLnYxLkxpc3RSdW50aW1lc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
+  fileDesc("ChhwbHVnYm9hcmQvdjEvYWRtaW4ucHJvdG8SDHBsdWdib2FyZC52MSI8ChNMaXN0UnVudGltZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIokCCgtSdW50aW1lSW5mbxISCgpydW50aW1lX2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEhYKDnBsdWdpbl92ZXJzaW9uGAMgASgJEikKBmhlYWx0aBgEIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RyYXRpb25zGAYgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIrCgpuYW1lX3Byb29mGAcgASgOMhcucGx1Z2JvYXJkLnYxLk5hbWVQcm9vZiJcChRMaXN0UnVudGltZXNSZXNwb25zZRIrCghydW50aW1lcxgBIAMoCzIZLnBsdWdib2FyZC52MS5SdW50aW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwoaSXNzdWVFbnJvbG1lbnRUb2tlblJlcXVlc3QSEwoLcGx1Z2luX25hbWUYASABKAkSDgoGdHRsX21zGAIgASgEEgwKBHVzZXMYAyABKA0iaAobSXNzdWVFbnJvbG1lbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEgoKAmlkGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKG1Jldm9rZUVucm9sbWVudFRva2VuUmVxdWVzdBIKCgJpZBgBIAEoCSIeChxSZXZva2VFbnJvbG1lbnRUb2tlblJlc3BvbnNlKqEBCglOYW1lUHJvb2YSGgoWTkFNRV9QUk9PRl9VTlNQRUNJRklFRBAAEhwKGE5BTUVfUFJPT0ZfTEFVTkNIX1NFQ1JFVBABEhMKD05BTUVfUFJPT0ZfTVRMUxACEhIKDk5BTUVfUFJPT0ZfSldUEAMSGAoUTkFNRV9QUk9PRl9FTlJPTE1FTlQQBBIXChNOQU1FX1BST09GX1VOUFJPVkVOEAUywAIKDEFkbWluU2VydmljZRJVCgxMaXN0UnVudGltZXMSIS5wbHVnYm9hcmQudjEuTGlzdFJ1bnRpbWVzUmVxdWVzdBoiLnBsdWdib2FyZC52MS5MaXN0UnVudGltZXNSZXNwb25zZRJqChNJc3N1ZUVucm9sbWVudFRva2VuEigucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXF1ZXN0GikucGx1Z2JvYXJkLnYxLklzc3VlRW5yb2xtZW50VG9rZW5SZXNwb25zZRJtChRSZXZva2VFbnJvbG1lbnRUb2tlbhIpLnBsdWdib2FyZC52MS5SZXZva2VFbnJvbG1lbnRUb2tlblJlcXVlc3QaKi5wbHVnYm9hcmQudjEuUmV2b2tlRW5yb2xtZW50VG9rZW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.ListRuntimesRequest
@@ -76,6 +76,11 @@ export type RuntimeInfo = Message<"plugboard.v1.RuntimeInfo"> & {
    * @generated from field: repeated plugboard.v1.Registration registrations = 6;
    */
   registrations: Registration[];
+
+  /**
+   * @generated from field: plugboard.v1.NameProof name_proof = 7;
+   */
+  nameProof: NameProof;
 };
 
 /**
@@ -112,6 +117,143 @@ export const ListRuntimesResponseSchema: GenMessage<ListRuntimesResponse> = /*@_
   messageDesc(file_plugboard_v1_admin, 2);
 
 /**
+ * @generated from message plugboard.v1.IssueEnrolmentTokenRequest
+ */
+export type IssueEnrolmentTokenRequest = Message<"plugboard.v1.IssueEnrolmentTokenRequest"> & {
+  /**
+   * @generated from field: string plugin_name = 1;
+   */
+  pluginName: string;
+
+  /**
+   * Lifetime in milliseconds; 0 means the host's default (10 minutes).
+   *
+   * @generated from field: uint64 ttl_ms = 2;
+   */
+  ttlMs: bigint;
+
+  /**
+   * Handshakes the token admits; 0 means 1.
+   *
+   * @generated from field: uint32 uses = 3;
+   */
+  uses: number;
+};
+
+/**
+ * Describes the message plugboard.v1.IssueEnrolmentTokenRequest.
+ * Use `create(IssueEnrolmentTokenRequestSchema)` to create a new message.
+ */
+export const IssueEnrolmentTokenRequestSchema: GenMessage<IssueEnrolmentTokenRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 3);
+
+/**
+ * @generated from message plugboard.v1.IssueEnrolmentTokenResponse
+ */
+export type IssueEnrolmentTokenResponse = Message<"plugboard.v1.IssueEnrolmentTokenResponse"> & {
+  /**
+   * The token (pbet_...): shown once, stored by the host only as a digest.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Public id, for revocation.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message plugboard.v1.IssueEnrolmentTokenResponse.
+ * Use `create(IssueEnrolmentTokenResponseSchema)` to create a new message.
+ */
+export const IssueEnrolmentTokenResponseSchema: GenMessage<IssueEnrolmentTokenResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 4);
+
+/**
+ * @generated from message plugboard.v1.RevokeEnrolmentTokenRequest
+ */
+export type RevokeEnrolmentTokenRequest = Message<"plugboard.v1.RevokeEnrolmentTokenRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message plugboard.v1.RevokeEnrolmentTokenRequest.
+ * Use `create(RevokeEnrolmentTokenRequestSchema)` to create a new message.
+ */
+export const RevokeEnrolmentTokenRequestSchema: GenMessage<RevokeEnrolmentTokenRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 5);
+
+/**
+ * @generated from message plugboard.v1.RevokeEnrolmentTokenResponse
+ */
+export type RevokeEnrolmentTokenResponse = Message<"plugboard.v1.RevokeEnrolmentTokenResponse"> & {
+};
+
+/**
+ * Describes the message plugboard.v1.RevokeEnrolmentTokenResponse.
+ * Use `create(RevokeEnrolmentTokenResponseSchema)` to create a new message.
+ */
+export const RevokeEnrolmentTokenResponseSchema: GenMessage<RevokeEnrolmentTokenResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_admin, 6);
+
+/**
+ * How a runtime proved its plugin name at handshake.
+ *
+ * @generated from enum plugboard.v1.NameProof
+ */
+export enum NameProof {
+  /**
+   * @generated from enum value: NAME_PROOF_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: NAME_PROOF_LAUNCH_SECRET = 1;
+   */
+  LAUNCH_SECRET = 1,
+
+  /**
+   * @generated from enum value: NAME_PROOF_MTLS = 2;
+   */
+  MTLS = 2,
+
+  /**
+   * @generated from enum value: NAME_PROOF_JWT = 3;
+   */
+  JWT = 3,
+
+  /**
+   * @generated from enum value: NAME_PROOF_ENROLMENT = 4;
+   */
+  ENROLMENT = 4,
+
+  /**
+   * Admitted under allowUnprovenNames (development only): the name is a label, not an identity.
+   *
+   * @generated from enum value: NAME_PROOF_UNPROVEN = 5;
+   */
+  UNPROVEN = 5,
+}
+
+/**
+ * Describes the enum plugboard.v1.NameProof.
+ */
+export const NameProofSchema: GenEnum<NameProof> = /*@__PURE__*/
+  enumDesc(file_plugboard_v1_admin, 0);
+
+/**
  * AdminService is for operators; it requires an admin identity.
  *
  * @generated from service plugboard.v1.AdminService
@@ -124,6 +266,26 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListRuntimesRequestSchema;
     output: typeof ListRuntimesResponseSchema;
+  },
+  /**
+   * Mints an enrolment token bound to one plugin name (plugboard enrol <name>).
+   *
+   * @generated from rpc plugboard.v1.AdminService.IssueEnrolmentToken
+   */
+  issueEnrolmentToken: {
+    methodKind: "unary";
+    input: typeof IssueEnrolmentTokenRequestSchema;
+    output: typeof IssueEnrolmentTokenResponseSchema;
+  },
+  /**
+   * Revokes an enrolment token by its public id; handshakes with it are refused from then on.
+   *
+   * @generated from rpc plugboard.v1.AdminService.RevokeEnrolmentToken
+   */
+  revokeEnrolmentToken: {
+    methodKind: "unary";
+    input: typeof RevokeEnrolmentTokenRequestSchema;
+    output: typeof RevokeEnrolmentTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugboard_v1_admin, 0);

@@ -142,7 +142,7 @@ import { MAGIC_COOKIE } from "./cookie.js";
 import { greeter } from "./greeter.js";
 
 /** The plugin; the host URL comes from PLUGBOARD_HOST_URL when the host launches it. */
-export function createGreeterPlugin(options: { hostUrl?: string } = {}): Plugin {
+export function createGreeterPlugin(options: { hostUrl?: string; enrolmentToken?: string } = {}): Plugin {
   return createPlugin({
     name: ${JSON.stringify(name)},
     version: "0.1.0",
@@ -202,9 +202,11 @@ let caller: Plugin;
 before(async () => {
   host = createPluginHost({ magicCookie: MAGIC_COOKIE, auditLog: { destination: () => undefined } });
   const { url } = await host.listen({ port: 0 });
-  plugin = createGreeterPlugin({ hostUrl: url });
+  // Plugins prove their names: here with enrolment tokens the host mints for them.
+  const enrol = async (name: string) => (await host.issueEnrolmentToken(name)).token;
+  plugin = createGreeterPlugin({ hostUrl: url, enrolmentToken: await enrol("${name}") });
   await plugin.start();
-  caller = createPlugin({ name: "caller", version: "0.1.0", hostUrl: url, magicCookie: MAGIC_COOKIE, requires: [requireService(GreeterService)] });
+  caller = createPlugin({ name: "caller", version: "0.1.0", hostUrl: url, magicCookie: MAGIC_COOKIE, enrolmentToken: await enrol("caller"), requires: [requireService(GreeterService)] });
   await caller.start();
 });
 
@@ -228,7 +230,10 @@ listen:
 magicCookie:
   key: ${cookieKey}
   value: ${input.cookieValue}
-requireLaunchSecret: false # lets npm run call (a plugin started by hand) connect
+requireLaunchSecret: false
+# Development only: lets npm run call (a plugin started by hand, proving no name) connect. Such runtimes are
+# marked unproven and get no rights bound to their name; in production enrol them (plugboard enrol <name>).
+allowUnprovenNames: true
 plugins:
   - name: ${name}
     command: node

@@ -32,7 +32,9 @@ async function startHost(config: object): Promise<string> {
 
 describe("plugboard CLI", () => {
   it("host: serves a config file's host until SIGTERM, then exits 0", async () => {
-    const url = await startHost({ listen: { port: 0 }, magicCookie: COOKIE });
+    const url = await startHost({ listen: { port: 0 }, magicCookie: COOKIE, allowUnprovenNames: true });
+    // The development opt-in is loud about itself.
+    expect(output).toMatch(/allowUnprovenNames is on/);
     const transports = createTransports(url);
     const res = await createClient(HandshakeService, transports.make("connect")).handshake(handshakeRequest());
     expect(res.runtimeToken).toMatch(/^pbrt_/);
@@ -75,7 +77,7 @@ describe("plugboard CLI", () => {
     expect(result.stderr).toContain("config listen.prot: unknown setting");
   });
 
-  it("status over mTLS: an admin certificate lists runtimes; a plugin certificate is refused", async () => {
+  it("status over mTLS: an admin certificate lists runtimes; a plugin certificate is refused", { timeout: 90_000 }, async () => {
     const dir = makeTempDir("pb-certs-");
     await writeCertBundle({ outDir: dir, trustDomain: "test.local", pluginNames: ["admin", "kv"] });
     await writeFile(
@@ -99,10 +101,21 @@ describe("plugboard CLI", () => {
     const as = (name: string) => ["status", "--host", url, "--ca", join(dir, "ca.pem"), "--cert", join(dir, `${name}.pem`), "--key", join(dir, `${name}-key.pem`)];
     const ok = await run(CLI, as("admin"));
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain(`kv@1.0.0  ${admitted.runtimeId}  healthy`);
+    expect(ok.stdout).toContain(`kv@1.0.0  ${admitted.runtimeId}  healthy  name proven by mtls`);
     const refused = await run(CLI, as("kv"));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/permission denied: admin/i);
+
+    // `plugboard enrol` (admin certificate) mints a token that proves "reporter" for a plugin without a certificate.
+    const enrolled = await run(CLI, ["enrol", "reporter", ...as("admin").slice(1), "--uses", "1"]);
+    expect(enrolled.code).toBe(0);
+    const token = enrolled.stdout.trim();
+    expect(token).toMatch(/^pbet_[A-Za-z0-9_-]{43}$/);
+    expect(enrolled.stderr).toMatch(/enrolment en_\S+ for reporter/);
+    // A plugin certificate may not enrol anyone.
+    const notAdmin = await run(CLI, ["enrol", "reporter", ...as("kv").slice(1)]);
+    expect(notAdmin.code).toBe(1);
+    expect(notAdmin.stderr).toMatch(/permission denied: admin/i);
   });
 
   it("token inspect: tells the kind and digest, never prints the token", async () => {
@@ -117,6 +130,6 @@ describe("plugboard CLI", () => {
 
   it("--help lists every command", async () => {
     const result = await run(CLI, ["--help"]);
-    for (const command of ["host", "certs", "status", "token"]) expect(result.stdout).toContain(command);
+    for (const command of ["host", "certs", "status", "token", "enrol"]) expect(result.stdout).toContain(command);
   });
 });

@@ -7,6 +7,7 @@ it("npm start: plugins as child processes handshake, call through the router, hi
   const out = result.stdout;
   for (const expected of [
     /\[kv-provider\] plugin ready/,
+    /\[host\] a stranger claiming kv-provider is refused: \[unauthenticated\]/,
     /\[consumer\] get greeting -> hello \(found=true, provider saw caller runtime:rt_/,
     /\[consumer\] list item\/ -> item\/1=value 1, item\/2=value 2, item\/3=value 3/,
     /\[consumer\] exchange -> echo: ping \| echo: pong/,
@@ -18,5 +19,5 @@ it("npm start: plugins as child processes handshake, call through the router, hi
   ])
     expect(out).toMatch(expected);
   // Nothing secret reaches the demo's log.
-  expect(out).not.toMatch(/pbrt_|pbgt_|pbls_/);
+  expect(out).not.toMatch(/pbrt_|pbgt_|pbls_|pbet_/);
 }, 60_000);

@@ -53,7 +53,8 @@ it("the README plugin quick start works as written: buf generate, then the plugi
   host = await startTestHost({ magicCookie: { key: "MYAPP_PLUGIN", value: "5b6f0c6e-my-app" } });
   const plugin = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
     cwd: dir,
-    env: { ...process.env, PLUGBOARD_HOST_URL: host.url },
+    // As the README says: a plugin started by hand proves its name with an enrolment token.
+    env: { ...process.env, PLUGBOARD_HOST_URL: host.url, PLUGBOARD_ENROLMENT_TOKEN: await host.enrol("kv") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

@@ -4,7 +4,7 @@ import { HEALTH_NAMES } from "../../../src/protocol/health.js";
 import { createPlugin } from "../../../src/sdk/index.js";
 import { bearer } from "../../helpers/transports.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { pluginOptions } from "../sdk/harness.js";
+import { pluginOptions, enrolled } from "../sdk/harness.js";
 
 let t: TestHost | undefined;
 afterAll(async () => {
@@ -14,7 +14,7 @@ afterAll(async () => {
 it("one health vocabulary: what the SDK reports is what metrics and `plugboard status` say", async () => {
   t = await startTestHost({ policy: { isAdmin: () => true } });
   const ops = await t.host.listenOps({ port: 0 });
-  const plugin = createPlugin(pluginOptions(t.url, { name: "moody" }));
+  const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "moody")), name: "moody" }));
   await plugin.start();
   // An admin caller for ListRuntimes: a second (healthy) runtime.
   const admin = await t.handshake({ pluginName: "admin-cli" });

@@ -21,7 +21,7 @@ describe.each(["connect", "grpc"] as const)("handshake over %s", (protocol) => {
   it("admits a plugin: runtime id, prefixed token, expiry and the highest common version", async () => {
     t = await startTestHost({ appProtocolVersions: ["1.2.0", "1.10.0", "2.0.0"] });
     const before = Date.now();
-    const res = await t.clients(protocol).handshake.handshake(handshakeRequest({ appProtocolRanges: ["^1.0.0"] }));
+    const res = await t.clients(protocol).handshake.handshake(handshakeRequest({ appProtocolRanges: ["^1.0.0"], enrolmentToken: await t.enrol() }));
     expect(res.runtimeId).toMatch(/^rt_[A-Za-z0-9_-]{22}$/);
     expect(res.runtimeToken).toMatch(/^pbrt_[A-Za-z0-9_-]{43}$/);
     // semver, not string order: 1.10.0 > 1.2.0.
@@ -57,7 +57,7 @@ describe.each(["connect", "grpc"] as const)("handshake over %s", (protocol) => {
     ["unknown launch secret", { launchSecret: "pbls_guess" }, Code.Unauthenticated],
   ])("refuses %s", async (_name, init, code) => {
     t = await startTestHost();
-    const err = await t.clients(protocol).handshake.handshake(handshakeRequest(init as never)).catch((e) => ConnectError.from(e));
+    const err = await t.handshake(init, protocol).catch((e) => ConnectError.from(e));
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(code);
   });
@@ -68,7 +68,7 @@ describe.each(["connect", "grpc"] as const)("handshake over %s", (protocol) => {
     expect(await codeOf(client.handshake(handshakeRequest()))).toBe(Code.Unauthenticated);
     const secret = t.host.issueLaunchSecret("kv");
     expect(await codeOf(client.handshake(handshakeRequest({ pluginName: "other", launchSecret: secret })))).toBe(
-      Code.Unauthenticated,
+      Code.PermissionDenied,
     );
     const fresh = t.host.issueLaunchSecret("kv");
     expect(await codeOf(client.handshake(handshakeRequest({ launchSecret: fresh })))).toBe("ok");
@@ -126,7 +126,7 @@ describe.each(["connect", "grpc"] as const)("handshake over %s", (protocol) => {
 it("negotiates over all three protocols alike", async () => {
   t = await startTestHost();
   for (const protocol of PROTOCOLS) {
-    const res = await t.clients(protocol).handshake.handshake(handshakeRequest());
+    const res = await t.clients(protocol).handshake.handshake(handshakeRequest({ enrolmentToken: await t.enrol() }));
     expect(res.appProtocolVersion).toBe("1.0.0");
   }
 });
@@ -140,8 +140,9 @@ it("survives a failing random source: the call fails with Internal, the host kee
       return randomBytes(n);
     },
   });
+  const enrolmentToken = (await t.host.issueEnrolmentToken("kv", { uses: 2 })).token;
   fail = true;
-  expect(await codeOf(t.clients("connect").handshake.handshake(handshakeRequest()))).toBe(Code.Internal);
+  expect(await codeOf(t.clients("connect").handshake.handshake(handshakeRequest({ enrolmentToken })))).toBe(Code.Internal);
   fail = false;
-  expect(await codeOf(t.clients("connect").handshake.handshake(handshakeRequest()))).toBe("ok");
+  expect(await codeOf(t.clients("connect").handshake.handshake(handshakeRequest({ enrolmentToken })))).toBe("ok");
 });

@@ -83,6 +83,8 @@ async function startProvider(rig: Rig, name = "kv", onCall?: (method: string, su
     name,
     version: "1.0.0",
     magicCookie: COOKIE,
+    // The host app enrols the plugin it starts by hand.
+    enrolmentToken: (await rig.host.issueEnrolmentToken(name)).token,
     provides: [provide(KVService, createKvService(name, onCall ? { onCall } : {}))],
     logger: silentLogger(),
     shutdownSignals: false,

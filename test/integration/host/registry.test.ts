@@ -54,6 +54,7 @@ describe.each(["connect", "grpc"] as const)("registry over %s", (protocol) => {
     expect(await codeOf(registry.register({ serviceType: "other.v1.Service" }, bearer(p.token)))).toBe(Code.PermissionDenied);
     const err = await t.clients(protocol).handshake.handshake({
       magicCookieKey: "PLUGBOARD_TEST", magicCookieValue: "c0ffee-plugins", coreProtocolVersion: 1, pluginVersion: "1.0.0", ...provider(7002, "evil"),
+      enrolmentToken: await t.enrol("evil"),
     }).catch((e) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.PermissionDenied);
     expect(await t.host.store.listRegistrations()).toEqual([]);

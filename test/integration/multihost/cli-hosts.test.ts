@@ -38,7 +38,7 @@ describe.skipIf(!haveRedis)("plugboard host ×2 with store: redis", () => {
       ].join("\n"),
     );
     hosts = await Promise.all(["cli-a", "cli-b"].map((name) => spawnCliHost(name, config, { PLUGBOARD_REDIS_URL: redis.url })));
-    provider = kvProvider(hosts[0]!.url);
+    provider = kvProvider(hosts[0]!.url, {}, { enrolmentToken: await hosts[0]!.enrol("kv-provider") });
     await provider.start();
   }, 60_000);
 

@@ -8,6 +8,9 @@ import { HandshakeService } from "../../../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
+import { createEnrolments, type IssuedEnrolmentToken } from "../../../src/enrolment/index.js";
+import { createRedisStore, type RedisStore } from "../../../src/redis.js";
+import { tokenDigest } from "../../../src/tokens/tokens.js";
 import { killGroup, spawnTs } from "../../helpers/processes.js";
 
 const HOST_SCRIPT = resolve("test/fixtures/multihost/host.ts");
@@ -25,20 +28,61 @@ export interface HostProcess {
   registry: Client<typeof RegistryService>;
   /** Routed calls to the KV provider through this host's router. */
   kv: Client<typeof KVService>;
-  /** Handshakes on this host; returns the runtime and its token. */
+  /** Handshakes on this host, proving the name with a fresh enrolment token unless `init` brings one. */
   handshakeAs(init?: HandshakeInit): Promise<{ runtimeId: string; token: string }>;
+  /** An enrolment token for `name`, minted as an operator would, straight into the shared store. */
+  enrol(name: string, uses?: number): Promise<string>;
+  /** Puts every enrolment minted so far back into Redis (after it lost its data, as an operator would re-enrol). */
+  restoreEnrolments(): Promise<void>;
   /** SIGTERM, wait for exit, close client sessions. */
   stop(): Promise<void>;
 }
 
 export function spawnHost(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<HostProcess> {
-  return spawnHostProcess(name, [HOST_SCRIPT], { REDIS_URL: redisUrl, HOST_NAME: name, ...env }, (line) => line["url"]);
+  return spawnHostProcess(name, [HOST_SCRIPT], { REDIS_URL: redisUrl, HOST_NAME: name, ...env }, (line) => line["url"], redisUrl);
+}
+
+/** Enrolment through the hosts' shared Redis store (default key prefix), one per Redis URL. */
+interface StoreEnroller {
+  enrol(name: string, uses: number): Promise<string>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+const enrollers = new Map<string, Promise<StoreEnroller>>();
+
+function enrollerFor(redisUrl: string): Promise<StoreEnroller> {
+  let enroller = enrollers.get(redisUrl);
+  if (!enroller) {
+    enroller = (async () => {
+      const store: RedisStore = await createRedisStore({ url: redisUrl });
+      const enrolments = createEnrolments({ store, nameBytes: 256 });
+      const issued: IssuedEnrolmentToken[] = [];
+      return {
+        async enrol(name, uses) {
+          const e = await enrolments.issue(name, { uses, ttlMs: 10 * 60_000 });
+          issued.push(e);
+          return e.token;
+        },
+        async restore() {
+          for (const e of issued)
+            await store.putEnrolment(tokenDigest(e.token), { id: e.id, pluginName: e.pluginName, expiresAt: e.expiresAt, usesLeft: e.uses });
+        },
+        close: () => store.close(),
+      };
+    })();
+    enrollers.set(redisUrl, enroller);
+  }
+  return enroller;
 }
 
 /** `plugboard host -c <config>` as an operator runs it; its URL comes from the "listening" log line. */
 export function spawnCliHost(name: string, configFile: string, env: Record<string, string> = {}): Promise<HostProcess> {
-  return spawnHostProcess(name, [CLI, "host", "-c", configFile], env, (line) =>
-    line["msg"] === "plugboard host listening" ? line["url"] : undefined,
+  return spawnHostProcess(
+    name,
+    [CLI, "host", "-c", configFile],
+    env,
+    (line) => (line["msg"] === "plugboard host listening" ? line["url"] : undefined),
+    env["PLUGBOARD_REDIS_URL"],
   );
 }
 
@@ -47,6 +91,7 @@ async function spawnHostProcess(
   args: string[],
   env: Record<string, string>,
   urlOf: (line: Record<string, unknown>) => unknown,
+  redisUrl: string | undefined,
 ): Promise<HostProcess> {
   const child = spawnTs(args[0]!, args.slice(1), env);
   let stderr = "";
@@ -84,12 +129,27 @@ async function spawnHostProcess(
     handshake: createClient(HandshakeService, transport),
     registry: createClient(RegistryService, transport),
     kv: createClient(KVService, transport),
+    async enrol(pluginName, uses = 100) {
+      if (!redisUrl) throw new Error("enrol needs the host's Redis URL");
+      return (await enrollerFor(redisUrl)).enrol(pluginName, uses);
+    },
+    async restoreEnrolments() {
+      if (redisUrl) await (await enrollerFor(redisUrl)).restore();
+    },
     async handshakeAs(init = {}) {
-      const res = await createClient(HandshakeService, transport).handshake(handshakeRequest(init));
+      const fields = { ...init };
+      if (fields["enrolmentToken"] === undefined && redisUrl)
+        fields["enrolmentToken"] = await (await enrollerFor(redisUrl)).enrol(typeof fields["pluginName"] === "string" ? fields["pluginName"] : "kv", 1);
+      const res = await createClient(HandshakeService, transport).handshake(handshakeRequest(fields));
       return { runtimeId: res.runtimeId, token: res.runtimeToken };
     },
     async stop() {
       close();
+      const enroller = redisUrl === undefined ? undefined : enrollers.get(redisUrl);
+      if (enroller) {
+        enrollers.delete(redisUrl!);
+        await (await enroller).close().catch(() => undefined);
+      }
       await killGroup(child, { graceMs: 5_000 });
     },
   };

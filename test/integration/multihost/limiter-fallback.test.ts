@@ -101,8 +101,8 @@ describe.skipIf(!haveRedis)("a host with rateLimit: { perCaller, redis }", () =>
       const call = () => kv.get({ key: "k" }, bearer(c.token)).then(() => "ok", (e: unknown) => Code[ConnectError.from(e).code]);
 
       expect(await call()).toBe("ok");
-      // The budget lives in Redis under the caller's subject.
-      expect(await limiterClient.keys("pb:rl:caller:*")).toEqual([`pb:rl:caller:runtime:${c.runtimeId}`]);
+      // The budget lives in Redis under the caller's proven name.
+      expect(await limiterClient.keys("pb:rl:caller:*")).toEqual(["pb:rl:caller:name:consumer"]);
 
       await redis.kill();
       // Memory insurance: the same budget, counted afresh on this host.

@@ -44,8 +44,8 @@ describe.skipIf(!haveRedis)("two host processes sharing one Redis", () => {
     const env = { RATE_POINTS: String(RATE_POINTS) };
     [a, b] = await Promise.all([spawnHost("a", redis.url, env), spawnHost("b", redis.url, env)]);
     // The provider plugin lives on A (heartbeat on: it notices a host that forgot it); the consumer on B.
-    provider = kvProvider(a.url, {}, { heartbeatMs: 300 });
-    consumer = kvConsumer(b.url);
+    provider = kvProvider(a.url, {}, { heartbeatMs: 300, enrolmentToken: await a.enrol("kv-provider") });
+    consumer = kvConsumer(b.url, { enrolmentToken: await b.enrol("consumer") });
     plugins.push(provider, consumer);
     await provider.start();
     await consumer.start();
@@ -149,10 +149,11 @@ describe.skipIf(!haveRedis)("two host processes sharing one Redis", () => {
 
   it("answers Unavailable while Redis is down (no Internal, no crash) and recovers; the SDK plugins handshake and register again", async () => {
     const before = await a.handshakeAs(consumerDecl("outage-consumer"));
+    const duringOutage = await a.enrol("during-outage");
     await redis.kill();
 
     const probes = {
-      handshakeOnA: a.handshake.handshake(handshakeInit("during-outage")),
+      handshakeOnA: a.handshake.handshake({ ...handshakeInit("during-outage"), enrolmentToken: duringOutage }),
       discoverOnB: b.registry.discover({ serviceType: KV }, bearer(before.token)),
       routedOnA: a.kv.get({ key: "k" }, bearer(before.token)),
       routedOnB: b.kv.get({ key: "k" }, bearer(before.token)),
@@ -170,8 +171,13 @@ describe.skipIf(!haveRedis)("two host processes sharing one Redis", () => {
     }
     expect(a.alive() && b.alive()).toBe(true);
 
-    // Redis comes back empty (no persistence): every runtime is gone, plugins must handshake again.
+    // Redis comes back empty (no persistence): every runtime is gone, plugins must handshake again,
+    // proving their names with enrolments the operator puts back.
     await redis.start();
+    await eventually(async () => {
+      await a.restoreEnrolments();
+      return true;
+    }, 15_000);
     const back = await eventually(async () => {
       const rt = await b.handshakeAs(consumerDecl("after-outage"));
       return rt;

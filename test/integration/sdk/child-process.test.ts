@@ -11,7 +11,7 @@ import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE, startTestHost, type TestHost } from "../../helpers/host.js";
 import { PROTOCOLS } from "../../helpers/transports.js";
 import { exitOf, killGroup, spawnTs } from "../../helpers/processes.js";
-import { bytes, eventually, kvConsumer, text } from "./harness.js";
+import { bytes, eventually, kvConsumer, text, enrolled } from "./harness.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 
@@ -53,9 +53,9 @@ describe("SDK: provider as a real child process", () => {
 
   beforeAll(async () => {
     host = await startTestHost();
-    provider = await startExample("examples/kv-provider/main.ts", host.url);
+    provider = await startExample("examples/kv-provider/main.ts", host.url, { PLUGBOARD_ENROLMENT_TOKEN: (await enrolled(host, "kv-provider")).enrolmentToken });
     providerRuntime = (await provider.ready)[0] ?? "";
-    consumer = kvConsumer(host.url);
+    consumer = kvConsumer(host.url, await enrolled(host, "consumer"));
     await consumer.start();
   });
   afterAll(async () => {
@@ -82,7 +82,7 @@ describe("SDK: provider as a real child process", () => {
   });
 
   it("the example consumer script runs its tour against the child provider", async () => {
-    const run = await startExample("examples/consumer/main.ts", host.url);
+    const run = await startExample("examples/consumer/main.ts", host.url, { PLUGBOARD_ENROLMENT_TOKEN: (await enrolled(host, "consumer")).enrolmentToken });
     const [code] = await once(run.child, "exit");
     expect(run.stderr.join("")).toBe("");
     expect(code).toBe(0);
@@ -94,7 +94,7 @@ describe("SDK: provider as a real child process", () => {
   });
 
   it("SIGTERM: a second provider process unregisters (watchers see REMOVED) and exits 0", async () => {
-    const second = await startExample("examples/kv-provider/main.ts", host.url, { KV_PROVIDER_NAME: "kv-provider-2" });
+    const second = await startExample("examples/kv-provider/main.ts", host.url, { KV_PROVIDER_NAME: "kv-provider-2", PLUGBOARD_ENROLMENT_TOKEN: (await enrolled(host, "kv-provider-2")).enrolmentToken });
     const [secondRuntime] = await second.ready;
     const events: WatchResponse[] = [];
     const watching = new AbortController();

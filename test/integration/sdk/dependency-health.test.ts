@@ -2,7 +2,7 @@ import { afterAll, expect, it } from "vitest";
 import { HealthState } from "../../../gen/plugboard/v1/common_pb.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { eventually, kvConsumer, kvProvider } from "./harness.js";
+import { eventually, kvConsumer, kvProvider, enrolled } from "./harness.js";
 
 let host: TestHost;
 const plugins: Plugin[] = [];
@@ -13,9 +13,9 @@ afterAll(async () => {
 
 it("a plugin whose required provider disappears reports DEGRADED naming it, and HEALTHY once one is back", async () => {
   host = await startTestHost();
-  const first = kvProvider(host.url);
+  const first = kvProvider(host.url, {}, await enrolled(host, "kv-provider"));
   await first.start();
-  const consumer = kvConsumer(host.url);
+  const consumer = kvConsumer(host.url, await enrolled(host, "consumer"));
   plugins.push(consumer);
   await consumer.start();
   const health = async () => await host.host.store.getRuntime(consumer.runtimeId);
@@ -29,7 +29,7 @@ it("a plugin whose required provider disappears reports DEGRADED naming it, and 
     return true;
   });
 
-  const second = kvProvider(host.url);
+  const second = kvProvider(host.url, {}, await enrolled(host, "kv-provider"));
   plugins.push(second);
   await second.start();
   await eventually(async () => expect((await health())?.health).toBe(HealthState.HEALTHY));

@@ -5,7 +5,7 @@ import { GetResponseSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { identityKey } from "../../../src/identity/identity.js";
 import { callerKey, createPlugin, provide, requireService, type Plugin } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { pluginOptions } from "./harness.js";
+import { pluginOptions, enrolled } from "./harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -24,9 +24,10 @@ async function host(options: Parameters<typeof startTestHost>[0] = {}): Promise<
 }
 
 /** A KV provider whose Get echoes a request header, and hangs on key "hang" until the call ends. */
-function echoProvider(url: string, server: Interceptor[]) {
+function echoProvider(url: string, proof: { enrolmentToken: string }, server: Interceptor[]) {
   return createPlugin(
     pluginOptions(url, {
+      ...proof,
       name: "echo",
       interceptors: { server },
       provides: [
@@ -46,7 +47,7 @@ describe("connect-es hooks are passed through", () => {
     const t = await host();
     const served: { method: string; caller: string | undefined; contentType: string | null }[] = [];
     await started(
-      echoProvider(t.url, [
+      echoProvider(t.url, await enrolled(t, "echo"), [
         (next) => async (req) => {
           served.push({ method: req.method.name, caller: req.contextValues.get(callerKey)?.pluginName, contentType: req.header.get("content-type") });
           return next(req);
@@ -57,6 +58,7 @@ describe("connect-es hooks are passed through", () => {
     const consumer = await started(
       createPlugin(
         pluginOptions(t.url, {
+          ...(await enrolled(t, "tracer")),
           name: "tracer",
           requires: [requireService(KVService)],
           interceptors: {
@@ -98,7 +100,7 @@ describe("connect-es hooks are passed through", () => {
         },
       ],
     });
-    const provider = await started(echoProvider(t.url, []));
+    const provider = await started(echoProvider(t.url, await enrolled(t, "echo"), []));
     await provider.reportHealth("degraded");
     expect(seen).toEqual([
       "HandshakeService/Handshake anonymous",

@@ -9,7 +9,7 @@ import { retryDelayMs } from "../../../src/router/retry-info.js";
 import { createPlugin } from "../../../src/sdk/index.js";
 import { startTestHost } from "../../helpers/host.js";
 import { createCountingProvider } from "../../unit/secrets/fake-provider.js";
-import { bytes, eventually, kvConsumer, kvProvider, pluginOptions, sleep } from "./harness.js";
+import { bytes, eventually, kvConsumer, kvProvider, pluginOptions, sleep, enrolled, carryEnrolments } from "./harness.js";
 
 describe("SDK against a host with limits, capabilities and watchers", () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -26,8 +26,8 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
   it("a caller over its rate limit gets ResourceExhausted with a retry delay, then recovers; retry waits it out", async () => {
     const host = await startTestHost({ rateLimit: { perCaller: { points: 5, durationSec: 1 } } });
     cleanup.push(() => host.close());
-    await started(kvProvider(host.url));
-    const consumer = await started(kvConsumer(host.url));
+    await started(kvProvider(host.url, {}, await enrolled(host, "kv-provider")));
+    const consumer = await started(kvConsumer(host.url, await enrolled(host, "consumer")));
     const kv = consumer.client(KVService);
     const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => kv.put({ key: `k${i}`, value: bytes("v") })));
     const refused = outcomes.filter((o) => o.status === "rejected").map((o) => ConnectError.from((o as PromiseRejectedResult).reason));
@@ -48,7 +48,7 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
     const written: { plugin: string; message: string }[] = [];
     const host = await startTestHost({ grantTtlMs: 400, capabilities: [createLogCapability(silentLogger(), (l) => written.push(l))] });
     cleanup.push(() => host.close());
-    const plugin = await started(createPlugin(pluginOptions(host.url, { name: "logging-plugin", capabilities: [LogService] })));
+    const plugin = await started(createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "logging-plugin")), name: "logging-plugin", capabilities: [LogService] })));
     const log = await plugin.capability(LogService);
     await log.write({ level: "info", message: "first" });
     await sleep(600); // the first grant has expired
@@ -58,7 +58,7 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
       { plugin: "logging-plugin", level: "warn", message: "second" },
     ]);
     // A plugin that did not declare the capability cannot get a grant.
-    const other = await started(createPlugin(pluginOptions(host.url, { name: "other" })));
+    const other = await started(createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "other")), name: "other" })));
     const err = await other.capability(LogService).catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.PermissionDenied);
   });
@@ -67,11 +67,12 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
     const written: string[] = [];
     const host = await startTestHost({ grantTtlMs: 60_000, capabilities: [createLogCapability(silentLogger(), (l) => written.push(l.message))] });
     cleanup.push(() => host.close());
-    const plugin = await started(createPlugin(pluginOptions(host.url, { name: "logging-plugin", capabilities: [LogService] })));
+    const plugin = await started(createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "logging-plugin")), name: "logging-plugin", capabilities: [LogService] })));
     const log = await plugin.capability(LogService);
     await log.write({ message: "a" });
     await host.close();
     const again = await startTestHost({ capabilities: [createLogCapability(silentLogger(), (l) => written.push(l.message))] }, { port: host.server.port });
+    await carryEnrolments(host, again);
     cleanup.push(() => again.close());
     // New host: runtime unknown (re-handshake) and grant unknown (renewed), transparently.
     await log.write({ message: "b" });
@@ -81,7 +82,7 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
   it("secret() returns a declared secret from the host's provider", async () => {
     const host = await startTestHost({ secrets: { provider: createCountingProvider({ "db-password": "hunter2" }) } });
     cleanup.push(() => host.close());
-    const plugin = await started(createPlugin(pluginOptions(host.url, { name: "needs-secrets", secrets: [{ name: "db-password" }] })));
+    const plugin = await started(createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password" }] })));
     expect(new TextDecoder().decode(await plugin.secret("db-password"))).toBe("hunter2");
     const err = await plugin.secret("undeclared").catch((e: unknown) => ConnectError.from(e));
     expect(err).toBeInstanceOf(ConnectError);
@@ -91,7 +92,7 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
   it("secret() on a host without secrets gives a clear error", async () => {
     const host = await startTestHost();
     cleanup.push(() => host.close());
-    const plugin = await started(createPlugin(pluginOptions(host.url, { name: "needs-secrets", secrets: [{ name: "db-password", optional: true }] })));
+    const plugin = await started(createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password", optional: true }] })));
     const err = await plugin.secret("db-password").catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.Unimplemented);
     expect((err as ConnectError).rawMessage).toMatch(/does not serve secrets/);
@@ -100,10 +101,10 @@ describe("SDK against a host with limits, capabilities and watchers", () => {
   it("graceful stop: watchers see REMOVED, the in-flight stream completes", async () => {
     const host = await startTestHost();
     cleanup.push(() => host.close());
-    const provider = kvProvider(host.url, {}, { drainTimeoutMs: 5_000 });
+    const provider = kvProvider(host.url, {}, { ...(await enrolled(host, "kv-provider")), drainTimeoutMs: 5_000 });
     await provider.start();
     cleanup.push(() => provider.stop());
-    const consumer = await started(kvConsumer(host.url));
+    const consumer = await started(kvConsumer(host.url, await enrolled(host, "consumer")));
     const kv = consumer.client(KVService);
     for (const n of [1, 2, 3]) await kv.put({ key: `drain/${n}`, value: bytes("v") });
 

@@ -3,7 +3,7 @@ import { afterEach, expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { kvConsumer, kvProvider } from "./harness.js";
+import { kvConsumer, kvProvider, enrolled } from "./harness.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,9 +14,9 @@ afterEach(async () => {
 it("no provider registered is Unavailable, so a retrying client rides over a provider restart", async () => {
   const t: TestHost = await startTestHost();
   closers.push(() => t.close());
-  const first = kvProvider(t.url);
+  const first = kvProvider(t.url, {}, await enrolled(t, "kv-provider"));
   await first.start();
-  const consumer = kvConsumer(t.url);
+  const consumer = kvConsumer(t.url, await enrolled(t, "consumer"));
   await consumer.start();
   closers.push(() => consumer.stop());
   await first.stop(); // the provider is between two runs: nothing registered
@@ -33,7 +33,7 @@ it("no provider registered is Unavailable, so a retrying client rides over a pro
       maxAttempts: 3,
       sleep: async () => {
         if (second) return;
-        second = kvProvider(t.url);
+        second = kvProvider(t.url, {}, await enrolled(t, "kv-provider"));
         closers.push(() => second!.stop());
         await second.start();
       },

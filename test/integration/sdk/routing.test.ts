@@ -5,7 +5,7 @@ import { KV_TRAILER } from "../../../examples/kv-provider/kv-service.js";
 import { HEADER_CALLER } from "../../../src/protocol/constants.js";
 import { createPlugin } from "../../../src/sdk/index.js";
 import { createTransports, PROTOCOLS } from "../../helpers/transports.js";
-import { bytes, eventually, messages, pluginOptions, text, useHostWithKvPair } from "./harness.js";
+import { bytes, eventually, messages, pluginOptions, text, useHostWithKvPair, enrolled } from "./harness.js";
 
 describe("SDK: consumer → host router → provider", () => {
   const aborted: unknown[] = [];
@@ -72,7 +72,7 @@ describe("SDK: consumer → host router → provider", () => {
   });
 
   it("a caller that did not declare the dependency is refused with PermissionDenied", async () => {
-    const stranger = createPlugin(pluginOptions(pair.host.url, { name: "stranger" }));
+    const stranger = createPlugin(pluginOptions(pair.host.url, { ...(await enrolled(pair.host, "stranger")), name: "stranger" }));
     await stranger.start();
     try {
       const err = await stranger.client(KVService).get({ key: "x" }).catch((e: unknown) => ConnectError.from(e));

@@ -11,13 +11,13 @@ import { secretUnavailable } from "../../../src/secrets/errors.js";
 import type { SecretProvider } from "../../../src/secrets/types.js";
 import { createPlugin, type PluginOptions } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { pluginOptions, text } from "./harness.js";
+import { pluginOptions, text, enrolled } from "./harness.js";
 
 const VALUE = "hunter2-do-not-print";
 
 /** Starts a plugin declaring `secrets` against `host`; resolves with the start error (or undefined) and stops it. */
 async function startError(host: TestHost, secrets: PluginOptions["secrets"]): Promise<ConnectError | undefined> {
-  const plugin = createPlugin(pluginOptions(host.url, { name: "needs-secrets", secrets }));
+  const plugin = createPlugin(pluginOptions(host.url, { ...(await enrolled(host, "needs-secrets")), name: "needs-secrets", secrets }));
   try {
     await plugin.start();
     await plugin.stop();
@@ -63,7 +63,7 @@ describe("required secrets are checked when the plugin is admitted", () => {
   it("optional secrets may be missing; present required ones are served after admission", async () => {
     const t = await host(createEnvSecretProvider({ env: { PB_SECRET_PRESENT: VALUE } }));
     const plugin = createPlugin(
-      pluginOptions(t.url, { name: "fine", secrets: [{ name: "present" }, { name: "maybe/later", optional: true }] }),
+      pluginOptions(t.url, { ...(await enrolled(t, "fine")), name: "fine", secrets: [{ name: "present" }, { name: "maybe/later", optional: true }] }),
     );
     await plugin.start();
     try {

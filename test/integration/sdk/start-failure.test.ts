@@ -90,7 +90,7 @@ describe("a plugin that cannot start says why in one line and exits non-zero", (
 
   it("the example still starts against the right host (prints ready)", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "examples/kv-provider/main.ts"], {
-      env: { ...process.env, PLUGBOARD_HOST_URL: open.url, PLUGBOARD_LAUNCH_SECRET: "" },
+      env: { ...process.env, PLUGBOARD_HOST_URL: open.url, PLUGBOARD_LAUNCH_SECRET: "", PLUGBOARD_ENROLMENT_TOKEN: await open.enrol("kv-provider") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {

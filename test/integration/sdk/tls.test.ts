@@ -4,7 +4,7 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { createDevCa, issueCertificate } from "../../../src/identity/certs.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { bytes, kvConsumer, kvProvider, messages, text } from "./harness.js";
+import { bytes, kvConsumer, kvProvider, messages, text, enrolled } from "./harness.js";
 
 describe("SDK over TLS: https host, provider serving mTLS to the host", () => {
   let host: TestHost;
@@ -24,13 +24,13 @@ describe("SDK over TLS: https host, provider serving mTLS to the host", () => {
       { ca: ca.certPem },
     );
     expect(host.url).toMatch(/^https:/);
-    provider = kvProvider(host.url, {}, {
+    provider = kvProvider(host.url, {}, { ...(await enrolled(host, "kv-provider")),
       hostTls: { ca: ca.certPem },
       // ca set: only clients with a certificate from this CA (the host) may connect.
       listen: { tls: { cert: providerServer.certPem, key: providerServer.keyPem, ca: ca.certPem } },
     });
     await provider.start();
-    consumer = kvConsumer(host.url, { hostTls: { ca: ca.certPem } });
+    consumer = kvConsumer(host.url, { ...(await enrolled(host, "consumer")), hostTls: { ca: ca.certPem } });
     await consumer.start();
   });
   afterAll(async () => {

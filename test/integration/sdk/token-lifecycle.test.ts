@@ -3,7 +3,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { Plugin } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { bytes, eventually, kvConsumer, kvProvider, messages, sleep } from "./harness.js";
+import { bytes, eventually, kvConsumer, kvProvider, messages, sleep, enrolled, carryEnrolments } from "./harness.js";
 
 describe("SDK: runtime token lifecycle", () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -15,10 +15,10 @@ describe("SDK: runtime token lifecycle", () => {
   it("refreshes the token across several lifetimes with zero failed calls", async () => {
     const host = await startTestHost({ runtimeTokenTtlMs: 1_500 });
     cleanup.push(() => host.close());
-    const provider = kvProvider(host.url);
+    const provider = kvProvider(host.url, {}, await enrolled(host, "kv-provider"));
     await provider.start();
     cleanup.push(() => provider.stop());
-    const consumer = kvConsumer(host.url);
+    const consumer = kvConsumer(host.url, await enrolled(host, "consumer"));
     await consumer.start();
     cleanup.push(() => consumer.stop());
     const firstRuntimes = [provider.runtimeId, consumer.runtimeId];
@@ -54,18 +54,20 @@ describe("SDK: runtime token lifecycle", () => {
     let host: TestHost = await startTestHost();
     cleanup.push(() => host.close());
     const port = host.server.port;
-    const provider = kvProvider(host.url, {}, { heartbeatMs: 200 });
+    const provider = kvProvider(host.url, {}, { ...(await enrolled(host, "kv-provider")), heartbeatMs: 200 });
     await provider.start();
     cleanup.push(() => provider.stop());
-    const consumer = kvConsumer(host.url);
+    const consumer = kvConsumer(host.url, await enrolled(host, "consumer"));
     await consumer.start();
     cleanup.push(() => consumer.stop());
     const kv = consumer.client(KVService);
     await kv.put({ key: "before", value: bytes("1") });
     const [oldProvider, oldConsumer] = [provider.runtimeId, consumer.runtimeId];
 
+    const before = host;
     await host.close();
     host = await startTestHost({}, { port });
+    await carryEnrolments(before, host);
     cleanup.push(() => host.close());
 
     // The provider notices through its heartbeat; the consumer on its next call.
@@ -81,7 +83,7 @@ describe("SDK: runtime token lifecycle", () => {
   it("the heartbeat restores a registration the host lost while the runtime lived on", async () => {
     const host = await startTestHost();
     cleanup.push(() => host.close());
-    const provider = kvProvider(host.url, {}, { heartbeatMs: 150 });
+    const provider = kvProvider(host.url, {}, { ...(await enrolled(host, "kv-provider")), heartbeatMs: 150 });
     await provider.start();
     cleanup.push(() => provider.stop());
     const [registration] = await host.host.store.listRegistrations("kv.v1.KVService");

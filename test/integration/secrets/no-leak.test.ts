@@ -158,6 +158,7 @@ describe("no secret value reaches logs, audit events or error messages", () => {
     await store.putRuntime(
       runtimeRecord("rt-9", {
         pluginName: "p",
+        nameProof: "launch_secret",
         secrets: [
           { name: "api", version: "", optional: false },
           { name: "prod/json#key", version: "", optional: false },

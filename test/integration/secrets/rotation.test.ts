@@ -21,7 +21,7 @@ import { createAwsSecretProvider } from "../../../src/secrets-aws.js";
 import { createVaultSecretProvider } from "../../../src/secrets-vault.js";
 import { createPlugin, provide, requireService, type Plugin, type SecretChange } from "../../../src/sdk/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
-import { pluginOptions, text } from "../sdk/harness.js";
+import { enrolled, pluginOptions, text } from "../sdk/harness.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "./fake-aws-sm.js";
 import { startFakeVault, type FakeVault } from "./fake-vault.js";
 
@@ -57,6 +57,7 @@ describe("secrets rotate into a running plugin", () => {
     t = await startTestHost({ secrets: { provider, watch: { refreshIntervalMs: REFRESH_MS, jitter: 0.2 } } });
     plugin = createPlugin(
       pluginOptions(t.url, {
+        ...(await enrolled(t, "signer")),
         name: "signer",
         secrets: [{ name: VAULT }, { name: AWS }, { name: FILE }],
         secretGraceMs: 60_000,
@@ -74,7 +75,7 @@ describe("secrets rotate into a running plugin", () => {
     );
     for (const name of [VAULT, AWS, FILE]) plugin.onSecretChange(name, (c) => changes.push(c));
     await plugin.start();
-    consumer = createPlugin(pluginOptions(t.url, { name: "consumer", requires: [requireService(KVService)] }));
+    consumer = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", requires: [requireService(KVService)] }));
     await consumer.start();
   });
   afterAll(async () => {

@@ -58,6 +58,28 @@ describe("host config", () => {
     expect(c.store).toEqual({ kind: "redis", url: "redis://127.0.0.1:6379" });
   });
 
+  it("reads name-proof settings: unproven names off by default, reserved names, SPIFFE layout, JWT name claim", () => {
+    const tls = { cert: "h.pem", key: "k.pem", ca: "ca.pem", requestClientCert: true };
+    expect(parseHostConfig(base, "/")).toMatchObject({ allowUnprovenNames: false, reservedNames: [] });
+    const c = parseHostConfig(
+      {
+        ...base,
+        tls,
+        allowUnprovenNames: true,
+        reservedNames: ["billing"],
+        identity: {
+          mtls: { pluginPathPrefix: "/workloads/plugins/" },
+          jwt: { jwksUrl: "https://idp/jwks", issuer: "https://idp", audience: "pb", pluginNameClaim: "pb.plugin" },
+        },
+      },
+      "/",
+    );
+    expect(c).toMatchObject({ allowUnprovenNames: true, reservedNames: ["billing"] });
+    expect(c.identity.mtls?.pluginPathPrefix).toBe("/workloads/plugins/");
+    expect(c.identity.jwt?.pluginNameClaim).toBe("pb.plugin");
+    expect(problem({ ...base, tls, identity: { mtls: { pluginPathPrefix: "plugin" } } })).toContain("config identity.mtls.pluginPathPrefix");
+  });
+
   it.each([
     [{}, "config magicCookie: must be a mapping"],
     [{ ...base, lisen: {} }, "config lisen: unknown setting"],

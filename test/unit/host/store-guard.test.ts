@@ -86,12 +86,13 @@ describe("a host whose store fails", () => {
     const { store, control } = breakableStore();
     t = await startTestHost({ store });
     const consumer = await t.handshake({ pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "*" }] });
+    const late = await t.enrol("late");
     control.broken = true;
     const transports = createTransports(t.url);
     closers.push(() => transports.close());
     const kv = createClient(KVService, transports.make("connect"));
     const calls: Record<string, Promise<unknown>> = {
-      handshake: t.handshake({ pluginName: "late" }),
+      handshake: t.handshake({ pluginName: "late", enrolmentToken: late }),
       discover: t.clients("connect").registry.discover({ serviceType: KVService.typeName }, bearer(consumer.token)),
       watch: (async () => {
         for await (const m of t!.clients("grpc").registry.watch({}, bearer(consumer.token))) return m;

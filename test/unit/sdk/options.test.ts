@@ -16,6 +16,14 @@ describe("plugin options", () => {
     expect(env["PLUGBOARD_LAUNCH_SECRET"]).toBeUndefined();
   });
 
+  it("takes an enrolment token from the environment and removes it from there; an explicit option wins", () => {
+    const env: NodeJS.ProcessEnv = { PLUGBOARD_HOST_URL: "http://127.0.0.1:7000", PLUGBOARD_ENROLMENT_TOKEN: "pbet_from-env" };
+    expect(resolvePluginOptions(base, env).enrolmentToken).toBe("pbet_from-env");
+    expect(env["PLUGBOARD_ENROLMENT_TOKEN"]).toBeUndefined();
+    const kept: NodeJS.ProcessEnv = { PLUGBOARD_HOST_URL: "http://127.0.0.1:7000", PLUGBOARD_ENROLMENT_TOKEN: "pbet_env" };
+    expect(resolvePluginOptions({ ...base, enrolmentToken: "pbet_option" }, kept).enrolmentToken).toBe("pbet_option");
+  });
+
   it("fills safe defaults", () => {
     const o = resolvePluginOptions({ ...base, hostUrl: "https://host.internal:443" }, {});
     expect(o).toMatchObject({

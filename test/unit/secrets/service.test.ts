@@ -20,7 +20,7 @@ import { runtimeRecord as storeRuntime } from "../../store/fixtures.js";
 
 /** The billing runtime with the given declared secrets. */
 function runtimeRecord(secrets: SecretNeed[]): RuntimeRecord {
-  return storeRuntime("rt-1", { pluginName: "billing", secrets, expiresAt: Date.now() + 3_600_000 });
+  return storeRuntime("rt-1", { pluginName: "billing", nameProof: "launch_secret", secrets, expiresAt: Date.now() + 3_600_000 });
 }
 
 const runtimeIdentity: Identity = {
