@@ -258,6 +258,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       store,
       logger,
       ...options.healthProbe,
+      ...(outliers ? { onServing: outliers.success } : {}),
       tls: upstreamTls,
     });
   prober?.start();
