@@ -11,6 +11,7 @@ import { endStreamWithError, writeErrorResponse } from "./error-response.js";
 import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
 import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
+import type { CallCounts } from "./call-counts.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
 import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
@@ -47,16 +48,11 @@ export interface ForwardRequest {
   outliers?: OutlierDetector | undefined;
   runtimeId?: string;
   /** Calls in flight per provider runtime: this call's count is taken back when it ends. */
-  inFlight?: Map<string, number> | undefined;
+  inFlight?: CallCounts | undefined;
 }
 
 function releaseInFlight(call: ForwardRequest): void {
-  const counts = call.inFlight;
-  if (counts === undefined) return;
-  const id = call.runtimeId ?? "";
-  const n = counts.get(id) ?? 0;
-  if (n <= 1) counts.delete(id);
-  else counts.set(id, n - 1);
+  call.inFlight?.decrement(call.runtimeId ?? "");
 }
 
 /** The envelope flag of the message that ends an answer (gRPC's end is its HTTP trailers). */

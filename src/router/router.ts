@@ -7,6 +7,7 @@ import type { Logger } from "../log/index.js";
 import { DEFAULT_LIMITS, HEADER_PROVIDER } from "../protocol/index.js";
 import type { RouterRateLimiter } from "../ratelimit/index.js";
 import { parseCallPath, type CallPath } from "./call-path.js";
+import { CallCounts } from "./call-counts.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
 import { forwardCall } from "./forward.js";
@@ -130,8 +131,8 @@ export function createRouter(opts: RouterOptions): Router {
     if (!(Number.isInteger(v) && v > 0)) throw new Error(`router: ${name} must be a positive integer`);
   }
   // Caps that fail fast instead of queueing without bound: counts per provider runtime and per service.
-  const inFlight = new Map<string, number>();
-  const pending = new Map<string, number>();
+  const inFlight = new CallCounts();
+  const pending = new CallCounts();
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
@@ -180,11 +181,10 @@ export function createRouter(opts: RouterOptions): Router {
     const service = path.service;
     let pendingHeld = false;
     try {
-      const waiting = pending.get(service) ?? 0;
-      if (waiting >= maxPending) {
+      if (pending.get(service) >= maxPending) {
         throw rateLimitedError(PENDING_RETRY_MS, `${service}: ${maxPending} calls already pending (maxPendingPerService)`, Code.Unavailable);
       }
-      pending.set(service, waiting + 1);
+      pending.increment(service);
       pendingHeld = true;
       caller = await authenticate(req);
       await authorize(caller, path.service, path.method);
@@ -217,11 +217,10 @@ export function createRouter(opts: RouterOptions): Router {
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
-      const busy = inFlight.get(target.runtimeId) ?? 0;
-      if (busy >= maxInFlight) {
+      if (inFlight.get(target.runtimeId) >= maxInFlight) {
         throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
       }
-      inFlight.set(target.runtimeId, busy + 1);
+      inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
@@ -269,11 +268,7 @@ export function createRouter(opts: RouterOptions): Router {
       }
       refuse(req, protocol, err, path, caller, started);
     } finally {
-      if (pendingHeld) {
-        const n = pending.get(service) ?? 1;
-        if (n <= 1) pending.delete(service);
-        else pending.set(service, n - 1);
-      }
+      if (pendingHeld) pending.decrement(service);
     }
   }
 
