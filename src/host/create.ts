@@ -7,6 +7,7 @@ import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
+import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
@@ -311,7 +312,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const opsOnMainPort = options.opsOnMainPort ?? true;
   const dispatch: RequestHandler = (req, res) => {
     if (opsOnMainPort && ops(req, res)) return;
-    if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, res);
+    if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, withSpecGrpcMessage(req, res));
     else router.handle(req, res);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.
