@@ -3,6 +3,7 @@ import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
+import { Protocol } from "../gen/plugboard/v1/common_pb.js";
 import type { PluginHost } from "../src/host/create.js";
 
 /**
@@ -19,7 +20,14 @@ export interface BenchEnrolment {
   consumer: string;
 }
 
-export async function enrol(hostUrl: string, providerUrl: string, cookie: { key: string; value: string }, tokens: BenchEnrolment): Promise<string> {
+export async function enrol(
+  hostUrl: string,
+  providerUrl: string,
+  cookie: { key: string; value: string },
+  tokens: BenchEnrolment,
+  /** The protocols the registration declares: all three (as the SDK does: passthrough), or none (gRPC only: Connect callers are translated). */
+  protocols: Protocol[] = [Protocol.GRPC, Protocol.GRPC_WEB, Protocol.CONNECT],
+): Promise<string> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -33,7 +41,7 @@ export async function enrol(hostUrl: string, providerUrl: string, cookie: { key:
       baseUrl: providerUrl,
       enrolmentToken: tokens.kv,
     });
-    await registry.register({ serviceType: KVService.typeName }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
+    await registry.register({ serviceType: KVService.typeName, protocols }, { headers: { authorization: `Bearer ${provider.runtimeToken}` } });
     const consumer = await handshake.handshake({
       ...common,
       pluginName: "consumer",

@@ -33,9 +33,24 @@ async function main(): Promise<void> {
   const server = await host.listen({ hostname: "127.0.0.1" });
   // The bench's plugins prove their names with enrolment tokens this host mints for them.
   const enrolment = await enrolmentTokens(host);
+  // A second host whose provider is registered as gRPC-only: its Connect callers are translated.
+  const bridgeHost = createPluginHost({
+    magicCookie: BENCH_COOKIE,
+    logger: silentLogger(),
+    auditLog: { destination: () => undefined },
+    rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+  });
+  const bridgeServer = await bridgeHost.listen({ hostname: "127.0.0.1" });
+  const bridgeEnrolment = await enrolmentTokens(bridgeHost);
 
   console.log(
-    JSON.stringify({ proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`, hostUrl: server.url, enrolment }),
+    JSON.stringify({
+      proxyUrl: `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`,
+      hostUrl: server.url,
+      enrolment,
+      bridgeHostUrl: bridgeServer.url,
+      bridgeEnrolment,
+    }),
   );
   // "cpu" on stdin answers this process's CPU time so far (µs), so the bench can charge each
   // proxy its own CPU per call, a measure far less disturbed by other processes than latency.

@@ -2,7 +2,8 @@
  * Router throughput with shared state vs in-memory state, measured in the same run:
  * routed unary calls (concurrency 16, a fixed count) through a host using the Redis store and
  * Redis rate limiter, and through a host using the memory store and memory limiter.
- *   npx tsx bench/redis-vs-memory.ts [--calls 4000] [--rounds 3]     (REDIS_URL=... to use your own Redis)
+ *   npx tsx bench/redis-vs-memory.ts [--calls 4000] [--rounds 3] [--cluster]   (REDIS_URL=... to use your own Redis)
+ * --cluster adds a third variant on a private three-primary Redis Cluster (redis-cli --cluster create).
  * Each host runs in its own child process; the KV provider and the load run here. Rounds alternate
  * the variants; the median round is reported. `run()` returns the numbers for bench/run.ts.
  */
@@ -30,6 +31,10 @@ export interface RedisVsMemoryResult {
   rounds: number;
   memory: VariantResult;
   redis: VariantResult;
+  /** With `cluster`: the same on a three-primary Redis Cluster. */
+  cluster?: VariantResult;
+  /** Redis commands per routed call on the Cluster (all nodes' total_commands_processed). */
+  clusterCommandsPerCall?: number;
   /** redis calls/s ÷ memory calls/s. */
   throughputRatio: number;
   /** Redis commands per routed call (INFO total_commands_processed over the measured Redis rounds): stable where timings are noisy. */
@@ -42,12 +47,13 @@ export interface RunOptions {
   rounds?: number;
   /** Use this Redis instead of starting a private redis-server. */
   redisUrl?: string;
+  /** Also measure on a private three-primary Redis Cluster. */
+  cluster?: boolean;
   /** Print the table (default true). */
   print?: boolean;
 }
 
-const VARIANTS = ["memory", "redis"] as const;
-type Variant = (typeof VARIANTS)[number];
+type Variant = "memory" | "redis" | "cluster";
 
 export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult> {
   const calls = options.calls ?? 4_000;
@@ -63,12 +69,22 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
       cleanups.push(() => redis.stop());
       redisUrl = redis.url;
     }
+    const VARIANTS: Variant[] = options.cluster ? ["memory", "redis", "cluster"] : ["memory", "redis"];
+    let clusterPorts: number[] = [];
+    if (options.cluster) {
+      const { startRedisCluster } = await import("../test/helpers/redis-topologies.js");
+      const cluster = await startRedisCluster();
+      cleanups.push(() => cluster.stop());
+      clusterPorts = cluster.nodes.map((n) => n.port);
+    }
     const provider = await startProvider();
     cleanups.push(provider.close);
     const hosts = {} as Record<Variant, string>;
     const enrolments = {} as Record<Variant, BenchEnrolment>;
     for (const variant of VARIANTS) {
-      const child = await startHostChild(variant === "memory" ? ["memory"] : ["redis", redisUrl]);
+      const args =
+        variant === "memory" ? ["memory"] : variant === "redis" ? ["redis", redisUrl] : ["cluster", ...clusterPorts.map((p) => `127.0.0.1:${p}`)];
+      const child = await startHostChild(args);
       cleanups.push(child.stop);
       hosts[variant] = child.url;
       enrolments[variant] = child.enrolment;
@@ -83,15 +99,21 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
     }
     const stats = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     cleanups.push(() => void stats.disconnect());
-    const commandsProcessed = async () => Number(/total_commands_processed:(\d+)/.exec(await stats.info("stats"))?.[1] ?? NaN);
-    let redisCommands = 0;
-    const runs: Record<Variant, VariantResult[]> = { memory: [], redis: [] };
+    const nodeStats = clusterPorts.map((port) => new Redis(port, "127.0.0.1", { maxRetriesPerRequest: 1 }));
+    cleanups.push(() => nodeStats.forEach((c) => c.disconnect()));
+    const processed = async (c: Redis) => Number(/total_commands_processed:(\d+)/.exec(await c.info("stats"))?.[1] ?? NaN);
+    // Each INFO we send is counted too: subtract them.
+    const commandsProcessed = async (variant: Variant) =>
+      variant === "redis" ? await processed(stats) : (await Promise.all(nodeStats.map(processed))).reduce((a, b) => a + b, 0);
+    const commands: Record<Variant, number> = { memory: 0, redis: 0, cluster: 0 };
+    const runs: Record<Variant, VariantResult[]> = { memory: [], redis: [], cluster: [] };
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? VARIANTS : ([...VARIANTS].reverse() as Variant[]);
+      const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
       for (const variant of order) {
-        const before = variant === "redis" ? await commandsProcessed() : 0;
+        const counted = variant !== "memory";
+        const before = counted ? await commandsProcessed(variant) : 0;
         runs[variant].push(await load(clients[variant], calls, concurrency));
-        if (variant === "redis") redisCommands += (await commandsProcessed()) - before - 1; // less our own INFO
+        if (counted) commands[variant] += (await commandsProcessed(variant)) - before - (variant === "redis" ? 1 : nodeStats.length);
       }
     }
     const memory = medianRun(runs.memory);
@@ -103,7 +125,8 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
       memory,
       redis,
       throughputRatio: redis.callsPerSec / memory.callsPerSec,
-      redisCommandsPerCall: redisCommands / (calls * rounds),
+      redisCommandsPerCall: commands.redis / (calls * rounds),
+      ...(options.cluster ? { cluster: medianRun(runs.cluster), clusterCommandsPerCall: commands.cluster / (calls * rounds) } : {}),
     };
     if (options.print ?? true) print(result);
     return result;
@@ -119,8 +142,10 @@ function print(r: RedisVsMemoryResult): void {
   console.log(`${"variant".padEnd(22)}${"calls/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
   console.log(row("memory store+limiter", r.memory));
   console.log(row("redis store+limiter", r.redis));
+  if (r.cluster) console.log(row("cluster store+limiter", r.cluster));
   console.log(`redis/memory throughput ratio: ${r.throughputRatio.toFixed(2)}  (p50 ×${(r.redis.p50Ms / r.memory.p50Ms).toFixed(2)})`);
   console.log(`Redis commands per routed call: ${r.redisCommandsPerCall.toFixed(2)}`);
+  if (r.clusterCommandsPerCall !== undefined) console.log(`Redis Cluster commands per routed call: ${r.clusterCommandsPerCall.toFixed(2)}`);
 }
 
 function medianRun(runs: VariantResult[]): VariantResult {
@@ -219,5 +244,5 @@ function flag(name: string): number | undefined {
 if (process.argv[1]?.endsWith("redis-vs-memory.ts")) {
   const calls = flag("calls");
   const rounds = flag("rounds");
-  await run({ ...(calls ? { calls } : {}), ...(rounds ? { rounds } : {}) });
+  await run({ ...(calls ? { calls } : {}), ...(rounds ? { rounds } : {}), cluster: process.argv.includes("--cluster") });
 }

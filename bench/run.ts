@@ -14,7 +14,8 @@ import { kvClient, median, runLoad, type LoadResult, type LoadShape, type Worklo
  * Exits 0 whatever the numbers: targets are reported, not enforced.
  */
 
-const VARIANTS = ["direct", "bare-proxy", "router"] as const;
+/** router-bridged: the router translating Connect callers to a provider registered as gRPC-only (a row, no target). */
+const VARIANTS = ["direct", "bare-proxy", "router", "router-bridged"] as const;
 type Variant = (typeof VARIANTS)[number];
 const WORKLOADS: Workload[] = ["unary-c1", "unary-c32", "stream"];
 
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const profileDir = process.env["BENCH_CPU_PROF"];
   const provider = await startChild<{ providerUrl: string }>("./kv-provider.ts", []);
-  const front = await startChild<{ proxyUrl: string; hostUrl: string; enrolment: BenchEnrolment }>(
+  const front = await startChild<{ proxyUrl: string; hostUrl: string; enrolment: BenchEnrolment; bridgeHostUrl: string; bridgeEnrolment: BenchEnrolment }>(
     "./front.ts",
     [provider.info.providerUrl],
     profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
     clients.direct = kvClient(provider.info.providerUrl, undefined);
     clients["bare-proxy"] = kvClient(front.info.proxyUrl, undefined);
     clients.router = kvClient(front.info.hostUrl, token);
+    const bridgedToken = await enrol(front.info.bridgeHostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.bridgeEnrolment, []);
+    clients["router-bridged"] = kvClient(front.info.bridgeHostUrl, bridgedToken);
 
     console.log(`plugboard router benchmark${quick ? " (quick)" : ""}: ${KVService.typeName}, ${ROUNDS} round(s), median reported`);
     for (const workload of WORKLOADS) {
@@ -96,7 +99,7 @@ function report(results: Map<string, Measured[]>): void {
   const num = (n: number, digits: number) => n.toFixed(digits).padStart(10);
   console.log("");
   console.log(
-    `${pad("workload", 11)}${pad("variant", 12)}${"throughput".padStart(12)} ${pad("unit", 8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"proxy CPU µs/call".padStart(19)}`,
+    `${pad("workload", 11)}${pad("variant", 15)}${"throughput".padStart(12)} ${pad("unit", 8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"proxy CPU µs/call".padStart(19)}`,
   );
   const med = new Map<string, Measured>();
   for (const workload of WORKLOADS) {
@@ -105,7 +108,7 @@ function report(results: Map<string, Measured[]>): void {
       med.set(`${workload}/${variant}`, m);
       const unit = workload === "stream" ? "msg/s" : "calls/s";
       const cpu = m.proxyCpuUs === undefined ? "-" : m.proxyCpuUs.toFixed(1);
-      console.log(`${pad(workload, 11)}${pad(variant, 12)}${num(m.throughput, 0).padStart(12)} ${pad(unit, 8)}${num(m.p50, 3)}${num(m.p99, 3)}${cpu.padStart(19)}`);
+      console.log(`${pad(workload, 11)}${pad(variant, 15)}${num(m.throughput, 0).padStart(12)} ${pad(unit, 8)}${num(m.p50, 3)}${num(m.p99, 3)}${cpu.padStart(19)}`);
     }
   }
   console.log("");
@@ -124,6 +127,11 @@ function report(results: Map<string, Measured[]>): void {
       `ratio ${workload} router/bare-proxy: throughput ${(ratio * 100).toFixed(1)}% [${tpOk ? "PASS" : "MISS"} >= ${MIN_THROUGHPUT_RATIO * 100}%], ` +
         `p50 ${signed(delta)} ms [${p50Ok ? "PASS" : "MISS"} <= +${MAX_P50_DELTA_MS} ms], ` +
         `proxy CPU ${signed((router.proxyCpuUs ?? NaN) - (bare.proxyCpuUs ?? NaN), 1)} µs/call`,
+    );
+    const bridged = med.get(`${workload}/router-bridged`)!;
+    console.log(
+      `ratio ${workload} router-bridged/router (Connect → gRPC translation): throughput ${((bridged.throughput / router.throughput) * 100).toFixed(1)}%, ` +
+        `p50 ${signed(bridged.p50 - router.p50)} ms, proxy CPU ${signed((bridged.proxyCpuUs ?? NaN) - (router.proxyCpuUs ?? NaN), 1)} µs/call`,
     );
     console.log(
       `ratio ${workload} bare-proxy/direct: throughput ${((bare.throughput / direct.throughput) * 100).toFixed(1)}%, p50 ${signed(bare.p50 - direct.p50)} ms`,

@@ -4,3 +4,5 @@
  */
 export { createRedisStore, type RedisStore, type RedisStoreOptions } from "./store/redis.js";
 export { createPluginHostWithRedis, createRedisHostState, type RedisHostState, type RedisPluginHostOptions } from "./host/with-redis.js";
+export { validateRedisSource, type RedisSource, type RedisTls, type RedisClient } from "./store/redis-source.js";
+export type { DurableWritesOptions } from "./store/redis-durability.js";

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { createRbac, loadRbacConfig } from "../policy/rbac.js";
 import { createSecretProvider, type SecretProviderConfig } from "../secrets/config.js";
 import type { SecretWatchOptions } from "../secrets/watch.js";
-import { loadHostConfig, type HostConfig } from "./host-config.js";
+import { loadHostConfig, type HostConfig, type RedisStoreConfig } from "./host-config.js";
 import { createLauncher } from "../launcher/launcher.js";
 import { deferred } from "../launcher/deferred.js";
 import type { FailureEvent } from "../launcher/supervisor.js";
@@ -41,7 +41,7 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger):
     ...(config.secrets ? { secrets: secretsFromConfig(config.secrets, logger) } : {}),
     // One setting puts state and rate-limit budgets in Redis, so every replica shares both.
     // ioredis is an optional peer: loaded only for a Redis store.
-    ...(config.store.kind === "redis" ? await (await import("../host/with-redis.js")).createRedisHostState({ redisUrl: config.store.url, logger, rateLimit: config.rateLimit }) : {}),
+    ...(config.store.kind === "redis" ? await redisState(config.store, logger, config.rateLimit) : {}),
   };
 }
 
@@ -145,4 +145,14 @@ function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
     provider: createSecretProvider(provider as unknown as SecretProviderConfig, { logger }),
     ...(watch ? { watch: watch as SecretWatchOptions } : {}),
   };
+}
+
+async function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
+  const { source, reconnectMaxDelayMs, durableWrites } = store;
+  const redisStore = {
+    ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
+    ...(durableWrites !== undefined ? { durableWrites } : {}),
+  };
+  const { createRedisHostState } = await import("../host/with-redis.js");
+  return createRedisHostState({ redis: source, logger, rateLimit, redisStore });
 }

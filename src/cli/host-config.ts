@@ -4,6 +4,8 @@ import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
 import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
+import type { DurableWritesOptions } from "../store/redis-durability.js";
+import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
 import {
   ConfigError,
   obj,
@@ -24,7 +26,7 @@ export interface HostConfig {
   tls?: "auto" | { cert: string; key: string; ca?: string; requestClientCert: boolean };
   magicCookie: { key: string; value: string };
   appProtocolVersions?: string[];
-  store: { kind: "memory" } | { kind: "redis"; url: string };
+  store: { kind: "memory" } | RedisStoreConfig;
   runtimeTokenTtlMs?: number;
   grantTtlMs?: number;
   limits: Partial<Record<keyof typeof DEFAULT_LIMITS, number>>;
@@ -46,6 +48,14 @@ export interface HostConfig {
   plugins: PluginConfig[];
   /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
   exitOnPluginFailure: boolean;
+}
+
+/** `store: redis://…`, `store: redis` (PLUGBOARD_REDIS_URL) or `store: { redis: { url | sentinels | cluster … } }`. */
+export interface RedisStoreConfig {
+  kind: "redis";
+  source: RedisSource;
+  reconnectMaxDelayMs?: number;
+  durableWrites?: DurableWritesOptions | false;
 }
 
 export interface Budget {
@@ -154,13 +164,7 @@ export function parseHostConfig(raw: unknown, baseDir: string, env: NodeJS.Proce
   onlyKeys(cookie, ["key", "value", "valueEnv"], "magicCookie");
   const magicCookie = { key: str(cookie, "key", "magicCookie"), value: strOrEnv(cookie, "value", "magicCookie", env) };
 
-  const storeValue = root["store"] ?? "memory";
-  if (typeof storeValue !== "string") throw new ConfigError("store", 'must be "memory" or a redis:// URL');
-  const storeUrl = storeValue === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : storeValue;
-  let store: HostConfig["store"];
-  if (storeUrl === "memory") store = { kind: "memory" };
-  else if (/^rediss?:\/\//.test(storeUrl)) store = { kind: "redis", url: storeUrl };
-  else throw new ConfigError("store", 'must be "memory", a redis:// URL, or "redis" with PLUGBOARD_REDIS_URL set');
+  const store = parseStore(root["store"] ?? "memory", env);
 
   const tokens = optObj(root, "tokens", "") ?? {};
   onlyKeys(tokens, ["runtimeTtlMs", "grantTtlMs"], "tokens");
@@ -294,4 +298,46 @@ function sandboxWithPaths(sandbox: Obj, path: (p: string) => string): SandboxSpe
     ...(node && typeof node === "object" ? { node: { ...node, fsRead: paths(node["fsRead"]), fsWrite: paths(node["fsWrite"]) } } : {}),
     ...(namespaces && typeof namespaces === "object" ? { namespaces: { ...(namespaces as Obj), writable: paths((namespaces as Obj)["writable"]) } } : {}),
   } as SandboxSpec;
+}
+
+function parseStore(value: unknown, env: NodeJS.ProcessEnv): HostConfig["store"] {
+  if (typeof value === "string") {
+    const url = value === "redis" ? env["PLUGBOARD_REDIS_URL"] ?? "" : value;
+    if (url === "memory") return { kind: "memory" };
+    if (/^rediss?:\/\//.test(url)) return { kind: "redis", source: url };
+    throw new ConfigError("store", 'must be "memory", a redis:// URL, "redis" with PLUGBOARD_REDIS_URL set, or { redis: { … } }');
+  }
+  const o = obj(value, "store");
+  onlyKeys(o, ["redis", "reconnectMaxDelayMs", "durableWrites"], "store");
+  let source: RedisSource;
+  try {
+    source = validateRedisSource(o["redis"], "redis");
+  } catch (e) {
+    throw new ConfigError("store.redis", (e as Error).message.replace(/^redis\.?/, "").trim() || "invalid");
+  }
+  const reconnectMaxDelayMs = optNum(o, "reconnectMaxDelayMs", "store", { min: 1 });
+  let durableWrites: DurableWritesOptions | false | undefined;
+  if (o["durableWrites"] === false) durableWrites = false;
+  else {
+    const d = optObj(o, "durableWrites", "store");
+    if (d) {
+      onlyKeys(d, ["replicas", "timeoutMs", "replicaCheckMs", "recentLimit"], "store.durableWrites");
+      const replicas = d["replicas"] === "auto" ? "auto" : optNum(d, "replicas", "store.durableWrites", { min: 0 });
+      const timeoutMs = optNum(d, "timeoutMs", "store.durableWrites", { min: 0 });
+      const replicaCheckMs = optNum(d, "replicaCheckMs", "store.durableWrites", { min: 0 });
+      const recentLimit = optNum(d, "recentLimit", "store.durableWrites", { min: 0 });
+      durableWrites = {
+        ...(replicas !== undefined ? { replicas } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(replicaCheckMs !== undefined ? { replicaCheckMs } : {}),
+        ...(recentLimit !== undefined ? { recentLimit } : {}),
+      };
+    }
+  }
+  return {
+    kind: "redis",
+    source,
+    ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
+    ...(durableWrites !== undefined ? { durableWrites } : {}),
+  };
 }

@@ -13,7 +13,10 @@ import { createInProcessRoute, type InProcessRouteDeps } from "./route.js";
 import { createUpstreamClient } from "./upstream.js";
 
 export interface HostClientOptions {
-  /** Wire protocol towards the provider. Default "connect". */
+  /**
+   * Wire protocol towards the provider. Default "grpc", which every provider serves (SDK, connect-go, grpcio,
+   * grpc-go); "connect" and "grpc-web" reach only providers that registered them (FailedPrecondition otherwise).
+   */
   protocol?: "connect" | "grpc" | "grpc-web";
   /** Route every call to this provider (runtime ID or registration ID). */
   pin?: string;
@@ -34,7 +37,11 @@ const NO_BASE_URL = "http://plugboard-host.invalid";
 /** Typed clients for the host app's own calls to its plugins (`host.client(Service)`). */
 export function createHostClientFactory(deps: InProcessRouteDeps & { upstreamTls?: UpstreamTls | undefined; maxMessageBytes: number }) {
   const upstream = createUpstreamClient(deps.upstreamTls);
-  const route = createInProcessRoute(deps);
+  const routes = {
+    connect: createInProcessRoute(deps, "connect"),
+    grpc: createInProcessRoute(deps, "grpc"),
+    "grpc-web": createInProcessRoute(deps, "grpc-web"),
+  };
 
   function transport(options: HostClientOptions): Transport {
     const pin = options.pin;
@@ -51,7 +58,7 @@ export function createHostClientFactory(deps: InProcessRouteDeps & { upstreamTls
             }) satisfies Interceptor,
           ]
         : []),
-      route,
+      routes[options.protocol ?? "grpc"],
     ];
     const common: CommonTransportOptions = {
       httpClient: upstream.httpClient,
@@ -65,7 +72,7 @@ export function createHostClientFactory(deps: InProcessRouteDeps & { upstreamTls
       writeMaxBytes: deps.maxMessageBytes,
       ...(options.timeoutMs !== undefined ? { defaultTimeoutMs: options.timeoutMs } : {}),
     };
-    return TRANSPORTS[options.protocol ?? "connect"](common);
+    return TRANSPORTS[options.protocol ?? "grpc"](common);
   }
 
   return {

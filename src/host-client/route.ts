@@ -6,6 +6,7 @@ import { createCallerSigner } from "../router/caller-signer.js";
 import { rateLimitedError } from "../router/retry-info.js";
 import type { CallEndInfo, RouteTarget } from "../router/router.js";
 import { HOST_CALLER } from "./identity.js";
+import { Protocol } from "../../gen/plugboard/v1/common_pb.js";
 
 export interface InProcessRouteDeps {
   /** Throws PermissionDenied when the host app may not call this method (policy, RBAC). */
@@ -24,8 +25,10 @@ const codeOf = (e: unknown) => codeToString(ConnectError.from(e).code);
  * then send the request straight to it — no round trip through the host's own server. Every
  * call is counted like a routed one (metrics, audit, in-flight for drains).
  */
-export function createInProcessRoute(deps: InProcessRouteDeps): Interceptor {
+export function createInProcessRoute(deps: InProcessRouteDeps, protocol: "connect" | "grpc" | "grpc-web" = "grpc"): Interceptor {
   const signer = createCallerSigner();
+  // The host app's calls go straight to the provider, untranslated: it must serve the client's protocol.
+  const needed = protocol === "connect" ? Protocol.CONNECT : protocol === "grpc-web" ? Protocol.GRPC_WEB : undefined;
   return (next) => async (req) => {
     const service = req.service.typeName;
     const method = req.method.name;
@@ -47,6 +50,12 @@ export function createInProcessRoute(deps: InProcessRouteDeps): Interceptor {
         if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
       }
       target = await deps.resolve(service, req.header.get(HEADER_PROVIDER) ?? undefined);
+      if (needed !== undefined && !target.protocols?.includes(needed)) {
+        throw new ConnectError(
+          `the provider of ${service} serves gRPC only (its registration's protocols): use host.client(service, { protocol: "grpc" })`,
+          Code.FailedPrecondition,
+        );
+      }
     } catch (e) {
       end(codeOf(e));
       throw e;

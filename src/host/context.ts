@@ -10,6 +10,7 @@ import type { AuditSink } from "../audit/audit.js";
 import type { Enrolments } from "../enrolment/enrolment.js";
 import type { SecretAdmission } from "../secrets/admission.js";
 import type { Admission } from "../admission/index.js";
+import type { DescriptorPool } from "../reflection/pool.js";
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
@@ -49,4 +50,6 @@ export interface HostContext {
   admitSecrets: SecretAdmission;
   /** Handshake rate per peer and caps on runtimes and registrations. */
   admission: Admission;
+  /** Descriptors served over gRPC reflection (host services, registrations that carried a set). */
+  descriptors: DescriptorPool;
 }

@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { SecretsService } from "../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretsService } from "../secrets/service.js";
+import { createHostReflection } from "../reflection/host.js";
 import { createSecretAdmission, refuseRequiredSecrets } from "../secrets/admission.js";
 import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
@@ -34,6 +35,7 @@ import { createTokenAuthenticator } from "../identity/token-authenticator.js";
 import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls } from "../identity/auto-tls-host.js";
 import type { AutoTls, PluginCredentials } from "../identity/auto-tls.js";
 import { createLifecycleService } from "../lifecycle/service.js";
+import { DEFAULT_REGISTRATION_LEASE_MS, createLeases } from "../lifecycle/leases.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
 import type { HostPolicy } from "../policy/host-policy.js";
@@ -105,6 +107,8 @@ export interface PluginHost {
   discover(service: DescService | string, options?: DiscoverOptions): Promise<Registration[]>;
   /** The service's registrations now, then every change, until `signal` aborts. */
   watch(service: DescService | string, options?: { signal?: AbortSignal }): AsyncIterable<HostWatchEvent>;
+  /** The handshake cookie (not a secret): the launcher passes it to plugins as PLUGBOARD_MAGIC_COOKIE_KEY/_VALUE. */
+  readonly magicCookie: { readonly key: string; readonly value: string };
   /** A single-use secret for one plugin process the host app launches itself. */
   issueLaunchSecret(pluginName: string, ttlMs?: number): string;
   /** A name-bound bootstrap credential for a plugin started outside the host (see docs/protocol.md). */
@@ -140,7 +144,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     metrics.observeAudit(event);
     auditSink(event);
   };
+  const reflection = createHostReflection(store, [
+    HandshakeService, RegistryService, BrokerService, LifecycleService, AdminService, Health,
+    ...(options.secrets ? [SecretsService] : []),
+    ...capabilities.map((c) => c.service),
+  ]);
   const host: HostContext = {
+    descriptors: reflection.pool,
     hostId: randomId("host_", resolved.random),
     store,
     tokens,
@@ -171,6 +181,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   if (host.allowUnprovenNames)
     logger.warn("allowUnprovenNames is on: plugins may handshake without proving their name (development only; such runtimes are marked unproven)");
 
+  // Registrations are leases their runtimes renew; ended ones are swept on every host sharing the store.
+  const leases = createLeases({ store, leaseMs: options.registrationLeaseMs ?? DEFAULT_REGISTRATION_LEASE_MS, now: resolved.now, logger });
+
   // Header-list, request-body and unauthenticated-stream limits on every request (docs/security.md).
   const requestGuard = createRequestGuard(resolved.limits);
   const autoTls = createAutoTlsSlot(options.autoTls);
@@ -189,6 +202,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     Health.typeName,
     ...(options.secrets ? [SecretsService.typeName] : []),
     ...capabilityTypes,
+    ...reflection.typeNames,
   ]);
   // Host streams end with the credential that opened them (revoked, expired, runtime removed).
   const credentialLifetime = createCredentialLifetime({ store, now: resolved.now });
@@ -206,9 +220,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   const routes = (router: ConnectRouter) => {
     router.service(HandshakeService, createHandshakeService(host));
-    router.service(RegistryService, createRegistryService(host));
+    router.service(RegistryService, createRegistryService(host, leases));
     router.service(BrokerService, createBrokerService(host));
-    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current }));
+    router.service(LifecycleService, createLifecycleService(host, { autoTls: autoTls.current, leases }));
     router.service(AdminService, createAdminService(host));
     router.service(Health, createGrpcHealthService(store, hostServices, resolved.limits));
     if (options.secrets) {
@@ -227,6 +241,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       );
     }
     for (const capability of capabilities) router.service(capability.service, capability.impl);
+    reflection.mount(router);
   };
   const connectHandler = connectNodeAdapter({
     routes,
@@ -294,6 +309,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(outliers ? { outliers } : {}),
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
+    methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
   });
   const hostClients = createHostClientFactory({
     authorize: hostAppAuthorization(host.policy, options.rbac),
@@ -364,6 +380,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       logger.info({ url: server.url }, "plugboard ops endpoints listening");
       return server;
     },
+    magicCookie: { key: options.magicCookie.key, value: options.magicCookie.value },
     issueLaunchSecret: (pluginName, ttlMs) => host.launchSecrets.issue(pluginName, ttlMs),
     issueEnrolmentToken: (pluginName, enrolOptions) => host.enrolments.issue(pluginName, enrolOptions),
     revokeEnrolmentToken: (id) => host.enrolments.revoke(id),
@@ -373,9 +390,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...discovery,
     async close() {
       clearInterval(sweeper);
+      leases.stop();
       autoTls.close();
       prober?.stop();
       forgetEnded();
+      reflection.close();
       credentialLifetime.close();
       metrics.close();
       stopResetLog();

@@ -90,6 +90,12 @@ export interface PluginHostOptions {
    * fails is out of rotation at once, N failures in a row eject it for longer. See docs/router.md.
    */
   outlierEjection?: OutlierEjectionOptions | false;
+  /**
+   * Registrations are leases of this length, renewed by their runtime (LifecycleService.Heartbeat;
+   * the SDK does it): one that stops renewing (killed -9) leaves rotation on every host sharing the
+   * store. Default 10 s; 0 turns leases off.
+   */
+  registrationLeaseMs?: number;
   /** How often expired runtimes and credentials are swept. Default 10 s. */
   sweepIntervalMs?: number;
   random?: RandomSource;

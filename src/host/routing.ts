@@ -117,7 +117,7 @@ export function createRoutingDecisions(
           pin !== undefined ? `pinned provider of ${serviceType} is not available` : `no healthy provider of ${serviceType} in range ${range}`,
           Code.Unavailable,
         );
-      return { runtimeId: chosen.runtimeId, registrationId: chosen.registrationId, endpoint: chosen.endpoint, signingKey: await keyOf(chosen) };
+      return { runtimeId: chosen.runtimeId, registrationId: chosen.registrationId, endpoint: chosen.endpoint, signingKey: await keyOf(chosen), ...(chosen.protocols ? { protocols: chosen.protocols } : {}) };
     },
 
     /** Forget cached keys of runtimes that ended. */

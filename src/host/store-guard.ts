@@ -69,6 +69,8 @@ export function guardStore(store: Store, logger: Logger): Store {
     listRegistrations: guard("listRegistrations"),
     countRegistrations: guard("countRegistrations"),
     listRuntimeRegistrations: guard("listRuntimeRegistrations"),
+    renewLease: guard("renewLease"),
+    sweepLeases: guard("sweepLeases"),
     sweep: guard("sweep"),
     // Readiness: a failing ping is simply "not ready".
     ping: () => store.ping().catch(() => false),

@@ -1,15 +1,29 @@
-import { Redis } from "ioredis";
 import { createLogger, type Logger } from "../log/logger.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from "../store/redis.js";
+import { connectRedis, validateRedisSource, type RedisClient, type RedisSource } from "../store/redis-source.js";
 import { createPluginHost, type PluginHost } from "./create.js";
 import type { PluginHostOptions } from "./options.js";
 
+type StoreTuning = Omit<RedisStoreOptions, "url" | "source" | "client" | "logger">;
+
 export interface RedisPluginHostOptions extends Omit<PluginHostOptions, "store"> {
-  /** redis:// or rediss:// URL shared by every host of the deployment. */
-  redisUrl: string;
-  /** Tuning for the shared store (key prefix, timeouts); the URL and logger come from above. */
-  redisStore?: Omit<RedisStoreOptions, "url" | "client" | "logger">;
+  /** The Redis every host of the deployment shares: a URL, `{ url }`, `{ sentinels, name, … }` or `{ cluster, … }`. */
+  redis?: RedisSource;
+  /** Same as `redis: url` (kept for existing callers). */
+  redisUrl?: string;
+  /** Tuning for the shared store (key prefix, timeouts); the source and logger come from above. */
+  redisStore?: StoreTuning;
+}
+
+function sourceOf(options: { redis?: RedisSource | undefined; redisUrl?: string | undefined }): RedisSource {
+  if ((options.redis === undefined) === (options.redisUrl === undefined)) throw new Error("give exactly one of redis or redisUrl");
+  if (options.redisUrl !== undefined && !/^rediss?:\/\//.test(options.redisUrl)) throw new Error("redisUrl must be a redis:// or rediss:// URL");
+  try {
+    return validateRedisSource(options.redis ?? options.redisUrl, "redis");
+  } catch (e) {
+    throw new Error((e as Error).message);
+  }
 }
 
 export interface RedisHostState {
@@ -25,17 +39,23 @@ export interface RedisHostState {
  * store's close() closes too. For `createPluginHost({ ...options, ...state })` and the CLI.
  */
 export async function createRedisHostState(options: {
-  redisUrl: string;
+  redis?: RedisSource | undefined;
+  /** Same as `redis: url`. */
+  redisUrl?: string | undefined;
   logger: Logger;
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter | undefined;
-  redisStore?: Omit<RedisStoreOptions, "url" | "client" | "logger"> | undefined;
+  redisStore?: StoreTuning | undefined;
 }): Promise<RedisHostState> {
-  const { redisUrl, logger, rateLimit, redisStore } = options;
-  if (!/^rediss?:\/\//.test(redisUrl ?? "")) throw new Error("redisUrl must be a redis:// or rediss:// URL");
-  const store = await createRedisStore({ ...redisStore, url: redisUrl, logger });
+  const { logger, rateLimit, redisStore } = options;
+  const source = sourceOf(options);
+  const store = await createRedisStore({ ...redisStore, source, logger });
   if (!rateLimit || "consume" in rateLimit || rateLimit.redis) return rateLimit ? { store, rateLimit } : { store };
   // No offline queue: while Redis is away the limiter falls back to memory at once instead of waiting.
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 0, enableOfflineQueue: false, connectionName: "plugboard-ratelimit" });
+  const client = connectRedis(source, {
+    connectionName: "plugboard-ratelimit",
+    enableOfflineQueue: false,
+    reconnectMaxDelayMs: redisStore?.reconnectMaxDelayMs,
+  });
   client.on("error", (err: Error) => logger.debug({ err: err.message }, "rate limiter redis connection error"));
   try {
     // Budgets are shared from the first call, not after a start-up stretch limited from memory.
@@ -63,9 +83,9 @@ export async function createRedisHostState(options: {
  * if it is not there).
  */
 export async function createPluginHostWithRedis(options: RedisPluginHostOptions): Promise<PluginHost> {
-  const { redisUrl, redisStore, ...hostOptions } = options;
+  const { redis, redisUrl, redisStore, ...hostOptions } = options;
   const logger = hostOptions.logger ?? createLogger({ name: "plugboard" });
-  const state = await createRedisHostState({ redisUrl, logger, rateLimit: hostOptions.rateLimit, redisStore });
+  const state = await createRedisHostState({ redis, redisUrl, logger, rateLimit: hostOptions.rateLimit, redisStore });
   try {
     return createPluginHost({ ...hostOptions, logger, ...state });
   } catch (e) {
@@ -74,7 +94,7 @@ export async function createPluginHostWithRedis(options: RedisPluginHostOptions)
   }
 }
 
-function readyWithin(client: Redis, timeoutMs: number): Promise<void> {
+function readyWithin(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -6,6 +6,9 @@ export const LAUNCH_ENV = {
   launchSecret: "PLUGBOARD_LAUNCH_SECRET",
   pluginPort: "PLUGBOARD_PLUGIN_PORT",
   parentPid: "PLUGBOARD_PARENT_PID",
+  /** The host's magic cookie (as go-plugin passes it): a plugin handshakes with it; not a secret. */
+  magicCookieKey: "PLUGBOARD_MAGIC_COOKIE_KEY",
+  magicCookieValue: "PLUGBOARD_MAGIC_COOKIE_VALUE",
   /**
    * AutoMTLS: the plugin's certificate, key and the CA, PEM. The environment is the channel the
    * launch secret already uses: never on disk, readable only by the same user (/proc/<pid>/environ),
@@ -28,6 +31,7 @@ export function pluginEnv(
     launchSecret: string;
     port: number;
     parentPid: number;
+    magicCookie?: { key: string; value: string };
     tls?: { certPem: string; keyPem: string; caPem: string } | undefined;
   },
   hostEnv: NodeJS.ProcessEnv = process.env,
@@ -42,6 +46,10 @@ export function pluginEnv(
   env[LAUNCH_ENV.launchSecret] = launch.launchSecret;
   env[LAUNCH_ENV.pluginPort] = String(launch.port);
   env[LAUNCH_ENV.parentPid] = String(launch.parentPid);
+  if (launch.magicCookie) {
+    env[LAUNCH_ENV.magicCookieKey] = launch.magicCookie.key;
+    env[LAUNCH_ENV.magicCookieValue] = launch.magicCookie.value;
+  }
   if (launch.tls) {
     env[LAUNCH_ENV.tlsCert] = launch.tls.certPem;
     env[LAUNCH_ENV.tlsKey] = launch.tls.keyPem;

@@ -5,6 +5,7 @@ import { drainRuntime } from "./drain.js";
 import { dependencyLayers } from "./order.js";
 import type { OutputCaptureOptions } from "./output.js";
 import { resolveSpec, type PluginSpec } from "./spec.js";
+import { forgetDeadLaunches } from "./launch-records.js";
 import { createSupervisor, type FailureEvent, type PluginStatus, type RestartEvent, type Supervisor } from "./supervisor.js";
 
 export interface LauncherOptions {
@@ -73,6 +74,9 @@ export function createLauncher(options: LauncherOptions): Launcher {
   // `plugboard_launched_plugins{plugin,state}`: a plugin that gave up is visible, not just logged.
   options.host.metrics.addLaunchedPlugins(() => [...supervisors.values()].map((s) => s.status()));
 
+  // Runtimes a killed predecessor of this host launched died with it: out of the store before any start.
+  const forgotten = forgetDeadLaunches(options.host.store, logger).catch((e: unknown) => logger.warn({ err: String(e) }, "could not check for dead launches"));
+
   // A host that exits normally takes its plugins along; a killed one relies on the plugins' watchdog.
   const onProcessExit = () => {
     for (const s of supervisors.values()) s.killNow();
@@ -93,6 +97,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
     supervisors.set(resolved.name, supervisor);
     declared.set(resolved.name, { name: resolved.name, provides: resolved.provides, requires: resolved.requires });
     installExitHook();
+    await forgotten;
     await supervisor.start();
     return supervisor.status();
   }

@@ -1,4 +1,5 @@
 /** What the launcher needs to run one plugin process, and how to supervise it. */
+import { LAUNCH_ENV } from "./env.js";
 import { resolveSandbox, type ResolvedSandbox, type SandboxSpec } from "../sandbox/index.js";
 
 export type RestartPolicyName = "on-failure" | "always" | "never";
@@ -75,15 +76,7 @@ export interface ResolvedSpec {
 }
 
 /** Variables only the launcher sets (see env.ts). */
-const LAUNCHER_SET = new Set([
-  "PLUGBOARD_HOST_URL",
-  "PLUGBOARD_LAUNCH_SECRET",
-  "PLUGBOARD_PLUGIN_PORT",
-  "PLUGBOARD_PARENT_PID",
-  "PLUGBOARD_TLS_CERT",
-  "PLUGBOARD_TLS_KEY",
-  "PLUGBOARD_TLS_CA",
-]);
+const LAUNCHER_SET = new Set(Object.values(LAUNCH_ENV) as string[]);
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

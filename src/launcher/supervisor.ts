@@ -2,6 +2,7 @@ import type { AuditSink } from "../audit/audit.js";
 import { auditPluginProcess } from "../audit/plugin-process.js";
 import type { PluginHost } from "../host/create.js";
 import type { Logger } from "../log/logger.js";
+import { recordLaunch } from "./launch-records.js";
 import { createRestartTracker, shouldRestart } from "./backoff.js";
 import { deferred } from "./deferred.js";
 import { pluginEnv } from "./env.js";
@@ -148,7 +149,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
     const tls = await host.issuePluginCredentials(spec.name);
     if (retiring) return;
     const launchSecret = host.issueLaunchSecret(spec.name, spec.startTimeoutMs + 60_000);
-    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls });
+    const env = pluginEnv(spec, { hostUrl: deps.hostUrl, launchSecret, port, parentPid: process.pid, tls, magicCookie: host.magicCookie });
     const p = spawnGroup({ ...sandboxCommand(spec.sandbox, { command: spec.command, args: spec.args, env, cwd: spec.cwd }), cwd: spec.cwd });
     proc = p;
     watchCeiling(p);
@@ -180,6 +181,7 @@ export function createSupervisor(spec: ResolvedSpec, deps: SupervisorDeps) {
       warnOnSpecMismatch(runtime);
       runtimeId = runtime.runtimeId;
       deps.claimed.add(runtime.runtimeId);
+      await recordLaunch(host.store, runtime.runtimeId, p.pid).catch((e: unknown) => log.warn({ err: String(e) }, "could not record the launch"));
       state = "ready";
       readyAt = Date.now();
       initial = false;

@@ -3,7 +3,7 @@ import { LAUNCH_ENV } from "./env.js";
 export interface ParentWatchdogOptions {
   /** Default env PLUGBOARD_PARENT_PID; without one the watchdog does nothing. */
   parentPid?: number;
-  /** Default 500 ms. */
+  /** Default 250 ms: a plugin leaves well within a second of its host's death. */
   intervalMs?: number;
   /** What to do once the host is gone. Default: exit the process (code 0). */
   onParentGone?: () => void;
@@ -29,7 +29,7 @@ export function startParentWatchdog(options: ParentWatchdogOptions = {}): () => 
   const fromEnv = Number(process.env[LAUNCH_ENV.parentPid]);
   const parentPid = options.parentPid ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined);
   if (parentPid === undefined) return () => undefined;
-  const intervalMs = options.intervalMs ?? 500;
+  const intervalMs = options.intervalMs ?? 250;
   const onParentGone = options.onParentGone ?? (() => process.exit(0));
   // Started by a launcher, our parent is the host; a wrapper (a shell, npx) would be the parent instead.
   const initialPpid = process.ppid;

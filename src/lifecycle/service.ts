@@ -1,16 +1,19 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
-import { LifecycleService, RenewCertificateResponseSchema, ReportHealthResponseSchema } from "../../gen/plugboard/v1/lifecycle_pb.js";
+import { HeartbeatResponseSchema, LifecycleService, RenewCertificateResponseSchema, ReportHealthResponseSchema } from "../../gen/plugboard/v1/lifecycle_pb.js";
 import { actorOf } from "../audit/audit.js";
 import type { AutoTls } from "../identity/auto-tls.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey } from "../identity/identity.js";
 import { invalid } from "../validation/fields.js";
+import type { Leases } from "./leases.js";
 
 export interface LifecycleOptions {
   /** The host's AutoMTLS CA, once it runs one; RenewCertificate is refused without it. */
   autoTls?: () => AutoTls | undefined;
+  /** Registration leases, renewed by Heartbeat. */
+  leases?: Leases;
 }
 
 export function createLifecycleService(host: HostContext, options: LifecycleOptions = {}): ServiceImpl<typeof LifecycleService> {
@@ -22,6 +25,14 @@ export function createLifecycleService(host: HostContext, options: LifecycleOpti
       if (Buffer.byteLength(req.message) > host.limits.metadataValueBytes) throw invalid("message", "too long");
       await host.store.setHealth(caller.runtimeId, req.state as 1 | 2 | 3, req.message, host.now());
       return create(ReportHealthResponseSchema, {});
+    },
+
+    async heartbeat(_req, context) {
+      const caller = context.values.get(identityKey);
+      if (caller?.runtimeId === undefined) throw new ConnectError("only a plugin runtime sends heartbeats", Code.PermissionDenied);
+      await options.leases?.renew(caller.runtimeId);
+      const registrations = await host.store.countRegistrations({ runtimeId: caller.runtimeId });
+      return create(HeartbeatResponseSchema, { leaseMs: options.leases?.leaseMs ?? 0, registrations });
     },
 
     async renewCertificate(req, context) {

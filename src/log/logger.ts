@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from "pino";
+import { createSafeDestination } from "./safe-destination.js";
 
 export type { Logger };
 
@@ -32,7 +33,7 @@ export const REDACTED_PATHS = [
 export interface LoggerSettings {
   level?: LoggerOptions["level"];
   name?: string;
-  /** Where records go (default stdout). */
+  /** Where records go (default stdout, dropping lines rather than blocking when the pipe is full or broken). */
   destination?: pino.DestinationStream;
 }
 
@@ -42,7 +43,7 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
   };
   if (settings.name !== undefined) options.name = settings.name;
-  return settings.destination ? pino(options, settings.destination) : pino(options);
+  return pino(options, settings.destination ?? createSafeDestination(1));
 }
 
 /** A logger that drops everything, for tests and embedding without logs. */

@@ -52,6 +52,8 @@ export const DEFAULT_LIMITS = {
   pageSize: 100,
   maxPageSize: 1000,
   pageBytes: 1024 * 1024,
+  /** Encoded FileDescriptorSet a registration may carry for reflection. */
+  descriptorSetBytes: 1024 * 1024,
   /** A request stream must deliver its whole request within this long, unless authenticated and streaming. */
   requestBodyTimeoutMs: 30_000,
   /** Streams not yet authenticated whose request is still arriving, per remote address (IPv6: per /64). */

@@ -13,5 +13,6 @@ export function toRegistration(record: RegistrationRecord): Registration {
     metadata: record.metadata,
     weight: record.weight,
     health: record.health,
+    protocols: record.protocols ?? [],
   });
 }

@@ -12,6 +12,7 @@ import {
   type WatchResponse,
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { actorOf } from "../audit/audit.js";
+import { validProtocols } from "./protocols.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey, type Identity } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
@@ -20,6 +21,7 @@ import { randomId } from "../tokens/tokens.js";
 import { invalid, validateMetadata, validateRange, validateServiceType, validateVersion } from "../validation/fields.js";
 import { validateEndpointWithin } from "../validation/urls.js";
 import { toRegistration } from "./convert.js";
+import type { Leases } from "../lifecycle/leases.js";
 import { createSelector, matchingProviders } from "./select.js";
 import { BoundedQueue } from "./watch-queue.js";
 import { validateMetadataTotal } from "../admission/index.js";
@@ -31,6 +33,7 @@ const REMOVAL: Record<RemovalCause, RemovalReason> = {
   unregistered: RemovalReason.UNREGISTERED,
   revoked: RemovalReason.RUNTIME_REVOKED,
   expired: RemovalReason.RUNTIME_EXPIRED,
+  lease_expired: RemovalReason.LEASE_EXPIRED,
 };
 
 function runtimeCaller(context: HandlerContext): Identity & { runtimeId: string } {
@@ -40,7 +43,7 @@ function runtimeCaller(context: HandlerContext): Identity & { runtimeId: string 
   return caller as Identity & { runtimeId: string };
 }
 
-export function createRegistryService(host: HostContext): ServiceImpl<typeof RegistryService> {
+export function createRegistryService(host: HostContext, leases?: Leases): ServiceImpl<typeof RegistryService> {
   const selector = createSelector();
   const watchers = new Map<string, number>();
 
@@ -83,10 +86,19 @@ export function createRegistryService(host: HostContext): ServiceImpl<typeof Reg
         metadata: { ...req.metadata },
         weight: req.weight,
         health: runtime.health,
+        ...(req.protocols.length > 0 ? { protocols: validProtocols(req.protocols) } : {}),
       };
+      if (req.fileDescriptorSet.length > 0) {
+        if (req.fileDescriptorSet.length > host.limits.descriptorSetBytes) {
+          throw invalid("file_descriptor_set", `at most ${host.limits.descriptorSetBytes} bytes (limit descriptorSetBytes)`);
+        }
+        host.descriptors.addSet(record.registrationId, req.serviceType, req.fileDescriptorSet);
+      }
+      // The lease first: a registration must never sit in the store without one.
+      await leases?.renew(runtime.runtimeId);
       await host.store.putRegistration(record);
       host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });
-      return create(RegisterResponseSchema, { registration: toRegistration(record) });
+      return create(RegisterResponseSchema, { registration: toRegistration(record), leaseMs: leases?.leaseMs ?? 0 });
     },
 
     async unregister(req, context) {

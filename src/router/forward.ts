@@ -51,7 +51,8 @@ export interface ForwardRequest {
   inFlight?: CallCounts | undefined;
 }
 
-function releaseInFlight(call: ForwardRequest): void {
+/** Takes the call's in-flight count back (every way of forwarding calls it once, when the call ends). */
+export function releaseInFlight(call: ForwardRequest): void {
   call.inFlight?.decrement(call.runtimeId ?? "");
 }
 

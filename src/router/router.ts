@@ -10,7 +10,8 @@ import { parseCallPath, type CallPath } from "./call-path.js";
 import { CallCounts } from "./call-counts.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
-import { forwardCall } from "./forward.js";
+import { forwardCall, type ForwardRequest } from "./forward.js";
+import { bridgeCall, bridgeRefusal, callerCodec, JsonCodec, needsBridge, type MethodSchema } from "./bridge/index.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
 import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
@@ -25,6 +26,8 @@ export interface RouteTarget {
   endpoint: string;
   /** HMAC key the provider verifies the caller header with. */
   signingKey: Buffer;
+  /** Protocol enum values the provider serves; absent or empty means gRPC only (the router translates). */
+  protocols?: readonly number[];
 }
 
 export interface CallEndInfo {
@@ -65,6 +68,8 @@ export interface RouterOptions {
   maxPendingPerService?: number;
   /** Passive outlier ejection: told how each provider fared (the resolver leaves ejected ones out). */
   outliers?: OutlierDetector;
+  /** The method's message types from the provider's registered descriptors: lets JSON cross the protocol bridge. */
+  methodSchema?(registrationId: string, service: string, method: string): MethodSchema | undefined;
   /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
   watchCaller?(caller: Identity, onEnd: (error: ConnectError) => void): () => void;
 }
@@ -214,6 +219,15 @@ export function createRouter(opts: RouterOptions): Router {
           upstreamTarget = pool.target(target.endpoint);
         }
       }
+      // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
+      const bridged = needsBridge(protocol, target.protocols);
+      let json: JsonCodec | undefined;
+      if (bridged && callerCodec(protocol, req.headers, path.rawPath) !== "proto") {
+        // JSON crosses only with the provider's schema (its registration's descriptors).
+        const schema = callerCodec(protocol, req.headers, path.rawPath) === "json" ? opts.methodSchema?.(target.registrationId, path.service, path.method) : undefined;
+        if (!schema) throw bridgeRefusal(protocol, req.headers, path.rawPath, path.service)!;
+        json = new JsonCodec(schema);
+      }
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
@@ -227,7 +241,7 @@ export function createRouter(opts: RouterOptions): Router {
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
       let settled = false;
       let stopWatching: (() => void) | undefined;
-      const cancel = forwardCall(pool, {
+      const call: ForwardRequest = {
         ...(opts.watchCaller
           ? {
               onSettled: () => {
@@ -259,7 +273,8 @@ export function createRouter(opts: RouterOptions): Router {
                 runtimeId: target.runtimeId,
               })
           : undefined,
-      });
+      };
+      const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
       const err = asConnectError(e);

@@ -47,7 +47,8 @@ export interface PluginOptions {
   hostUrl?: string;
   name: string;
   version: string;
-  magicCookie: { key: string; value: string };
+  /** Default env PLUGBOARD_MAGIC_COOKIE_KEY and PLUGBOARD_MAGIC_COOKIE_VALUE (set by the host's launcher). */
+  magicCookie?: { key: string; value: string };
   appProtocolRanges?: string[];
   provides?: Provided[];
   requires?: Required[];
@@ -90,8 +91,10 @@ export interface PluginOptions {
   /** Largest message served or sent, in bytes. Default 4 MiB. */
   maxMessageBytes?: number;
   /**
-   * How often a providing plugin checks in with the host, so it notices a restarted host
-   * (and re-handshakes, re-registers) without waiting for its next token refresh. Default 5 s; 0 disables.
+   * How often a providing plugin checks in with the host (LifecycleService.Heartbeat): renews its
+   * registrations' lease (at least every third of the lease the host states) and notices a
+   * restarted host (re-handshakes, re-registers) without waiting for its next token refresh.
+   * Default 1 s; 0 disables (the host then removes the registrations when their lease runs out).
    */
   heartbeatMs?: number;
   /**
@@ -152,6 +155,12 @@ export interface ResolvedPluginOptions {
   secretGraceMs: number;
 }
 
+function cookieFromEnv(env: NodeJS.ProcessEnv): { key: string; value: string } | undefined {
+  const key = env["PLUGBOARD_MAGIC_COOKIE_KEY"];
+  const value = env["PLUGBOARD_MAGIC_COOKIE_VALUE"];
+  return key && value ? { key, value } : undefined;
+}
+
 const fail = (message: string): never => {
   throw new Error(`createPlugin: ${message}`);
 };
@@ -162,7 +171,10 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   if (!/^https?:\/\/[^/]+\/?$/.test(hostUrl)) fail("hostUrl must be http(s)://host:port");
   if (!options.name) fail("name is required");
   if (semver.valid(options.version) === null) fail("version must be a semver version");
-  if (!options.magicCookie?.key || !options.magicCookie.value) fail("magicCookie.key and magicCookie.value are required");
+  const magicCookie = options.magicCookie ?? cookieFromEnv(env);
+  if (!magicCookie?.key || !magicCookie.value) {
+    fail("magicCookie.key and magicCookie.value are required (or env PLUGBOARD_MAGIC_COOKIE_KEY and PLUGBOARD_MAGIC_COOKIE_VALUE, which the host's launcher sets)");
+  }
   const provides = options.provides ?? [];
   const types = new Set<string>();
   for (const p of provides) {
@@ -189,13 +201,13 @@ export function resolvePluginOptions(options: PluginOptions, env: NodeJS.Process
   const hostTls = options.hostTls ?? autoTls;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
-  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  const heartbeatMs = options.heartbeatMs ?? 1_000;
   if (!(drainTimeoutMs >= 0 && maxMessageBytes > 0 && heartbeatMs >= 0)) fail("drainTimeoutMs, maxMessageBytes and heartbeatMs must be non-negative");
   return {
     hostUrl: hostUrl.replace(/\/$/, ""),
     name: options.name,
     version: options.version,
-    magicCookie: options.magicCookie,
+    magicCookie: { key: magicCookie!.key, value: magicCookie!.value },
     appProtocolRanges: options.appProtocolRanges ?? ["^1.0.0"],
     provides,
     requires: options.requires ?? [],

@@ -1,10 +1,11 @@
 import { warnPlainText } from "./plain-text-warning.js";
 import { watchDependencies } from "./dependency-health.js";
 import { startParentWatchdog } from "../launcher/watchdog.js";
+import { retryCleanup } from "./cleanup-retry.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
-import { HealthState, type Registration } from "../../gen/plugboard/v1/common_pb.js";
+import { HealthState, Protocol as ServedProtocol, type Registration } from "../../gen/plugboard/v1/common_pb.js";
 import { HandshakeService } from "../../gen/plugboard/v1/handshake_pb.js";
 import { LifecycleService } from "../../gen/plugboard/v1/lifecycle_pb.js";
 import {
@@ -22,6 +23,7 @@ import { createCircuitBreakerInterceptor, type BreakerOptions } from "./circuit-
 import { createHostConnection, type ClientTransportOptions, type Protocol } from "./host-connection.js";
 import { resolvePluginOptions, type PluginOptions } from "./options.js";
 import { followPages } from "../paging/follow.js";
+import { fileDescriptorSetOf } from "../reflection/descriptor-set.js";
 import { createRetryInterceptor, type RetryOptions } from "./retry.js";
 import { startPluginServer, type PluginServer } from "./server.js";
 import { hostSubjectAltName, startCertificateRenewal } from "./certificate-renewal.js";
@@ -77,6 +79,10 @@ export interface Plugin {
 }
 
 const HEALTH = HEALTH_STATES;
+/** While the host is unreachable, heartbeats come at least this often: a restarted host is met within moments. */
+const HEARTBEAT_RETRY_MAX_MS = 200;
+/** How long a plugin whose host died may spend on clean-up before it exits anyway. */
+const PARENT_GONE_EXIT_MS = 800;
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -90,6 +96,8 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
   let server: PluginServer | undefined;
   let registrations: Registration[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
+  /** The registration lease the host applies (RegisterResponse/HeartbeatResponse.lease_ms); 0 = none. */
+  let hostLeaseMs = 0;
   let state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   const signalHandlers = new Map<NodeJS.Signals, () => void>();
 
@@ -130,10 +138,15 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           version: p.version ?? options.version,
           metadata: p.metadata ?? {},
           weight: p.weight ?? 0,
+          // connect-es servers speak every protocol: the router never needs to translate for them.
+          protocols: [ServedProtocol.GRPC, ServedProtocol.GRPC_WEB, ServedProtocol.CONNECT],
+          // The service's descriptors, so the host can describe it over gRPC reflection.
+          fileDescriptorSet: fileDescriptorSetOf([p.service]),
         },
         bearer(runtime.token),
       );
       if (res.registration) registrations.push(res.registration);
+      hostLeaseMs = res.leaseMs;
     }
     log.info({ runtimeId: runtime.runtimeId, services: registrations.map((r) => r.serviceType) }, "plugin registered");
   }
@@ -144,28 +157,56 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     return s;
   }
 
+  /**
+   * Renews this runtime's registration lease (LifecycleService.Heartbeat) and re-registers what the
+   * host lost. An Unauthenticated answer (a restarted host) makes the session re-handshake and
+   * re-register; while the host is unreachable it beats again soon (100 ms, then every 200 ms), so a
+   * restarted host is noticed within moments of its return rather than a whole interval later.
+   */
   function startHeartbeat() {
-    const first = options.provides[0];
-    if (!first || options.heartbeatMs === 0) return;
-    // A cheap authenticated call: an Unauthenticated answer makes the session re-handshake and re-register.
-    let beating = false;
-    heartbeat = setInterval(() => {
-      if (beating) return;
-      beating = true;
-      registry
-        .discover({ serviceType: first.service.typeName, includeUnhealthy: true }, { timeoutMs: options.heartbeatMs })
-        .then(async (res) => {
-          // A re-registration that failed half-way (host went away again) is completed here.
-          const runtime = session.state;
-          const listed = res.providers.some((r) => r.runtimeId === runtime?.runtimeId);
-          if (!runtime || state !== "running") return;
-          if (!listed) registrations = []; // the host lost them (e.g. a store reset)
+    if (options.provides.length === 0 || options.heartbeatMs === 0) return;
+    let failures = 0;
+    const next = () => {
+      // A third of the lease at most: two lost beats still leave the registrations in place.
+      const interval = hostLeaseMs > 0 ? Math.min(options.heartbeatMs, hostLeaseMs / 3) : options.heartbeatMs;
+      const delay = failures === 0 ? interval : Math.min(interval, HEARTBEAT_RETRY_MAX_MS, 100 * 2 ** Math.min(failures - 1, 6));
+      heartbeat = setTimeout(() => void beat(), delay);
+      heartbeat.unref();
+    };
+    const beat = async () => {
+      try {
+        const res = await lifecycle.heartbeat({}, { timeoutMs: Math.max(1_000, options.heartbeatMs) });
+        hostLeaseMs = res.leaseMs;
+        const runtime = session.state;
+        if (runtime && state === "running") {
+          // Fewer than we made: the host lost some (lease ran out while we were cut off, store reset).
+          if (res.registrations < registrations.length) registrations = [];
           if (registrations.length < options.provides.length) await registerAll(runtime);
-        })
-        .catch((e: unknown) => log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed"))
-        .finally(() => (beating = false));
-    }, options.heartbeatMs);
-    heartbeat.unref();
+        }
+        failures = 0;
+      } catch (e) {
+        failures++;
+        log.debug({ err: ConnectError.from(e).rawMessage }, "heartbeat failed");
+      }
+      if (state === "running") next();
+    };
+    next();
+  }
+
+  /** Unregisters with retries until `deadline`; `first` settles after the first attempt. */
+  function unregisterWithRetry(registrationId: string, token: string, deadline: number): { first: Promise<void>; done: Promise<void> } {
+    let settleFirst!: () => void;
+    const first = new Promise<void>((r) => (settleFirst = r));
+    const done = retryCleanup((timeoutMs) => {
+      const attempt = bareRegistry.unregister({ registrationId }, { ...bearer(token), timeoutMs });
+      void attempt.then(settleFirst, settleFirst);
+      return attempt;
+    }, deadline).then(
+      () => undefined,
+      (e: unknown) => log.warn({ err: ConnectError.from(e).rawMessage }, "unregister failed"),
+    );
+    void done.then(settleFirst);
+    return { first, done };
   }
 
   let exiting = false;
@@ -200,6 +241,16 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     async start() {
       if (state !== "new") throw new Error(`createPlugin: start() called when ${state}`);
       state = "starting";
+      // A plugin started by a host exits when that host is gone, even if it died by SIGKILL, in
+      // start-up too. Nothing can reach a dead host's plugin: exit comes within a second whatever
+      // the clean-up (unregister from a shared store) still waits on.
+      stopWatchdog = startParentWatchdog({
+        onParentGone: () => {
+          log.warn("host process is gone; stopping");
+          setTimeout(() => process.exit(0), PARENT_GONE_EXIT_MS).unref();
+          void plugin.stop().finally(() => process.exit(0));
+        },
+      });
       warnPlainText(
         log,
         options.hostUrl,
@@ -222,6 +273,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         await registerAll(runtime);
       } catch (e) {
         state = "stopped";
+        stopWatchdog?.();
         await session.stop().catch(() => undefined);
         await server?.close();
         connection.close();
@@ -251,14 +303,6 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
           logger: log,
         });
       if (options.secrets.length > 0) secretWatch.start();
-      // A plugin started by a host exits when that host is gone, even if it died by SIGKILL.
-      stopWatchdog = startParentWatchdog({
-        onParentGone: () => {
-          log.warn("host process is gone; stopping");
-          setTimeout(() => process.exit(0), 5_000).unref();
-          void plugin.stop().finally(() => process.exit(0));
-        },
-      });
       log.info({ runtimeId: plugin.runtimeId, url: plugin.url }, "plugin started");
     },
 
@@ -346,7 +390,7 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
     async stop() {
       if (state === "stopped" || state === "stopping") return;
       state = "stopping";
-      if (heartbeat) clearInterval(heartbeat);
+      if (heartbeat) clearTimeout(heartbeat);
       stopWatchdog?.();
       dependencies?.stop();
       renewal?.stop();
@@ -356,17 +400,17 @@ export function createPlugin(pluginOptions: PluginOptions): Plugin {
         signalHandlers.clear();
       }
       const token = session.state?.token;
-      // Unregister first: the router stops picking this plugin, then in-flight calls finish.
-      if (token !== undefined) {
-        for (const r of registrations) {
-          await bareRegistry
-            .unregister({ registrationId: r.registrationId }, { ...bearer(token), timeoutMs: 2_000 })
-            .catch((e: unknown) => log.warn({ err: ConnectError.from(e).rawMessage }, "unregister failed"));
-        }
-      }
+      // Clean-up survives a host answering Unavailable (its store down): unregister and revoke are
+      // retried with backoff until the drain window ends, or the registration would be routed to later.
+      const cleanupDeadline = Date.now() + options.drainTimeoutMs;
+      // Unregister first: the router stops picking this plugin, then in-flight calls finish. The
+      // first attempt is awaited; retries run while calls drain.
+      const unregistering = token === undefined ? [] : registrations.map((r) => unregisterWithRetry(r.registrationId, token, cleanupDeadline));
+      await Promise.all(unregistering.map((u) => u.first));
       registrations = [];
       if (server && !(await server.drain(options.drainTimeoutMs))) log.warn({ drainTimeoutMs: options.drainTimeoutMs }, "in-flight calls did not finish in time");
-      await session.stop();
+      await Promise.all(unregistering.map((u) => u.done));
+      await session.stop(cleanupDeadline);
       await server?.close();
       connection.close();
       state = "stopped";

@@ -4,6 +4,7 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { HandshakeRequestSchema, HandshakeService, type HandshakeResponse } from "../../gen/plugboard/v1/handshake_pb.js";
 import { CORE_PROTOCOL_VERSION } from "../protocol/constants.js";
 import type { ResolvedPluginOptions } from "./options.js";
+import { retryCleanup } from "./cleanup-retry.js";
 
 export interface RuntimeState {
   runtimeId: string;
@@ -27,7 +28,8 @@ export interface Session {
    * Resolves once a working token is in place; rejects when the host cannot be reached.
    */
   recover(usedToken: string): Promise<void>;
-  stop(): Promise<void>;
+  /** Revokes the runtime, retrying while the host answers Unavailable until `deadline` (ms since epoch). */
+  stop(deadline?: number): Promise<void>;
 }
 
 export interface SessionDeps {
@@ -193,13 +195,14 @@ export function createSession(deps: SessionDeps): Session {
       return state.token;
     },
     recover: (usedToken) => recover(usedToken),
-    async stop() {
+    async stop(deadline = now() + 2_000) {
       stopped = true;
       if (timer) clearTimeout(timer);
       await (recovering ?? Promise.resolve()).catch(() => undefined);
       if (!state) return;
+      const token = state.token;
       try {
-        await deps.handshake.revoke({ reason: "plugin stopped" }, { ...bearer(state.token), timeoutMs: 2_000 });
+        await retryCleanup((timeoutMs) => deps.handshake.revoke({ reason: "plugin stopped" }, { ...bearer(token), timeoutMs }), deadline, now);
       } catch (e) {
         log.warn({ err: ConnectError.from(e).rawMessage }, "revoking own runtime failed");
       }

@@ -37,6 +37,7 @@ export function createMemoryStore(): Store {
   const runtimesByName = createSetIndex();
   const registrationsByRuntime = createSetIndex();
   const registrationsByService = createSetIndex();
+  const leases = new Map<string, number>(); // runtimeId → lease end (ms)
   const live = (runtimeId: string, now: number) => (runtimes.get(runtimeId)?.expiresAt ?? 0) > now;
 
   const unindexRegistration = (registration: RegistrationRecord) => {
@@ -61,6 +62,7 @@ export function createMemoryStore(): Store {
     const runtime = runtimes.get(runtimeId);
     if (!runtime) return false;
     runtimes.delete(runtimeId);
+    leases.delete(runtimeId);
     runtimesByName.delete(runtime.pluginName, runtimeId);
     for (const [digest, record] of credentials) {
       if (record.runtimeId === runtimeId) dropCredential(digest);
@@ -195,6 +197,24 @@ export function createMemoryStore(): Store {
     onRuntimeEnded(listener) {
       endedListeners.add(listener);
       return () => endedListeners.delete(listener);
+    },
+    async renewLease(runtimeId, until) {
+      if (runtimes.has(runtimeId)) leases.set(runtimeId, until);
+    },
+    async sweepLeases(now) {
+      let ended = 0;
+      for (const [runtimeId, until] of [...leases]) {
+        if (until > now) continue;
+        leases.delete(runtimeId);
+        ended++;
+        for (const id of [...registrationsByRuntime.members(runtimeId)]) {
+          const registration = registrations.get(id)!;
+          registrations.delete(id);
+          unindexRegistration(registration);
+          emit({ type: "removed", registration: copyRegistration(registration), cause: "lease_expired" });
+        }
+      }
+      return ended;
     },
     async sweep(now) {
       let ended = 0;

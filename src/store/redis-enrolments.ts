@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient as Redis } from "./redis-source.js";
 import type { ScriptRunner } from "./redis-script-runner.js";
 import type { EnrolmentRecord, Store } from "./types.js";
 
@@ -38,7 +38,19 @@ return redis.call('DEL', p..'enr:'..digest)`;
 
 type EnrolmentMethods = Pick<Store, "putEnrolment" | "getEnrolment" | "useEnrolment" | "revokeEnrolment">;
 
-export function createRedisEnrolments(client: Redis, run: ScriptRunner, prefix: string, ready: () => void): EnrolmentMethods {
+/**
+ * `durable` (optional) runs a security write and waits for the replicas (redis-durability.ts); `replayable`
+ * marks the ones safe to re-apply on a new primary (a revocation, not a use: re-applying would spend another).
+ */
+export type DurableRunner = (script: string, args: Array<string | number>, replayable: boolean) => Promise<unknown>;
+
+export function createRedisEnrolments(
+  client: Redis,
+  run: ScriptRunner,
+  prefix: string,
+  ready: () => void,
+  durable: DurableRunner = (script, args) => run(script, args),
+): EnrolmentMethods {
   return {
     async putEnrolment(digest, record) {
       ready();
@@ -54,11 +66,11 @@ export function createRedisEnrolments(client: Redis, run: ScriptRunner, prefix: 
     },
     async useEnrolment(digest) {
       ready();
-      return (await run(USE_ENROLMENT, [prefix, digest])) === 1;
+      return (await durable(USE_ENROLMENT, [prefix, digest], false)) === 1;
     },
     async revokeEnrolment(id) {
       ready();
-      return (await run(REVOKE_ENROLMENT, [prefix, id])) === 1;
+      return (await durable(REVOKE_ENROLMENT, [prefix, id], true)) === 1;
     },
   };
 }

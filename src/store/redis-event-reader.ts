@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient as Redis } from "./redis-source.js";
 import type { Logger } from "../log/index.js";
 import { decodeEvent, rawFromStream } from "./redis-codec.js";
 import type { RemovalCause, StoreEvent } from "./types.js";

@@ -4,13 +4,16 @@
  * That is also what makes sweeping idempotent across hosts: only the script run
  * whose DEL succeeded appends the `removed` events.
  *
- * Every script takes the key prefix as ARGV[1] and builds its keys from it (single
- * Redis or Sentinel; not Redis Cluster). Events are returned to the caller as
+ * Every script takes the key prefix as ARGV[1] and builds its keys from it. The prefix is a
+ * hash tag (`{plugboard}:`) and each script declares KEYS[1], the deployment's epoch key,
+ * so in Redis Cluster every key a script touches is in the slot of the key it declared
+ * (one slot per deployment: Cluster works, it does not spread one deployment's
+ * writes over shards). Events are returned to the caller as
  * {streamId, type, cause, recordJson, health} so the writing host delivers them
  * locally without waiting for the stream.
  */
 
-const prelude = `
+export const prelude = `
 local p = ARGV[1]
 local function emit(origin, maxlen, typ, cause, rec, h)
   local id = redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', typ, 'c', cause, 'r', rec, 'h', h)
@@ -234,4 +237,13 @@ for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'cred-exp', '-inf', ARGV[2], '
   ended = ended + 1
 end
 return ended
+`;
+
+/**
+ * Readiness: a write-capable round trip on the store's slot (a replica or a read-only node fails it).
+ * ARGV: p → 1. Writes nothing: SET … XX on a key that never exists.
+ */
+export const READY_PROBE = `
+redis.call('SET', ARGV[1]..'ready-probe', '1', 'XX', 'PX', 1)
+return 1
 `;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { silentLogger, type Logger } from "../log/index.js";
 import {
   decodeCredential,
@@ -10,19 +10,32 @@ import {
   eventFromScript,
   RUNTIME_FIELDS,
 } from "./redis-codec.js";
+import { createDurability, type DurableWritesOptions, type Replayable } from "./redis-durability.js";
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
+import * as leaseScripts from "./redis-lease-scripts.js";
+import { checkRedisMode, connectRedis, diagnoseSourceMode, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
 import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
 
 export interface RedisStoreOptions {
-  /** redis:// or rediss:// URL; the store opens and owns its connections. */
+  /** redis:// or rediss:// URL; the store opens and owns its connections. Same as `source: url`. */
   url?: string;
-  /** An existing ioredis client (not Cluster). The store duplicates it for its stream reader and leaves it open on close(). */
-  client?: Redis;
-  /** Namespace for every key, so several deployments can share one Redis. Default "plugboard:". */
+  /** A URL, `{ url }`, `{ sentinels, name, … }` or `{ cluster, … }`; the store opens and owns its connections. */
+  source?: RedisSource;
+  /** An existing ioredis client or Cluster. The store duplicates it for its stream reader and durable writes, and leaves it open on close(). */
+  client?: RedisClient;
+  /**
+   * Namespace for every key, so several deployments can share one Redis. Default "plugboard:". Keys are
+   * `{name}:…` (a Redis Cluster hash tag: one deployment's keys share one slot); a prefix that already
+   * holds `{…}` is used as is.
+   */
   keyPrefix?: string;
+  /** Longest pause between reconnect attempts (connections the store opens). Default 200 ms. */
+  reconnectMaxDelayMs?: number;
+  /** Replica confirmation of security writes (WAIT) and their re-application on a new primary; false turns it off. */
+  durableWrites?: DurableWritesOptions | false;
   logger?: Logger;
   /** Names this host; with a random suffix it marks each stream entry this store writes (field `o`, for diagnosis). Default hostname-pid. */
   hostId?: string;
@@ -60,21 +73,36 @@ const positive = (name: string, value: number | undefined, fallback: number) => 
   return value;
 };
 
-/** Store operations fail fast while Redis is away instead of queueing: the host answers Unavailable. */
-const connectionOptions: Partial<RedisOptions> = { maxRetriesPerRequest: 0, enableOfflineQueue: true };
+/** `{name}:` from "name:" so every key of the deployment hashes to one Cluster slot. */
+export function taggedPrefix(prefix: string): string {
+  return prefix.includes("{") ? prefix : `{${prefix.replace(/:$/, "")}}:`;
+}
 
-function waitForReady(client: Redis, timeoutMs: number): Promise<void> {
+function duplicateClient(client: RedisClient, connectionName: string): RedisClient {
+  if (client instanceof Cluster) {
+    return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, connectionName } });
+  }
+  return client.duplicate({ lazyConnect: false, connectionName, maxRetriesPerRequest: 0 });
+}
+
+function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return Promise.resolve();
   return new Promise((resolve, reject) => {
+    // The last connection error says why (e.g. "cluster support disabled" for { cluster } on a plain Redis).
+    let lastError = "";
+    const onError = (err: Error) => (lastError = err.message);
     const timer = setTimeout(() => {
       client.off("ready", onReady);
-      reject(new Error(`Redis store: not connected after ${timeoutMs} ms`));
+      client.off("error", onError);
+      reject(new Error(`Redis store: not connected after ${timeoutMs} ms${lastError ? ` (last error: ${lastError})` : ""}`));
     }, timeoutMs);
     const onReady = () => {
       clearTimeout(timer);
+      client.off("error", onError);
       resolve();
     };
     client.once("ready", onReady);
+    client.on("error", onError);
   });
 }
 
@@ -84,11 +112,12 @@ function waitForReady(client: Redis, timeoutMs: number): Promise<void> {
  * Stream that every host follows, so a watcher on any host sees every change once.
  */
 export async function createRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
-  if ((options.url === undefined) === (options.client === undefined)) {
-    throw new TypeError("createRedisStore: give exactly one of url or client");
-  }
-  const prefix = options.keyPrefix ?? "plugboard:";
-  if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("keyPrefix must be a non-empty string");
+  const given = [options.url, options.source, options.client].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new TypeError("createRedisStore: give exactly one of url, source or client");
+  const source = options.client ? undefined : validateRedisSource(options.url ?? options.source, "source");
+  const keyPrefix = options.keyPrefix ?? "plugboard:";
+  if (typeof keyPrefix !== "string" || keyPrefix.length === 0) throw new TypeError("keyPrefix must be a non-empty string");
+  const prefix = taggedPrefix(keyPrefix);
   const logger = options.logger ?? silentLogger();
   const graceMs = positive("expiredGraceMs", options.expiredGraceMs, 60_000);
   const maxLen = positive("eventStreamMaxLen", options.eventStreamMaxLen, 10_000);
@@ -97,24 +126,29 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const ownEventTimeoutMs = positive("ownEventTimeoutMs", options.ownEventTimeoutMs, 1_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
-  if (options.client?.options.keyPrefix) {
+  const clientPrefix =
+    options.client instanceof Cluster ? options.client.options.redisOptions?.keyPrefix : options.client?.options.keyPrefix;
+  if (clientPrefix) {
     // ioredis would prefix command keys but not the keys our Lua scripts build: they would disagree.
     throw new TypeError("createRedisStore: use the store's keyPrefix option, not the client's");
   }
   const ownsClient = options.client === undefined;
-  const client =
-    options.client ?? new Redis(options.url!, { ...connectionOptions, commandTimeout: commandTimeoutMs, lazyConnect: false });
-  const reader = client.duplicate({
-    ...connectionOptions,
-    lazyConnect: false,
-    commandTimeout: undefined,
-    connectionName: "plugboard-events",
-  });
+  const reconnectMaxDelayMs = options.reconnectMaxDelayMs;
+  // Store operations fail fast while Redis is away (see ready()) instead of queueing: the host answers Unavailable.
+  const open = (connectionName: string, commandTimeout: number | undefined) =>
+    options.client
+      ? duplicateClient(options.client, connectionName)
+      : connectRedis(source!, { connectionName, commandTimeout, enableOfflineQueue: true, reconnectMaxDelayMs });
+  const client: RedisClient = options.client ?? open("plugboard-store", commandTimeoutMs);
+  const reader = open("plugboard-events", undefined);
+  // Security writes and their WAIT on a connection of their own: WAIT blocks the connection it runs on.
+  const writer = open("plugboard-durable", commandTimeoutMs);
 
   // ioredis reconnects by itself; we only keep the logs quiet and useful (no URLs: they may hold a password).
   let connected = client.status === "ready";
   client.on("error", (err: Error) => logger.debug({ err: err.message }, "redis connection error"));
   reader.on("error", (err: Error) => logger.debug({ err: err.message }, "redis event connection error"));
+  writer.on("error", (err: Error) => logger.debug({ err: err.message }, "redis durable-write connection error"));
   client.on("close", () => {
     if (connected) logger.warn("redis store: connection lost; operations fail until it is back");
     connected = false;
@@ -122,19 +156,24 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
 
   const closeAll = async () => {
     reader.disconnect();
+    writer.disconnect();
     if (ownsClient) client.disconnect();
   };
   if (client.status === "wait") client.connect().catch(() => {}); // a caller's lazyConnect client; errors surface below
   try {
-    await Promise.all([waitForReady(client, connectTimeoutMs), waitForReady(reader, connectTimeoutMs)]);
+    await Promise.all([client, reader, writer].map((c) => waitForReady(c, connectTimeoutMs)));
+    if (source !== undefined && client instanceof Redis) await checkRedisMode(client, source);
   } catch (err) {
     await closeAll();
-    throw err;
+    const hint = source !== undefined ? await diagnoseSourceMode(source) : undefined;
+    throw hint ? new Error(`Redis store: ${hint}`) : err;
   }
   connected = true;
 
-  const run = createScriptRunner(client);
   const key = (...parts: string[]) => prefix + parts.join("");
+  const anchorKey = key("epoch");
+  const run = createScriptRunner(client, anchorKey);
+  const runDurable = createScriptRunner(writer, anchorKey);
   const listeners = new Set<(event: StoreEvent) => void>();
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const resetListeners = new Set<() => void>();
@@ -158,16 +197,25 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const ready = () => {
     if (client.status !== "ready") throw new Error("Redis store unavailable");
   };
+  /** A security write: acknowledged only once the replicas hold it (see redis-durability.ts). */
+  const durableWrite = async (script: string, args: Array<string | number>, replayable: boolean): Promise<unknown> => {
+    if (writer.status !== "ready") throw new Error("Redis store unavailable");
+    const result = await runDurable(script, args);
+    await durability.confirm(replayable ? { script, args } : undefined);
+    return result;
+  };
 
   // A marker that lives as long as the data: if it is gone after a reconnect, so is everything else.
-  const epochKey = key("epoch");
+  const epochKey = anchorKey;
   const claimEpoch = async () => {
     await client.set(epochKey, randomBytes(8).toString("hex"), "NX");
     return client.get(epochKey);
   };
   let epoch: string | null;
   let eventReader: Awaited<ReturnType<typeof startEventReader>>;
+  let durability: Awaited<ReturnType<typeof createDurability>>;
   try {
+    durability = await createDurability(writer, anchorKey, options.durableWrites, logger);
     epoch = await claimEpoch();
     eventReader = await startEventReader({
       reader,
@@ -188,7 +236,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     logger.info("redis store: connection restored");
     claimEpoch().then(
       (current) => {
-        if (current === epoch) return;
+        if (current === epoch) return reconcile();
         epoch = current;
         logger.warn("redis store: Redis came back without its data; live plugins must register again");
         for (const listener of [...resetListeners]) listener();
@@ -196,6 +244,43 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       (err: Error) => logger.debug({ err: err.message }, "redis store: epoch check failed"),
     );
   });
+
+  /**
+   * A new primary (fail-over) may lack writes the old one acknowledged or half-did: re-apply this host's
+   * recent security writes. Their scripts are idempotent and emit events only for what they remove again.
+   */
+  const reconcile = async () => {
+    if (!(await durability.primaryChanged())) return;
+    const replays = durability.recent();
+    let restored = 0;
+    for (const { script, args } of replays) {
+      const result = await run(script, args);
+      const events = script === scripts.REMOVE_REGISTRATION ? [result] : Array.isArray(result) ? (result[1] as unknown) : [];
+      const own = (Array.isArray(events) ? events : []).map(eventFromScript).filter((e) => e !== undefined);
+      restored += own.length;
+      await eventReader.deliverOwn(own);
+    }
+    logger.warn({ reapplied: replays.length, removedAgain: restored }, "redis store: new Redis primary; re-applied recent revocations");
+  };
+  let reconciling: Promise<void> | undefined;
+  const checkPrimary = () => {
+    // One check at a time; a failed one (the old primary still listed) is retried by the next trigger.
+    reconciling ??= reconcile()
+      .catch((err: Error) => logger.debug({ err: err.message }, "redis store: primary check failed; retrying on the next trigger"))
+      .finally(() => (reconciling = undefined));
+  };
+  writer.on("ready", checkPrimary);
+  // A Cluster fails over without its client reconnecting as a whole: check after each slot-map change, and
+  // every few seconds (one INFO per host), since the new slot owner may be listed before it serves.
+  let primaryTimer: NodeJS.Timeout | undefined;
+  if (writer instanceof Cluster) {
+    writer.on("refresh", checkPrimary);
+    writer.on("+node", checkPrimary);
+    primaryTimer = setInterval(() => {
+      if (writer.status === "ready") checkPrimary();
+    }, options.durableWrites === false ? 2_000 : options.durableWrites?.replicaCheckMs ?? 2_000);
+    primaryTimer.unref();
+  }
 
   const ttlUntil = (expiresAt: number) => Math.ceil(expiresAt - Date.now() + graceMs);
 
@@ -269,25 +354,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async removeRuntime(runtimeId, cause) {
       ready();
-      const [removed, events] = (await run(scripts.REMOVE_RUNTIME, [prefix, runtimeId, cause, origin, maxLen, ""])) as [
-        number,
-        unknown[],
-      ];
+      const args = [prefix, runtimeId, cause, origin, maxLen, ""];
+      const [removed, events] = (await durableWrite(scripts.REMOVE_RUNTIME, args, true)) as [number, unknown[]];
       await deliverScriptEvents(events);
       return removed === 1;
     },
 
     async putCredential(digest, record) {
       ready();
-      await run(scripts.PUT_CREDENTIAL, [
-        prefix,
-        digest,
-        JSON.stringify(record),
-        record.id,
-        record.runtimeId,
-        Math.ceil(record.expiresAt - Date.now()),
-        record.expiresAt,
-      ]);
+      const args = [prefix, digest, JSON.stringify(record), record.id, record.runtimeId, Math.ceil(record.expiresAt - Date.now()), record.expiresAt];
+      await durableWrite(scripts.PUT_CREDENTIAL, args, false);
     },
     async getCredential(digest) {
       ready();
@@ -304,11 +380,13 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async deleteCredential(digest) {
       ready();
-      await run(scripts.DELETE_CREDENTIAL, [prefix, digest]);
+      await durableWrite(scripts.DELETE_CREDENTIAL, [prefix, digest], true);
     },
     async rotateCredential(oldId, newDigest, record, now) {
       ready();
-      const rotated = await run(scripts.ROTATE_CREDENTIAL, [
+      // Confirmed by the replicas like a revocation (the old token ends here), but not re-applied on a new
+      // primary: replaying it after a later revocation of the new token could bring that token back.
+      const rotated = await durableWrite(scripts.ROTATE_CREDENTIAL, [
         prefix,
         oldId,
         now,
@@ -320,11 +398,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         record.expiresAt,
         ttlUntil(record.expiresAt),
         record.kind,
-      ]);
+      ], false);
       return rotated === 1;
     },
 
-    ...createRedisEnrolments(client, run, prefix, ready),
+    ...createRedisEnrolments(client, run, prefix, ready, durableWrite),
 
     async putRegistration(registration) {
       ready();
@@ -347,7 +425,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async removeRegistration(registrationId, cause) {
       ready();
-      const tuple = await run(scripts.REMOVE_REGISTRATION, [prefix, registrationId, cause, origin, maxLen]);
+      const tuple = await durableWrite(scripts.REMOVE_REGISTRATION, [prefix, registrationId, cause, origin, maxLen], true);
       const own = eventFromScript(tuple);
       if (!own) return undefined;
       await eventReader.deliverOwn([own]);
@@ -381,6 +459,21 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         endedListeners.delete(listener);
       };
     },
+    async renewLease(runtimeId, until) {
+      ready();
+      await run(leaseScripts.RENEW_LEASE, [prefix, runtimeId, until]);
+    },
+    async sweepLeases(now) {
+      ready();
+      const ids = await client.zrangebyscore(key("lease"), "-inf", now, "LIMIT", 0, 1000);
+      let ended = 0;
+      for (const id of ids) {
+        const [removed, events] = (await run(leaseScripts.END_LEASE, [prefix, id, now, origin, maxLen])) as [number, unknown[]];
+        await deliverScriptEvents(events);
+        if (removed === 1) ended++;
+      }
+      return ended;
+    },
     async sweep(now) {
       ready();
       await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
@@ -402,9 +495,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       return ended;
     },
     async ping() {
-      if (client.status !== "ready") return false;
+      // Ready means able to serve: a round trip of a script on the store's slot (a Cluster that does not
+      // serve it, a Sentinel given as a URL, a replica, a full script cache all answer false), not a PING.
+      if (client.status !== "ready" || writer.status !== "ready") return false;
       try {
-        return (await client.ping()) === "PONG";
+        return (await run(scripts.READY_PROBE, [prefix])) === 1;
       } catch {
         return false;
       }
@@ -420,6 +515,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       endedListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
+      if (primaryTimer) clearInterval(primaryTimer);
+      writer.disconnect();
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },
   };

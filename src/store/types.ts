@@ -87,9 +87,11 @@ export interface RegistrationRecord {
   metadata: Record<string, string>;
   weight: number;
   health: HealthValue;
+  /** Protocol enum values the provider serves; absent or empty means gRPC only. */
+  protocols?: number[];
 }
 
-export type RemovalCause = "unregistered" | "revoked" | "expired";
+export type RemovalCause = "unregistered" | "revoked" | "expired" | "lease_expired";
 
 export type StoreEvent =
   | { type: "added" | "updated"; registration: RegistrationRecord }
@@ -152,6 +154,16 @@ export interface Store {
    * `expiresAt` with the clock.
    */
   onRuntimeEnded(listener: (runtimeId: string, cause: RemovalCause) => void): () => void;
+  /**
+   * Registrations are leases: renews the lease of every registration `runtimeId` holds (now and
+   * later) until `until` (ms since epoch). Shared by every host on the store.
+   */
+  renewLease(runtimeId: string, until: number): Promise<void>;
+  /**
+   * Removes the registrations of runtimes whose lease ran out by `now` (emitting `removed` with
+   * cause `lease_expired`, once across hosts); the runtimes stay. Returns how many leases ended.
+   */
+  sweepLeases(now: number): Promise<number>;
   /** Removes runtimes and credentials whose expiry passed; returns how many runtimes ended. */
   sweep(now: number): Promise<number>;
   /** True when the backing store answers (readiness). */

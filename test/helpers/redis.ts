@@ -14,7 +14,7 @@ export interface RedisServerHandle {
   stop(): Promise<void>;
   /** Kills the server and starts an empty one on the same port. */
   restart(): Promise<void>;
-  /** Kills the server only; `start()` brings an empty one back on the same port. */
+  /** Kills the server only; `start()` brings one back on the same port (empty unless persistent). */
   kill(): Promise<void>;
   start(): Promise<void>;
 }
@@ -53,8 +53,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-function launch(binary: string, port: number, dir: string): Promise<ChildProcess> {
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
+function launch(binary: string, port: number, dir: string, persistent = false): Promise<ChildProcess> {
+  // persistent: every write is in the append-only file before Redis answers, so a server killed -9
+  // and started again (an outage) comes back with its data.
+  const aof = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...aof, "--dir", dir];
   const child = spawnGroup(binary, args);
   return new Promise((resolve, reject) => {
     let output = "";
@@ -82,20 +85,23 @@ async function killChild(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
-/** Starts a private, non-persistent redis-server on a free loopback port. Throws if redis-server is missing. */
-export async function startRedis(): Promise<RedisServerHandle> {
+/**
+ * Starts a private redis-server on a free loopback port, non-persistent unless `persistent` (then
+ * `kill()` + `start()` is an outage that keeps the data). Throws if redis-server is missing.
+ */
+export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServerHandle> {
   const binary = findRedisServer();
   if (!binary) throw new Error("redis-server is not installed");
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "plugboard-redis-"));
-  let child: ChildProcess | undefined = await launch(binary, port, dir);
+  let child: ChildProcess | undefined = await launch(binary, port, dir, options.persistent);
 
   const kill = async () => {
     await killChild(child);
     child = undefined;
   };
   const start = async () => {
-    if (!child) child = await launch(binary, port, dir);
+    if (!child) child = await launch(binary, port, dir, options.persistent);
   };
   return {
     url: `redis://127.0.0.1:${port}`,

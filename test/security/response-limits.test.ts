@@ -10,7 +10,8 @@ import { GetResponseSchema, KVService, PutManyResponseSchema } from "../../gen/k
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer, createTransports, PROTOCOLS } from "../helpers/transports.js";
-import { clientFactory, startFront, stubRouterOptions } from "../integration/router/harness.js";
+// The connect-node provider serves every protocol (ALL_PROTOCOLS): these are passthrough limits; the bridge has its own.
+import { ALL_PROTOCOLS, clientFactory, startFront, stubRouterOptions } from "../integration/router/harness.js";
 import { codeOf, KV } from "./harness.js";
 
 /**
@@ -84,7 +85,7 @@ describe("routed responses are held to maxResponseMessageBytes (through a real h
     provider = await startBigProvider();
     t = await startTestHost();
     const kv = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
-    await t.clients("connect").registry.register({ serviceType: KV }, bearer(kv.token));
+    await t.clients("connect").registry.register({ serviceType: KV, protocols: ALL_PROTOCOLS }, bearer(kv.token));
     token = (await t.handshake({ pluginName: "consumer", requires: [{ type: KV, versionRange: "^1.0.0" }] })).token;
     transports = createTransports(t.url);
   });
@@ -152,7 +153,7 @@ describe("routed responses are held to maxResponseMessageBytes (through a real h
     const local = createTransports(small.url);
     try {
       const kv = await small.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
-      await small.clients("connect").registry.register({ serviceType: KV }, bearer(kv.token));
+      await small.clients("connect").registry.register({ serviceType: KV, protocols: ALL_PROTOCOLS }, bearer(kv.token));
       const consumer = await small.handshake({ pluginName: "consumer", requires: [{ type: KV, versionRange: "^1.0.0" }] });
       const client = kvClient(local.make("grpc"));
       expect(await codeOf(client.get({ key: "2048" }, bearer(consumer.token)))).toBe(Code.ResourceExhausted);

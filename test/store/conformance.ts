@@ -361,6 +361,37 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
       });
     });
 
+    describe("registration leases", () => {
+      it("sweepLeases removes the registrations of runtimes whose lease ran out, with cause `lease_expired`, once; the runtime stays", async () => {
+        const now = Date.now();
+        await store.putRuntime(runtimeRecord("rt-dead", { expiresAt: now + 600_000 }));
+        await store.putRuntime(runtimeRecord("rt-live", { expiresAt: now + 600_000 }));
+        await store.renewLease("rt-dead", now + 1_000);
+        await store.renewLease("rt-live", now + 1_000);
+        await store.putRegistration(registrationRecord("reg-dead", "rt-dead"));
+        await store.putRegistration(registrationRecord("reg-live", "rt-live"));
+        await store.renewLease("rt-live", now + 60_000); // the live one renewed
+        events.length = 0;
+
+        expect(await store.sweepLeases(now + 5_000)).toBe(1);
+        expect(summary()).toEqual(["removed:reg-dead:lease_expired"]);
+        expect(await store.getRegistration("reg-dead")).toBeUndefined();
+        expect(await store.getRuntime("rt-dead")).toBeDefined();
+        expect(await store.getRegistration("reg-live")).toBeDefined();
+        expect(await store.sweepLeases(now + 5_000)).toBe(0);
+        expect(events).toHaveLength(1);
+      });
+
+      it("a runtime without a lease, or one that does not exist, is never swept by lease", async () => {
+        const now = Date.now();
+        await store.putRuntime(runtimeRecord("rt-a", { expiresAt: now + 600_000 }));
+        await store.putRegistration(registrationRecord("reg-a", "rt-a"));
+        await store.renewLease("rt-missing", now - 1);
+        expect(await store.sweepLeases(now + 5_000)).toBe(0);
+        expect(await store.getRegistration("reg-a")).toBeDefined();
+      });
+    });
+
     describe("sweep", () => {
       it("ends expired runtimes with cause `expired`, once", async () => {
         const now = Date.now();

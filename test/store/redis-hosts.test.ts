@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StoreEvent } from "../../src/store/index.js";
 import { createRedisStore, type RedisStore } from "../../src/redis.js";
+import { taggedPrefix } from "../../src/store/redis.js";
 import { findRedisServer, startRedis, type RedisServerHandle } from "../helpers/redis.js";
 import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
 
@@ -125,7 +126,8 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
   });
 
   it("lets Redis drop a dead runtime's keys by itself when no host sweeps (expiresAt + grace)", async () => {
-    const { a, b, keyPrefix } = await hosts({ expiredGraceMs: 100 });
+    const { a, b, keyPrefix: given } = await hosts({ expiredGraceMs: 100 });
+    const keyPrefix = taggedPrefix(given); // keys carry the prefix as a Cluster hash tag
     await a.putRuntime(runtimeRecord("rt-1", { expiresAt: Date.now() + 100 }));
     await a.putRegistration(registrationRecord("reg-1", "rt-1"));
     await a.putCredential(digestOf("t"), credentialRecord("tok", "rt-1", { expiresAt: Date.now() + 100 }));

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/common.proto.
  */
 export const file_plugboard_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChlwbHVnYm9hcmQvdjEvY29tbW9uLnByb3RvEgxwbHVnYm9hcmQudjEiMwoSU2VydmljZURlY2xhcmF0aW9uEgwKBHR5cGUYASABKAkSDwoHdmVyc2lvbhgCIAEoCSJLChJTZXJ2aWNlUmVxdWlyZW1lbnQSDAoEdHlwZRgBIAEoCRIVCg12ZXJzaW9uX3JhbmdlGAIgASgJEhAKCG9wdGlvbmFsGAMgASgIIkQKEVNlY3JldFJlcXVpcmVtZW50EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCKxAgoMUmVnaXN0cmF0aW9uEhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCRIUCgxzZXJ2aWNlX3R5cGUYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRISCgpydW50aW1lX2lkGAQgASgJEhMKC3BsdWdpbl9uYW1lGAUgASgJEhAKCGVuZHBvaW50GAYgASgJEjoKCG1ldGFkYXRhGAcgAygLMigucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbi5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgIIAEoDRIpCgZoZWFsdGgYCSABKA4yGS5wbHVnYm9hcmQudjEuSGVhbHRoU3RhdGUaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKnwKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISGgoWSEVBTFRIX1NUQVRFX1VOSEVBTFRIWRADYgZwcm90bzM");
+  fileDesc("ChlwbHVnYm9hcmQvdjEvY29tbW9uLnByb3RvEgxwbHVnYm9hcmQudjEiMwoSU2VydmljZURlY2xhcmF0aW9uEgwKBHR5cGUYASABKAkSDwoHdmVyc2lvbhgCIAEoCSJLChJTZXJ2aWNlUmVxdWlyZW1lbnQSDAoEdHlwZRgBIAEoCRIVCg12ZXJzaW9uX3JhbmdlGAIgASgJEhAKCG9wdGlvbmFsGAMgASgIIkQKEVNlY3JldFJlcXVpcmVtZW50EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIQCghvcHRpb25hbBgDIAEoCCLcAgoMUmVnaXN0cmF0aW9uEhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCRIUCgxzZXJ2aWNlX3R5cGUYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRISCgpydW50aW1lX2lkGAQgASgJEhMKC3BsdWdpbl9uYW1lGAUgASgJEhAKCGVuZHBvaW50GAYgASgJEjoKCG1ldGFkYXRhGAcgAygLMigucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbi5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgIIAEoDRIpCgZoZWFsdGgYCSABKA4yGS5wbHVnYm9hcmQudjEuSGVhbHRoU3RhdGUSKQoJcHJvdG9jb2xzGAogAygOMhYucGx1Z2JvYXJkLnYxLlByb3RvY29sGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASp8CgtIZWFsdGhTdGF0ZRIcChhIRUFMVEhfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRIRUFMVEhfU1RBVEVfSEVBTFRIWRABEhkKFUhFQUxUSF9TVEFURV9ERUdSQURFRBACEhoKFkhFQUxUSF9TVEFURV9VTkhFQUxUSFkQAypkCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhEKDVBST1RPQ09MX0dSUEMQARIVChFQUk9UT0NPTF9HUlBDX1dFQhACEhQKEFBST1RPQ09MX0NPTk5FQ1QQA0JAWj5naXRodWIuY29tL3BsdWdib2FyZC9wbHVnYm9hcmQvZ2VuL2dvL3BsdWdib2FyZC92MTtwbHVnYm9hcmR2MWIGcHJvdG8z");
 
 /**
  * A service a plugin offers. `type` is the fully qualified proto service name
@@ -153,6 +153,13 @@ export type Registration = Message<"plugboard.v1.Registration"> & {
    * @generated from field: plugboard.v1.HealthState health = 9;
    */
   health: HealthState;
+
+  /**
+   * The RPC protocols the provider serves (see RegisterRequest.protocols); empty means gRPC only.
+   *
+   * @generated from field: repeated plugboard.v1.Protocol protocols = 10;
+   */
+  protocols: Protocol[];
 };
 
 /**
@@ -192,4 +199,40 @@ export enum HealthState {
  */
 export const HealthStateSchema: GenEnum<HealthState> = /*@__PURE__*/
   enumDesc(file_plugboard_v1_common, 0);
+
+/**
+ * An RPC protocol a provider serves. The router translates a caller's protocol to one the
+ * provider serves (envelope level, payloads untouched); every provider must serve gRPC.
+ *
+ * @generated from enum plugboard.v1.Protocol
+ */
+export enum Protocol {
+  /**
+   * @generated from enum value: PROTOCOL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PROTOCOL_GRPC = 1;
+   */
+  GRPC = 1,
+
+  /**
+   * @generated from enum value: PROTOCOL_GRPC_WEB = 2;
+   */
+  GRPC_WEB = 2,
+
+  /**
+   * Connect unary (POST and GET) and Connect streaming.
+   *
+   * @generated from enum value: PROTOCOL_CONNECT = 3;
+   */
+  CONNECT = 3,
+}
+
+/**
+ * Describes the enum plugboard.v1.Protocol.
+ */
+export const ProtocolSchema: GenEnum<Protocol> = /*@__PURE__*/
+  enumDesc(file_plugboard_v1_common, 1);
 

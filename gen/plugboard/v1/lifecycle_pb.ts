@@ -12,7 +12,47 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/lifecycle.proto.
  */
 export const file_plugboard_v1_lifecycle: GenFile = /*@__PURE__*/
-  fileDesc("ChxwbHVnYm9hcmQvdjEvbGlmZWN5Y2xlLnByb3RvEgxwbHVnYm9hcmQudjEiUAoTUmVwb3J0SGVhbHRoUmVxdWVzdBIoCgVzdGF0ZRgBIAEoDjIZLnBsdWdib2FyZC52MS5IZWFsdGhTdGF0ZRIPCgdtZXNzYWdlGAIgASgJIhYKFFJlcG9ydEhlYWx0aFJlc3BvbnNlIioKF1JlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkiMwoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCTLMAQoQTGlmZWN5Y2xlU2VydmljZRJVCgxSZXBvcnRIZWFsdGgSIS5wbHVnYm9hcmQudjEuUmVwb3J0SGVhbHRoUmVxdWVzdBoiLnBsdWdib2FyZC52MS5SZXBvcnRIZWFsdGhSZXNwb25zZRJhChBSZW5ld0NlcnRpZmljYXRlEiUucGx1Z2JvYXJkLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GiYucGx1Z2JvYXJkLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZWIGcHJvdG8z", [file_plugboard_v1_common]);
+  fileDesc("ChxwbHVnYm9hcmQvdjEvbGlmZWN5Y2xlLnByb3RvEgxwbHVnYm9hcmQudjEiEgoQSGVhcnRiZWF0UmVxdWVzdCI8ChFIZWFydGJlYXRSZXNwb25zZRIQCghsZWFzZV9tcxgBIAEoDRIVCg1yZWdpc3RyYXRpb25zGAIgASgNIlAKE1JlcG9ydEhlYWx0aFJlcXVlc3QSKAoFc3RhdGUYASABKA4yGS5wbHVnYm9hcmQudjEuSGVhbHRoU3RhdGUSDwoHbWVzc2FnZRgCIAEoCSIWChRSZXBvcnRIZWFsdGhSZXNwb25zZSIqChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJIjMKGFJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkymgIKEExpZmVjeWNsZVNlcnZpY2USVQoMUmVwb3J0SGVhbHRoEiEucGx1Z2JvYXJkLnYxLlJlcG9ydEhlYWx0aFJlcXVlc3QaIi5wbHVnYm9hcmQudjEuUmVwb3J0SGVhbHRoUmVzcG9uc2USYQoQUmVuZXdDZXJ0aWZpY2F0ZRIlLnBsdWdib2FyZC52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBomLnBsdWdib2FyZC52MS5SZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USTAoJSGVhcnRiZWF0Eh4ucGx1Z2JvYXJkLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHy5wbHVnYm9hcmQudjEuSGVhcnRiZWF0UmVzcG9uc2VCQFo+Z2l0aHViLmNvbS9wbHVnYm9hcmQvcGx1Z2JvYXJkL2dlbi9nby9wbHVnYm9hcmQvdjE7cGx1Z2JvYXJkdjFiBnByb3RvMw", [file_plugboard_v1_common]);
+
+/**
+ * @generated from message plugboard.v1.HeartbeatRequest
+ */
+export type HeartbeatRequest = Message<"plugboard.v1.HeartbeatRequest"> & {
+};
+
+/**
+ * Describes the message plugboard.v1.HeartbeatRequest.
+ * Use `create(HeartbeatRequestSchema)` to create a new message.
+ */
+export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_lifecycle, 0);
+
+/**
+ * @generated from message plugboard.v1.HeartbeatResponse
+ */
+export type HeartbeatResponse = Message<"plugboard.v1.HeartbeatResponse"> & {
+  /**
+   * The lease length the host applies; 0 when the host does not lease registrations.
+   *
+   * @generated from field: uint32 lease_ms = 1;
+   */
+  leaseMs: number;
+
+  /**
+   * How many registrations the caller's runtime holds now: fewer than it made means the host lost
+   * some (lease expired, store reset) and the plugin should register them again.
+   *
+   * @generated from field: uint32 registrations = 2;
+   */
+  registrations: number;
+};
+
+/**
+ * Describes the message plugboard.v1.HeartbeatResponse.
+ * Use `create(HeartbeatResponseSchema)` to create a new message.
+ */
+export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
+  messageDesc(file_plugboard_v1_lifecycle, 1);
 
 /**
  * @generated from message plugboard.v1.ReportHealthRequest
@@ -34,7 +74,7 @@ export type ReportHealthRequest = Message<"plugboard.v1.ReportHealthRequest"> & 
  * Use `create(ReportHealthRequestSchema)` to create a new message.
  */
 export const ReportHealthRequestSchema: GenMessage<ReportHealthRequest> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_lifecycle, 0);
+  messageDesc(file_plugboard_v1_lifecycle, 2);
 
 /**
  * @generated from message plugboard.v1.ReportHealthResponse
@@ -47,7 +87,7 @@ export type ReportHealthResponse = Message<"plugboard.v1.ReportHealthResponse"> 
  * Use `create(ReportHealthResponseSchema)` to create a new message.
  */
 export const ReportHealthResponseSchema: GenMessage<ReportHealthResponse> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_lifecycle, 1);
+  messageDesc(file_plugboard_v1_lifecycle, 3);
 
 /**
  * @generated from message plugboard.v1.RenewCertificateRequest
@@ -67,7 +107,7 @@ export type RenewCertificateRequest = Message<"plugboard.v1.RenewCertificateRequ
  * Use `create(RenewCertificateRequestSchema)` to create a new message.
  */
 export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_lifecycle, 2);
+  messageDesc(file_plugboard_v1_lifecycle, 4);
 
 /**
  * @generated from message plugboard.v1.RenewCertificateResponse
@@ -86,7 +126,7 @@ export type RenewCertificateResponse = Message<"plugboard.v1.RenewCertificateRes
  * Use `create(RenewCertificateResponseSchema)` to create a new message.
  */
 export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_plugboard_v1_lifecycle, 3);
+  messageDesc(file_plugboard_v1_lifecycle, 5);
 
 /**
  * LifecycleService lets a plugin report its own health and renew its certificate.
@@ -112,6 +152,18 @@ export const LifecycleService: GenService<{
     methodKind: "unary";
     input: typeof RenewCertificateRequestSchema;
     output: typeof RenewCertificateResponseSchema;
+  },
+  /**
+   * Heartbeat renews the lease on the caller's registrations. A registration is a lease: the host
+   * removes it (watchers see REMOVED with REMOVAL_REASON_LEASE_EXPIRED) when its runtime has not
+   * renewed it for lease_ms. Register starts or renews the lease too. Call it every lease_ms / 3.
+   *
+   * @generated from rpc plugboard.v1.LifecycleService.Heartbeat
+   */
+  heartbeat: {
+    methodKind: "unary";
+    input: typeof HeartbeatRequestSchema;
+    output: typeof HeartbeatResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugboard_v1_lifecycle, 0);

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Registration } from "./common_pb.js";
+import type { Protocol, Registration } from "./common_pb.js";
 import { file_plugboard_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugboard/v1/registry.proto.
  */
 export const file_plugboard_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChtwbHVnYm9hcmQvdjEvcmVnaXN0cnkucHJvdG8SDHBsdWdib2FyZC52MSLKAQoPUmVnaXN0ZXJSZXF1ZXN0EhQKDHNlcnZpY2VfdHlwZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCGVuZHBvaW50GAMgASgJEj0KCG1ldGFkYXRhGAQgAygLMisucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRAoQUmVnaXN0ZXJSZXNwb25zZRIwCgxyZWdpc3RyYXRpb24YASABKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uIiwKEVVucmVnaXN0ZXJSZXF1ZXN0EhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiswEKD0Rpc2NvdmVyUmVxdWVzdBIUCgxzZXJ2aWNlX3R5cGUYASABKAkSFQoNdmVyc2lvbl9yYW5nZRgCIAEoCRIxCghzdHJhdGVneRgDIAEoDjIfLnBsdWdib2FyZC52MS5TZWxlY3Rpb25TdHJhdGVneRIZChFpbmNsdWRlX3VuaGVhbHRoeRgEIAEoCBIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSKIAQoQRGlzY292ZXJSZXNwb25zZRItCglwcm92aWRlcnMYASADKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uEiwKCHNlbGVjdGVkGAIgASgLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiJQoMV2F0Y2hSZXF1ZXN0EhUKDXNlcnZpY2VfdHlwZXMYASADKAkivgEKDVdhdGNoUmVzcG9uc2USKgoEdHlwZRgBIAEoDjIcLnBsdWdib2FyZC52MS5XYXRjaEV2ZW50VHlwZRIxCg1yZWdpc3RyYXRpb25zGAIgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIzCg5yZW1vdmFsX3JlYXNvbhgDIAEoDjIbLnBsdWdib2FyZC52MS5SZW1vdmFsUmVhc29uEhkKEXNuYXBzaG90X2NvbXBsZXRlGAQgASgIKrkBChFTZWxlY3Rpb25TdHJhdGVneRIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfVU5TUEVDSUZJRUQQABIcChhTRUxFQ1RJT05fU1RSQVRFR1lfRklSU1QQARIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfUk9VTkRfUk9CSU4QAhIdChlTRUxFQ1RJT05fU1RSQVRFR1lfUkFORE9NEAMSHwobU0VMRUNUSU9OX1NUUkFURUdZX1dFSUdIVEVEEAQqqQEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlXQVRDSF9FVkVOVF9UWVBFX1NOQVBTSE9UEAESGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBACEhwKGFdBVENIX0VWRU5UX1RZUEVfUkVNT1ZFRBADEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBAEKpgBCg1SZW1vdmFsUmVhc29uEh4KGlJFTU9WQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobUkVNT1ZBTF9SRUFTT05fVU5SRUdJU1RFUkVEEAESIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9SRVZPS0VEEAISIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9FWFBJUkVEEAMyvAIKD1JlZ2lzdHJ5U2VydmljZRJJCghSZWdpc3RlchIdLnBsdWdib2FyZC52MS5SZWdpc3RlclJlcXVlc3QaHi5wbHVnYm9hcmQudjEuUmVnaXN0ZXJSZXNwb25zZRJPCgpVbnJlZ2lzdGVyEh8ucGx1Z2JvYXJkLnYxLlVucmVnaXN0ZXJSZXF1ZXN0GiAucGx1Z2JvYXJkLnYxLlVucmVnaXN0ZXJSZXNwb25zZRJJCghEaXNjb3ZlchIdLnBsdWdib2FyZC52MS5EaXNjb3ZlclJlcXVlc3QaHi5wbHVnYm9hcmQudjEuRGlzY292ZXJSZXNwb25zZRJCCgVXYXRjaBIaLnBsdWdib2FyZC52MS5XYXRjaFJlcXVlc3QaGy5wbHVnYm9hcmQudjEuV2F0Y2hSZXNwb25zZTABYgZwcm90bzM", [file_plugboard_v1_common]);
+  fileDesc("ChtwbHVnYm9hcmQvdjEvcmVnaXN0cnkucHJvdG8SDHBsdWdib2FyZC52MSKSAgoPUmVnaXN0ZXJSZXF1ZXN0EhQKDHNlcnZpY2VfdHlwZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCGVuZHBvaW50GAMgASgJEj0KCG1ldGFkYXRhGAQgAygLMisucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBndlaWdodBgFIAEoDRIpCglwcm90b2NvbHMYBiADKA4yFi5wbHVnYm9hcmQudjEuUHJvdG9jb2wSGwoTZmlsZV9kZXNjcmlwdG9yX3NldBgHIAEoDBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoQUmVnaXN0ZXJSZXNwb25zZRIwCgxyZWdpc3RyYXRpb24YASABKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uEhAKCGxlYXNlX21zGAIgASgNIiwKEVVucmVnaXN0ZXJSZXF1ZXN0EhcKD3JlZ2lzdHJhdGlvbl9pZBgBIAEoCSIUChJVbnJlZ2lzdGVyUmVzcG9uc2UiswEKD0Rpc2NvdmVyUmVxdWVzdBIUCgxzZXJ2aWNlX3R5cGUYASABKAkSFQoNdmVyc2lvbl9yYW5nZRgCIAEoCRIxCghzdHJhdGVneRgDIAEoDjIfLnBsdWdib2FyZC52MS5TZWxlY3Rpb25TdHJhdGVneRIZChFpbmNsdWRlX3VuaGVhbHRoeRgEIAEoCBIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSKIAQoQRGlzY292ZXJSZXNwb25zZRItCglwcm92aWRlcnMYASADKAsyGi5wbHVnYm9hcmQudjEuUmVnaXN0cmF0aW9uEiwKCHNlbGVjdGVkGAIgASgLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiJQoMV2F0Y2hSZXF1ZXN0EhUKDXNlcnZpY2VfdHlwZXMYASADKAkivgEKDVdhdGNoUmVzcG9uc2USKgoEdHlwZRgBIAEoDjIcLnBsdWdib2FyZC52MS5XYXRjaEV2ZW50VHlwZRIxCg1yZWdpc3RyYXRpb25zGAIgAygLMhoucGx1Z2JvYXJkLnYxLlJlZ2lzdHJhdGlvbhIzCg5yZW1vdmFsX3JlYXNvbhgDIAEoDjIbLnBsdWdib2FyZC52MS5SZW1vdmFsUmVhc29uEhkKEXNuYXBzaG90X2NvbXBsZXRlGAQgASgIKrkBChFTZWxlY3Rpb25TdHJhdGVneRIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfVU5TUEVDSUZJRUQQABIcChhTRUxFQ1RJT05fU1RSQVRFR1lfRklSU1QQARIiCh5TRUxFQ1RJT05fU1RSQVRFR1lfUk9VTkRfUk9CSU4QAhIdChlTRUxFQ1RJT05fU1RSQVRFR1lfUkFORE9NEAMSHwobU0VMRUNUSU9OX1NUUkFURUdZX1dFSUdIVEVEEAQqqQEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlXQVRDSF9FVkVOVF9UWVBFX1NOQVBTSE9UEAESGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBACEhwKGFdBVENIX0VWRU5UX1RZUEVfUkVNT1ZFRBADEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBAEKroBCg1SZW1vdmFsUmVhc29uEh4KGlJFTU9WQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobUkVNT1ZBTF9SRUFTT05fVU5SRUdJU1RFUkVEEAESIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9SRVZPS0VEEAISIgoeUkVNT1ZBTF9SRUFTT05fUlVOVElNRV9FWFBJUkVEEAMSIAocUkVNT1ZBTF9SRUFTT05fTEVBU0VfRVhQSVJFRBAEMrwCCg9SZWdpc3RyeVNlcnZpY2USSQoIUmVnaXN0ZXISHS5wbHVnYm9hcmQudjEuUmVnaXN0ZXJSZXF1ZXN0Gh4ucGx1Z2JvYXJkLnYxLlJlZ2lzdGVyUmVzcG9uc2USTwoKVW5yZWdpc3RlchIfLnBsdWdib2FyZC52MS5VbnJlZ2lzdGVyUmVxdWVzdBogLnBsdWdib2FyZC52MS5VbnJlZ2lzdGVyUmVzcG9uc2USSQoIRGlzY292ZXISHS5wbHVnYm9hcmQudjEuRGlzY292ZXJSZXF1ZXN0Gh4ucGx1Z2JvYXJkLnYxLkRpc2NvdmVyUmVzcG9uc2USQgoFV2F0Y2gSGi5wbHVnYm9hcmQudjEuV2F0Y2hSZXF1ZXN0GhsucGx1Z2JvYXJkLnYxLldhdGNoUmVzcG9uc2UwAUJAWj5naXRodWIuY29tL3BsdWdib2FyZC9wbHVnYm9hcmQvZ2VuL2dvL3BsdWdib2FyZC92MTtwbHVnYm9hcmR2MWIGcHJvdG8z", [file_plugboard_v1_common]);
 
 /**
  * @generated from message plugboard.v1.RegisterRequest
@@ -48,6 +48,25 @@ export type RegisterRequest = Message<"plugboard.v1.RegisterRequest"> & {
    * @generated from field: uint32 weight = 5;
    */
   weight: number;
+
+  /**
+   * The RPC protocols the provider serves at `endpoint`. Empty means gRPC only, which every
+   * gRPC and Connect server speaks; callers of other protocols are then translated by the router.
+   * connect-es servers (the SDK) declare all three.
+   *
+   * @generated from field: repeated plugboard.v1.Protocol protocols = 6;
+   */
+  protocols: Protocol[];
+
+  /**
+   * Optional: a serialized google.protobuf.FileDescriptorSet holding the file that defines
+   * service_type and every file it imports. The host serves it over gRPC server reflection
+   * (grpc.reflection.v1 and v1alpha) to authenticated callers. At most 1 MiB by default
+   * (limit descriptorSetBytes); the SDK sends it.
+   *
+   * @generated from field: bytes file_descriptor_set = 7;
+   */
+  fileDescriptorSet: Uint8Array;
 };
 
 /**
@@ -65,6 +84,13 @@ export type RegisterResponse = Message<"plugboard.v1.RegisterResponse"> & {
    * @generated from field: plugboard.v1.Registration registration = 1;
    */
   registration?: Registration | undefined;
+
+  /**
+   * The registration is a lease of this length, renewed by LifecycleService.Heartbeat (0: no lease).
+   *
+   * @generated from field: uint32 lease_ms = 2;
+   */
+  leaseMs: number;
 };
 
 /**
@@ -339,6 +365,13 @@ export enum RemovalReason {
    * @generated from enum value: REMOVAL_REASON_RUNTIME_EXPIRED = 3;
    */
   RUNTIME_EXPIRED = 3,
+
+  /**
+   * The runtime stopped renewing its registrations' lease (LifecycleService.Heartbeat).
+   *
+   * @generated from enum value: REMOVAL_REASON_LEASE_EXPIRED = 4;
+   */
+  LEASE_EXPIRED = 4,
 }
 
 /**

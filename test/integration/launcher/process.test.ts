@@ -86,7 +86,7 @@ describe("process launcher", () => {
       const line = await waitFor("the env line", () => h!.logs.find((r) => r.plugin === "envy" && String(r.msg).startsWith("ENV_KEYS ")));
       const keys = JSON.parse(String(line.msg).slice("ENV_KEYS ".length)) as string[];
       expect(keys).toEqual(
-        ["FIXTURE_NAME", "FIXTURE_PRINT_ENV", "FOO", "PATH", "PLUGBOARD_HOST_URL", "PLUGBOARD_LAUNCH_SECRET", "PLUGBOARD_PARENT_PID", "PLUGBOARD_PLUGIN_PORT"].sort(),
+        ["FIXTURE_NAME", "FIXTURE_PRINT_ENV", "FOO", "PATH", "PLUGBOARD_HOST_URL", "PLUGBOARD_LAUNCH_SECRET", "PLUGBOARD_MAGIC_COOKIE_KEY", "PLUGBOARD_MAGIC_COOKIE_VALUE", "PLUGBOARD_PARENT_PID", "PLUGBOARD_PLUGIN_PORT"].sort(),
       );
       // The launch secret never reaches the logs.
       expect(JSON.stringify(h.logs)).not.toMatch(/pbls_/);

@@ -14,6 +14,8 @@ import { HEADER_CALLER, verifyCallerHeader } from "../../../src/protocol/index.j
 import { createRouter, type RouterOptions, type RouteTarget } from "../../../src/router/index.js";
 
 export const SIGNING_KEY = Buffer.alloc(32, 7);
+/** What a connect-es / connect-go provider declares (Protocol enum: GRPC, GRPC_WEB, CONNECT). */
+export const ALL_PROTOCOLS = [1, 2, 3];
 export const TRAILER_NAME = "x-provider-trailer";
 
 export const identities: Record<string, Identity> = {
@@ -43,8 +45,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     });
   });
 
-/** A real connect-node KV provider on loopback. */
-export async function startProvider() {
+/** A real connect-node KV provider on loopback; `grpcOnly` serves gRPC alone, as grpcio or grpc-go would. */
+export async function startProvider(opts: { grpcOnly?: boolean } = {}) {
   const log: ProviderLog = { aborted: [], started: [] };
   const store = new Map<string, Uint8Array>();
   const sessions = new Set<ServerHttp2Session>();
@@ -52,6 +54,7 @@ export async function startProvider() {
     verifyCallerHeader(header, SIGNING_KEY, path)?.subject ?? `unverified:${header ?? ""}`;
   const server = http2.createServer(
     connectNodeAdapter({
+      ...(opts.grpcOnly ? { connect: false, grpcWeb: false } : {}),
       routes: (r) =>
         r.service(KVService, {
           async get(req, ctx) {
@@ -97,8 +100,13 @@ export async function startProvider() {
             ctx.responseTrailer.set(TRAILER_NAME, "yes");
             return { count };
           },
-          async *exchange(reqs) {
-            for await (const r of reqs) yield { text: `echo:${r.text}` };
+          async *exchange(reqs, ctx) {
+            ctx.responseHeader.set("x-provider-header", "h");
+            ctx.responseTrailer.set(TRAILER_NAME, "yes");
+            for await (const r of reqs) {
+              if (r.text === "fail") throw new ConnectError("exchange refused", Code.FailedPrecondition);
+              yield { text: `echo:${r.text}` };
+            }
           },
         }),
     }),
@@ -143,7 +151,8 @@ export function stubRouterOptions(providerUrl: () => string, extra: Partial<Rout
     },
     async resolve(service): Promise<RouteTarget> {
       if (service !== "kv.v1.KVService") throw new ConnectError(`no provider for ${service}`, Code.NotFound);
-      return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: providerUrl(), signingKey: SIGNING_KEY };
+      // The connect-node provider serves every protocol: calls pass through untranslated (bridge.test.ts covers gRPC-only).
+      return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: providerUrl(), signingKey: SIGNING_KEY, protocols: ALL_PROTOCOLS };
     },
     ...extra,
   };

@@ -55,7 +55,17 @@ describe("host config", () => {
       PLUGBOARD_REDIS_URL: "redis://127.0.0.1:6379",
     });
     expect(c.magicCookie.value).toBe("v");
-    expect(c.store).toEqual({ kind: "redis", url: "redis://127.0.0.1:6379" });
+    expect(c.store).toEqual({ kind: "redis", source: "redis://127.0.0.1:6379" });
+  });
+
+  it("reads each Redis form of store:", () => {
+    const sentinels = { sentinels: ["10.0.0.1:26379", "10.0.0.2:26379"], name: "main", password: "p", sentinelPassword: "s", tls: true };
+    const cluster = { cluster: ["10.0.0.1:7000"], password: "p" };
+    expect(parseHostConfig({ ...base, store: { redis: { url: "rediss://h:6380" } } }, "/").store).toEqual({ kind: "redis", source: { url: "rediss://h:6380" } });
+    expect(parseHostConfig({ ...base, store: { redis: sentinels } }, "/").store).toEqual({ kind: "redis", source: sentinels });
+    expect(
+      parseHostConfig({ ...base, store: { redis: cluster, reconnectMaxDelayMs: 100, durableWrites: { replicas: 2, timeoutMs: 250 } } }, "/").store,
+    ).toEqual({ kind: "redis", source: cluster, reconnectMaxDelayMs: 100, durableWrites: { replicas: 2, timeoutMs: 250 } });
   });
 
   it("reads name-proof settings: unproven names off by default, reserved names, SPIFFE layout, JWT name claim", () => {
@@ -92,6 +102,12 @@ describe("host config", () => {
     [{ ...base, plugins: [{ name: "kv" }] }, "config plugins[0].command"],
     [{ ...base, plugins: [{ name: "kv", command: "x", restart: "sometimes" }] }, "config plugins[0].restart"],
     [{ magicCookie: { key: "K", valueEnv: "MISSING" } }, "config magicCookie.valueEnv: environment variable MISSING is not set"],
+    [{ ...base, store: { redis: { sentinels: ["h:1"] } } }, "config store.redis: name (the primary's name in Sentinel) is required with sentinels"],
+    [{ ...base, store: { redis: { cluster: ["h"] } } }, 'config store.redis: cluster[0]: "h" must be "host:port"'],
+    [{ ...base, store: { redis: { url: "redis://h", cluster: ["h:1"] } } }, "config store.redis: needs exactly one of url, sentinels or cluster"],
+    [{ ...base, store: { redis: { cluster: ["h:1"], name: "x" } } }, "config store.redis: name is not an option with cluster"],
+    [{ ...base, store: { redis: { url: "h:1" } } }, "config store.redis: url must be a redis:// or rediss:// URL"],
+    [{ ...base, store: { redis: { url: "redis://h" }, durableWrites: { replicas: -1 } } }, "config store.durableWrites.replicas"],
   ])("names the field: %j", (raw, message) => {
     expect(problem(raw)).toContain(message);
   });

@@ -32,6 +32,13 @@ describe("resolveSpec", () => {
 });
 
 describe("pluginEnv", () => {
+  it("passes the host's magic cookie, as go-plugin does", () => {
+    const spec = resolveSpec({ name: "kv", command: "x" });
+    const env = pluginEnv(spec, { hostUrl: "http://127.0.0.1:1", launchSecret: "pbls_x", port: 5, parentPid: 9, magicCookie: { key: "K", value: "V" } }, {});
+    expect(env).toMatchObject({ PLUGBOARD_MAGIC_COOKIE_KEY: "K", PLUGBOARD_MAGIC_COOKIE_VALUE: "V" });
+    expect(() => resolveSpec({ name: "kv", command: "x", env: { PLUGBOARD_MAGIC_COOKIE_VALUE: "x" } })).toThrow(/set by the launcher/);
+  });
+
   it("holds the spec's variables, allow-listed host ones and PLUGBOARD_*, nothing else", () => {
     const spec = resolveSpec({ name: "kv", command: "x", env: { FOO: "1" }, inheritEnv: ["PATH", "MISSING"] });
     const env = pluginEnv(spec, { hostUrl: "http://127.0.0.1:1", launchSecret: "pbls_x", port: 5, parentPid: 9 }, { PATH: "/bin", HOME: "/root", AWS_SECRET_ACCESS_KEY: "s" });

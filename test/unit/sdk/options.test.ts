@@ -16,6 +16,15 @@ describe("plugin options", () => {
     expect(env["PLUGBOARD_LAUNCH_SECRET"]).toBeUndefined();
   });
 
+  it("takes the magic cookie from the environment the launcher sets, when the plugin names none", () => {
+    const { magicCookie: _, ...noCookie } = base;
+    const env = { PLUGBOARD_MAGIC_COOKIE_KEY: "EK", PLUGBOARD_MAGIC_COOKIE_VALUE: "EV" };
+    expect(resolvePluginOptions({ ...noCookie, hostUrl: "http://h:1" }, env).magicCookie).toEqual({ key: "EK", value: "EV" });
+    // An explicit cookie wins.
+    expect(resolvePluginOptions({ ...base, hostUrl: "http://h:1" }, env).magicCookie).toEqual({ key: "K", value: "V" });
+    expect(() => resolvePluginOptions({ ...noCookie, hostUrl: "http://h:1" }, {})).toThrow(/PLUGBOARD_MAGIC_COOKIE_KEY/);
+  });
+
   it("takes an enrolment token from the environment and removes it from there; an explicit option wins", () => {
     const env: NodeJS.ProcessEnv = { PLUGBOARD_HOST_URL: "http://127.0.0.1:7000", PLUGBOARD_ENROLMENT_TOKEN: "pbet_from-env" };
     expect(resolvePluginOptions(base, env).enrolmentToken).toBe("pbet_from-env");

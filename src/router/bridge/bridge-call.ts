@@ -1,0 +1,326 @@
+import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, codeToString, endStreamFlag, endStreamToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { HEADER_CALLER } from "../../protocol/index.js";
+import { endStreamWithError, writeErrorResponse } from "../error-response.js";
+import { BodyCounter, EnvelopeScanner } from "../envelope-scanner.js";
+import { releaseInFlight, type ForwardRequest } from "../forward.js";
+import { upstreamRequestHeaders } from "../header-hygiene.js";
+import type { UpstreamPool } from "../upstream-pool.js";
+import { Base64Decoder, Base64Encoder } from "./base64-stream.js";
+import { connectGetMessage } from "./connect-get.js";
+import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcRequestHeaders } from "./headers.js";
+import { UnaryCollector } from "./unary-collector.js";
+import { EnvelopeReader, type JsonCodec } from "./json-codec.js";
+import { releaseRequest } from "../release-request.js";
+import { EnvelopeGate } from "../response-limit.js";
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const textEncoder = new TextEncoder();
+
+/**
+ * Forward one call from a Connect or gRPC-Web caller to a provider that serves gRPC only,
+ * translating at the envelope level: payload bytes are copied, never decoded. Request envelopes
+ * are the same in Connect streaming, gRPC-Web and gRPC (flag 0x01 = compressed); a Connect unary
+ * body becomes one envelope. On the way back, gRPC trailers become Connect `trailer-` headers or
+ * a Connect end-stream message, or a gRPC-Web trailer frame; grpc-status/-message/-details-bin
+ * become the caller's error. Same contract as forwardCall (returns `cancel(error)`).
+ */
+export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: JsonCodec): (error: ConnectError) => void {
+  const { stream: caller, protocol, onEnd } = call;
+  const callerContentType = call.headers["content-type"] ?? (protocol === "connect-unary" ? "application/proto" : undefined);
+  const unary = protocol === "connect-unary";
+  const text = protocol === "grpc-web-text";
+  let done = false;
+  let endCode = "ok";
+  let timer: NodeJS.Timeout | undefined;
+  let failure: ConnectError | undefined;
+  let finished = false; // the caller's response is complete
+
+  const finish = () => {
+    if (done) return;
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    releaseInFlight(call);
+    call.onSettled?.();
+    onEnd?.(endCode);
+  };
+
+  let upstream: http2.ClientHttp2Stream;
+  try {
+    const headers = upstreamRequestHeaders(call.headers, call.target, call.path, true, call.callerHeader === undefined ? undefined : HEADER_CALLER, call.callerHeader);
+    toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs);
+    if (json) {
+      // The router re-encodes every message: binary, uncompressed both ways.
+      delete headers["grpc-encoding"];
+      delete headers["grpc-accept-encoding"];
+    }
+    upstream = pool.session(call.target).request(headers, { endStream: false });
+  } catch {
+    pool.discard(call.target);
+    writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
+    releaseRequest(caller, true);
+    endCode = "unavailable";
+    finish();
+    return () => undefined;
+  }
+
+  const fail = (err: ConnectError) => {
+    if (failure === undefined) failure = err;
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+  };
+
+  /** Runs a JSON translation; its ConnectError fails the call (undefined then). */
+  const translated = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      fail(e instanceof ConnectError ? e : new ConnectError("translation failed", Code.Internal));
+      return undefined;
+    }
+  };
+
+  // ---- request direction
+  const tooLarge = () => new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted);
+  if (unary) {
+    const compressed = call.headers["content-encoding"] !== undefined && call.headers["content-encoding"] !== "identity";
+    if (call.headers[":method"] === "GET") {
+      const message = connectGetMessage(call.path);
+      if (message instanceof ConnectError) fail(message);
+      else if (message.length > call.maxMessageBytes) fail(tooLarge());
+      else {
+        const getCompressed = /[?&]compression=(?!identity)[^&]+/.test(call.path);
+        const first = json ? translated(() => json.request(message, getCompressed)) : message;
+        if (first !== undefined) upstream.end(encodeEnvelope(getCompressed && !json ? 1 : 0, first));
+      }
+      caller.resume();
+    } else {
+      const counter = new BodyCounter(call.maxMessageBytes);
+      const body: Buffer[] = [];
+      caller.on("data", (chunk: Buffer) => {
+        if (failure !== undefined) return;
+        if (!counter.push(chunk)) return fail(tooLarge());
+        body.push(chunk);
+      });
+      caller.on("end", () => {
+        if (failure !== undefined || upstream.destroyed) return;
+        const whole = Buffer.concat(body);
+        const first = json ? translated(() => json.request(whole, compressed)) : whole;
+        if (first !== undefined) upstream.end(encodeEnvelope(compressed && !json ? 1 : 0, first));
+      });
+    }
+  } else {
+    const limiter = new EnvelopeScanner(call.maxMessageBytes);
+    const decoder = text ? new Base64Decoder() : undefined;
+    const reader = json ? new EnvelopeReader(call.maxMessageBytes) : undefined;
+    caller.on("data", (raw: Buffer) => {
+      if (failure !== undefined) return;
+      const chunk = decoder ? decoder.push(raw) : raw;
+      if (reader) {
+        const messages = reader.push(chunk);
+        if (messages === false) return fail(tooLarge());
+        for (const m of messages) {
+          const bin = translated(() => json!.request(m.payload, (m.flags & 1) !== 0));
+          if (bin === undefined) return;
+          if (!upstream.write(encodeEnvelope(0, bin))) caller.pause();
+        }
+        return;
+      }
+      if (!limiter.push(chunk)) {
+        caller.pause();
+        return fail(tooLarge());
+      }
+      if (!upstream.write(chunk)) caller.pause();
+    });
+    upstream.on("drain", () => {
+      if (failure === undefined) caller.resume();
+    });
+    caller.on("end", () => {
+      if (!upstream.destroyed) upstream.end();
+    });
+  }
+
+  // ---- response direction
+  let responseHeaders: IncomingHttpHeaders | undefined;
+  const responseLimit = call.maxResponseMessageBytes;
+  const collector = unary ? new UnaryCollector(responseLimit) : undefined;
+  const scanner = unary ? undefined : new EnvelopeScanner(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit);
+  // Holds back a partial envelope prefix so an oversize message is never started: the caller's stream stays at a boundary.
+  const gate = scanner && !json ? new EnvelopeGate(scanner) : undefined;
+  // JSON callers get whole re-encoded messages: what they received always ends at a boundary.
+  const responseReader = json && !unary ? new EnvelopeReader(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit) : undefined;
+  const encoder = text ? new Base64Encoder() : undefined;
+  const responseTooLarge = () => new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
+  const toCaller = (bytes: Buffer) => {
+    if (!caller.write(encoder ? encoder.push(bytes) : bytes)) upstream.pause();
+  };
+
+  const respondStreaming = (h: IncomingHttpHeaders) => {
+    const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
+    const encoding = json ? undefined : grpcResponseEncoding(h);
+    if (protocol === "connect-stream") {
+      if (encoding) out["connect-content-encoding"] = encoding;
+      if (h["grpc-accept-encoding"]) out["connect-accept-encoding"] = h["grpc-accept-encoding"];
+    } else {
+      if (encoding) out["grpc-encoding"] = encoding;
+      if (h["grpc-accept-encoding"]) out["grpc-accept-encoding"] = h["grpc-accept-encoding"];
+    }
+    caller.respond(addHeaders(out, grpcMetadata(h)));
+  };
+
+  /** The provider's final status: write the rest of the caller's response in its protocol. */
+  const complete = (trailers: IncomingHttpHeaders) => {
+    // Once the router failed the call (deadline, limit, credential), its error is the answer.
+    if (failure !== undefined || caller.destroyed || caller.closed) return;
+    finished = true;
+    const status = trailers["grpc-status"];
+    let err =
+      status === undefined
+        ? new ConnectError("protocol error: the provider sent no grpc-status", Code.Internal)
+        : findTrailerError(toFetchHeaders(trailers));
+    // findTrailerError keeps every trailer as metadata; the caller gets application metadata only.
+    const metadata = grpcMetadata(trailers);
+    if (err) {
+      const details = err.details;
+      err = new ConnectError(err.rawMessage, err.code);
+      err.details = details;
+    }
+    const headerMetadata = responseHeaders ? grpcMetadata(responseHeaders) : [];
+    if (unary) {
+      const message = err ? undefined : collector!.single();
+      if (!err && message instanceof ConnectError) err = message;
+      if (err || message === undefined || message instanceof ConnectError) {
+        const e = err!;
+        endCode = codeToString(e.code);
+        const out = addHeaders(addHeaders({ ":status": codeToHttpStatus(e.code), "content-type": "application/json" }, headerMetadata), metadata, "trailer-");
+        caller.respond(out);
+        caller.end(errorToJsonBytes(e, undefined));
+        return;
+      }
+      let payload: Uint8Array = message.payload;
+      if (json) {
+        try {
+          payload = json.response(message.payload, message.compressed);
+        } catch (e) {
+          const te = ConnectError.from(e);
+          endCode = codeToString(te.code);
+          caller.respond({ ":status": codeToHttpStatus(te.code), "content-type": "application/json" });
+          caller.end(errorToJsonBytes(te, undefined));
+          return;
+        }
+      }
+      const out: OutgoingHttpHeaders = { ":status": 200, "content-type": callerContentType };
+      if (message.compressed && responseHeaders && !json) out["content-encoding"] = grpcResponseEncoding(responseHeaders);
+      if (responseHeaders?.["grpc-accept-encoding"]) out["accept-encoding"] = responseHeaders["grpc-accept-encoding"];
+      caller.respond(addHeaders(addHeaders(out, headerMetadata), metadata, "trailer-"));
+      caller.end(payload);
+      return;
+    }
+    if (err) endCode = codeToString(err.code);
+    if (!caller.headersSent) respondStreaming(responseHeaders ?? {});
+    gate?.flush(toCaller);
+    if (protocol === "connect-stream") {
+      const md = new Headers();
+      for (const [k, v] of metadata) md.append(k, v);
+      const json = endStreamToJson(md, err, undefined);
+      caller.end(encodeEnvelope(endStreamFlag, textEncoder.encode(JSON.stringify(json))));
+      return;
+    }
+    const t = new Headers();
+    for (const [k, v] of metadata) t.append(k, v);
+    t.set("grpc-status", err ? String(err.code) : "0");
+    if (err) {
+      t.set("grpc-message", encodeURIComponent(err.rawMessage));
+      const details = trailers["grpc-status-details-bin"];
+      if (typeof details === "string") t.set("grpc-status-details-bin", details);
+    }
+    const frame = Buffer.from(encodeEnvelope(trailerFlag, trailerSerialize(t)));
+    caller.end(encoder ? encoder.push(frame) + encoder.end() : frame);
+  };
+
+  upstream.on("response", (headers, flags) => {
+    if (caller.destroyed || caller.closed) return;
+    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+      // Trailers-only: status and metadata in the one HEADERS frame.
+      complete(headers);
+      return;
+    }
+    if (headers[":status"] !== 200) {
+      fail(new ConnectError(`provider answered HTTP ${headers[":status"]}`, Code.Unavailable));
+      return;
+    }
+    responseHeaders = headers;
+    if (!unary) respondStreaming(headers);
+  });
+  upstream.on("data", (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    if (collector) {
+      if (!collector.push(chunk)) fail(responseTooLarge());
+      return;
+    }
+    if (responseReader) {
+      const messages = responseReader.push(chunk);
+      if (messages === false) return fail(responseTooLarge());
+      for (const m of messages) {
+        const out = translated(() => json!.response(m.payload, (m.flags & 1) !== 0));
+        if (out === undefined) return;
+        toCaller(Buffer.from(encodeEnvelope(0, out)));
+      }
+      return;
+    }
+    if (!gate!.push(chunk, toCaller)) fail(responseTooLarge());
+  });
+  caller.on("drain", () => upstream.resume());
+  // Trailers can arrive while data is still buffered (the caller applying backpressure): answer only at the end.
+  let upstreamTrailers: IncomingHttpHeaders | undefined;
+  upstream.on("trailers", (trailers) => {
+    upstreamTrailers = trailers;
+  });
+  upstream.on("end", () => {
+    if (upstreamTrailers !== undefined && !finished) complete(upstreamTrailers);
+  });
+  upstream.on("error", () => {});
+  upstream.on("close", () => {
+    if (finished && failure === undefined) {
+      // Answered while the caller may still be sending: let the rest drain.
+      releaseRequest(caller, false);
+      finish();
+      return;
+    }
+    if (caller.destroyed || caller.closed) {
+      if (endCode === "ok") endCode = "canceled";
+      finish();
+      return;
+    }
+    const err = failure ?? new ConnectError("provider unavailable", Code.Unavailable);
+    endCode = codeToString(err.code);
+    if (!caller.headersSent) {
+      writeErrorResponse(caller, protocol, callerContentType, err);
+      releaseRequest(caller, true);
+    } else if (!finished && (responseReader !== undefined || scanner?.atBoundary) && !caller.writableEnded) {
+      if (encoder) {
+        const rest = encoder.end();
+        if (rest) caller.write(rest);
+      }
+      endStreamWithError(caller, protocol, err);
+      releaseRequest(caller, true);
+    } else if (!caller.writableEnded) {
+      caller.close(NGHTTP2_REFUSED_STREAM);
+    }
+    finish();
+  });
+
+  caller.on("close", () => {
+    if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    finish();
+  });
+  if (call.timeoutMs !== undefined) {
+    timer = setTimeout(() => fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), call.timeoutMs);
+  }
+  return (error) => {
+    if (!done) fail(error);
+  };
+}
