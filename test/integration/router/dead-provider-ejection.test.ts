@@ -33,7 +33,8 @@ async function providerProcess() {
 
 describe("a provider run by hand, killed -9 (default config, no health probe)", () => {
   it("leaves rotation on its first failed call: the failures are the calls in flight at the kill and a handful", async () => {
-    t = await startTestHost();
+    // Leases off: this is about ejection alone (these hand-run providers send no heartbeats).
+    t = await startTestHost({ registrationLeaseMs: 0 });
     const doomed = await providerProcess();
     const healthy = await providerProcess();
     for (const [name, p] of [["doomed", doomed], ["healthy", healthy]] as const) {
@@ -61,7 +62,10 @@ describe("a provider run by hand, killed -9 (default config, no health probe)", 
     };
     const workers = Array.from({ length: CONCURRENCY }, worker);
     // Both providers serve first.
-    while (outcomes.before.ok < 200) await new Promise((r) => setTimeout(r, 10));
+    while (outcomes.before.ok < 200) {
+      if (outcomes.before.failed > 0) throw new Error(`calls failed before the kill: ${[...codes].join(",")}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     expect(outcomes.before.failed).toBe(0);
     await killGroup(doomed.child);
     phase = "after";
@@ -82,7 +86,7 @@ describe("a provider run by hand, killed -9 (default config, no health probe)", 
   });
 
   it("with outlierEjection: false, the safe retry alone sends calls refused by the dead endpoint to the other provider", async () => {
-    t = await startTestHost({ outlierEjection: false });
+    t = await startTestHost({ outlierEjection: false, registrationLeaseMs: 0 });
     const doomed = await providerProcess();
     const healthy = await providerProcess();
     for (const [name, p] of [["doomed", doomed], ["healthy", healthy]] as const) {
