@@ -16,6 +16,8 @@ export interface HealthProberOptions {
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   logger?: Logger;
   now?: () => number;
+  /** Told of every runtime whose probe succeeded (brings an ejected provider back into rotation). */
+  onServing?(runtimeId: string): void;
 }
 
 /** What one probe found: "unsupported" when the provider does not serve grpc.health.v1.Health. */
@@ -75,6 +77,7 @@ export function createHealthProber(options: HealthProberOptions): HealthProber {
 
   async function judge(runtime: RuntimeRecord, outcome: ProbeOutcome): Promise<void> {
     const { runtimeId } = runtime;
+    if (outcome === "serving") options.onServing?.(runtimeId);
     if (outcome === "failed" && now() - runtime.healthReportedAt > staleAfterMs && runtime.health !== UNHEALTHY) {
       // The plugin's last report time is kept, so staleness stays measured from its own reports.
       await store.setHealth(runtimeId, UNHEALTHY, "health probe failed and no recent health report", runtime.healthReportedAt);

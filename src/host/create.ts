@@ -8,6 +8,8 @@ import { secretReadAuthorizer } from "../policy/secret-read.js";
 import { createRouter } from "../router/router.js";
 import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/index.js";
 import { createRbacInterceptor } from "./rbac-interceptor.js";
+import { withSpecGrpcMessage } from "./grpc-message-spec.js";
+import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
 import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
@@ -266,7 +268,9 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     },
   });
 
-  const decisions = createRoutingDecisions(host, identify, options.rbac);
+  // Passive outlier ejection: dead providers leave rotation on their first failed call.
+  const outliers = createHostOutlierDetector(options.outlierEjection, { audit, registry: metrics.registry, logger });
+  const decisions = createRoutingDecisions(host, identify, options.rbac, outliers);
   const rateLimiter: RouterRateLimiter | undefined =
     options.rateLimit === undefined
       ? undefined
@@ -280,6 +284,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       store,
       logger,
       ...options.healthProbe,
+      ...(outliers ? { onServing: outliers.success } : {}),
       tls: upstreamTls,
     });
   prober?.start();
@@ -305,10 +310,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     resolve: decisions.resolve,
     maxMessageBytes: resolved.limits.maxMessageBytes,
     maxResponseMessageBytes: resolved.limits.maxResponseMessageBytes,
+    maxInFlightPerProvider: resolved.limits.maxInFlightPerProvider,
+    maxPendingPerService: resolved.limits.maxPendingPerService,
     logger,
     ...(rateLimiter ? { rateLimiter } : {}),
     upstreamTls,
     onCallStart: inFlight.onCallStart,
+    ...(outliers ? { outliers } : {}),
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,
     methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
@@ -329,7 +337,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const opsOnMainPort = options.opsOnMainPort ?? true;
   const dispatch: RequestHandler = (req, res) => {
     if (opsOnMainPort && hostOps.probeHandler(req, res)) return;
-    if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, res);
+    if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, withSpecGrpcMessage(req, res));
     else router.handle(req, res);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.

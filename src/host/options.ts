@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { OutlierEjectionOptions } from "../router/outlier-ejection.js";
 import semver from "semver";
 import type { Interceptor } from "@connectrpc/connect";
 import type { Authenticator } from "../identity/identity.js";
@@ -89,6 +90,11 @@ export interface PluginHostOptions {
    * whose probe fails is marked UNHEALTHY and gets no routed calls. Default off.
    */
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
+  /**
+   * Passive outlier ejection (on by default; `false` turns it off): a provider whose connection
+   * fails is out of rotation at once, N failures in a row eject it for longer. See docs/router.md.
+   */
+  outlierEjection?: OutlierEjectionOptions | false;
   /**
    * Registrations are leases of this length, renewed by their runtime (LifecycleService.Heartbeat;
    * the SDK does it): one that stops renewing (killed -9) leaves rotation on every host sharing the

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
 import { policySubject, type Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
+import type { OutlierDetector } from "../router/outlier-ejection.js";
 import type { RouteTarget } from "../router/router.js";
 import { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";
 import { createSelector, matchingProviders } from "../registry/select.js";
@@ -35,7 +36,12 @@ const PROVIDERS_MAX_AGE_MS = 1_000;
  * only what cannot change for a live runtime (the `requires` it declared at handshake, its
  * signing key) and the matching providers of a service, which every store event invalidates.
  */
-export function createRoutingDecisions(host: HostContext, identify: IdentityResolver, rbac: Rbac | undefined) {
+export function createRoutingDecisions(
+  host: HostContext,
+  identify: IdentityResolver,
+  rbac: Rbac | undefined,
+  outliers?: OutlierDetector,
+) {
   const selector = createSelector();
   const signingKeys = new Map<string, Buffer>();
   /** runtimeId → service type → declared version range. Runtime records are written once, at handshake. */
@@ -103,6 +109,8 @@ export function createRoutingDecisions(host: HostContext, identify: IdentityReso
       if (caller.kind === "runtime") range = (await declaredRequires(caller.runtimeId!))?.get(serviceType) ?? "*";
       let candidates = await providersOf(serviceType, range);
       if (pin !== undefined) candidates = candidates.filter((r) => r.runtimeId === pin || r.registrationId === pin);
+      // Ejected providers sit out (a pinned call goes where it was pinned); the same list when none is out.
+      else if (outliers !== undefined) candidates = outliers.filter(candidates);
       const chosen = selector.pick(serviceType, candidates, SelectionStrategy.ROUND_ROBIN);
       if (!chosen)
         throw new ConnectError(

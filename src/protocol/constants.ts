@@ -63,6 +63,10 @@ export const DEFAULT_LIMITS = {
   /** Concurrent grpc.health.v1.Health/Watch streams per remote address, and in total. */
   healthWatchersPerPeer: 16,
   healthWatchers: 256,
+  /** Routed calls forwarded to one provider runtime at once; past it, ResourceExhausted with retry info. */
+  maxInFlightPerProvider: 1024,
+  /** Routed calls of one service still being authenticated/resolved; past it, Unavailable with retry info. */
+  maxPendingPerService: 4096,
 } as const;
 
 export const DEFAULT_TTLS = {

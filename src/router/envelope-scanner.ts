@@ -15,6 +15,11 @@ export class EnvelopeScanner {
   /** Payload of the last envelope whose flags matched `captureMask`, once complete. */
   lastCaptured: Buffer | undefined;
   /**
+   * An envelope with a `captureMask` flag (the end-of-stream message) was seen whole: the answer is
+   * complete even if its HTTP/2 stream never ends, and nothing may be appended after it.
+   */
+  ended = false;
+  /**
    * After push() returned false: offset in that chunk where the oversize envelope's prefix began
    * (negative when it began in an earlier chunk). Bytes before it are whole envelopes.
    */
@@ -79,6 +84,7 @@ export class EnvelopeScanner {
   }
 
   private completeEnvelope(): void {
+    if ((this.flags & this.captureMask) !== 0) this.ended = true;
     if (this.captured) {
       this.lastCaptured = Buffer.concat(this.captured);
       this.captured = undefined;

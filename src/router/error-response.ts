@@ -9,6 +9,7 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { encodeGrpcMessage } from "./grpc-message.js";
 import type { WireProtocol } from "./wire-protocol.js";
 
 /*
@@ -30,8 +31,15 @@ function connectEndStream(err: ConnectError): Uint8Array {
   return encodeEnvelope(endStreamFlag, textEncoder.encode(JSON.stringify(json)));
 }
 
+/** grpc-status, grpc-message (encoded as the gRPC spec asks) and details, as connect-es sets them. */
+function grpcStatus(err: ConnectError): Headers {
+  const h = setTrailerStatus(new Headers(), err);
+  h.set("grpc-message", encodeGrpcMessage(err.rawMessage));
+  return h;
+}
+
 function grpcWebTrailerFrame(err: ConnectError, text: boolean): Uint8Array | string {
-  const frame = encodeEnvelope(trailerFlag, trailerSerialize(setTrailerStatus(new Headers(), err)));
+  const frame = encodeEnvelope(trailerFlag, trailerSerialize(grpcStatus(err)));
   return text ? Buffer.from(frame).toString("base64") : frame;
 }
 
@@ -60,7 +68,7 @@ export function writeErrorResponse(
       return;
     case "grpc": {
       // Trailers-only response: status in the one HEADERS frame, END_STREAM set.
-      const headers = headersToObject(setTrailerStatus(new Headers(), err), {
+      const headers = headersToObject(grpcStatus(err), {
         ":status": 200,
         "content-type": requestContentType ?? "application/grpc+proto",
       });
@@ -99,7 +107,7 @@ export function endStreamWithError(
       return undefined;
     case "grpc":
       stream.end();
-      return headersToObject(setTrailerStatus(new Headers(), err), {});
+      return headersToObject(grpcStatus(err), {});
     case "connect-unary":
       // A unary body cannot be finished with an error once it started; callers reset the stream instead.
       return undefined;

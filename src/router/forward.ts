@@ -11,6 +11,8 @@ import { endStreamWithError, writeErrorResponse } from "./error-response.js";
 import { BodyCounter, EnvelopeScanner } from "./envelope-scanner.js";
 import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
+import type { CallCounts } from "./call-counts.js";
+import type { OutlierDetector } from "./outlier-ejection.js";
 import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
@@ -44,7 +46,26 @@ export interface ForwardRequest {
   onEnd: ((code: string) => void) | undefined;
   /** Called once when the call is over, however it ended (releases whatever may still cancel it). */
   onSettled?: () => void;
+  /** Told how the provider fared (passive outlier ejection), keyed by `runtimeId`. */
+  outliers?: OutlierDetector | undefined;
+  runtimeId?: string;
+  /** Calls in flight per provider runtime: this call's count is taken back when it ends. */
+  inFlight?: CallCounts | undefined;
 }
+
+/** Takes the call's in-flight count back (every way of forwarding calls it once, when the call ends). */
+export function releaseInFlight(call: ForwardRequest): void {
+  call.inFlight?.decrement(call.runtimeId ?? "");
+}
+
+/** The envelope flag of the message that ends an answer (gRPC's end is its HTTP trailers). */
+const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
+  "connect-stream": 0x02,
+  "grpc-web": 0x80,
+  grpc: 0,
+  "connect-unary": 0,
+  "grpc-web-text": 0,
+};
 
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
 const GRPC_STATUS_RE = /grpc-status:\s*(\d+)/i;
@@ -82,15 +103,19 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   } catch {
     // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
     pool.discard(call.target);
+    if (call.outliers !== undefined) call.outliers.failure(call.runtimeId ?? "", true);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     releaseRequest(caller, true);
     onEnd?.("unavailable");
+    releaseInFlight(call);
     call.onSettled?.();
     return () => undefined;
   }
 
   let responded = false;
   let upstreamEnded = false;
+  /** The caller has been sent the provider's whole answer. */
+  let answered = false;
   let done = false;
   let failure: ConnectError | undefined;
   let trailers: OutgoingHttpHeaders | undefined;
@@ -104,15 +129,32 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   const limitResponse = responseLimit !== Infinity;
   // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
   const responseScanner = enveloped
-    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, onEnd ? (protocol === "grpc-web" ? 0x80 : 0x02) : 0)
+    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol])
     : undefined;
   const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
   const textCounter =
     protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
   // Connect unary: the whole answer is one message.
-  const unaryCounter = protocol === "connect-unary" && limitResponse ? new BodyCounter(responseLimit) : undefined;
-  // A Connect unary answer of unknown length is held (as received, no copies) until it is known to fit.
-  let heldUnary: { headers: OutgoingHttpHeaders; chunks: Buffer[] } | undefined;
+  const unary = protocol === "connect-unary";
+  const unaryCounter = unary && limitResponse ? new BodyCounter(responseLimit) : undefined;
+  /*
+   * A Connect unary answer is held (as received, no copies) until it is whole: its body cannot be
+   * cut short cleanly, so a provider dying mid-answer becomes a clean Unavailable (and an answer
+   * over the limit a clean ResourceExhausted). Most answers are one DATA frame: nothing to wait for.
+   */
+  let heldHeaders: OutgoingHttpHeaders | undefined;
+  let heldFirst: Buffer | undefined;
+  let heldMore: Buffer[] | undefined;
+  let heldBytes = 0;
+  let declaredBytes = -1;
+  const releaseHeldUnary = () => {
+    if (heldHeaders === undefined || caller.destroyed || caller.closed) return;
+    caller.respond(heldHeaders, { waitForTrailers: true });
+    heldHeaders = undefined;
+    if (heldFirst !== undefined) caller.write(heldFirst);
+    if (heldMore !== undefined) for (let i = 0; i < heldMore.length; i++) caller.write(heldMore[i]!);
+    heldFirst = heldMore = undefined;
+  };
   const responseTooLarge = () =>
     new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
   const toCaller = (bytes: Buffer) => {
@@ -123,6 +165,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
+    releaseInFlight(call);
     call.onSettled?.();
     onEnd?.(endCode);
   };
@@ -164,6 +207,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
       else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
       responded = true;
+      answered = true;
       caller.respond(downstreamHeaders(headers), { endStream: true });
       return;
     }
@@ -171,14 +215,13 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       endCode = codeToString(codeFromHttpStatus(status ?? 0));
       if (onEnd) errorBody = [];
     }
-    if (unaryCounter !== undefined) {
+    if (unary) {
       const declared = Number(headers["content-length"] ?? Number.NaN);
-      if (declared > responseLimit) return fail(responseTooLarge());
-      if (!(declared >= 0)) {
-        heldUnary = { headers: downstreamHeaders(headers), chunks: [] };
-        responded = true;
-        return;
-      }
+      if (unaryCounter !== undefined && declared > responseLimit) return fail(responseTooLarge());
+      if (declared >= 0) declaredBytes = declared;
+      heldHeaders = downstreamHeaders(headers);
+      responded = true;
+      return;
     }
     responded = true;
     caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
@@ -204,7 +247,12 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     } else {
       if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
       if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
-      if (heldUnary !== undefined) return void heldUnary.chunks.push(chunk);
+      if (heldHeaders !== undefined) {
+        heldBytes += chunk.length;
+        if (heldFirst === undefined) heldFirst = chunk;
+        else (heldMore ??= []).push(chunk);
+        return;
+      }
     }
     toCaller(chunk);
   });
@@ -213,19 +261,24 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
     if (failure !== undefined || upstream.destroyed || !responded) return;
     upstreamEnded = true;
+    completeAnswer();
+  });
+  /** The provider's answer is all there (it ended, or its last message came before it died): pass it on. */
+  const completeAnswer = () => {
+    answered = true;
     responseGate?.flush(toCaller);
-    if (heldUnary !== undefined && !caller.destroyed && !caller.closed) {
-      caller.respond(heldUnary.headers, { waitForTrailers: true });
-      for (const chunk of heldUnary.chunks) caller.write(chunk);
-      heldUnary = undefined;
-    }
+    releaseHeldUnary();
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {
       const m = CODE_NAME_RE.exec(Buffer.concat(errorBody).toString("utf8"));
       if (m?.[1]) endCode = m[1];
     }
     if (!caller.destroyed && !caller.writableEnded) caller.end();
-  });
+    if (call.outliers !== undefined) {
+      if (endCode === "unavailable") call.outliers.failure(call.runtimeId ?? "", false);
+      else call.outliers.success(call.runtimeId ?? "");
+    }
+  };
   // Stream errors are followed by "close", which decides what the caller sees.
   upstream.on("error", () => {});
   upstream.on("close", () => {
@@ -239,6 +292,23 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       if (endCode === "ok") endCode = "canceled";
       finish();
       return;
+    }
+    // The provider died after its whole answer (end-of-stream message, or every byte of a Connect
+    // unary body it announced) but before ending its stream: the answer stands, and nothing is appended.
+    if (
+      failure === undefined &&
+      responded &&
+      (responseScanner !== undefined ? responseScanner.ended && responseScanner.atBoundary : declaredBytes >= 0 && heldBytes === declaredBytes)
+    ) {
+      upstreamEnded = true;
+      completeAnswer();
+      releaseRequest(caller, false);
+      finish();
+      return;
+    }
+    // The provider's stream or connection broke without an answer: a hard failure.
+    if (failure === undefined && call.outliers !== undefined && upstream.rstCode !== NGHTTP2_ENHANCE_YOUR_CALM) {
+      call.outliers.failure(call.runtimeId ?? "", true);
     }
     const err =
       failure ??
@@ -264,6 +334,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
 
   // ---- cancellation and deadline
   caller.on("close", () => {
+    // Gone before its answer was finished: the caller canceled (the upstream's close comes too late to say so).
+    if (endCode === "ok" && !answered) endCode = "canceled";
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();
   });

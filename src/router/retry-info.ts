@@ -49,9 +49,9 @@ export type RetryInfo = MessageShape<typeof RetryInfoSchema> & RetryInfoShape;
 export const HEADER_RETRY_AFTER = "retry-after";
 
 /** ResourceExhausted carrying the retry delay as a google.rpc.RetryInfo detail and a retry-after header. */
-export function rateLimitedError(retryAfterMs: number, what = "rate limit exceeded"): ConnectError {
+export function rateLimitedError(retryAfterMs: number, what = "rate limit exceeded", code = Code.ResourceExhausted): ConnectError {
   const ms = Math.max(1, Math.ceil(retryAfterMs));
-  const err = new ConnectError(`${what}, retry after ${ms} ms`, Code.ResourceExhausted, {
+  const err = new ConnectError(`${what}, retry after ${ms} ms`, code, {
     [HEADER_RETRY_AFTER]: String(Math.ceil(ms / 1000)),
   });
   err.details.push({

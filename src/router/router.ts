@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { provenName, rateLimitKey } from "../identity/name-proof.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
@@ -7,10 +7,12 @@ import type { Logger } from "../log/index.js";
 import { DEFAULT_LIMITS, HEADER_PROVIDER } from "../protocol/index.js";
 import type { RouterRateLimiter } from "../ratelimit/index.js";
 import { parseCallPath, type CallPath } from "./call-path.js";
+import { CallCounts } from "./call-counts.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
 import { forwardCall, type ForwardRequest } from "./forward.js";
 import { bridgeCall, bridgeRefusal, callerCodec, JsonCodec, needsBridge, type MethodSchema } from "./bridge/index.js";
+import type { OutlierDetector } from "./outlier-ejection.js";
 import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
 import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
@@ -61,6 +63,12 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** Routed calls forwarded to one provider runtime at once (default 1024): past it, ResourceExhausted + RetryInfo. */
+  maxInFlightPerProvider?: number;
+  /** Calls of one service awaiting authentication and resolution (default 4096): past it, Unavailable + RetryInfo. */
+  maxPendingPerService?: number;
+  /** Passive outlier ejection: told how each provider fared (the resolver leaves ejected ones out). */
+  outliers?: OutlierDetector;
   /** The method's message types from the provider's registered descriptors: lets JSON cross the protocol bridge. */
   methodSchema?(registrationId: string, service: string, method: string): MethodSchema | undefined;
   /** Ends a forwarded call (Unauthenticated) when its caller's credential ends; returns "stop watching". */
@@ -71,6 +79,27 @@ export interface Router {
   handle(req: Http2ServerRequest, res: Http2ServerResponse): void;
   /** Close pooled provider sessions (in-flight calls finish). */
   close(): Promise<void>;
+}
+
+/** Retry delays suggested with cap refusals: a moment, not a backoff (the cap clears as calls end). */
+const PENDING_RETRY_MS = 1_000;
+const IN_FLIGHT_RETRY_MS = 100;
+
+/** Whether a new session connects (false on error or close first). */
+function connects(session: ClientHttp2Session): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      session.off("connect", onConnect);
+      session.off("error", onFail);
+      session.off("close", onFail);
+      resolve(ok);
+    };
+    const onConnect = done(true);
+    const onFail = done(false);
+    session.once("connect", onConnect);
+    session.once("error", onFail);
+    session.once("close", onFail);
+  });
 }
 
 /** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
@@ -102,6 +131,14 @@ export function createRouter(opts: RouterOptions): Router {
   if (!((Number.isInteger(maxResponseMessageBytes) && maxResponseMessageBytes > 0) || maxResponseMessageBytes === Infinity)) {
     throw new Error("router: maxResponseMessageBytes must be a positive integer or Infinity");
   }
+  const maxInFlight = opts.maxInFlightPerProvider ?? DEFAULT_LIMITS.maxInFlightPerProvider;
+  const maxPending = opts.maxPendingPerService ?? DEFAULT_LIMITS.maxPendingPerService;
+  for (const [name, v] of Object.entries({ maxInFlightPerProvider: maxInFlight, maxPendingPerService: maxPending })) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`router: ${name} must be a positive integer`);
+  }
+  // Caps that fail fast instead of queueing without bound: counts per provider runtime and per service.
+  const inFlight = new CallCounts();
+  const pending = new CallCounts();
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
@@ -150,7 +187,14 @@ export function createRouter(opts: RouterOptions): Router {
     span: RoutedCallSpan | undefined,
   ): Promise<void> {
     let caller: Identity | undefined;
+    const service = path.service;
+    let pendingHeld = false;
     try {
+      if (pending.get(service) >= maxPending) {
+        throw rateLimitedError(PENDING_RETRY_MS, `${service}: ${maxPending} calls already pending (maxPendingPerService)`, Code.Unavailable);
+      }
+      pending.increment(service);
+      pendingHeld = true;
       caller = await authenticate(req);
       await authorize(caller, path.service, path.method);
       if (rateLimiter) {
@@ -166,7 +210,19 @@ export function createRouter(opts: RouterOptions): Router {
       }
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
-      const target = await resolve(path.service, caller, pin);
+      let target = await resolve(path.service, caller, pin);
+      let upstreamTarget = pool.target(target.endpoint);
+      // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
+      // goes once to another provider (never a pinned call). Only new sessions wait here.
+      const session = pool.session(upstreamTarget);
+      if (session.connecting && !(await connects(session))) {
+        opts.outliers?.failure(target.runtimeId, true);
+        pool.discard(upstreamTarget);
+        if (pin === undefined) {
+          target = await resolve(path.service, caller, pin);
+          upstreamTarget = pool.target(target.endpoint);
+        }
+      }
       // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
       const bridged = needsBridge(protocol, target.protocols);
       let json: JsonCodec | undefined;
@@ -179,7 +235,10 @@ export function createRouter(opts: RouterOptions): Router {
       const stream = req.stream;
       // The caller may have given up while we were deciding.
       if (stream.destroyed || stream.closed) return;
-      const upstreamTarget = pool.target(target.endpoint);
+      if (inFlight.get(target.runtimeId) >= maxInFlight) {
+        throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
+      }
+      inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
@@ -195,6 +254,9 @@ export function createRouter(opts: RouterOptions): Router {
               },
             }
           : {}),
+        outliers: opts.outliers,
+        runtimeId: target.runtimeId,
+        inFlight,
         stream,
         headers: req.headers,
         ...(span ? { traceHeaders: span.upstreamHeaders } : {}),
@@ -227,6 +289,8 @@ export function createRouter(opts: RouterOptions): Router {
         logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
       }
       refuse(req, protocol, err, path, caller, started, span);
+    } finally {
+      if (pendingHeld) pending.decrement(service);
     }
   }
 

@@ -7,7 +7,7 @@ import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc
 import { HEADER_CALLER } from "../../protocol/index.js";
 import { endStreamWithError, writeErrorResponse } from "../error-response.js";
 import { BodyCounter, EnvelopeScanner } from "../envelope-scanner.js";
-import type { ForwardRequest } from "../forward.js";
+import { releaseInFlight, type ForwardRequest } from "../forward.js";
 import { upstreamRequestHeaders } from "../header-hygiene.js";
 import type { UpstreamPool } from "../upstream-pool.js";
 import { Base64Decoder, Base64Encoder } from "./base64-stream.js";
@@ -44,6 +44,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
+    releaseInFlight(call);
     call.onSettled?.();
     onEnd?.(endCode);
   };

@@ -123,6 +123,19 @@ describe("health prober", () => {
     expect(await healthOf(b.runtimeId)).toBe(HealthState.UNHEALTHY);
   });
 
+  it("tells onServing of each provider whose probe succeeded (an ejected provider comes back)", async () => {
+    t = await startTestHost();
+    const up = await startProvider("serving");
+    const sick = await startProvider("not_serving");
+    cleanups.push(up.close, sick.close);
+    const a = await provider("up", up.port);
+    await provider("sick", sick.port);
+    const serving: string[] = [];
+    prober = createHealthProber({ store: t.host.store, timeoutMs: 500, onServing: (id) => serving.push(id) });
+    await prober.probeOnce();
+    expect(serving).toEqual([a.runtimeId]);
+  });
+
   it("validates its options", () => {
     expect(() => createHealthProber({ store: {} as never, intervalMs: 0 })).toThrow(/intervalMs/);
   });
