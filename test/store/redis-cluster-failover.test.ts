@@ -20,7 +20,7 @@ describe.skipIf(!hasRedis || !haveRedisCluster())("redis store on a Cluster fail
   afterAll(async () => {
     await store?.close().catch(() => undefined);
     await cluster?.stop();
-  });
+  }, 90_000);
 
   it("re-applies a deletion the promoted replica never saw", async () => {
     store = await createRedisStore({

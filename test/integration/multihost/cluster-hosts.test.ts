@@ -65,8 +65,9 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
         `rateLimit: { perCaller: { points: ${POINTS}, durationSec: 600 } }`,
       ].join("\n"),
     );
-    hosts = await Promise.all(["cluster-a", "cluster-b"].map((name) => spawnCliHost(name, config)));
-    provider = kvProvider(hosts[0]!.url);
+    const source = { cluster: cluster.addresses };
+    hosts = await Promise.all(["cluster-a", "cluster-b"].map((name) => spawnCliHost(name, config, {}, source)));
+    provider = kvProvider(hosts[0]!.url, {}, { enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
     await provider.start();
   }, 90_000);
 

@@ -9,7 +9,7 @@ import { RegistryService } from "../../../gen/plugboard/v1/registry_pb.js";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
 import { createEnrolments, type IssuedEnrolmentToken } from "../../../src/enrolment/index.js";
-import { createRedisStore, type RedisStore } from "../../../src/redis.js";
+import { createRedisStore, type RedisSource, type RedisStore } from "../../../src/redis.js";
 import { tokenDigest } from "../../../src/tokens/tokens.js";
 import { killGroup, spawnTs } from "../../helpers/processes.js";
 
@@ -50,11 +50,13 @@ interface StoreEnroller {
 }
 const enrollers = new Map<string, Promise<StoreEnroller>>();
 
-function enrollerFor(redisUrl: string): Promise<StoreEnroller> {
+/** The hosts' Redis as the store takes it: a URL, or `{ sentinels, name }` / `{ cluster }`. */
+function enrollerFor(source: RedisSource): Promise<StoreEnroller> {
+  const redisUrl = typeof source === "string" ? source : JSON.stringify(source);
   let enroller = enrollers.get(redisUrl);
   if (!enroller) {
     enroller = (async () => {
-      const store: RedisStore = await createRedisStore({ url: redisUrl });
+      const store: RedisStore = await createRedisStore({ source });
       const enrolments = createEnrolments({ store, nameBytes: 256 });
       const issued: IssuedEnrolmentToken[] = [];
       return {
@@ -76,13 +78,19 @@ function enrollerFor(redisUrl: string): Promise<StoreEnroller> {
 }
 
 /** `plugboard host -c <config>` as an operator runs it; its URL comes from the "listening" log line. */
-export function spawnCliHost(name: string, configFile: string, env: Record<string, string> = {}): Promise<HostProcess> {
+export function spawnCliHost(
+  name: string,
+  configFile: string,
+  env: Record<string, string> = {},
+  /** Where enrolments go when the config names a Sentinel group or a Cluster instead of PLUGBOARD_REDIS_URL. */
+  source: RedisSource | undefined = env["PLUGBOARD_REDIS_URL"],
+): Promise<HostProcess> {
   return spawnHostProcess(
     name,
     [CLI, "host", "-c", configFile],
     env,
     (line) => (line["msg"] === "plugboard host listening" ? line["url"] : undefined),
-    env["PLUGBOARD_REDIS_URL"],
+    source,
   );
 }
 
@@ -91,7 +99,7 @@ async function spawnHostProcess(
   args: string[],
   env: Record<string, string>,
   urlOf: (line: Record<string, unknown>) => unknown,
-  redisUrl: string | undefined,
+  redisUrl: RedisSource | undefined,
 ): Promise<HostProcess> {
   const child = spawnTs(args[0]!, args.slice(1), env);
   let stderr = "";
@@ -145,9 +153,10 @@ async function spawnHostProcess(
     },
     async stop() {
       close();
-      const enroller = redisUrl === undefined ? undefined : enrollers.get(redisUrl);
+      const key = redisUrl === undefined ? undefined : typeof redisUrl === "string" ? redisUrl : JSON.stringify(redisUrl);
+      const enroller = key === undefined ? undefined : enrollers.get(key);
       if (enroller) {
-        enrollers.delete(redisUrl!);
+        enrollers.delete(key!);
         await (await enroller).close().catch(() => undefined);
       }
       await killGroup(child, { graceMs: 5_000 });

@@ -50,8 +50,9 @@ describe.skipIf(!haveRedis)("plugboard host ×2 on Redis Sentinel: fail-over und
         `  durableWrites: { timeoutMs: 500, recentLimit: ${Number(process.env["RECENT_LIMIT"] ?? 1000)} }`,
       ].join("\n"),
     );
-    hosts = await Promise.all(["sentinel-a", "sentinel-b"].map((name) => spawnCliHost(name, config)));
-    provider = kvProvider(hosts[0]!.url, {}, { heartbeatMs: 300 });
+    const source = { sentinels: group.sentinelAddresses, name: group.name };
+    hosts = await Promise.all(["sentinel-a", "sentinel-b"].map((name) => spawnCliHost(name, config, {}, source)));
+    provider = kvProvider(hosts[0]!.url, {}, { heartbeatMs: 300, enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
     await provider.start();
   }, 90_000);
 
