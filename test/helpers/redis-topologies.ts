@@ -72,7 +72,8 @@ async function launch(args: string[], ready: RegExp, port: number): Promise<Redi
       if (!alive()) return;
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       killGroup(child);
-      await exited;
+      // Bounded: an exit that raced the check above is never announced again.
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       await killProcessGroup(child);
     },
   };

@@ -18,7 +18,8 @@ describe.skipIf(!hasRedis || !haveRedisCluster())("redis store on a Cluster fail
     cluster = await startRedisCluster({ replicas: 1 });
   }, 90_000);
   afterAll(async () => {
-    await store?.close().catch(() => undefined);
+    // A store whose primary was killed may never finish closing: it is not what this test is about.
+    await Promise.race([store?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await cluster?.stop();
   }, 90_000);
 
