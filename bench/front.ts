@@ -5,10 +5,8 @@ import { createPluginHost } from "../src/host/create.js";
 import { enrolmentTokens } from "./enrol.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createBareProxy } from "./proxy-baseline.js";
+import { BENCH_COOKIE, NEVER_REFUSE } from "./bench-host-options.js";
 
-export const BENCH_COOKIE = { key: "PLUGBOARD_BENCH", value: "bench-cookie" };
-/** Far above anything the benchmark can send: the limiter runs on every call but never refuses. */
-const NEVER_REFUSE = { points: 1_000_000_000, durationSec: 1 };
 
 /**
  * The benchmark's middle child: the bare proxy and a real plugin host side by side, so both
