@@ -24,6 +24,8 @@ const SATURATION: SaturationOptions = quick
   ? { rounds: 1, calls: 1_500, warmupCalls: 1_000, clients: 4, streams: 16 }
   : { rounds: 5, calls: 4_000, warmupCalls: 3_000, clients: 4, streams: 16 };
 
+const REDIS = quick ? { calls: 1_000, warmupCalls: 500 } : { calls: 3_000, warmupCalls: 1_000 };
+
 async function main(): Promise<void> {
   const started = performance.now();
   const gates: Gate[] = [];
@@ -52,6 +54,30 @@ async function main(): Promise<void> {
         gate("router-cpu-vs-bare", (router.cpuUsPerCall ?? NaN) / (bare.cpuUsPerCall ?? NaN)),
         gate("router-throughput-vs-bare", router.callsPerSec / bare.callsPerSec),
       );
+    }
+  }
+
+  if (wanted("redis")) {
+    console.log("\n== 2. Redis commands per routed call (steady state; Redis store and Redis rate limiter)");
+    const { findRedisServer } = await import("../test/helpers/redis.js");
+    if (!findRedisServer()) {
+      console.log("skipped: redis-server not installed (apt-get install redis-server)");
+      gates.push(gate("redis-commands-per-call", undefined));
+    } else {
+      const { formatCommands, measureCommandsPerCall } = await import("./redis-commands.js");
+      const single = await measureCommandsPerCall("single", REDIS);
+      console.log(formatCommands("one redis-server", single));
+      gates.push(gate("redis-commands-per-call", single.total));
+      const { haveRedisCluster } = await import("../test/helpers/redis-topologies.js");
+      if (quick) console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (not run with --quick)`);
+      else if (!haveRedisCluster()) console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (redis-cli --cluster missing)`);
+      else {
+        try {
+          console.log(formatCommands("Redis Cluster, 3 primaries (sum)", await measureCommandsPerCall("cluster", REDIS)));
+        } catch (e) {
+          console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (${String(e).split("\n")[0]})`);
+        }
+      }
     }
   }
 
