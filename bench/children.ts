@@ -13,6 +13,8 @@ export interface Child<T> {
   pid: number;
   /** Sends one command line and resolves with the child's next output line. */
   ask(command: string): Promise<string>;
+  /** Resolves with the child's next output line (one it prints unasked). */
+  next(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export function startChild<T>(file: string, args: string[], nodeFlags: string[] 
             waiting.push(answer);
             child.stdin!.write(`${command}\n`);
           }),
+        next: () => new Promise<string>((answer) => waiting.push(answer)),
         stop: async () => {
           if (child.exitCode === null && child.signalCode === null) {
             const exited = new Promise<void>((r) => child.once("exit", () => r()));

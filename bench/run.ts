@@ -26,6 +26,12 @@ const SATURATION: SaturationOptions = quick
 
 const REDIS = quick ? { calls: 1_000, warmupCalls: 500 } : { calls: 3_000, warmupCalls: 1_000 };
 
+const SCALE = {
+  admission: { runtimes: quick ? 120 : 300, concurrency: 8 },
+  discover: { sizes: [10, 1_000, 10_000], samples: quick ? 20 : 50 },
+  watch: { watchers: 1_000, rounds: quick ? 3 : 7 },
+};
+
 async function main(): Promise<void> {
   const started = performance.now();
   const gates: Gate[] = [];
@@ -79,6 +85,31 @@ async function main(): Promise<void> {
         }
       }
     }
+  }
+
+  if (wanted("scale")) {
+    console.log("\n== 3. scale curves (host alone on core 1; admission limits raised: every runtime comes from one loopback peer)");
+    const { measureAdmission } = await import("./admission-cost.js");
+    const admission = await measureAdmission(SCALE.admission);
+    console.log(
+      `handshake+register: ${admission.hostCpuUsPerRuntime.toFixed(0)} µs host CPU per runtime (${admission.runtimes} runtimes, ${SCALE.admission.concurrency} at a time, ${admission.runtimesPerSec.toFixed(0)} runtimes/s)`,
+    );
+    gates.push(gate("admission-host-cpu-us", admission.hostCpuUsPerRuntime));
+    const { measureDiscover } = await import("./discover-scale.js");
+    const points = await measureDiscover(SCALE.discover);
+    for (const p of points) {
+      console.log(
+        `Discover first page at ${String(p.providers).padStart(6)} providers: ${p.medianMs.toFixed(2).padStart(7)} ms median, ${p.hostCpuUs.toFixed(0).padStart(6)} µs host CPU (${p.pageItems} items)`,
+      );
+    }
+    const [first, last] = [points[0]!, points.at(-1)!];
+    console.log(`Discover page cost at ${last.providers} / at ${first.providers} providers: latency ×${(last.medianMs / first.medianMs).toFixed(1)}, host CPU ×${(last.hostCpuUs / first.hostCpuUs).toFixed(1)} (independent of n: ≈1)`);
+    const { measureWatchFanout } = await import("./watch-fanout.js");
+    const fanout = await measureWatchFanout(SCALE.watch);
+    console.log(
+      `Register seen by ${fanout.watchers} Watch streams: last watcher ${fanout.lastAfterReturnMs.toFixed(1)} ms after Register returned (${fanout.lastAfterSendMs.toFixed(1)} ms after it was sent), median of ${SCALE.watch.rounds}`,
+    );
+    gates.push(gate("watch-1000-last-ms", fanout.watchers === 1000 ? Math.max(0, fanout.lastAfterReturnMs) : undefined));
   }
 
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
