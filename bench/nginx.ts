@@ -1,7 +1,8 @@
 /**
  * The reference proxy: Debian's nginx with `grpc_pass` to the upstream, on h2c, one worker pinned
  * to core 1 like the Node proxies, run in the foreground (`daemon off`) from a temp prefix holding
- * its conf, pid file and logs (removed at the end). Its CPU is the sum over master and workers.
+ * its conf, pid file and logs (removed at the end, by a watchdog shell even when the bench is killed -9).
+ * Its CPU is the sum over master and workers.
  */
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -46,8 +47,13 @@ export async function startNginx(upstreamUrl: string): Promise<NginxProxy> {
   const prefix = tempDir("plugboard-bench-nginx-");
   const port = await freePort();
   writeFileSync(join(prefix, "nginx.conf"), nginxConf(prefix, port, Number(new URL(upstreamUrl).port)));
-  const child = spawnGroup(NGINX, ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "error.log")], 1, {
-    stdio: ["ignore", "ignore", "pipe"],
+  // Under a watchdog shell: if this process dies without cleaning up (kill -9), the shell's stdin
+  // closes and it kills nginx's whole group and removes the prefix.
+  const watchdog = 'bin="$1"; shift; "$bin" "$@" & read _; kill -KILL $!; rm -rf "$BENCH_NGINX_PREFIX"; kill -KILL 0';
+  const args = ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "error.log")];
+  const child = spawnGroup("sh", ["-c", watchdog, "sh", NGINX, ...args], 1, {
+    stdio: ["pipe", "ignore", "pipe"],
+    env: { ...process.env, BENCH_NGINX_PREFIX: prefix },
   });
   let errors = "";
   child.stderr!.on("data", (d: Buffer) => (errors += d.toString()));
@@ -55,24 +61,24 @@ export async function startNginx(upstreamUrl: string): Promise<NginxProxy> {
     await killGroup(child);
     removeDir(prefix);
   };
-  // Ready once it accepts connections (or failed when it exits first).
-  const deadline = Date.now() + 10_000;
+  // Ready once it accepts connections (failed when nginx is gone first).
+  const started = Date.now();
   for (;;) {
-    if (child.exitCode !== null) {
+    if (child.exitCode !== null || (Date.now() - started > 500 && childPids(child.pid!).length === 0)) {
       await stop();
-      throw new Error(`nginx exited with ${child.exitCode}: ${errors}`);
+      throw new Error(`nginx exited: ${errors}`);
     }
     if (await accepts(port)) break;
-    if (Date.now() > deadline) {
+    if (Date.now() - started > 10_000) {
       await stop();
       throw new Error(`nginx did not listen on ${port} within 10 s: ${errors}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const pid = child.pid!;
+  const master = childPids(child.pid!)[0]!;
   return {
     url: `http://127.0.0.1:${port}`,
-    cpuMicros: () => [pid, ...childPids(pid)].reduce((sum, p) => sum + processCpuMicros(p), 0),
+    cpuMicros: () => [master, ...childPids(master)].reduce((sum, p) => sum + processCpuMicros(p), 0),
     stop,
   };
 }

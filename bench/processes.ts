@@ -83,11 +83,14 @@ process.once("exit", () => {
   for (const child of groups) if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    console.error(`\nbench: ${signal}, cleaning up`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
+/** For the bench's entry point: Ctrl-C (or a kill) cleans up before exiting. */
+export function cleanupOnSignals(): void {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      console.error(`\nbench: ${signal}, cleaning up`);
+      void cleanupAll().finally(() => process.exit(130));
+    });
+  }
 }
 
 /** Redis has no `--port 0`, nor does an nginx conf: borrow a free port from the kernel. */

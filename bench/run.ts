@@ -12,7 +12,7 @@
 import { cpus } from "node:os";
 import { gate, gateLine, type Gate } from "./gates.js";
 import { haveH2load } from "./h2load.js";
-import { cleanupAll, pinning } from "./processes.js";
+import { cleanupAll, cleanupOnSignals, pinning } from "./processes.js";
 import { printSaturation, runSaturation, type SaturationOptions } from "./saturation.js";
 
 const quick = process.argv.includes("--quick");
@@ -118,6 +118,7 @@ async function main(): Promise<void> {
 
 const ratio = (a: number | undefined, b: number | undefined) => ((a ?? NaN) / (b ?? NaN)).toFixed(2);
 
+cleanupOnSignals();
 main()
   .then(cleanupAll)
   .then(
