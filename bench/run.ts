@@ -22,7 +22,7 @@ const wanted = (part: string) => only === undefined || only.has(part);
 
 const SATURATION: SaturationOptions = quick
   ? { rounds: 1, calls: 1_500, warmupCalls: 1_000, clients: 4, streams: 16 }
-  : { rounds: 5, calls: 4_000, warmupCalls: 3_000, clients: 4, streams: 16 };
+  : { rounds: 5, calls: 3_000, warmupCalls: 2_000, clients: 4, streams: 16 };
 
 const REDIS = quick ? { calls: 1_000, warmupCalls: 500 } : { calls: 3_000, warmupCalls: 1_000 };
 
