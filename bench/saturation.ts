@@ -52,6 +52,9 @@ interface Target {
 }
 
 export async function runSaturation(opts: SaturationOptions): Promise<Map<SaturationVariant, SaturationRow>> {
+  // BENCH_CPU_PROF=<dir>: a CPU profile of the (default) router host, written when it exits.
+  const profileDir = process.env["BENCH_CPU_PROF"];
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const upstream = await child<{ url: string }>("./grpc-upstream.ts", [], 0);
   const targets = new Map<SaturationVariant, Target>();
   const skipped = new Map<SaturationVariant, string>();
@@ -59,7 +62,7 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
   const [bare, benchProxy, router, faultsOff, bridged] = await Promise.all([
     child<{ url: string }>("./bare-passthrough.ts", [upstream.info.url], 1),
     child<{ url: string }>("./proxy-baseline.ts", [upstream.info.url], 1),
-    child<RouterInfo>("./router-host.ts", [], 1),
+    child<RouterInfo>("./router-host.ts", [], 1, profile),
     child<RouterInfo>("./router-host.ts", ["--faults-off"], 1),
     child<RouterInfo>("./router-host.ts", [], 1),
   ]);
@@ -126,8 +129,8 @@ interface RouterInfo {
   enrolment: BenchEnrolment;
 }
 
-async function child<T>(file: string, args: string[], core: 0 | 1): Promise<Child<T>> {
-  const c = await startChild<T>(file, args, [], core);
+async function child<T>(file: string, args: string[], core: 0 | 1, nodeFlags: string[] = []): Promise<Child<T>> {
+  const c = await startChild<T>(file, args, nodeFlags, core);
   onCleanup(c.stop);
   return c;
 }
