@@ -84,6 +84,9 @@ export async function measureCommandsPerCall(topology: RedisTopology, opts: { ca
 }
 
 export function formatCommands(label: string, c: CommandsPerCall): string {
-  const parts = c.byCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(", ");
+  // Background work (an event read, a sweep) shows as a few hundredths: summed, not listed.
+  const listed = c.byCommand.filter(([, n]) => n >= 0.01);
+  const rest = c.byCommand.filter(([, n]) => n < 0.01).reduce((sum, [, n]) => sum + n, 0);
+  const parts = [...listed.map(([name, n]) => `${name} ${n.toFixed(2)}`), ...(rest > 0 ? [`others ${rest.toFixed(3)}`] : [])].join(", ");
   return `${label.padEnd(34)}${c.total.toFixed(2).padStart(6)}   (${parts})`;
 }
