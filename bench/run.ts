@@ -13,7 +13,7 @@ import { cpus } from "node:os";
 import { gate, gateLine, type Gate } from "./gates.js";
 import { haveH2load } from "./h2load.js";
 import { cleanupAll, cleanupOnSignals, pinning } from "./processes.js";
-import { printSaturation, runSaturation, type SaturationOptions } from "./saturation.js";
+import { pairedRatio, printSaturation, runSaturation, type SaturationOptions } from "./saturation.js";
 
 const quick = process.argv.includes("--quick");
 const onlyArg = process.argv.indexOf("--only");
@@ -47,19 +47,17 @@ async function main(): Promise<void> {
     } else {
       const rows = await runSaturation(SATURATION);
       printSaturation(rows, SATURATION);
-      const bare = rows.get("bare")!;
-      const router = rows.get("router")!;
-      const off = rows.get("router-faults-off")!;
-      const bridged = rows.get("router-bridged")!;
+      const [bare, router, off, bridged] = [rows.get("bare"), rows.get("router"), rows.get("router-faults-off"), rows.get("router-bridged")];
+      const cpu = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "cpuUsPerCall");
+      const calls = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "callsPerSec");
+      console.log("ratios paired within each round, median over rounds:");
+      console.log(`router / bare passthrough: CPU per call ×${cpu(router, bare).toFixed(2)}, throughput ×${calls(router, bare).toFixed(2)}`);
+      console.log(`router / bench proxy: CPU per call ×${cpu(router, rows.get("bench-proxy")).toFixed(2)}, throughput ×${calls(router, rows.get("bench-proxy")).toFixed(2)}`);
       console.log(
-        `router / bare: CPU per call ×${ratio(router.cpuUsPerCall, bare.cpuUsPerCall)}, throughput ×${ratio(router.callsPerSec, bare.callsPerSec)}`,
+        `fault bookkeeping (issue 20), router with ejection+leases on / off: CPU per call ×${cpu(router, off).toFixed(2)}, throughput ×${calls(router, off).toFixed(2)}`,
       );
-      console.log(`fault bookkeeping (issue 20), router with ejection+leases on / off: CPU per call ×${ratio(router.cpuUsPerCall, off.cpuUsPerCall)}, throughput ×${ratio(router.callsPerSec, off.callsPerSec)}`);
-      console.log(`bridged Connect→gRPC / router passthrough: CPU per call ×${ratio(bridged.cpuUsPerCall, router.cpuUsPerCall)}`);
-      gates.push(
-        gate("router-cpu-vs-bare", (router.cpuUsPerCall ?? NaN) / (bare.cpuUsPerCall ?? NaN)),
-        gate("router-throughput-vs-bare", router.callsPerSec / bare.callsPerSec),
-      );
+      console.log(`bridged Connect→gRPC / router passthrough: CPU per call ×${cpu(bridged, router).toFixed(2)}, throughput ×${calls(bridged, router).toFixed(2)}`);
+      gates.push(gate("router-cpu-vs-bare", cpu(router, bare)), gate("router-throughput-vs-bare", calls(router, bare)));
     }
   }
 
@@ -116,7 +114,6 @@ async function main(): Promise<void> {
   for (const g of gates) console.log(gateLine(g));
 }
 
-const ratio = (a: number | undefined, b: number | undefined) => ((a ?? NaN) / (b ?? NaN)).toFixed(2);
 
 cleanupOnSignals();
 main()

@@ -32,8 +32,19 @@ export interface SaturationRow {
   meanMs: number;
   /** Proxy process CPU per call (µs); undefined for direct. */
   cpuUsPerCall?: number;
+  /** Each round's numbers, in round order (for ratios paired within a round). */
+  rounds: { callsPerSec: number; cpuUsPerCall?: number }[];
   /** Why the row is missing, when it is. */
   skipped?: string;
+}
+
+/**
+ * a ÷ b paired within each round (the two ran minutes apart at most, under the same machine load),
+ * median over rounds: steadier on a shared machine than a ratio of medians.
+ */
+export function pairedRatio(a: SaturationRow | undefined, b: SaturationRow | undefined, of: "cpuUsPerCall" | "callsPerSec"): number {
+  if (!a || !b || a.rounds.length === 0 || a.rounds.length !== b.rounds.length) return NaN;
+  return median(a.rounds.map((r, i) => (r[of] ?? NaN) / (b.rounds[i]![of] ?? NaN)));
 }
 
 export interface SaturationOptions {
@@ -111,7 +122,7 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
   for (const variant of SATURATION_VARIANTS) {
     const s = samples.get(variant);
     if (!s) {
-      rows.set(variant, { callsPerSec: NaN, meanMs: NaN, skipped: skipped.get(variant) ?? "not run" });
+      rows.set(variant, { callsPerSec: NaN, meanMs: NaN, rounds: [], skipped: skipped.get(variant) ?? "not run" });
       continue;
     }
     const cpu = s.flatMap((x) => (x.cpuUs === undefined ? [] : [x.cpuUs]));
@@ -119,6 +130,7 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
       callsPerSec: median(s.map((x) => x.result.callsPerSec)),
       meanMs: median(s.map((x) => x.result.meanMs)),
       ...(cpu.length > 0 ? { cpuUsPerCall: median(cpu) } : {}),
+      rounds: s.map((x) => ({ callsPerSec: x.result.callsPerSec, ...(x.cpuUs === undefined ? {} : { cpuUsPerCall: x.cpuUs }) })),
     });
   }
   return rows;

@@ -11,6 +11,7 @@ import { h2load, h2loadArgs, haveH2load, parseH2load } from "../../bench/h2load.
 import { nginxConf } from "../../bench/nginx.js";
 import { cleanupAll, cpuMicrosOfStat, processCpuMicros } from "../../bench/processes.js";
 import { commandsPerCall, parseCommandStats } from "../../bench/redis-commands.js";
+import { pairedRatio, type SaturationRow } from "../../bench/saturation.js";
 
 const H2LOAD_OUTPUT = `starting benchmark...
 Application protocol: h2c
@@ -67,6 +68,17 @@ describe("bench measuring pieces", () => {
     expect(gateLine(gate("watch-1000-last-ms", 49.9))).toBe("gate watch-1000-last-ms 49.90 PASS");
     expect(passes(gate("watch-1000-last-ms", undefined))).toBe(false);
     for (const g of [gate("router-cpu-vs-bare", 1), gate("admission-host-cpu-us", undefined)]) expect(gateLine(g)).toMatch(GATE_LINE);
+  });
+
+  it("pairs the router with the bare passthrough within each round and takes the median of those ratios", () => {
+    const row = (cpu: number[]): SaturationRow => ({ callsPerSec: NaN, meanMs: NaN, rounds: cpu.map((c) => ({ callsPerSec: 1000 / c, cpuUsPerCall: c })) });
+    // A slow round (machine busy) inflates both: paired, it cancels out.
+    const bare = row([100, 300, 110]);
+    const router = row([200, 600, 231]);
+    expect(pairedRatio(router, bare, "cpuUsPerCall")).toBe(2);
+    expect(pairedRatio(router, bare, "callsPerSec")).toBe(0.5);
+    expect(pairedRatio(router, row([100]), "cpuUsPerCall")).toBeNaN(); // rounds do not pair
+    expect(pairedRatio(undefined, bare, "cpuUsPerCall")).toBeNaN();
   });
 
   it("writes an nginx conf that serves h2c and grpc_passes to the upstream, with every path inside its prefix", () => {
