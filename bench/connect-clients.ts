@@ -1,6 +1,7 @@
 import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { startChild, type Child } from "./children.js";
-import { enrol, type BenchEnrolment } from "./enrol.js";
+import { enrolPair, type BenchEnrolment } from "./enrol.js";
+import { keepLease } from "./heartbeat.js";
 import { BENCH_COOKIE } from "./bench-host-options.js";
 import { LIST_MESSAGES } from "./kv-provider.js";
 import { kvClient, median, runLoad, type LoadResult, type LoadShape, type Workload } from "./load.js";
@@ -42,12 +43,18 @@ async function main(): Promise<void> {
     profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
   );
   const clients: Record<Variant, ReturnType<typeof kvClient>> = {} as never;
+  const leases: (() => void)[] = [];
   try {
-    const token = await enrol(front.info.hostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.enrolment);
+    // Leases are on (the host default): the provider's registrations are renewed as the SDK would.
+    const tokens = await enrolPair(front.info.hostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.enrolment);
+    const token = tokens.consumer;
+    leases.push(keepLease(front.info.hostUrl, tokens.provider));
     clients.direct = kvClient(provider.info.providerUrl, undefined);
     clients["bare-proxy"] = kvClient(front.info.proxyUrl, undefined);
     clients.router = kvClient(front.info.hostUrl, token);
-    const bridgedToken = await enrol(front.info.bridgeHostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.bridgeEnrolment, []);
+    const bridged = await enrolPair(front.info.bridgeHostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.bridgeEnrolment, []);
+    const bridgedToken = bridged.consumer;
+    leases.push(keepLease(front.info.bridgeHostUrl, bridged.provider));
     clients["router-bridged"] = kvClient(front.info.bridgeHostUrl, bridgedToken);
 
     console.log(`plugboard router benchmark${quick ? " (quick)" : ""}: ${KVService.typeName}, ${ROUNDS} round(s), median reported`);
@@ -72,6 +79,7 @@ async function main(): Promise<void> {
     report(results);
     console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
+    for (const stop of leases) stop();
     for (const c of Object.values(clients)) c.close();
     await Promise.all([front.stop(), provider.stop()]);
   }
