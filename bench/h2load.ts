@@ -5,7 +5,7 @@
  * only, so the caller checks that the upstream answered as many calls (a gRPC error is a 200 too).
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killGroup, spawnGroup, tempDir } from "./processes.js";
 import { GET_PATH, getRequest, grpcFrame } from "./wire.js";
@@ -35,7 +35,7 @@ export const haveH2load = (): boolean => spawnSync("h2load", ["--version"]).stat
 
 let bodies: Record<CallProtocol, string> | undefined;
 function bodyFile(protocol: CallProtocol): string {
-  if (!bodies) {
+  if (!bodies || !existsSync(bodies.grpc)) {
     const dir = tempDir("plugboard-bench-h2load-");
     bodies = { grpc: join(dir, "get.grpc"), connect: join(dir, "get.proto") };
     writeFileSync(bodies.grpc, grpcFrame(getRequest()));

@@ -65,17 +65,19 @@ export function onCleanup(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
 }
 
-let cleaning: Promise<void> | undefined;
-/** Runs the registered clean-ups (bounded to 15 s), then kills every group left and removes every dir left. */
-export function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    const all = cleanups.splice(0).reverse();
-    const bounded = Promise.all(all.map(async (fn) => fn())).catch(() => undefined);
-    await Promise.race([bounded, new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await Promise.all([...groups].map(killGroup));
-    for (const dir of [...dirs]) removeDir(dir);
+/**
+ * Runs the registered clean-ups one by one, last registered first (a watcher before its host), bounded
+ * to 15 s in all; then kills every group left and removes every dir left. Called after each part of
+ * the run (so idle children do not linger into the next), at the end, on failure and on signals.
+ */
+export async function cleanupAll(): Promise<void> {
+  const all = cleanups.splice(0).reverse();
+  const inOrder = (async () => {
+    for (const fn of all) await Promise.resolve().then(fn).catch(() => undefined);
   })();
-  return cleaning;
+  await Promise.race([inOrder, new Promise((r) => setTimeout(r, 15_000).unref())]);
+  await Promise.all([...groups].map(killGroup));
+  for (const dir of [...dirs]) removeDir(dir);
 }
 
 // Last resort, synchronous: whatever is still running when this process exits.

@@ -32,8 +32,7 @@ const SCALE = {
   watch: { watchers: 1_000, rounds: quick ? 3 : 7 },
 };
 
-async function main(): Promise<void> {
-  const started = performance.now();
+async function main(): Promise<Gate[]> {
   const gates: Gate[] = [];
   console.log(
     `plugboard benchmark${quick ? " (quick)" : ""}: ${cpus().length} cores, ${pinning ? "proxies pinned to core 1, load generator and upstream to core 0 (taskset)" : "no taskset: nothing pinned"}`,
@@ -61,6 +60,8 @@ async function main(): Promise<void> {
     }
   }
 
+  await cleanupAll(); // each part's processes and dirs go before the next part starts
+
   if (wanted("redis")) {
     console.log("\n== 2. Redis commands per routed call (steady state; Redis store and Redis rate limiter)");
     const { findRedisServer } = await import("../test/helpers/redis.js");
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     } else {
       const { formatCommands, measureCommandsPerCall } = await import("./redis-commands.js");
       const single = await measureCommandsPerCall("single", REDIS);
+      await cleanupAll();
       console.log(formatCommands("one redis-server", single));
       gates.push(gate("redis-commands-per-call", single.total));
       const { haveRedisCluster } = await import("../test/helpers/redis-topologies.js");
@@ -85,16 +87,20 @@ async function main(): Promise<void> {
     }
   }
 
+  await cleanupAll();
+
   if (wanted("scale")) {
     console.log("\n== 3. scale curves (host alone on core 1; admission limits raised: every runtime comes from one loopback peer)");
     const { measureAdmission } = await import("./admission-cost.js");
     const admission = await measureAdmission(SCALE.admission);
+    await cleanupAll();
     console.log(
       `handshake+register: ${admission.hostCpuUsPerRuntime.toFixed(0)} µs host CPU per runtime (${admission.runtimes} runtimes, ${SCALE.admission.concurrency} at a time, ${admission.runtimesPerSec.toFixed(0)} runtimes/s)`,
     );
     gates.push(gate("admission-host-cpu-us", admission.hostCpuUsPerRuntime));
     const { measureDiscover } = await import("./discover-scale.js");
     const points = await measureDiscover(SCALE.discover);
+    await cleanupAll();
     for (const p of points) {
       console.log(
         `Discover first page at ${String(p.providers).padStart(6)} providers: ${p.medianMs.toFixed(2).padStart(7)} ms median, ${p.hostCpuUs.toFixed(0).padStart(6)} µs host CPU (${p.pageItems} items)`,
@@ -110,16 +116,21 @@ async function main(): Promise<void> {
     gates.push(gate("watch-1000-last-ms", fanout.watchers === 1000 ? Math.max(0, fanout.lastAfterReturnMs) : undefined));
   }
 
-  console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  for (const g of gates) console.log(gateLine(g));
+  await cleanupAll();
+  return gates;
 }
 
 
 cleanupOnSignals();
+const started = performance.now();
 main()
-  .then(cleanupAll)
   .then(
-    () => process.exit(0),
+    (gates) => {
+      // Last, after every child is gone (nothing of theirs can print after the gates).
+      console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      for (const g of gates) console.log(gateLine(g));
+      process.exit(0);
+    },
     async (e: unknown) => {
       console.error("bench failed:", e);
       await cleanupAll();
