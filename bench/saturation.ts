@@ -90,9 +90,13 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
     targets.set(variant, { url: host.info.url, protocol, token: tokens.consumer, cpu: () => processCpuMicros(host.pid) });
   }
   if (haveNginx()) {
-    const nginx = await startNginx(upstream.info.url);
-    onCleanup(nginx.stop);
-    targets.set("nginx", { url: nginx.url, protocol: "grpc", cpu: nginx.cpuMicros });
+    try {
+      const nginx = await startNginx(upstream.info.url);
+      onCleanup(nginx.stop);
+      targets.set("nginx", { url: nginx.url, protocol: "grpc", cpu: nginx.cpuMicros });
+    } catch (e) {
+      skipped.set("nginx", `nginx did not start: ${String(e).split("\n")[0]}`);
+    }
   } else skipped.set("nginx", "nginx not installed (apt-get install nginx)");
 
   const answered = async () => (JSON.parse(await upstream.ask("count")) as { calls: number }).calls;
