@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`tsx bench/run.ts [--quick] [--only saturation,redis,scale]`): issue 17's instrument.
+ * `npm run bench` (`tsx bench/run.ts [--quick] [--only saturation,redis,scale] [--rounds N] [--calls N]`): issue 17's instrument.
  *  1. saturation — h2load through direct, a bare node:http2 passthrough, the bench proxy, the Plugboard
  *     router (also with issue 20's fault bookkeeping off, and bridging Connect → gRPC) and nginx grpc_pass,
  *     each proxy alone on one core: calls/s and proxy CPU µs per call (bench/saturation.ts);
@@ -20,9 +20,18 @@ const onlyArg = process.argv.indexOf("--only");
 const only = onlyArg >= 0 ? new Set(process.argv[onlyArg + 1]!.split(",")) : undefined;
 const wanted = (part: string) => only === undefined || only.has(part);
 
-const SATURATION: SaturationOptions = quick
-  ? { rounds: 1, calls: 1_500, warmupCalls: 1_000, clients: 4, streams: 16 }
-  : { rounds: 5, calls: 3_000, warmupCalls: 2_000, clients: 4, streams: 16 };
+const numberFlag = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? { [name]: Number(process.argv[i + 1]) } : {};
+};
+/** `--rounds N` / `--calls N` override the saturation part's (tighter numbers for a helper at work). */
+const SATURATION: SaturationOptions = {
+  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 3_000, warmupCalls: 2_000 }),
+  clients: 4,
+  streams: 16,
+  ...numberFlag("rounds"),
+  ...numberFlag("calls"),
+};
 
 const REDIS = quick ? { calls: 1_000, warmupCalls: 500 } : { calls: 3_000, warmupCalls: 1_000 };
 
