@@ -26,7 +26,7 @@ const numberFlag = (name: string) => {
 };
 /** `--rounds N` / `--calls N` override the saturation part's (tighter numbers for a helper at work). */
 const SATURATION: SaturationOptions = {
-  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 3_000, warmupCalls: 2_000 }),
+  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 3_000, warmupCalls: 1_500 }),
   clients: 4,
   streams: 16,
   ...numberFlag("rounds"),
@@ -70,6 +70,7 @@ async function main(): Promise<Gate[]> {
   }
 
   await cleanupAll(); // each part's processes and dirs go before the next part starts
+  partDone();
 
   if (wanted("redis")) {
     console.log("\n== 2. Redis commands per routed call (steady state; Redis store and Redis rate limiter)");
@@ -97,6 +98,7 @@ async function main(): Promise<Gate[]> {
   }
 
   await cleanupAll();
+  partDone();
 
   if (wanted("scale")) {
     console.log("\n== 3. scale curves (host alone on core 1; admission limits raised: every runtime comes from one loopback peer)");
@@ -126,7 +128,16 @@ async function main(): Promise<Gate[]> {
   }
 
   await cleanupAll();
+  partDone();
   return gates;
+}
+
+let partStarted = performance.now();
+/** How long the part took (the budget: the whole run under ~5 minutes on a 2-core machine). */
+function partDone(): void {
+  const seconds = (performance.now() - partStarted) / 1000;
+  if (seconds >= 1) console.log(`(${seconds.toFixed(0)} s)`);
+  partStarted = performance.now();
 }
 
 
