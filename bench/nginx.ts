@@ -33,7 +33,8 @@ http {
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
-  upstream provider { server 127.0.0.1:${upstreamPort}; keepalive 16; }
+  # nginx sends one request per upstream connection at a time: keep enough of them for 64 in flight, reused.
+  upstream provider { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${port} http2;
     http2_max_concurrent_streams 1024;
