@@ -22,7 +22,8 @@ export function encodePageToken(lastKey: string): string {
   return Buffer.from(TOKEN_PREFIX + lastKey, "utf8").toString("base64url");
 }
 
-function decodePageToken(token: string): string | undefined {
+/** The last key a token names; undefined for the empty (first page) token; InvalidArgument for a token this host did not issue. */
+export function decodePageToken(token: string): string | undefined {
   if (token === "") return undefined;
   const text = token.length <= 512 && /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, "base64url").toString("utf8") : "";
   if (!text.startsWith(TOKEN_PREFIX)) throw invalid("page_token", "not a token this host issued");

@@ -20,12 +20,13 @@ import { invalid, validateMetadata, validateRange, validateServiceType, validate
 import { validateEndpointWithin } from "../validation/urls.js";
 import { toRegistration } from "./convert.js";
 import type { Leases } from "../lifecycle/leases.js";
-import { createSelector, matchingProviders } from "./select.js";
+import { byRegistrationId, createSelector, providerFilter } from "./select.js";
+import { discoverPage } from "./discover-page.js";
 import { BoundedQueue } from "./watch-queue.js";
 import { createWatchHub, type FannedEvent } from "./watch-hub.js";
 import { isBinaryCodec } from "./encoded-once.js";
 import { validateMetadataTotal } from "../admission/index.js";
-import { chunk, pageLimitsOf, registrationWireBytes, takePage } from "../paging/index.js";
+import { chunk, pageLimitsOf, registrationWireBytes } from "../paging/index.js";
 
 const MAX_WEIGHT = 10_000;
 
@@ -113,11 +114,24 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
     async discover(req) {
       validateServiceType("service_type", req.serviceType, host.limits.nameBytes);
       const range = validateRange("version_range", req.versionRange);
-      const providers = matchingProviders(await host.store.listRegistrations(req.serviceType), range, req.includeUnhealthy);
-      // The strategy picks among all providers, once per listing: on the first page.
-      const selected = req.pageToken === "" ? selector.pick(req.serviceType, providers, req.strategy) : undefined;
+      const matches = providerFilter(range, req.includeUnhealthy);
+      const type = req.serviceType;
+      // The strategy picks once per listing, on the first page, by rank in the store's order (see pickFrom).
+      const selected =
+        req.pageToken === ""
+          ? await selector.pickFrom(
+              type,
+              {
+                count: () => host.store.countRegistrations({ serviceType: type }),
+                at: (offset, limit) => host.store.registrationsAt(type, offset, limit),
+                matches,
+                allMatching: async () => (await host.store.listRegistrations(type)).filter(matches).sort(byRegistrationId),
+              },
+              req.strategy,
+            )
+          : undefined;
       const reserved = selected ? registrationWireBytes(selected) : 0;
-      const page = takePage(providers, (r) => r.registrationId, registrationWireBytes, req, pageLimitsOf(host.limits), reserved);
+      const page = await discoverPage(host.store, type, matches, req, pageLimitsOf(host.limits), reserved);
       return create(DiscoverResponseSchema, {
         providers: page.items.map(toRegistration),
         ...(selected ? { selected: toRegistration(selected) } : {}),

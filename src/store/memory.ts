@@ -9,6 +9,7 @@ import type {
 } from "./types.js";
 import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
+import { createOrderedIndex } from "./ordered-index.js";
 
 /*
  * Records go in and come out as deep copies: callers can never mutate the store's state.
@@ -37,12 +38,15 @@ export function createMemoryStore(): Store {
   const runtimesByName = createSetIndex();
   const registrationsByRuntime = createSetIndex();
   const registrationsByService = createSetIndex();
+  // The same, in registrationId order: Discover pages in O(page).
+  const serviceOrder = createOrderedIndex();
   const leases = new Map<string, number>(); // runtimeId → lease end (ms)
   const live = (runtimeId: string, now: number) => (runtimes.get(runtimeId)?.expiresAt ?? 0) > now;
 
   const unindexRegistration = (registration: RegistrationRecord) => {
     registrationsByRuntime.delete(registration.runtimeId, registration.registrationId);
     registrationsByService.delete(registration.serviceType, registration.registrationId);
+    serviceOrder.delete(registration.serviceType, registration.registrationId);
   };
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
 
@@ -164,6 +168,7 @@ export function createMemoryStore(): Store {
       registrations.set(registration.registrationId, copyRegistration(registration));
       registrationsByRuntime.add(registration.runtimeId, registration.registrationId);
       registrationsByService.add(registration.serviceType, registration.registrationId);
+      serviceOrder.add(registration.serviceType, registration.registrationId);
       const existed = old !== undefined;
       emit({ type: existed ? "updated" : "added", registration: copyRegistration(registration) });
     },
@@ -182,6 +187,12 @@ export function createMemoryStore(): Store {
     async listRegistrations(serviceType) {
       const all = [...registrations.values()];
       return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map(copyRegistration);
+    },
+    async pageRegistrations(serviceType, afterId, limit) {
+      return serviceOrder.after(serviceType, afterId, limit).map((id) => copyRegistration(registrations.get(id)!));
+    },
+    async registrationsAt(serviceType, offset, limit) {
+      return serviceOrder.at(serviceType, offset, limit).map((id) => copyRegistration(registrations.get(id)!));
     },
     async listRuntimeRegistrations(runtimeId) {
       return [...registrationsByRuntime.members(runtimeId)].map((id) => copyRegistration(registrations.get(id)!));
