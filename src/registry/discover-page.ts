@@ -18,9 +18,12 @@ export async function discoverPage(
   request: { pageSize: number; pageToken: string },
   limits: PageLimits,
   reserved = 0,
+  /** What the listing is of beyond the type (its filters): a token only continues the listing it came from. */
+  filters = "",
 ): Promise<Page<RegistrationRecord>> {
   const count = resolvePageSize(request.pageSize, limits);
-  let cursor = decodePageToken(request.pageToken);
+  const scope = `${serviceType}\0${filters}`;
+  let cursor = decodePageToken(request.pageToken, scope);
   const budget = SCAN_FACTOR * Math.max(count, 1);
   const items: RegistrationRecord[] = [];
   let bytes = reserved;
@@ -31,12 +34,12 @@ export async function discoverPage(
     for (const r of batch) {
       if (matches(r)) {
         const size = registrationWireBytes(r);
-        if (items.length >= count || (items.length > 0 && bytes + size > limits.pageBytes)) return { items, nextPageToken: encodePageToken(cursor!) };
+        if (items.length >= count || (items.length > 0 && bytes + size > limits.pageBytes)) return { items, nextPageToken: encodePageToken(cursor!, scope) };
         items.push(r);
         bytes += size;
       }
       cursor = r.registrationId;
-      if (++examined >= budget) return { items, nextPageToken: encodePageToken(cursor) };
+      if (++examined >= budget) return { items, nextPageToken: encodePageToken(cursor, scope) };
     }
     if (batch.length < count + 1) return { items, nextPageToken: "" };
   }

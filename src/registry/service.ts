@@ -131,7 +131,8 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
             )
           : undefined;
       const reserved = selected ? registrationWireBytes(selected) : 0;
-      const page = await discoverPage(host.store, type, matches, req, pageLimitsOf(host.limits), reserved);
+      const filters = `${range}\0${req.includeUnhealthy}`;
+      const page = await discoverPage(host.store, type, matches, req, pageLimitsOf(host.limits), reserved, filters);
       return create(DiscoverResponseSchema, {
         providers: page.items.map(toRegistration),
         ...(selected ? { selected: toRegistration(selected) } : {}),
