@@ -10,6 +10,7 @@ import type {
 import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
 import { createOrderedIndex } from "./ordered-index.js";
+import { createLiveCount } from "./live-count.js";
 
 /*
  * Records go in and come out as deep copies: callers can never mutate the store's state.
@@ -41,6 +42,7 @@ export function createMemoryStore(): Store {
   // The same, in registrationId order: Discover pages in O(page).
   const serviceOrder = createOrderedIndex();
   const leases = new Map<string, number>(); // runtimeId → lease end (ms)
+  const liveRuntimes = createLiveCount(); // every expiry change below reports to it
   const live = (runtimeId: string, now: number) => (runtimes.get(runtimeId)?.expiresAt ?? 0) > now;
 
   const unindexRegistration = (registration: RegistrationRecord) => {
@@ -66,6 +68,7 @@ export function createMemoryStore(): Store {
     const runtime = runtimes.get(runtimeId);
     if (!runtime) return false;
     runtimes.delete(runtimeId);
+    liveRuntimes.changed(runtime.expiresAt, undefined, Date.now());
     leases.delete(runtimeId);
     runtimesByName.delete(runtime.pluginName, runtimeId);
     for (const [digest, record] of credentials) {
@@ -86,6 +89,7 @@ export function createMemoryStore(): Store {
       const old = runtimes.get(runtime.runtimeId);
       if (old) runtimesByName.delete(old.pluginName, old.runtimeId);
       runtimes.set(runtime.runtimeId, copyRuntime(runtime));
+      liveRuntimes.changed(old?.expiresAt, runtime.expiresAt, Date.now());
       runtimesByName.add(runtime.pluginName, runtime.runtimeId);
     },
     async getRuntime(runtimeId) {
@@ -98,7 +102,8 @@ export function createMemoryStore(): Store {
     },
     async countRuntimes(pluginName) {
       const now = Date.now();
-      const ids = pluginName === undefined ? runtimes.keys() : runtimesByName.members(pluginName);
+      if (pluginName === undefined) return liveRuntimes.count(now, () => [...runtimes.values()].map((r) => r.expiresAt));
+      const ids = runtimesByName.members(pluginName);
       let count = 0;
       for (const id of ids) if (live(id, now)) count++;
       return count;
@@ -118,7 +123,9 @@ export function createMemoryStore(): Store {
     },
     async setRuntimeExpiry(runtimeId, expiresAt) {
       const runtime = runtimes.get(runtimeId);
-      if (runtime) runtime.expiresAt = expiresAt;
+      if (!runtime) return;
+      liveRuntimes.changed(runtime.expiresAt, expiresAt, Date.now());
+      runtime.expiresAt = expiresAt;
     },
     async removeRuntime(runtimeId, cause) {
       return removeRuntimeNow(runtimeId, cause);
@@ -153,6 +160,7 @@ export function createMemoryStore(): Store {
       dropCredential(newDigest);
       credentials.set(newDigest, copyCredential(record));
       credentialIds.set(record.id, newDigest);
+      liveRuntimes.changed(runtime.expiresAt, record.expiresAt, Date.now());
       runtime.expiresAt = record.expiresAt;
       return true;
     },
