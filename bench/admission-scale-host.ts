@@ -5,8 +5,11 @@
  *   tokens <n> <prefix>     → JSON array of n enrolment tokens, for plugin names <prefix>0 … <prefix>(n-1)
  *   cpu                     → JSON { user, system } µs of this process so far
  *   seed <type> <n>         → registers n providers of <type> straight into the store (no RPCs): "ok"
+ *   profile-start / profile-stop <file>  → a CPU profile of just the commands in between (node:inspector): "ok"
  * Exits when stdin closes (a --cpu-prof profile is written then).
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
 import { createPluginHost } from "../src/host/create.js";
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
   });
   lines.on("close", () => void host.close().finally(() => process.exit(0)));
 
+  let profiler: Session | undefined;
   async function answer([command, a, b]: string[]): Promise<string> {
     switch (command) {
       case "tokens": {
@@ -64,6 +68,19 @@ async function main(): Promise<void> {
             health: 1,
           });
         }
+        return "ok";
+      }
+      case "profile-start":
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post("Profiler.enable");
+        await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+        await profiler.post("Profiler.start");
+        return "ok";
+      case "profile-stop": {
+        const { profile } = await profiler!.post("Profiler.stop");
+        writeFileSync(a!, JSON.stringify(profile));
+        profiler!.disconnect();
         return "ok";
       }
       default:
