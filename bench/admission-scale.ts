@@ -8,7 +8,8 @@
  * bench/run.ts imports measureAdmission, measureDiscover and measureWatchFanout; each starts and
  * stops its own host child and returns plain numbers.
  */
-import { createClient, type Client } from "@connectrpc/connect";
+import { setMaxListeners } from "node:events";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService, WatchEventType } from "../gen/plugboard/v1/registry_pb.js";
@@ -194,6 +195,7 @@ export async function measureWatchFanout(watchers = 1000, rounds = 5): Promise<W
   // 256 streams per connection (limits.maxConcurrentStreams): spread the watchers over several.
   const connections = Array.from({ length: Math.ceil(watchers / 200) }, () => clientsOn(host.info.url));
   const abort = new AbortController();
+  setMaxListeners(watchers + 10, abort.signal); // one listener per watch stream
   try {
     const [t, ...provs] = await tokens(host, 1 + rounds, "w");
     const watcherToken = await admitConsumer(connections[0]!, "w0", t!);
@@ -209,11 +211,9 @@ export async function measureWatchFanout(watchers = 1000, rounds = 5): Promise<W
           if (event.type === WatchEventType.SNAPSHOT && event.snapshotComplete && ++ready === watchers) allReady();
           if (event.type === WatchEventType.ADDED) onAdded?.();
         }
-      })().catch((e) => process.env['SCALE_DEBUG'] && console.error('watch failed', String(e)));
+      })().catch(() => undefined); // ended by the abort below
     }
-    const dbg = setInterval(() => process.env['SCALE_DEBUG'] && console.error('ready', ready), 2000);
     await readyPromise;
-    clearInterval(dbg);
     const lasts: number[] = [];
     const halves: number[] = [];
     const cpuBefore = await hostCpuUs(host);

@@ -26,7 +26,7 @@ describe.skipIf(findRedisServer() === undefined)("redis store: Discover's ordere
         // An id whose record is gone (expired with its runtime) is read past and tidied from both indexes.
         await raw.del(`${taggedPrefix(keyPrefix)}reg:rg_b`);
         expect((await upgraded.pageRegistrations("kv.v1.Store", "rg_a", 2)).map((r) => r.registrationId)).toEqual(["rg_c", "rg_d"]);
-        expect(await raw.zrange(order, 0, -1)).toEqual(["rg_a", "rg_c", "rg_d"]);
+        expect(await raw.zrange(order, "0", "-1")).toEqual(["rg_a", "rg_c", "rg_d"]);
         expect(await upgraded.countRegistrations({ serviceType: "kv.v1.Store" })).toBe(3);
       } finally {
         await upgraded.close();
