@@ -2,7 +2,7 @@
  * Scale probe (issue 17): admission cost, Discover paging and Watch fan-out, each against a host
  * child (bench/admission-scale-host.ts) so the host's CPU is measured apart from the clients'.
  *
- *   npx tsx bench/admission-scale.ts [admission|discover|watch]…   (all three by default)
+ *   npx tsx bench/admission-scale.ts [admission[=N]|discover|watch]…   (all three by default; N runtimes, default 300)
  *   HOST_CPU_PROF=/tmp/dir  also writes a --cpu-prof profile of the host child there.
  *
  * bench/run.ts imports measureAdmission, measureDiscover and measureWatchFanout; each starts and
@@ -249,8 +249,9 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 async function cli(): Promise<void> {
   const which = process.argv.slice(2);
   const all = which.length === 0;
-  if (all || which.includes("admission")) {
-    const r = await measureAdmission();
+  const admission = which.find((w) => w.startsWith("admission"));
+  if (all || admission) {
+    const r = await measureAdmission(Number(admission?.split("=")[1] ?? 300));
     console.log(`admission: ${r.runtimes} runtimes handshake+register; host CPU µs/runtime shared-conn ${r.hostCpuUsShared}, conn-per-runtime ${r.hostCpuUsPerConnection}; ${r.runtimesPerSecShared} runtimes/s`);
   }
   if (all || which.includes("discover")) {
