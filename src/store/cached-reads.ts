@@ -78,9 +78,12 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
     for (const digest of digestsOfRuntime.get(runtimeId) ?? []) dropCredential(digest);
     digestsOfRuntime.delete(runtimeId);
   };
-  const dropService = (serviceType: string) => {
+  /** Drops the service's list, and any other holding the registration (its type may have changed). */
+  const dropService = (serviceType: string, registrationId?: string) => {
     generation++;
     services.delete(serviceType);
+    if (registrationId === undefined) return;
+    for (const [type, entry] of services) if (entry.value.some((r) => r.registrationId === registrationId)) services.delete(type);
   };
 
   const stopFeed = feed.onChange((change) => {
@@ -88,7 +91,7 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
     else if (change.kind === "credential") dropCredentialById(change.id);
     else dropRuntime(change.runtimeId, false);
   });
-  const stopEvents = store.subscribe((event) => dropService(event.registration.serviceType));
+  const stopEvents = store.subscribe((event) => dropService(event.registration.serviceType, event.registration.registrationId));
   const stopEnded = store.onRuntimeEnded((runtimeId) => dropRuntime(runtimeId, true));
 
   /** A live entry, or undefined when absent, too old, or the feed cannot be trusted (then everything goes). */
@@ -189,7 +192,8 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
         },
         () => store.rotateCredential(oldId, newDigest, record, at),
       ),
-    putRegistration: (registration) => writing(() => dropService(registration.serviceType), () => store.putRegistration(registration)),
+    putRegistration: (registration) =>
+      writing(() => dropService(registration.serviceType, registration.registrationId), () => store.putRegistration(registration)),
     removeRegistration: (registrationId, cause) =>
       writing(
         () => {

@@ -81,6 +81,7 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
   const blockMs = options.blockMs ?? 5_000;
   let stopped = false;
   let lastId = await tailId(reader, streamKey);
+  options.feed?.heard(false); // everything after the tail will be read: the feed is live from here
   let waiters: Waiter[] = [];
   /** Own events delivered directly because the stream lagged: the stream must not deliver them again. */
   const deliveredDirectly = new Set<string>();
