@@ -39,6 +39,8 @@ export async function startCountingHost(redisUrl: string, options: Partial<Redis
     auditLog: { destination: () => undefined },
     // Background work out of the way of the count (the lease sweep is a ZRANGEBYSCORE, counted as background).
     sweepIntervalMs: 60_000,
+    // No age-based re-read to hide a missed invalidation: the events alone must keep B true.
+    readCache: { maxAgeMs: 600_000 },
     rateLimit: {
       perCaller: { points: 1_000_000, durationSec: 600, burst: 10 },
       perService: { points: 1_000_000, durationSec: 600, burst: 10 },
