@@ -36,6 +36,7 @@ export const RUNTIME_ENDED = "runtime-ended";
 export const CREDENTIAL_ENDED = "credential-ended";
 /** Written when a runtime record changes in place (health); `r` is the runtime id. */
 export const RUNTIME_UPDATED = "runtime-updated";
+const REGISTRATION_EVENTS = new Set(["added", "updated", "removed"]);
 /** Entries one read asks for; a read that comes back full means the reader is behind. */
 const BATCH = 100;
 
@@ -136,8 +137,11 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
             else if (raw.type === RUNTIME_UPDATED) options.feed?.invalidate({ kind: "runtime", runtimeId: raw.rec });
             if (deliveredDirectly.delete(id)) continue;
             if (raw.type === RUNTIME_ENDED) endRuntime(raw.rec, raw.cause as RemovalCause);
-            const event = decodeEvent(raw);
-            if (event) deliver(event);
+            else if (REGISTRATION_EVENTS.has(raw.type)) {
+              // Only registration entries carry a record (other types' `r` is an id, not JSON).
+              const event = decodeEvent(raw);
+              if (event) deliver(event);
+            }
           }
         }
         release();

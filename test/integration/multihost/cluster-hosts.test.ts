@@ -67,7 +67,8 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
     );
     const source = { cluster: cluster.addresses };
     hosts = await Promise.all(["cluster-a", "cluster-b"].map((name) => spawnCliHost(name, config, {}, source)));
-    provider = kvProvider(hosts[0]!.url, {}, { enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
+    // Heartbeats on: the registration is a 10 s lease, and this suite (its store outage included) can outlast it.
+    provider = kvProvider(hosts[0]!.url, {}, { heartbeatMs: 300, enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
     await provider.start();
   }, 90_000);
 
