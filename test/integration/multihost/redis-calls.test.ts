@@ -7,6 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findRedisServer, startRedis, type RedisServerHandle } from "../../helpers/redis.js";
+import { haveRedisCluster, startRedisCluster, type RedisCluster } from "../../helpers/redis-topologies.js";
 import { eventually } from "../sdk/harness.js";
 import { startPlainKvProvider } from "./harness.js";
 import { bearer, commandsPerCall, KV, startCountingHost, type CountingHost } from "./redis-commands.js";
@@ -149,4 +150,39 @@ describe.skipIf(!haveRedis)("read caches across hosts: leases and Redis restarts
     }, EVENT_BOUND_MS);
     expect(codes).not.toContain("ok");
   }, 30_000);
+});
+
+describe.skipIf(!haveRedis || !haveRedisCluster())("Redis commands per routed call on a three-primary Cluster", () => {
+  let cluster: RedisCluster;
+  let a: CountingHost;
+  let b: CountingHost;
+  let provider: Awaited<ReturnType<typeof startPlainKvProvider>>;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    const source = { cluster: cluster.addresses };
+    [a, b] = await Promise.all([startCountingHost(source, { registrationLeaseMs: 0 }), startCountingHost(source, { registrationLeaseMs: 0 })]);
+    provider = await startPlainKvProvider();
+    const p = await a.handshakeAs({ pluginName: "kv-provider", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
+    await a.registry.register({ serviceType: KV }, bearer(p.token));
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await provider?.close();
+    await cluster?.stop();
+  }, 30_000);
+
+  it(`costs at most 2 commands per routed call: one script per budget, on the budget's node (${CALLS} calls)`, async () => {
+    const c = await b.handshakeAs({ pluginName: "cluster-consumer", requires: [{ type: KV, versionRange: "^1.0.0" }] });
+    const call = () => b.kv.get({ key: "k" }, bearer(c.token));
+    for (let i = 0; i < 20; i++) await call();
+    const urls = cluster.addresses.map((address) => `redis://${address}`);
+    const { perCall, perCallWithScripts, delta, one } = await commandsPerCall(urls, CALLS, call);
+    console.info(
+      `redis cluster commands per routed call: ${perCall.toFixed(2)} sent, ${perCallWithScripts.toFixed(2)} with those scripts run ` +
+        `(commandstats: ${[...delta].map(([k, v]) => `${k}=${v}`).join(" ")}); one call: ${one.join(" | ")}`,
+    );
+    expect(perCall).toBeLessThanOrEqual(2);
+  }, 60_000);
 });

@@ -11,6 +11,7 @@ import { createPluginHostWithRedis, type RedisPluginHostOptions } from "../../..
 import type { PluginHost } from "../../../src/host/create.js";
 import type { RunningServer } from "../../../src/host/listen.js";
 import { silentLogger } from "../../../src/log/logger.js";
+import type { RedisSource } from "../../../src/store/redis-source.js";
 import { COOKIE, handshakeRequest, type HandshakeInit } from "../../helpers/host.js";
 import { bearer } from "../../helpers/transports.js";
 import { connectTransport } from "./harness.js";
@@ -18,7 +19,11 @@ import { connectTransport } from "./harness.js";
 export const KV = KVService.typeName;
 
 /** Commands a host issues on its own schedule, not per call: the event reader's blocking read, sweeps, replica checks. */
-export const BACKGROUND_COMMANDS = new Set(["xread", "xrevrange", "zrangebyscore", "info", "ping", "client|setname", "client", "select"]);
+export const BACKGROUND_COMMANDS = new Set([
+  "xread", "xrevrange", "zrangebyscore", "info", "ping", "client|setname", "client", "select",
+  // On a Cluster: slot-map refreshes, and the store's primary check (EXISTS on its anchor key every 2 s).
+  "cluster", "exists", "readonly",
+]);
 
 export interface CountingHost {
   host: PluginHost;
@@ -31,9 +36,9 @@ export interface CountingHost {
   close(): Promise<void>;
 }
 
-export async function startCountingHost(redisUrl: string, options: Partial<RedisPluginHostOptions> = {}): Promise<CountingHost> {
+export async function startCountingHost(redis: RedisSource, options: Partial<RedisPluginHostOptions> = {}): Promise<CountingHost> {
   const host = await createPluginHostWithRedis({
-    redisUrl,
+    redis,
     magicCookie: COOKIE,
     logger: silentLogger(),
     auditLog: { destination: () => undefined },
@@ -95,18 +100,24 @@ export function statsDelta(before: Map<string, number>, after: Map<string, numbe
  * send (MONITOR, each a round trip Redis Cluster routes), `perCallWithScripts` adds the commands
  * scripts run inside Redis (what INFO commandstats counts); `delta` is the commandstats breakdown.
  */
-export async function commandsPerCall(redisUrl: string, n: number, call: () => Promise<unknown>) {
-  const admin = new Redis(redisUrl);
+export async function commandsPerCall(redisUrls: string | string[], n: number, call: () => Promise<unknown>) {
+  const urls = typeof redisUrls === "string" ? [redisUrls] : redisUrls;
+  const admins = urls.map((url) => new Redis(url));
   try {
-    const before = await commandStats(admin);
-    const seen = await monitoredEntries(redisUrl, async () => {
-      for (let i = 0; i < n; i++) await call();
+    const sum = async () => {
+      const total = new Map<string, number>();
+      for (const stats of await Promise.all(admins.map(commandStats))) for (const [k, v] of stats) total.set(k, (total.get(k) ?? 0) + v);
+      return total;
+    };
+    const before = await sum();
+    const seen = await monitoredEntries(urls, async () => {
+      for (let c = 0; c < n; c++) await call();
     });
-    const delta = statsDelta(before, await commandStats(admin));
+    const delta = statsDelta(before, await sum());
     const sent = seen.filter((e) => !e.inScript).length;
     return { perCall: sent / n, perCallWithScripts: seen.length / n, delta, one: seen.slice(0, Math.ceil(seen.length / n)).map((e) => e.text) };
   } finally {
-    admin.disconnect();
+    for (const admin of admins) admin.disconnect();
   }
 }
 
@@ -115,38 +126,46 @@ interface MonitorEntry {
   inScript: boolean;
 }
 
-/** Non-background commands Redis received while `fn` ran, in order (MONITOR; arguments cut short). */
-async function monitoredEntries(redisUrl: string, fn: () => Promise<unknown>): Promise<MonitorEntry[]> {
-  const admin = new Redis(redisUrl);
-  const monitor = await admin.monitor();
-  const seen: MonitorEntry[] = [];
-  let done = false;
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    const cmd = (args[0] ?? "").toLowerCase();
-    if (done || BACKGROUND_COMMANDS.has(cmd)) return;
-    const text = [cmd, ...args.slice(1, 3).map((a) => (a.length > 24 ? `${a.slice(0, 24)}…` : a))].join(" ");
-    seen.push({ text: source === "lua" ? `(lua) ${text}` : text, inScript: source === "lua" });
-  });
+/** Non-background commands the Redis servers at `urls` received while `fn` ran, in order per server (MONITOR; arguments cut short). */
+async function monitoredEntries(urls: string[], fn: () => Promise<unknown>): Promise<MonitorEntry[]> {
+  const admins = urls.map((url) => new Redis(url));
+  const monitors = await Promise.all(admins.map((admin) => admin.monitor()));
+  const seen: MonitorEntry[][] = urls.map(() => []);
+  const done = urls.map(() => false);
+  monitors.forEach((monitor, i) =>
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      const cmd = (args[0] ?? "").toLowerCase();
+      if (done[i] || BACKGROUND_COMMANDS.has(cmd) || cmd === "hello") return;
+      const text = [cmd, ...args.slice(1, 3).map((a) => (a.length > 24 ? `${a.slice(0, 24)}…` : a))].join(" ");
+      seen[i]!.push({ text: source === "lua" ? `(lua) ${text}` : text, inScript: source === "lua" });
+    }),
+  );
   try {
     await fn();
-    // MONITOR lines may trail the replies: a marker through the monitored server ends the capture.
-    const marker = new Redis(redisUrl);
-    try {
-      await new Promise<void>((resolve) => {
-        monitor.on("monitor", (_t: string, args: string[]) => {
-          if (args[0]?.toLowerCase() === "echo" && args[1] === "end-of-count") resolve();
-        });
-        void marker.echo("end-of-count");
-      });
-    } finally {
-      marker.disconnect();
-    }
-    done = true;
+    // MONITOR lines may trail the replies: a marker through each monitored server ends its capture.
+    await Promise.all(
+      urls.map(async (url, i) => {
+        const marker = new Redis(url);
+        try {
+          await new Promise<void>((resolve) => {
+            monitors[i]!.on("monitor", (_t: string, args: string[]) => {
+              if (args[0]?.toLowerCase() === "echo" && args[1] === "end-of-count") {
+                done[i] = true;
+                resolve();
+              }
+            });
+            void marker.echo("end-of-count");
+          });
+        } finally {
+          marker.disconnect();
+        }
+      }),
+    );
   } finally {
-    monitor.disconnect();
-    admin.disconnect();
+    for (const monitor of monitors) monitor.disconnect();
+    for (const admin of admins) admin.disconnect();
   }
-  return seen.filter((e) => !e.text.startsWith("echo end-of-count") && !e.text.startsWith("hello"));
+  return seen.flat().filter((e) => !e.text.startsWith("echo end-of-count"));
 }
 
 export { bearer };
