@@ -9,7 +9,6 @@ import type {
 } from "./types.js";
 import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
-
 import { copyCredential, copyRegistration, copyRuntime } from "./record-copies.js";
 
 /** The embedded default: everything in this process, gone when it exits. */
