@@ -43,8 +43,7 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
   const now = options.now ?? Date.now;
 
   const credentials = new Map<string, Entry<CredentialRecord>>();
-  /** Public id → digest, and runtime → digests: how invalidations find credential entries. */
-  const digestOfId = new Map<string, string>();
+  /** Runtime → digests: how a runtime's end finds its credential entries. */
   const digestsOfRuntime = new Map<string, Set<string>>();
   const runtimes = new Map<string, Entry<RuntimeRecord>>();
   const services = new Map<string, Entry<RegistrationRecord[]>>();
@@ -54,7 +53,6 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
   const clear = () => {
     generation++;
     credentials.clear();
-    digestOfId.clear();
     digestsOfRuntime.clear();
     runtimes.clear();
     services.clear();
@@ -63,13 +61,11 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
     const entry = credentials.get(digest);
     if (!entry) return;
     credentials.delete(digest);
-    digestOfId.delete(entry.value.id);
     digestsOfRuntime.get(entry.value.runtimeId)?.delete(digest);
   };
-  const dropCredentialById = (id: string) => {
+  const forgetCredential = (digest: string) => {
     generation++;
-    const digest = digestOfId.get(id);
-    if (digest !== undefined) dropCredential(digest);
+    dropCredential(digest);
   };
   const dropRuntime = (runtimeId: string, withCredentials: boolean) => {
     generation++;
@@ -88,7 +84,7 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
 
   const stopFeed = feed.onChange((change) => {
     if (change.kind === "broken") clear();
-    else if (change.kind === "credential") dropCredentialById(change.id);
+    else if (change.kind === "credential") forgetCredential(change.digest);
     else dropRuntime(change.runtimeId, false);
   });
   const stopEvents = store.subscribe((event) => dropService(event.registration.serviceType, event.registration.registrationId));
@@ -117,23 +113,17 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
     return true;
   };
 
-  /** A credential entry goes in with its index entries, so an invalidation by id or runtime always finds it. */
+  /** A credential entry goes in with its runtime index entry, so a runtime's end always finds it. */
   const keepCredential = (digest: string, record: CredentialRecord, startedAt: number) => {
     if (startedAt !== generation || !feed.healthy()) return;
     if (credentials.size >= maxEntries) {
       credentials.clear();
-      digestOfId.clear();
       digestsOfRuntime.clear();
     }
     credentials.set(digest, { value: copyCredential(record), at: monotonic() });
-    digestOfId.set(record.id, digest);
     let digests = digestsOfRuntime.get(record.runtimeId);
     if (!digests) digestsOfRuntime.set(record.runtimeId, (digests = new Set()));
     digests.add(digest);
-  };
-  const forgetCredential = (digest: string) => {
-    generation++;
-    dropCredential(digest);
   };
 
   /** Runs a write and forgets what it changes, before (reads racing it keep nothing) and after. */
@@ -187,8 +177,8 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
     rotateCredential: (oldId, newDigest, record, at) =>
       writing(
         () => {
-          dropCredentialById(oldId);
-          dropRuntime(record.runtimeId, false);
+          // The old token's digest is not known here: forget the runtime's credentials (re-read at once).
+          dropRuntime(record.runtimeId, true);
         },
         () => store.rotateCredential(oldId, newDigest, record, at),
       ),

@@ -32,7 +32,7 @@ export interface EventReader {
 
 /** Stream entry type written by REMOVE_RUNTIME (its `r` field is the runtime id). */
 export const RUNTIME_ENDED = "runtime-ended";
-/** Written when a credential ends before its expiry (deleted, rotated away); `r` is its public id. */
+/** Written when a credential ends before its expiry (deleted, rotated away); `r` is its digest, `c` its runtime id. */
 export const CREDENTIAL_ENDED = "credential-ended";
 /** Written when a runtime record changes in place (health); `r` is the runtime id. */
 export const RUNTIME_UPDATED = "runtime-updated";
@@ -133,7 +133,7 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
             lastId = id;
             const { raw } = rawFromStream(fields);
             // Invalidations also for this host's own entries: a cache may have re-read between write and entry.
-            if (raw.type === CREDENTIAL_ENDED) options.feed?.invalidate({ kind: "credential", id: raw.rec });
+            if (raw.type === CREDENTIAL_ENDED) options.feed?.invalidate({ kind: "credential", digest: raw.rec });
             else if (raw.type === RUNTIME_UPDATED) options.feed?.invalidate({ kind: "runtime", runtimeId: raw.rec });
             if (deliveredDirectly.delete(id)) continue;
             if (raw.type === RUNTIME_ENDED) endRuntime(raw.rec, raw.cause as RemovalCause);

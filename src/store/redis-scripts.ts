@@ -176,19 +176,20 @@ local rtExp = redis.call('HGET', p..'rt:'..rt, 'expiresAt')
 if not rtExp or tonumber(rtExp) <= now then return 0 end
 dropCredential(old)
 redis.call('SREM', p..'rt-creds:'..rt, old)
--- Hosts caching the old token forget it (it ended before its expiry).
-redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[13], '*', 'o', ARGV[12], 't', 'credential-ended', 'c', '', 'r', oldId, 'h', '')
+-- Hosts caching the old token forget it (it ended before its expiry): r = its digest, c = its runtime.
+redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[13], '*', 'o', ARGV[12], 't', 'credential-ended', 'c', rt, 'r', old, 'h', '')
 if putCredential(ARGV[4], ARGV[5], ARGV[6], rt, tonumber(ARGV[8]), ARGV[9]) == 0 then return 0 end
 return setRuntimeExpiry(rt, ARGV[9], tonumber(ARGV[10]))
 `;
 
 /** ARGV: p, digest, origin, maxlen */
 export const DELETE_CREDENTIAL = `${prelude}
-local id = redis.call('HGET', p..'cred:'..ARGV[2], 'id')
 local rt = dropCredential(ARGV[2])
-if rt then redis.call('SREM', p..'rt-creds:'..rt, ARGV[2]) end
--- Hosts caching the credential forget it.
-if id then redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3], 't', 'credential-ended', 'c', '', 'r', id, 'h', '') end
+if rt then
+  redis.call('SREM', p..'rt-creds:'..rt, ARGV[2])
+  -- Hosts caching the credential forget it: r = its digest, c = its runtime.
+  redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3], 't', 'credential-ended', 'c', rt, 'r', ARGV[2], 'h', '')
+end
 return 1
 `;
 

@@ -8,7 +8,7 @@
  */
 
 /** A change the registration events do not carry: a credential or a runtime record changed or ended. */
-export type FeedInvalidation = { kind: "credential"; id: string } | { kind: "runtime"; runtimeId: string };
+export type FeedInvalidation = { kind: "credential"; digest: string } | { kind: "runtime"; runtimeId: string };
 
 export type FeedChange = FeedInvalidation | { kind: "broken"; reason: string };
 
@@ -19,20 +19,32 @@ export interface StoreFeed {
   onChange(listener: (change: FeedChange) => void): () => void;
 }
 
-/** The side the feed's reader (and the store) reports to. */
+/**
+ * The side the feed's readers (and the store) report to. A feed read by several connections (one per
+ * stream, or per Cluster slot) numbers them as `source` 0…sources−1: it is healthy only while every one is.
+ */
 export interface FeedReporter extends StoreFeed {
   /** A read of the feed returned; `full` when it came back with as many entries as it asked for (more wait). */
-  heard(full: boolean): void;
-  broken(reason: string): void;
+  heard(full: boolean, source?: number): void;
+  /** A reader failed (`source`), or the whole feed is in doubt (no source: reset, new primary). */
+  broken(reason: string, source?: number): void;
   invalidate(change: FeedInvalidation): void;
 }
 
-export function createFeedHealth(options: { silenceMs: number; now?: () => number; onListenerError?: (err: unknown) => void }): FeedReporter {
+export function createFeedHealth(options: {
+  silenceMs: number;
+  /** How many readers feed it (default 1). */
+  sources?: number;
+  now?: () => number;
+  onListenerError?: (err: unknown) => void;
+}): FeedReporter {
   const now = options.now ?? (() => performance.now());
   const listeners = new Set<(change: FeedChange) => void>();
-  /** -Infinity until the first read returns: a new feed is not trusted yet. */
-  let heardAt = Number.NEGATIVE_INFINITY;
-  let lagging = false;
+  const count = options.sources ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new TypeError("feed sources must be a positive integer");
+  /** Per source: -Infinity until its first read returns (a new feed is not trusted yet). */
+  const heardAt = new Array<number>(count).fill(Number.NEGATIVE_INFINITY);
+  const lagging = new Array<boolean>(count).fill(false);
   const emit = (change: FeedChange) => {
     for (const listener of [...listeners]) {
       try {
@@ -43,22 +55,27 @@ export function createFeedHealth(options: { silenceMs: number; now?: () => numbe
     }
   };
   return {
-    healthy: () => !lagging && now() - heardAt <= options.silenceMs,
+    healthy() {
+      const at = now();
+      for (let i = 0; i < count; i++) if (lagging[i] || at - heardAt[i]! > options.silenceMs) return false;
+      return true;
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => {
         listeners.delete(listener);
       };
     },
-    heard(full) {
-      heardAt = now();
-      if (full && !lagging) {
-        lagging = true;
+    heard(full, source = 0) {
+      heardAt[source] = now();
+      if (full && !lagging[source]) {
+        lagging[source] = true;
         emit({ kind: "broken", reason: "event feed lagging" });
-      } else if (!full) lagging = false;
+      } else if (!full) lagging[source] = false;
     },
-    broken(reason) {
-      heardAt = Number.NEGATIVE_INFINITY;
+    broken(reason, source) {
+      if (source === undefined) heardAt.fill(Number.NEGATIVE_INFINITY);
+      else heardAt[source] = Number.NEGATIVE_INFINITY;
       emit({ kind: "broken", reason });
     },
     invalidate: emit,

@@ -60,7 +60,7 @@ describe("cached reads", () => {
     expect((await cached.getCredential(digestOf("later")))?.id).toBe("tk-later");
   });
 
-  it("forgets a credential the feed says ended (by its public id) and a runtime's credentials when it ends", async () => {
+  it("forgets a credential the feed says ended (by its digest) and a runtime's credentials when it ends", async () => {
     const { inner, cached, feed } = setup();
     await inner.putRuntime(runtimeRecord("rt-1"));
     await inner.putCredential(digestOf("a"), credentialRecord("tk-a", "rt-1"));
@@ -69,7 +69,7 @@ describe("cached reads", () => {
     await cached.getCredential(digestOf("b"));
     // Deleted behind the cache's back (another host), then announced.
     await inner.deleteCredential(digestOf("a"));
-    feed.invalidate({ kind: "credential", id: "tk-a" });
+    feed.invalidate({ kind: "credential", digest: digestOf("a") });
     expect(await cached.getCredential(digestOf("a"))).toBeUndefined();
     expect((await cached.getCredential(digestOf("b")))?.id).toBe("tk-b");
     await inner.removeRuntime("rt-1", "revoked"); // emits runtime-ended on the inner store's listeners
@@ -148,7 +148,7 @@ describe("cached reads", () => {
     await inner.putRuntime(runtimeRecord("rt-1"));
     await inner.putCredential(digestOf("a"), credentialRecord("tk-a", "rt-1"));
     const racing = cached.getCredential(digestOf("a")); // reads the live record…
-    feed.invalidate({ kind: "credential", id: "tk-a" }); // …while its revocation is announced
+    feed.invalidate({ kind: "credential", digest: digestOf("a") }); // …while its revocation is announced
     await inner.deleteCredential(digestOf("a"));
     expect((await racing)?.id).toBe("tk-a");
     expect(await cached.getCredential(digestOf("a"))).toBeUndefined();
@@ -169,6 +169,34 @@ describe("cached reads", () => {
     const feed = createFeedHealth({ silenceMs: 1 });
     expect(() => createCachedReads(createMemoryStore(), feed, { maxEntries: 0 })).toThrow(/maxEntries/);
     expect(() => createCachedReads(createMemoryStore(), feed, { maxAgeMs: -1 })).toThrow(/maxAgeMs/);
+  });
+});
+
+describe("feed health", () => {
+  it("with several readers, is healthy only while every one has read recently and none is behind", () => {
+    let clock = 0;
+    const feed = createFeedHealth({ silenceMs: 100, sources: 2, now: () => clock });
+    expect(feed.healthy()).toBe(false); // nothing read yet
+    feed.heard(false, 0);
+    expect(feed.healthy()).toBe(false);
+    feed.heard(false, 1);
+    expect(feed.healthy()).toBe(true);
+    clock = 80;
+    feed.heard(false, 0);
+    clock = 150; // reader 1 silent for 150 ms
+    expect(feed.healthy()).toBe(false);
+    feed.heard(false, 1);
+    feed.heard(true, 0); // reader 0 a full batch behind
+    expect(feed.healthy()).toBe(false);
+    feed.heard(false, 0);
+    expect(feed.healthy()).toBe(true);
+    feed.broken("read failed", 1);
+    expect(feed.healthy()).toBe(false);
+    feed.heard(false, 1);
+    expect(feed.healthy()).toBe(true);
+    feed.broken("store reset"); // every reader must read again
+    feed.heard(false, 0);
+    expect(feed.healthy()).toBe(false);
   });
 });
 

@@ -50,8 +50,8 @@ describe.skipIf(findRedisServer() === undefined)("redis store change feed", () =
     await a.removeRuntime("rt-1", "revoked");
     await eventually(() =>
       expect(changes).toEqual([
-        { kind: "credential", id: "tk-1" },
-        { kind: "credential", id: "tk-2" },
+        { kind: "credential", digest: digestOf("t1") },
+        { kind: "credential", digest: digestOf("t2") },
         { kind: "runtime", runtimeId: "rt-1" },
       ]),
     );
