@@ -16,6 +16,10 @@ export interface CachedReadsOptions {
   now?: () => number;
 }
 
+interface CredentialEndedSource {
+  onCredentialEnded(listener: (digest: string, runtimeId: string) => void): () => void;
+}
+
 interface Entry<T> {
   value: T;
   at: number;
@@ -89,6 +93,8 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
   });
   const stopEvents = store.subscribe((event) => dropService(event.registration.serviceType, event.registration.registrationId));
   const stopEnded = store.onRuntimeEnded((runtimeId) => dropRuntime(runtimeId, true));
+  // A store that announces ended credentials itself (per-slot streams) is heard too.
+  const stopCredentials = (store as Partial<CredentialEndedSource>).onCredentialEnded?.((digest) => forgetCredential(digest));
 
   /** A live entry, or undefined when absent, too old, or the feed cannot be trusted (then everything goes). */
   const fresh = <T>(map: Map<string, Entry<T>>, key: string): T | undefined => {
@@ -196,6 +202,7 @@ export function createCachedReads<S extends Store>(store: S, feed: StoreFeed, op
       stopFeed();
       stopEvents();
       stopEnded();
+      stopCredentials?.();
       clear();
       await store.close();
     },
