@@ -3,7 +3,9 @@
  * rate limiter (bench/redis-vs-memory-host.ts, leases on, its provider heartbeating) routes `calls`
  * unary calls after a warm-up; `INFO commandstats` is read before and after on every node (one
  * redis-server, or the three primaries of a Cluster) and the growth divided by the calls — background
- * work (lease renewals, event reads) included, the INFO commands themselves not.
+ * work (lease renewals, event reads) included, the INFO commands themselves not. Two counts: commands
+ * the host sent (MONITOR, a script is one: the round trips issue 17's target is about) and commands
+ * Redis executed (INFO commandstats, which also counts each command a script runs).
  */
 import { Redis } from "ioredis";
 import { startChild, type Child } from "./children.js";
@@ -14,7 +16,11 @@ import { onCleanup } from "./processes.js";
 import { BENCH_REDIS_COOKIE } from "./redis-vs-memory-host.js";
 
 export interface CommandsPerCall {
-  /** All commands per routed call. */
+  /** Commands the hosts sent per routed call (round trips; a script counts one), seen by MONITOR. */
+  sent: number;
+  /** Commands sent, per name, per routed call. */
+  sentByCommand: [string, number][];
+  /** All commands Redis executed per routed call, those inside scripts included (INFO commandstats). */
   total: number;
   /** Per command name (lower case), per routed call, largest first. */
   byCommand: [string, number][];
@@ -30,7 +36,12 @@ export function parseCommandStats(info: string): Map<string, number> {
 }
 
 /** (after − before) / calls per command, with `own` commands of the measurement itself taken out. */
-export function commandsPerCall(before: Map<string, number>, after: Map<string, number>, calls: number, own: Map<string, number>): CommandsPerCall {
+export function commandsPerCall(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  calls: number,
+  own: Map<string, number>,
+): Omit<CommandsPerCall, "sent" | "sentByCommand"> {
   const byCommand: [string, number][] = [];
   let total = 0;
   for (const [name, n] of after) {
@@ -76,17 +87,42 @@ export async function measureCommandsPerCall(topology: RedisTopology, opts: { ca
     for (const node of nodes) for (const [k, v] of parseCommandStats(await node.info("commandstats"))) sum.set(k, (sum.get(k) ?? 0) + v);
     return sum;
   };
+  // MONITOR tells a client's commands from those a script runs (source "lua"): the round trips.
+  const sent = new Map<string, number>();
+  const monitors = await Promise.all(nodes.map((n) => n.monitor()));
+  onCleanup(() => monitors.forEach((m) => m.disconnect()));
+  let counting = false;
+  for (const m of monitors) {
+    m.on("monitor", (_time: string, args: string[], source: string) => {
+      if (!counting || source === "lua") return;
+      const name = String(args[0]).toLowerCase();
+      sent.set(name, (sent.get(name) ?? 0) + 1);
+    });
+  }
   const before = await stats();
+  counting = true;
   await runLoad(client.kv, "unary-c32", { calls: opts.calls, concurrency: 16 }, 0);
+  counting = false;
   const after = await stats();
+  sent.delete("info"); // the measurement's own
+  const sentByCommand = [...sent].map(([name, n]): [string, number] => [name, n / opts.calls]).sort((a, b) => b[1] - a[1]);
   // The first INFO of each node is counted by the second one.
-  return commandsPerCall(before, after, opts.calls, new Map([["info", nodes.length]]));
+  return {
+    sent: sentByCommand.reduce((sum, [, n]) => sum + n, 0),
+    sentByCommand,
+    ...commandsPerCall(before, after, opts.calls, new Map([["info", nodes.length]])),
+  };
 }
 
 export function formatCommands(label: string, c: CommandsPerCall): string {
-  // Background work (an event read, a sweep) shows as a few hundredths: summed, not listed.
-  const listed = c.byCommand.filter(([, n]) => n >= 0.01);
-  const rest = c.byCommand.filter(([, n]) => n < 0.01).reduce((sum, [, n]) => sum + n, 0);
-  const parts = [...listed.map(([name, n]) => `${name} ${n.toFixed(2)}`), ...(rest > 0 ? [`others ${rest.toFixed(3)}`] : [])].join(", ");
-  return `${label.padEnd(34)}${c.total.toFixed(2).padStart(6)}   (${parts})`;
+  const list = (entries: [string, number][]) => {
+    // Background work (an event read, a sweep) shows as a few hundredths: summed, not listed.
+    const listed = entries.filter(([, n]) => n >= 0.01);
+    const rest = entries.filter(([, n]) => n < 0.01).reduce((sum, [, n]) => sum + n, 0);
+    return [...listed.map(([name, n]) => `${name} ${n.toFixed(2)}`), ...(rest > 0 ? [`others ${rest.toFixed(3)}`] : [])].join(", ");
+  };
+  return (
+    `${label.padEnd(34)}${c.sent.toFixed(2).padStart(6)} sent (${list(c.sentByCommand)}); ` +
+    `${c.total.toFixed(2)} executed, inside scripts too (${list(c.byCommand)})`
+  );
 }
