@@ -44,7 +44,8 @@ export function createRedisRuntimes(
     async putRuntime(runtime) {
       ready();
       const k = layout.runtime(runtime.runtimeId);
-      const previous = (await run(scripts.PUT_RUNTIME, layout.runtimeKeyList(k), [
+      // The name index (another bucket) in parallel: one round trip; a count may see the entry a moment early.
+      const [previous] = (await Promise.all([run(scripts.PUT_RUNTIME, layout.runtimeKeyList(k), [
         runtime.runtimeId,
         encodeRuntime(runtime),
         runtime.health,
@@ -53,8 +54,7 @@ export function createRedisRuntimes(
         runtime.expiresAt,
         ctx.ttlUntil(runtime.expiresAt),
         runtime.pluginName,
-      ])) as string;
-      await indexName(ctx.plain, runtime.pluginName, runtime.runtimeId, runtime.expiresAt);
+      ]), indexName(ctx.plain, runtime.pluginName, runtime.runtimeId, runtime.expiresAt)])) as [string, unknown];
       if (previous && previous !== runtime.pluginName) await indexName(ctx.plain, previous, runtime.runtimeId, 0, true);
     },
     async getRuntime(runtimeId) {
