@@ -104,18 +104,19 @@ export function createRedisRuntimes(
     },
     async sweepLeases(now) {
       ready();
-      const ended = await perBucket(layout, async (b) => {
-        let count = 0;
-        for (const id of await client.zrangebyscore(layout.bucketKey(b, "lease"), "-inf", now, "LIMIT", 0, 1000)) {
-          const k = layout.runtime(id);
-          const [done, tuples] = (await run(leaseScripts.END_LEASE, layout.runtimeKeyList(k), [id, now, origin, maxLen])) as [number, unknown[]];
-          for (const tuple of tuples) await untrackRegistration(ctx.plain, layout, id, tuple);
-          await ctx.deliverOwn(ownEvents(k.bucket, tuples));
-          if (done === 1) count++;
-        }
-        return count;
-      });
-      return ended.reduce((sum, n) => sum + n, 0);
+      // All buckets answer first, or no lease ends: with one node away, heartbeats fail (their credentials may
+      // live there) while leases on the other nodes run out. The host treats a failed sweep as an outage and,
+      // once the store answers again, lets live runtimes renew before it sweeps (src/lifecycle/leases.ts).
+      const due = await perBucket(layout, (b) => client.zrangebyscore(layout.bucketKey(b, "lease"), "-inf", now, "LIMIT", 0, 1000));
+      let ended = 0;
+      for (const id of due.flat()) {
+        const k = layout.runtime(id);
+        const [done, tuples] = (await run(leaseScripts.END_LEASE, layout.runtimeKeyList(k), [id, now, origin, maxLen])) as [number, unknown[]];
+        for (const tuple of tuples) await untrackRegistration(ctx.plain, layout, id, tuple);
+        await ctx.deliverOwn(ownEvents(k.bucket, tuples));
+        if (done === 1) ended++;
+      }
+      return ended;
     },
     async sweep(now) {
       ready();
