@@ -53,6 +53,31 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
     expect(seenB).toHaveLength(1);
   });
 
+  it("tells every host what a cache must drop: a credential ended (digest, runtime), a runtime ended, per-runtime order kept", async () => {
+    const { a, b, seenB } = await hosts();
+    const endedCredentials: string[] = [];
+    const endedRuntimes: string[] = [];
+    b.onCredentialEnded((digest, runtimeId) => endedCredentials.push(`${digest.slice(0, 6)}:${runtimeId}`));
+    b.onRuntimeEnded((runtimeId, cause) => endedRuntimes.push(`${runtimeId}:${cause}`));
+    await a.putRuntime(runtimeRecord("rt-1"));
+    await a.putCredential(digestOf("grant"), credentialRecord("gr-1", "rt-1", { kind: "grant" }));
+    await a.putCredential(digestOf("old"), credentialRecord("tk-1", "rt-1"));
+    await a.deleteCredential(digestOf("grant")); // a grant revoked
+    expect(await a.rotateCredential("tk-1", digestOf("new"), credentialRecord("tk-2", "rt-1"), Date.now())).toBe(true); // the old token consumed
+    // Different digests, different buckets' streams: no order between them.
+    await eventually(() =>
+      expect([...endedCredentials].sort()).toEqual([`${digestOf("grant").slice(0, 6)}:rt-1`, `${digestOf("old").slice(0, 6)}:rt-1`].sort()),
+    );
+    // A runtime's registrations change in the order they happened, wherever their service's index is.
+    for (let i = 0; i < 5; i++) await a.putRegistration(registrationRecord("reg-1", "rt-1", { serviceType: `s${i}.v1.S` }));
+    await a.removeRuntime("rt-1", "revoked");
+    await eventually(() => expect(endedRuntimes).toEqual(["rt-1:revoked"]));
+    await eventually(() => expect(summary(seenB)).toEqual(["added:reg-1", "updated:reg-1", "updated:reg-1", "updated:reg-1", "updated:reg-1", "removed:reg-1:revoked"]));
+    expect(seenB.map((e) => e.registration.serviceType)).toEqual(["s0.v1.S", "s1.v1.S", "s2.v1.S", "s3.v1.S", "s4.v1.S", "s4.v1.S"]);
+    expect(await b.listRegistrations("s4.v1.S")).toEqual([]);
+    expect(await b.getCredential(digestOf("new"))).toBeUndefined();
+  });
+
   it("delivers a removal on B to A with its cause, and health updates across hosts", async () => {
     const { a, b, seenA, seenB } = await hosts();
     await a.putRuntime(runtimeRecord("rt-1"));
