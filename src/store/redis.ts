@@ -114,9 +114,10 @@ function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Shared state for several hosts behind a load balancer. Records expire with PX TTLs,
- * cascades run as Lua scripts, and every registration change is appended to one Redis
- * Stream that every host follows, so a watcher on any host sees every change once.
+ * Shared state for several hosts behind a load balancer. Keys are spread over hash-tag buckets
+ * (redis-keys.ts) so a Redis Cluster shards one deployment; records expire with PX TTLs, each
+ * runtime's cascades run as one Lua script on its bucket, and every change is appended to its
+ * bucket's stream, which every host follows, so a watcher on any host sees every change once.
  */
 export async function createRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
   const given = [options.url, options.source, options.client].filter((v) => v !== undefined).length;
