@@ -85,6 +85,11 @@ export interface KeyLayout {
   runtimeName(pluginName: string): string;
   /** reg-rt:<registrationId> → runtimeId (the registration id's bucket). */
   registrationRuntime(registrationId: string): string;
+  /**
+   * A key named `name` in the bucket of `ownerId`: to keep a new key in one slot with what a script
+   * touches beside it, e.g. ownedBy(serviceType, `svc-order:${serviceType}`) beside service(serviceType).
+   */
+  ownedBy(ownerId: string, name: string): string;
 }
 
 /**
@@ -144,5 +149,6 @@ export function createKeyLayout(keyPrefix: string, buckets: number = DEFAULT_BUC
     service: (serviceType) => at(serviceType, `svc:${serviceType}`),
     runtimeName: (pluginName) => at(pluginName, `rt-name:${pluginName}`),
     registrationRuntime: (registrationId) => at(registrationId, `reg-rt:${registrationId}`),
+    ownedBy: at,
   };
 }
