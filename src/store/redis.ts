@@ -222,21 +222,38 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     return result;
   };
 
-  // A marker that lives as long as the data: if it is gone after a reconnect, so is everything else.
-  const epochKey = layout.global("epoch");
-  const claimEpoch = async () => {
-    await client.set(epochKey, randomBytes(8).toString("hex"), "NX");
-    return client.get(epochKey);
+  // One key per slot the store uses (its buckets' and the deployment's own), for readiness and slot refreshes.
+  const perSlot = (name: string) =>
+    [...new Map([layout.global(name), ...layout.streams.map((_, i) => layout.bucketKey(i, name))].map((k) => [keySlot(k), k])).values()];
+  const slotKeys = perSlot("ready-probe");
+  // A marker per slot that lives as long as the data: if one is gone after a reconnect or a primary's restart
+  // (a Cluster node that came back empty), so is that slot's state.
+  const epochKeys = perSlot("epoch");
+  const claimEpochs = () =>
+    Promise.all(
+      epochKeys.map(async (k) => {
+        await client.set(k, randomBytes(8).toString("hex"), "NX");
+        return client.get(k);
+      }),
+    );
+  let epochs: Array<string | null> = [];
+  /** True (and listeners told) when some slot lost its data since the last look. */
+  const checkReset = async () => {
+    const current = await claimEpochs();
+    const lost = current.filter((value, i) => value !== epochs[i]).length;
+    epochs = current;
+    if (lost === 0) return false;
+    logger.warn({ slots: lost, of: epochKeys.length }, "redis store: Redis came back without its data; live plugins must register again");
+    await checkLayout(client, layout, keyPrefix).catch((err: Error) => logger.error({ err: err.message }, "redis store: key layout check failed"));
+    for (const listener of [...resetListeners]) listener();
+    return true;
   };
-  let epoch: string | null;
   let eventReader: Awaited<ReturnType<typeof startEventReader>>;
   let durability: Awaited<ReturnType<typeof createDurability>>;
-  // One key per slot the store uses (its buckets' and the deployment's own), for readiness and slot refreshes.
-  const slotKeys = [...new Map([layout.global("ready-probe"), ...layout.streams.map((_, i) => layout.bucketKey(i, "ready-probe"))].map((k) => [keySlot(k), k])).values()];
   try {
     await checkLayout(client, layout, keyPrefix);
     durability = await createDurability(writer, slotKeys, options.durableWrites, logger);
-    epoch = await claimEpoch();
+    epochs = await claimEpochs();
     eventReader = await startEventReader({
       streamKeys: layout.streams,
       readers,
@@ -257,14 +274,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   client.on("ready", () => {
     connected = true;
     logger.info("redis store: connection restored");
-    claimEpoch().then(
-      async (current) => {
-        if (current === epoch) return reconcile();
-        epoch = current;
-        logger.warn("redis store: Redis came back without its data; live plugins must register again");
-        await checkLayout(client, layout, keyPrefix).catch((err: Error) => logger.error({ err: err.message }, "redis store: key layout check failed"));
-        for (const listener of [...resetListeners]) listener();
-      },
+    checkReset().then(
+      (reset) => (reset ? undefined : reconcile()),
       (err: Error) => logger.debug({ err: err.message }, "redis store: epoch check failed"),
     );
   });
@@ -275,6 +286,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
    */
   const reconcile = async () => {
     if (!(await durability.primaryChanged())) return;
+    await checkReset(); // a primary that restarted empty has a new run id too
     const replays = durability.recent();
     let restored = 0;
     for (const replay of replays) {

@@ -67,4 +67,22 @@ describe.skipIf(!hasRedis)("redis store key layout", () => {
       await store.close();
     }
   });
+
+  it("notices when one bucket's slot lost its data (a Cluster node back empty), not only the whole Redis", async () => {
+    const store = await createRedisStore({ url: server.url, keyPrefix: "reset:", hostId: "reset-host" });
+    try {
+      let resets = 0;
+      store.onReset(() => resets++);
+      await store.putRuntime(runtimeRecord("rt-1"));
+      // What a node restarted without persistence leaves: the slots it serves are empty.
+      const bucketEpoch = (await admin.keys("{reset:*}:epoch")).find((k) => !k.startsWith("{reset}"))!;
+      expect(bucketEpoch).toBeDefined();
+      await admin.unlink(bucketEpoch);
+      await admin.client("KILL", "TYPE", "normal", "SKIPME", "yes"); // the store reconnects and looks
+      await expect.poll(() => resets, { timeout: 10_000 }).toBe(1);
+      expect(await admin.exists(bucketEpoch)).toBe(1); // claimed again: the next look finds it
+    } finally {
+      await store.close();
+    }
+  });
 });
