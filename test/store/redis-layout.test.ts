@@ -78,7 +78,7 @@ describe.skipIf(!hasRedis)("redis store key layout", () => {
       const bucketEpoch = (await admin.keys("{reset:*}:epoch")).find((k) => !k.startsWith("{reset}"))!;
       expect(bucketEpoch).toBeDefined();
       await admin.unlink(bucketEpoch);
-      await admin.client("KILL", "TYPE", "normal", "SKIPME", "yes"); // the store reconnects and looks
+      await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"); // the store reconnects and looks
       await expect.poll(() => resets, { timeout: 10_000 }).toBe(1);
       expect(await admin.exists(bucketEpoch)).toBe(1); // claimed again: the next look finds it
     } finally {
