@@ -1,10 +1,22 @@
 import { eventFromScript } from "./redis-codec.js";
-import type { DurableRunner, StepRunner } from "./redis-enrolments.js";
 import type { OwnEvent } from "./redis-event-reader.js";
 import type { KeyLayout } from "./redis-keys.js";
 import type { ScriptRunner } from "./redis-script-runner.js";
 import { DEL_IF, HDEL_IF } from "./redis-scripts.js";
 import type { RedisClient } from "./redis-source.js";
+
+/** What the steps of a security write run on: scripts and plain commands (`touch` names a plain command's key). */
+export interface StepRunner {
+  run: ScriptRunner;
+  client: RedisClient;
+  touch(key: string): void;
+}
+
+/**
+ * A security write: `steps` run on the durable-write connection, then WAIT on the primaries of every key
+ * they touched (redis-durability.ts). `replay` (removals only) re-applies it on a new primary.
+ */
+export type DurableRunner = <T>(steps: (s: StepRunner) => Promise<T>, replay?: (s: StepRunner) => Promise<unknown>) => Promise<T>;
 
 /** What the store's parts (runtimes, credentials, registrations) share. */
 export interface StoreContext {

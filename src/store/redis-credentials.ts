@@ -1,6 +1,5 @@
 import { decodeCredential } from "./redis-codec.js";
-import type { StoreContext } from "./redis-context.js";
-import type { StepRunner } from "./redis-enrolments.js";
+import type { StepRunner, StoreContext } from "./redis-context.js";
 import * as scripts from "./redis-scripts.js";
 import type { Store } from "./types.js";
 

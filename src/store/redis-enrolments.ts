@@ -1,5 +1,6 @@
 import type { RedisClient as Redis } from "./redis-source.js";
 import type { KeyLayout } from "./redis-keys.js";
+import type { DurableRunner, StepRunner } from "./redis-context.js";
 import type { ScriptRunner } from "./redis-script-runner.js";
 import { DEL_IF } from "./redis-scripts.js";
 import type { EnrolmentRecord, Store } from "./types.js";
@@ -25,19 +26,6 @@ if uses == 1 then redis.call('DEL', KEYS[1]) else redis.call('HINCRBY', KEYS[1],
 return 1`;
 
 type EnrolmentMethods = Pick<Store, "putEnrolment" | "getEnrolment" | "useEnrolment" | "revokeEnrolment">;
-
-/** What the steps of a security write run on: scripts and plain commands (`touch` names a plain command's key). */
-export interface StepRunner {
-  run: ScriptRunner;
-  client: Redis;
-  touch(key: string): void;
-}
-
-/**
- * A security write: `steps` run on the durable-write connection, then WAIT on the primaries of every key
- * they touched (redis-durability.ts). `replay` (removals only) re-applies it on a new primary.
- */
-export type DurableRunner = <T>(steps: (s: StepRunner) => Promise<T>, replay?: (s: StepRunner) => Promise<unknown>) => Promise<T>;
 
 export function createRedisEnrolments(
   client: Redis,

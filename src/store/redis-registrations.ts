@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { decodeStoredRegistration } from "./redis-codec.js";
-import { ownEvents, perBucket, splitIndexEntry, untrackRegistration, type StoreContext } from "./redis-context.js";
-import type { StepRunner } from "./redis-enrolments.js";
+import { ownEvents, perBucket, splitIndexEntry, untrackRegistration, type StepRunner, type StoreContext } from "./redis-context.js";
 import * as scripts from "./redis-scripts.js";
 import type { RegistrationRecord, RemovalCause, Store } from "./types.js";
 

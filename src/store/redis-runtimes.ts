@@ -1,6 +1,5 @@
 import { decodeRuntime, encodeRuntime, RUNTIME_FIELDS } from "./redis-codec.js";
-import { ownEvents, perBucket, untrackRegistration, type StoreContext } from "./redis-context.js";
-import type { StepRunner } from "./redis-enrolments.js";
+import { ownEvents, perBucket, untrackRegistration, type StepRunner, type StoreContext } from "./redis-context.js";
 import * as leaseScripts from "./redis-lease-scripts.js";
 import * as scripts from "./redis-scripts.js";
 import type { RemovalCause, RuntimeRecord, Store } from "./types.js";
