@@ -2,7 +2,7 @@ import { eventFromScript } from "./redis-codec.js";
 import type { OwnEvent } from "./redis-event-reader.js";
 import type { KeyLayout } from "./redis-keys.js";
 import type { ScriptRunner } from "./redis-script-runner.js";
-import { DEL_IF, HDEL_IF } from "./redis-scripts.js";
+import { DEL_IF, UNINDEX_REGISTRATION } from "./redis-scripts.js";
 import type { RedisClient } from "./redis-source.js";
 
 /** What the steps of a security write run on: scripts and plain commands (`touch` names a plain command's key). */
@@ -50,7 +50,7 @@ export async function untrackRegistration(s: StepRunner, layout: KeyLayout, runt
   if (!Array.isArray(tuple) || tuple.length < 7) return;
   const rid = String(tuple[5]);
   const [nonce, serviceType] = splitIndexEntry(String(tuple[6]));
-  if (serviceType) await s.run(HDEL_IF, [layout.service(serviceType)], [rid, `${runtimeId} ${nonce}`]);
+  if (serviceType) await s.run(UNINDEX_REGISTRATION, [layout.service(serviceType), layout.serviceOrder(serviceType)], [rid, `${runtimeId} ${nonce}`]);
   await s.run(DEL_IF, [layout.registrationRuntime(rid)], [runtimeId]);
 }
 

@@ -1,6 +1,7 @@
 import type { RedisClient as Redis } from "./redis-source.js";
 import type { Logger } from "../log/index.js";
 import { decodeEvent, rawFromStream } from "./redis-codec.js";
+import type { FeedReporter } from "./store-feed.js";
 import type { RemovalCause, StoreEvent } from "./types.js";
 
 export interface EventReaderOptions {
@@ -21,6 +22,8 @@ export interface EventReaderOptions {
   blockMs?: number;
   /** How long a write waits for its own events to come round the stream before delivering them itself. */
   ownDeliveryTimeoutMs: number;
+  /** Told of every read, failure and record invalidation (source = the reader's index), so caches know when they may be trusted. */
+  feed?: FeedReporter;
 }
 
 /** An event a script returned: the bucket whose stream it went to, its entry ID there, and the event. */
@@ -44,6 +47,10 @@ export interface EventReader {
 export const RUNTIME_ENDED = "runtime-ended";
 /** Stream entry type written when a credential ends (`r` = digest, `c` = runtime id). */
 export const CREDENTIAL_ENDED = "credential-ended";
+/** Written when a runtime record changes in place (health); `r` is the runtime id. */
+export const RUNTIME_UPDATED = "runtime-updated";
+/** Entries one read asks for; a read that comes back full means the reader is behind. */
+const BATCH = 100;
 
 /** Compares stream IDs "ms-seq". */
 export function compareStreamIds(a: string, b: string): number {
@@ -117,15 +124,18 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
 
   const handle = (stream: number, id: string, fields: string[]) => {
     lastIds[stream] = id;
-    if (deliveredDirectly.delete(directKey(stream, id))) return;
     const { raw } = rawFromStream(fields);
+    if (raw.type === CREDENTIAL_ENDED) options.feed?.invalidate({ kind: "credential", digest: raw.rec });
+    else if (raw.type === RUNTIME_UPDATED) options.feed?.invalidate({ kind: "runtime", runtimeId: raw.rec });
+    if (deliveredDirectly.delete(directKey(stream, id))) return;
     if (raw.type === RUNTIME_ENDED) return guarded("runtime-ended", () => options.runtimeEnded(raw.rec, raw.cause as RemovalCause));
     if (raw.type === CREDENTIAL_ENDED) return guarded("credential-ended", () => options.credentialEnded?.(raw.rec, raw.cause));
     const event = decodeEvent(raw);
     if (event) guarded("store event", () => options.deliver(event));
   };
 
-  const follow = async (connection: Redis, streams: readonly number[]) => {
+  const follow = async (connection: Redis, streams: readonly number[], source: number) => {
+    options.feed?.heard(false, source); // everything after the tails will be read: the feed is live from here
     const keys = streams.map((i) => streamKeys[i]!);
     const indexOf = new Map(keys.map((k, j) => [k, streams[j]!]));
     let needsResync = false;
@@ -140,9 +150,10 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
           }
           needsResync = false;
         }
-        const reply = (await connection.xread("COUNT", 100, "BLOCK", blockMs, "STREAMS", ...keys, ...streams.map((i) => lastIds[i]!))) as
+        const reply = (await connection.xread("COUNT", BATCH, "BLOCK", blockMs, "STREAMS", ...keys, ...streams.map((i) => lastIds[i]!))) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
+        options.feed?.heard((reply ?? []).some(([, entries]) => entries.length >= BATCH), source);
         for (const [key, entries] of reply ?? []) {
           const stream = indexOf.get(key);
           if (stream === undefined) continue;
@@ -151,6 +162,7 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
         release();
       } catch (err) {
         if (stopped) return;
+        options.feed?.broken("event stream read failed", source);
         logger.debug({ err: (err as Error).message }, "event stream read failed; waiting for Redis");
         needsResync = true;
         await new Promise((r) => setTimeout(r, 100));
@@ -158,7 +170,7 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
       }
     }
   };
-  const running = Promise.all(options.readers.map((r) => follow(r.connection, r.streams)));
+  const running = Promise.all(options.readers.map((r, source) => follow(r.connection, r.streams, source)));
 
   const reached = (stream: number, id: string, timeoutMs: number) =>
     new Promise<void>((resolve) => {

@@ -81,6 +81,8 @@ export interface KeyLayout {
   enrolmentId(id: string): string;
   /** svc:<type> hash registrationId → "runtimeId nonce" (the service's bucket). */
   service(serviceType: string): string;
+  /** svc-order:<type> zset of registration ids, all scores 0 (the service's bucket): Discover's pages. */
+  serviceOrder(serviceType: string): string;
   /** rt-name:<name> zset runtimeId → expiresAt (the name's bucket). */
   runtimeName(pluginName: string): string;
   /** reg-rt:<registrationId> → runtimeId (the registration id's bucket). */
@@ -147,6 +149,7 @@ export function createKeyLayout(keyPrefix: string, buckets: number = DEFAULT_BUC
     enrolment: (digest) => at(digest, `enr:${digest}`),
     enrolmentId: (id) => at(id, `enr-id:${id}`),
     service: (serviceType) => at(serviceType, `svc:${serviceType}`),
+    serviceOrder: (serviceType) => at(serviceType, `svc-order:${serviceType}`),
     runtimeName: (pluginName) => at(pluginName, `rt-name:${pluginName}`),
     registrationRuntime: (registrationId) => at(registrationId, `reg-rt:${registrationId}`),
     ownedBy: at,

@@ -6,7 +6,14 @@ import type { RegistrationRecord, RemovalCause, Store } from "./types.js";
 
 type RegistrationMethods = Pick<
   Store,
-  "putRegistration" | "getRegistration" | "removeRegistration" | "listRegistrations" | "listRuntimeRegistrations" | "countRegistrations"
+  | "putRegistration"
+  | "getRegistration"
+  | "removeRegistration"
+  | "listRegistrations"
+  | "pageRegistrations"
+  | "registrationsAt"
+  | "listRuntimeRegistrations"
+  | "countRegistrations"
 >;
 
 /** KEYS: rt-regs:<runtimeId>, reg-rts. ARGV: runtimeId — forgets a runtime with no registrations left (none added meanwhile). */
@@ -35,7 +42,8 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
   };
 
   /** The registrations `wanted` (registrationId → runtimeId) point at; entries of runtimes that are gone are dropped. */
-  const readIndexed = async (indexKey: string, wanted: Map<string, string>): Promise<RegistrationRecord[]> => {
+  const readIndexed = async (serviceType: string, wanted: Map<string, string>): Promise<RegistrationRecord[]> => {
+    const indexKey = layout.service(serviceType);
     const byRuntime = new Map<string, string[]>();
     for (const [rid, entry] of wanted) {
       const runtimeId = entry.slice(0, entry.indexOf(" "));
@@ -54,11 +62,21 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
         // Entries of a runtime that is gone (expired without a sweep, a host that died mid-removal) are stale:
         // no registration can come back under it. Others may be a registration on its way in.
         if (missing.length > 0 && (await client.exists(layout.runtime(runtimeId).rt)) === 0) {
-          for (const rid of missing) await run(scripts.HDEL_IF, [indexKey], [rid, wanted.get(rid)!]);
+          for (const rid of missing) await run(scripts.UNINDEX_REGISTRATION, [indexKey, layout.serviceOrder(serviceType)], [rid, wanted.get(rid)!]);
         }
       }),
     );
     return found.sort((a, b) => (a.registrationId < b.registrationId ? -1 : a.registrationId > b.registrationId ? 1 : 0));
+  };
+  /** The registrations of `ids` (of one service type, in order): their runtimes from the type's index, records from the runtimes. */
+  const readOrdered = async (serviceType: string, ids: string[]): Promise<RegistrationRecord[]> => {
+    if (ids.length === 0) return [];
+    const entries = await client.hmget(layout.service(serviceType), ...ids);
+    const wanted = new Map<string, string>();
+    ids.forEach((id, i) => {
+      if (entries[i]) wanted.set(id, entries[i]!);
+    });
+    return readIndexed(serviceType, wanted); // sorted by id: the order's own
   };
 
   const runtimeRegistrations = async (runtimeId: string) =>
@@ -76,7 +94,7 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
       const previousRuntime = (await client.set(pointer, runtimeId, "GET")) as string | null;
       // The same id moved to another runtime (not done by the registry; kept for the Store contract): leave the old one quietly.
       const moved = previousRuntime !== null && previousRuntime !== runtimeId && (await drop(ctx.plain, previousRuntime, rid, "", true)).existed;
-      await client.hset(layout.service(serviceType), rid, `${runtimeId} ${nonce}`);
+      await run(scripts.INDEX_REGISTRATION, [layout.service(serviceType), layout.serviceOrder(serviceType)], [rid, `${runtimeId} ${nonce}`]);
       const [tuple, previousEntry, ttl] = (await run(scripts.PUT_REGISTRATION, layout.runtimeKeyList(k), [
         rid,
         JSON.stringify(registration),
@@ -90,7 +108,9 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
       ])) as [unknown, string, number];
       if (ttl > 0) await client.pexpire(pointer, ttl);
       const [oldNonce, oldService] = splitIndexEntry(previousEntry);
-      if (oldService && oldService !== serviceType) await run(scripts.HDEL_IF, [layout.service(oldService)], [rid, `${runtimeId} ${oldNonce}`]);
+      if (oldService && oldService !== serviceType) {
+        await run(scripts.UNINDEX_REGISTRATION, [layout.service(oldService), layout.serviceOrder(oldService)], [rid, `${runtimeId} ${oldNonce}`]);
+      }
       await ctx.deliverOwn(ownEvents(k.bucket, [tuple]));
     },
     async getRegistration(registrationId) {
@@ -114,8 +134,7 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
     async listRegistrations(serviceType) {
       ready();
       if (serviceType !== undefined) {
-        const indexKey = layout.service(serviceType);
-        return readIndexed(indexKey, new Map(Object.entries(await client.hgetall(indexKey))));
+        return readIndexed(serviceType, new Map(Object.entries(await client.hgetall(layout.service(serviceType)))));
       }
       const lists = await perBucket(layout, async (b) => {
         const runtimes = await client.smembers(layout.bucketKey(b, "reg-rts"));
@@ -128,6 +147,26 @@ export function createRedisRegistrations(ctx: StoreContext): RegistrationMethods
         );
       });
       return lists.flat(2);
+    },
+    async pageRegistrations(serviceType, afterId, limit) {
+      ready();
+      // Ids whose registration is gone are read past, so a short answer always means the end.
+      const out: RegistrationRecord[] = [];
+      let cursor = afterId;
+      while (out.length < limit) {
+        const want = limit - out.length;
+        const ids = await client.zrangebylex(layout.serviceOrder(serviceType), cursor === undefined ? "-" : `(${cursor}`, "+", "LIMIT", 0, want);
+        if (ids.length === 0) break;
+        out.push(...(await readOrdered(serviceType, ids)));
+        if (ids.length < want) break;
+        cursor = ids[ids.length - 1];
+      }
+      return out;
+    },
+    async registrationsAt(serviceType, offset, limit) {
+      ready();
+      const ids = await client.zrange(layout.serviceOrder(serviceType), String(offset), String(offset + limit - 1));
+      return readOrdered(serviceType, ids);
     },
     async listRuntimeRegistrations(runtimeId) {
       ready();

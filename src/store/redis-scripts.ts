@@ -88,6 +88,8 @@ export const SET_HEALTH = `${prelude}
 local h = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 redis.call('HSET', KEYS[1], 'health', h, 'healthMessage', ARGV[3], 'healthReportedAt', ARGV[4])
+-- Hosts caching the runtime record re-read it.
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[6], '*', 'o', ARGV[5], 't', 'runtime-updated', 'c', '', 'r', ARGV[1], 'h', '')
 local events = {}
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
@@ -222,6 +224,24 @@ return {emit(KEYS[8], ARGV[7], ARGV[8], typ, '', ARGV[2], ARGV[3]), old or '', t
 /** KEYS: runtime keys. ARGV: runtimeId, registrationId, cause, origin, maxlen, silent ('1': no event) → {event…, rid, "nonce svc"} | nil */
 export const REMOVE_REGISTRATION = `${prelude}
 return dropRegistration(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
+`;
+
+/**
+ * KEYS: svc:<type>, svc-order:<type> (the service's bucket). ARGV: registrationId, "runtimeId nonce" — the
+ * service's index entry, and the id in the type's sorted set (all scores 0: lexicographic order, Discover's pages).
+ */
+export const INDEX_REGISTRATION = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+`;
+
+/** KEYS: svc:<type>, svc-order:<type>. ARGV: registrationId, "runtimeId nonce" — removes both only if the entry is still that one. */
+export const UNINDEX_REGISTRATION = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
 `;
 
 /** KEYS: a hash. ARGV: field, value — deletes the field only if it still holds `value` (an index entry not since replaced). */

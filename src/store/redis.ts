@@ -11,6 +11,7 @@ import { checkLayout } from "./redis-layout.js";
 import { createRedisRegistrations } from "./redis-registrations.js";
 import { createRedisRuntimes } from "./redis-runtimes.js";
 import { createScriptRunner, type ScriptRunner } from "./redis-script-runner.js";
+import { createFeedHealth, type StoreFeed } from "./store-feed.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
 import { checkRedisMode, connectRedis, diagnoseSourceMode, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
@@ -61,6 +62,12 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** A command with no reply after this long rejects (a hung Redis). Default 5 s. */
   commandTimeoutMs?: number;
+  /**
+   * How long the event feed may stay silent before this host's read caches stop trusting it (reads go
+   * to Redis until it answers again); the readers' blocking reads return every half of this. It bounds
+   * how late a host acts on another host's change when its link to Redis hangs silently. Default 2 s.
+   */
+  feedSilenceMs?: number;
 }
 
 export interface RedisStore extends Store {
@@ -77,6 +84,8 @@ export interface RedisStore extends Store {
    * announced by onRuntimeEnded instead.
    */
   onCredentialEnded(listener: (digest: string, runtimeId: string) => void): () => void;
+  /** The change feed's health and the invalidations registration events do not carry (for read caches). */
+  readonly feed: StoreFeed;
 }
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
@@ -132,6 +141,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 5_000);
   const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
   const ownEventTimeoutMs = positive("ownEventTimeoutMs", options.ownEventTimeoutMs, 1_000);
+  const feedSilenceMs = positive("feedSilenceMs", options.feedSilenceMs, 2_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
   const clientPrefix =
@@ -191,6 +201,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const credentialListeners = new Set<(digest: string, runtimeId: string) => void>();
   const resetListeners = new Set<() => void>();
+  const feed = createFeedHealth({
+    silenceMs: feedSilenceMs,
+    sources: readers.length,
+    onListenerError: (err) => logger.error({ err }, "store feed listener threw"),
+  });
+  readers.forEach(({ connection }, source) => connection.on("close", () => feed.broken("event connection closed", source)));
 
   const deliver = (event: StoreEvent) => {
     for (const listener of [...listeners]) {
@@ -243,6 +259,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     const lost = current.filter((value, i) => value !== epochs[i]).length;
     epochs = current;
     if (lost === 0) return false;
+    feed.broken("store reset");
     logger.warn({ slots: lost, of: epochKeys.length }, "redis store: Redis came back without its data; live plugins must register again");
     await checkLayout(client, layout, keyPrefix).catch((err: Error) => logger.error({ err: err.message }, "redis store: key layout check failed"));
     for (const listener of [...resetListeners]) listener();
@@ -266,6 +283,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         for (const listener of [...credentialListeners]) listener(digest, runtimeId);
       },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
+      feed,
+      blockMs: Math.max(1, Math.floor(feedSilenceMs / 2)),
     });
   } catch (err) {
     await closeAll();
@@ -286,6 +305,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
    */
   const reconcile = async () => {
     if (!(await durability.primaryChanged())) return;
+    feed.broken("new primary"); // it may lack writes whose events were seen: caches start afresh
     await checkReset(); // a primary that restarted empty has a new run id too
     const replays = durability.recent();
     let restored = 0;
@@ -334,6 +354,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
 
   return {
     origin,
+    feed,
     ...createRedisRuntimes(ctx, dropCredential),
     ...credentialMethods,
     ...createRedisEnrolments(client, run, layout, ready, durableWrite),
