@@ -13,7 +13,7 @@ import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
 import type { CallCounts } from "./call-counts.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
-import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
+import { Base64EnvelopeGate, EnvelopeGate, holdBytesFor } from "./response-limit.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
 
@@ -64,7 +64,7 @@ const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
   "grpc-web": 0x80,
   grpc: 0,
   "connect-unary": 0,
-  "grpc-web-text": 0,
+  "grpc-web-text": 0x80,
 };
 
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
@@ -125,15 +125,19 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   let errorBody: Buffer[] | undefined;
 
   const enveloped = isEnveloped(protocol);
+  const text = protocol === "grpc-web-text";
   const responseLimit = call.maxResponseMessageBytes;
   const limitResponse = responseLimit !== Infinity;
-  // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
-  const responseScanner = enveloped
-    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol])
-    : undefined;
-  const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
-  const textCounter =
-    protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
+  /*
+   * Streamed answers pass on whole message by whole message (a message split over DATA frames is held
+   * until complete): whatever happens — the provider dying mid-message, a message over the limit, the
+   * deadline — the caller sits at a boundary where one clean error end can be written.
+   */
+  const responseScanner =
+    enveloped || text ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol]) : undefined;
+  const responseGate = enveloped ? new EnvelopeGate(responseScanner!, holdBytesFor(responseLimit)) : undefined;
+  // gRPC-Web text is base64: decoded to find the boundaries, re-encoded on the way out.
+  const textGate = text ? new Base64EnvelopeGate(responseScanner!, holdBytesFor(responseLimit)) : undefined;
   // Connect unary: the whole answer is one message.
   const unary = protocol === "connect-unary";
   const unaryCounter = unary && limitResponse ? new BodyCounter(responseLimit) : undefined;
@@ -157,7 +161,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   };
   const responseTooLarge = () =>
     new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
-  const toCaller = (bytes: Buffer) => {
+  const toCaller = (bytes: Buffer | string) => {
     if (!caller.write(bytes)) upstream.pause();
   };
 
@@ -241,18 +245,18 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       if (!responseGate.push(chunk, toCaller)) fail(responseTooLarge());
       return;
     }
-    if (responseScanner !== undefined) responseScanner.push(chunk);
-    else if (textCounter !== undefined) {
-      if (!textCounter.push(chunk)) return fail(responseTooLarge());
-    } else {
-      if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
-      if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
-      if (heldHeaders !== undefined) {
-        heldBytes += chunk.length;
-        if (heldFirst === undefined) heldFirst = chunk;
-        else (heldMore ??= []).push(chunk);
-        return;
-      }
+    if (textGate !== undefined) {
+      if (!textGate.push(chunk, toCaller)) fail(responseTooLarge());
+      return;
+    }
+    // Connect unary (or an error body)
+    if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
+    if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
+    if (heldHeaders !== undefined) {
+      heldBytes += chunk.length;
+      if (heldFirst === undefined) heldFirst = chunk;
+      else (heldMore ??= []).push(chunk);
+      return;
     }
     toCaller(chunk);
   });
@@ -267,6 +271,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   const completeAnswer = () => {
     answered = true;
     responseGate?.flush(toCaller);
+    textGate?.flush(toCaller);
     releaseHeldUnary();
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {
@@ -320,13 +325,15 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       writeErrorResponse(caller, protocol, callerContentType, err);
       // The request may still be streaming in; it is no longer wanted.
       releaseRequest(caller, true);
-    } else if (responseScanner?.atBoundary && !caller.writableEnded) {
+    } else if ((responseGate ?? textGate)?.atBoundary && !caller.writableEnded) {
+      // What the caller got ends at a message boundary (a partial message was held back, never sent).
+      textGate?.end(toCaller);
       const t = endStreamWithError(caller, protocol, err);
       if (t !== undefined) trailers = t;
       // gRPC's status still has to go out as HTTP trailers: drain only, no reset.
       releaseRequest(caller, t === undefined);
     } else {
-      // Mid-message: only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
+      // Mid-message (a message larger than the hold budget, with the limit disabled): only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
       caller.close(err.code === Code.ResourceExhausted ? NGHTTP2_ENHANCE_YOUR_CALM : err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
     }
     finish();
@@ -351,7 +358,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
 
 function endCodeFromCapture(protocol: WireProtocol, payload: Buffer, fallback: string): string {
   const text = payload.toString("utf8");
-  if (protocol === "grpc-web") {
+  if (protocol === "grpc-web" || protocol === "grpc-web-text") {
     const m = GRPC_STATUS_RE.exec(text);
     return m?.[1] !== undefined ? grpcStatusName(m[1]) : fallback;
   }

@@ -16,7 +16,7 @@ import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcR
 import { UnaryCollector } from "./unary-collector.js";
 import { EnvelopeReader, type JsonCodec } from "./json-codec.js";
 import { releaseRequest } from "../release-request.js";
-import { EnvelopeGate } from "../response-limit.js";
+import { EnvelopeGate, holdBytesFor } from "../response-limit.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const textEncoder = new TextEncoder();
@@ -148,8 +148,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   const responseLimit = call.maxResponseMessageBytes;
   const collector = unary ? new UnaryCollector(responseLimit) : undefined;
   const scanner = unary ? undefined : new EnvelopeScanner(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit);
-  // Holds back a partial envelope prefix so an oversize message is never started: the caller's stream stays at a boundary.
-  const gate = scanner && !json ? new EnvelopeGate(scanner) : undefined;
+  // Passes whole messages only (an oversize one never starts): a provider dying mid-message leaves the caller at a boundary.
+  const gate = scanner && !json ? new EnvelopeGate(scanner, holdBytesFor(responseLimit)) : undefined;
   // JSON callers get whole re-encoded messages: what they received always ends at a boundary.
   const responseReader = json && !unary ? new EnvelopeReader(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit) : undefined;
   const encoder = text ? new Base64Encoder() : undefined;
@@ -300,7 +300,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     if (!caller.headersSent) {
       writeErrorResponse(caller, protocol, callerContentType, err);
       releaseRequest(caller, true);
-    } else if (!finished && (responseReader !== undefined || scanner?.atBoundary) && !caller.writableEnded) {
+    } else if (!finished && (responseReader !== undefined || gate?.atBoundary) && !caller.writableEnded) {
       if (encoder) {
         const rest = encoder.end();
         if (rest) caller.write(rest);
