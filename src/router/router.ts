@@ -286,12 +286,12 @@ export function createRouter(opts: RouterOptions): Router {
           : undefined,
       };
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
-      if (pin === undefined && !retried && !bridged) {
+      if (pin === undefined && !retried && json === undefined) {
         call.retarget = async () => {
           const from = target.runtimeId;
           const next = await resolve(path.service, who, undefined);
-          // Same provider again, or one that needs the bridge (this call's bytes are the caller's protocol): no retry.
-          if (next.runtimeId === from || needsBridge(protocol, next.protocols)) return undefined;
+          // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
+          if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
           target = next;
           opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
           return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };

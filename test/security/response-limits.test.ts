@@ -83,7 +83,8 @@ describe("routed responses are held to maxResponseMessageBytes (through a real h
   let token: string;
   beforeAll(async () => {
     provider = await startBigProvider();
-    t = await startTestHost();
+    // Hand-registered providers send no heartbeat: leases off, or the registration ends mid-file on a slow machine.
+    t = await startTestHost({ registrationLeaseMs: 0 });
     const kv = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.0.0" }] });
     await t.clients("connect").registry.register({ serviceType: KV, protocols: ALL_PROTOCOLS }, bearer(kv.token));
     token = (await t.handshake({ pluginName: "consumer", requires: [{ type: KV, versionRange: "^1.0.0" }] })).token;

@@ -89,7 +89,7 @@ function goawayServer(): net.Server {
  * A front whose resolver prefers provider A until the router reports a failure of it (as the
  * host's outlier ejection would), then answers B; `reset()` puts A back for the next call.
  */
-async function frontPreferring(aUrl: string, bUrl: string, onCallStart?: () => void, extra: Partial<RouterOptions> = {}) {
+async function frontPreferring(aUrl: string, bUrl: string, onCallStart?: () => void, extra: Partial<RouterOptions> = {}, protocols = ALL_PROTOCOLS) {
   let aFailed = false;
   const counts = { a: 0, b: 0 };
   const outliers: OutlierDetector = {
@@ -109,7 +109,7 @@ async function frontPreferring(aUrl: string, bUrl: string, onCallStart?: () => v
     async resolve() {
       const useA = !aFailed;
       counts[useA ? "a" : "b"]++;
-      return { runtimeId: useA ? "A" : "B", registrationId: useA ? "ra" : "rb", endpoint: useA ? aUrl : bUrl, signingKey: SIGNING_KEY, protocols: ALL_PROTOCOLS };
+      return { runtimeId: useA ? "A" : "B", registrationId: useA ? "ra" : "rb", endpoint: useA ? aUrl : bUrl, signingKey: SIGNING_KEY, protocols };
     },
   });
   return { front, counts, reset: () => (aFailed = false) };
@@ -205,6 +205,23 @@ describe("one safe retry on an already-connected provider session", () => {
           clients.close();
           await front.close();
         }
+      }
+    });
+  });
+
+  describe.each(["connect", "grpcweb"] as const)("bridged (gRPC-only providers), %s caller", (protocol) => {
+    it("a provider answering REFUSED_STREAM → every call kind goes to the other, once", async () => {
+      const { front, counts, reset } = await frontPreferring(refusingUrl, healthy.url, undefined, {}, [1]);
+      try {
+        const kv = clients.client(protocol, front.url);
+        for (const kind of KINDS) {
+          reset();
+          expect(await call(kv, kind), kind).toBe(ANSWER[kind]);
+        }
+        expect(counts).toEqual({ a: KINDS.length, b: KINDS.length });
+      } finally {
+        clients.close();
+        await front.close();
       }
     });
   });
