@@ -198,11 +198,12 @@ function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
 }
 
 async function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
-  const { source, reconnectMaxDelayMs, durableWrites } = store;
+  const { source, reconnectMaxDelayMs, durableWrites, readCache, feedSilenceMs } = store;
   const redisStore = {
     ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
     ...(durableWrites !== undefined ? { durableWrites } : {}),
+    ...(feedSilenceMs !== undefined ? { feedSilenceMs } : {}),
   };
   const { createRedisHostState } = await import("../host/with-redis.js");
-  return createRedisHostState({ redis: source, logger, rateLimit, redisStore });
+  return createRedisHostState({ redis: source, logger, rateLimit, redisStore, readCache });
 }

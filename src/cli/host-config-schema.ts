@@ -188,6 +188,17 @@ export const hostConfigSchema = z
             ])
             .optional()
             .describe("Replica-confirmed security writes (false: off)"),
+          readCache: z
+            .union([
+              z.literal(false),
+              z.strictObject({
+                maxEntries: z.number().int().min(1).optional().describe("Entries per kind (credentials, runtimes, service lists)"),
+                maxAgeMs: ms(1).optional().describe("Re-read an entry this old even without an event"),
+              }),
+            ])
+            .optional()
+            .describe("Local cache of what routed calls read, kept true by store events (false: off; docs/redis-store.md)"),
+          feedSilenceMs: ms(1).optional().describe("How long the event feed may be silent before the read cache is distrusted"),
         }),
       ])
       .default("memory")

@@ -6,6 +6,7 @@ import type { OutlierEjectionOptions } from "../router/outlier-ejection.js";
 import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
 import type { DurableWritesOptions } from "../store/redis-durability.js";
+import type { CachedReadsOptions } from "../store/cached-reads.js";
 import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
 import { ConfigError, type Obj } from "./config-fields.js";
 import { configProblems, knownKeysIn } from "./config-issues.js";
@@ -59,6 +60,8 @@ export interface RedisStoreConfig {
   source: RedisSource;
   reconnectMaxDelayMs?: number;
   durableWrites?: DurableWritesOptions | false;
+  readCache?: CachedReadsOptions | false;
+  feedSilenceMs?: number;
 }
 
 export interface PluginConfig {
@@ -179,6 +182,8 @@ function storeOf(value: HostConfigParsed["store"], env: NodeJS.ProcessEnv): Host
     source,
     ...(value.reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs: value.reconnectMaxDelayMs } : {}),
     ...(value.durableWrites !== undefined ? { durableWrites: value.durableWrites === false ? false : withoutUndefined(value.durableWrites) } : {}),
+    ...(value.readCache !== undefined ? { readCache: value.readCache === false ? false : withoutUndefined(value.readCache) } : {}),
+    ...(value.feedSilenceMs !== undefined ? { feedSilenceMs: value.feedSilenceMs } : {}),
   };
 }
 

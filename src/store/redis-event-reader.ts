@@ -1,6 +1,7 @@
 import type { RedisClient as Redis } from "./redis-source.js";
 import type { Logger } from "../log/index.js";
 import { decodeEvent, rawFromStream } from "./redis-codec.js";
+import type { FeedReporter } from "./store-feed.js";
 import type { RemovalCause, StoreEvent } from "./types.js";
 
 export interface EventReaderOptions {
@@ -15,6 +16,8 @@ export interface EventReaderOptions {
   blockMs?: number;
   /** How long a write waits for its own events to come round the stream before delivering them itself. */
   ownDeliveryTimeoutMs: number;
+  /** Told of every read, failure and record invalidation, so caches know when they may be trusted. */
+  feed?: FeedReporter;
 }
 
 export interface EventReader {
@@ -29,6 +32,13 @@ export interface EventReader {
 
 /** Stream entry type written by REMOVE_RUNTIME (its `r` field is the runtime id). */
 export const RUNTIME_ENDED = "runtime-ended";
+/** Written when a credential ends before its expiry (deleted, rotated away); `r` is its digest, `c` its runtime id. */
+export const CREDENTIAL_ENDED = "credential-ended";
+/** Written when a runtime record changes in place (health); `r` is the runtime id. */
+export const RUNTIME_UPDATED = "runtime-updated";
+const REGISTRATION_EVENTS = new Set(["added", "updated", "removed"]);
+/** Entries one read asks for; a read that comes back full means the reader is behind. */
+const BATCH = 100;
 
 /** Compares stream IDs "ms-seq". */
 export function compareStreamIds(a: string, b: string): number {
@@ -72,6 +82,7 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
   const blockMs = options.blockMs ?? 5_000;
   let stopped = false;
   let lastId = await tailId(reader, streamKey);
+  options.feed?.heard(false); // everything after the tail will be read: the feed is live from here
   let waiters: Waiter[] = [];
   /** Own events delivered directly because the stream lagged: the stream must not deliver them again. */
   const deliveredDirectly = new Set<string>();
@@ -113,22 +124,30 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
           await resync();
           needsResync = false;
         }
-        const reply = (await reader.xread("COUNT", 100, "BLOCK", blockMs, "STREAMS", streamKey, lastId)) as
+        const reply = (await reader.xread("COUNT", BATCH, "BLOCK", blockMs, "STREAMS", streamKey, lastId)) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
+        options.feed?.heard((reply?.[0]?.[1].length ?? 0) >= BATCH);
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             lastId = id;
-            if (deliveredDirectly.delete(id)) continue;
             const { raw } = rawFromStream(fields);
+            // Invalidations also for this host's own entries: a cache may have re-read between write and entry.
+            if (raw.type === CREDENTIAL_ENDED) options.feed?.invalidate({ kind: "credential", digest: raw.rec });
+            else if (raw.type === RUNTIME_UPDATED) options.feed?.invalidate({ kind: "runtime", runtimeId: raw.rec });
+            if (deliveredDirectly.delete(id)) continue;
             if (raw.type === RUNTIME_ENDED) endRuntime(raw.rec, raw.cause as RemovalCause);
-            const event = decodeEvent(raw);
-            if (event) deliver(event);
+            else if (REGISTRATION_EVENTS.has(raw.type)) {
+              // Only registration entries carry a record (other types' `r` is an id, not JSON).
+              const event = decodeEvent(raw);
+              if (event) deliver(event);
+            }
           }
         }
         release();
       } catch (err) {
         if (stopped) return;
+        options.feed?.broken("event stream read failed");
         logger.debug({ err: (err as Error).message }, "event stream read failed; waiting for Redis");
         needsResync = true;
         await new Promise((r) => setTimeout(r, 100));

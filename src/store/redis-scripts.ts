@@ -111,6 +111,8 @@ local id, h = ARGV[2], ARGV[3]
 local key = p..'rt:'..id
 if redis.call('EXISTS', key) == 0 then return {} end
 redis.call('HSET', key, 'health', h, 'healthMessage', ARGV[4], 'healthReportedAt', ARGV[5])
+-- Hosts caching the runtime record re-read it.
+redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[7], '*', 'o', ARGV[6], 't', 'runtime-updated', 'c', '', 'r', id, 'h', '')
 local events = {}
 for _, rid in ipairs(redis.call('SMEMBERS', p..'rt-regs:'..id)) do
   local rkey = p..'reg:'..rid
@@ -161,7 +163,7 @@ return putCredential(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV
 
 /**
  * Token refresh, consume-and-issue in one step (see Store.rotateCredential).
- * ARGV: p, oldId, now, newDigest, rec, newId, runtimeId, credTtlMs, expiresAt, runtimeTtlMs, kind → 1 | 0
+ * ARGV: p, oldId, now, newDigest, rec, newId, runtimeId, credTtlMs, expiresAt, runtimeTtlMs, kind, origin, maxlen → 1 | 0
  */
 export const ROTATE_CREDENTIAL = `${prelude}
 local oldId, now, rt = ARGV[2], tonumber(ARGV[3]), ARGV[7]
@@ -175,14 +177,20 @@ local rtExp = redis.call('HGET', p..'rt:'..rt, 'expiresAt')
 if not rtExp or tonumber(rtExp) <= now then return 0 end
 dropCredential(old)
 redis.call('SREM', p..'rt-creds:'..rt, old)
+-- Hosts caching the old token forget it (it ended before its expiry): r = its digest, c = its runtime.
+redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[13], '*', 'o', ARGV[12], 't', 'credential-ended', 'c', rt, 'r', old, 'h', '')
 if putCredential(ARGV[4], ARGV[5], ARGV[6], rt, tonumber(ARGV[8]), ARGV[9]) == 0 then return 0 end
 return setRuntimeExpiry(rt, ARGV[9], tonumber(ARGV[10]))
 `;
 
-/** ARGV: p, digest */
+/** ARGV: p, digest, origin, maxlen */
 export const DELETE_CREDENTIAL = `${prelude}
 local rt = dropCredential(ARGV[2])
-if rt then redis.call('SREM', p..'rt-creds:'..rt, ARGV[2]) end
+if rt then
+  redis.call('SREM', p..'rt-creds:'..rt, ARGV[2])
+  -- Hosts caching the credential forget it: r = its digest, c = its runtime.
+  redis.call('XADD', p..'events', 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3], 't', 'credential-ended', 'c', rt, 'r', ARGV[2], 'h', '')
+end
 return 1
 `;
 

@@ -13,6 +13,7 @@ import {
 import { createDurability, type DurableWritesOptions, type Replayable } from "./redis-durability.js";
 import { startEventReader } from "./redis-event-reader.js";
 import { createScriptRunner } from "./redis-script-runner.js";
+import { createFeedHealth, type StoreFeed } from "./store-feed.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
 import * as leaseScripts from "./redis-lease-scripts.js";
@@ -55,6 +56,12 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** A command with no reply after this long rejects (a hung Redis). Default 5 s. */
   commandTimeoutMs?: number;
+  /**
+   * How long the event feed may stay silent before this host's read caches stop trusting it (reads go
+   * to Redis until it answers again); the reader's blocking read returns every half of this. It bounds
+   * how late a host acts on another host's change when its link to Redis hangs silently. Default 2 s.
+   */
+  feedSilenceMs?: number;
 }
 
 export interface RedisStore extends Store {
@@ -65,6 +72,8 @@ export interface RedisStore extends Store {
    * runtimes, credentials and registrations are gone, so the host should make live plugins handshake again.
    */
   onReset(listener: () => void): () => void;
+  /** The change feed's health and the invalidations registration events do not carry (for read caches). */
+  readonly feed: StoreFeed;
 }
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
@@ -124,6 +133,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 5_000);
   const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
   const ownEventTimeoutMs = positive("ownEventTimeoutMs", options.ownEventTimeoutMs, 1_000);
+  const feedSilenceMs = positive("feedSilenceMs", options.feedSilenceMs, 2_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
   const clientPrefix =
@@ -177,6 +187,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const listeners = new Set<(event: StoreEvent) => void>();
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
   const resetListeners = new Set<() => void>();
+  const feed = createFeedHealth({ silenceMs: feedSilenceMs, onListenerError: (err) => logger.error({ err }, "store feed listener threw") });
+  reader.on("close", () => feed.broken("event connection closed"));
 
   const deliver = (event: StoreEvent) => {
     for (const listener of [...listeners]) {
@@ -226,6 +238,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         for (const listener of [...endedListeners]) listener(runtimeId, cause);
       },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
+      feed,
+      blockMs: Math.max(1, Math.floor(feedSilenceMs / 2)),
     });
   } catch (err) {
     await closeAll();
@@ -238,6 +252,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       (current) => {
         if (current === epoch) return reconcile();
         epoch = current;
+        feed.broken("store reset");
         logger.warn("redis store: Redis came back without its data; live plugins must register again");
         for (const listener of [...resetListeners]) listener();
       },
@@ -251,6 +266,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
    */
   const reconcile = async () => {
     if (!(await durability.primaryChanged())) return;
+    feed.broken("new primary"); // it may lack writes whose events were seen: caches start afresh
     const replays = durability.recent();
     let restored = 0;
     for (const { script, args } of replays) {
@@ -362,6 +378,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
 
   return {
     origin,
+    feed,
 
     async putRuntime(runtime) {
       ready();
@@ -437,7 +454,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     },
     async deleteCredential(digest) {
       ready();
-      await durableWrite(scripts.DELETE_CREDENTIAL, [prefix, digest], true);
+      await durableWrite(scripts.DELETE_CREDENTIAL, [prefix, digest, origin, maxLen], true);
     },
     async rotateCredential(oldId, newDigest, record, now) {
       ready();
@@ -455,6 +472,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         record.expiresAt,
         ttlUntil(record.expiresAt),
         record.kind,
+        origin,
+        maxLen,
       ], false);
       return rotated === 1;
     },

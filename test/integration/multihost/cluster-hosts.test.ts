@@ -67,7 +67,8 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
     );
     const source = { cluster: cluster.addresses };
     hosts = await Promise.all(["cluster-a", "cluster-b"].map((name) => spawnCliHost(name, config, {}, source)));
-    provider = kvProvider(hosts[0]!.url, {}, { enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
+    // Heartbeats on: the file outlasts a registration lease (10 s), and the outage test pauses a primary.
+    provider = kvProvider(hosts[0]!.url, {}, { heartbeatMs: 1_000, enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
     await provider.start();
   }, 90_000);
 
