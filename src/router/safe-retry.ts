@@ -9,14 +9,14 @@ const { NGHTTP2_REFUSED_STREAM } = http2.constants;
  * router is sure nothing was processed, short of any response from the provider:
  * - the provider reset the stream with REFUSED_STREAM, or sent GOAWAY with a last-stream-id below it
  *   (node reports both as REFUSED_STREAM): HTTP/2 (RFC 9113 §8.7) guarantees it was not processed;
- * - the connection was reset under the stream (ECONNRESET, EPIPE): the provider's kernel answered the
- *   call's bytes with a reset — its process was gone (killed while the pool still thought the session
- *   alive) or never read them. A provider that read the request and then died closes its connection
- *   with a FIN instead; that call is not retried (it may have been processed).
+ * A connection reset (ECONNRESET, EPIPE) is not enough: on a shared session it says only that SOME
+ *   bytes went unread — another call's — while this one may have been processed before the provider died
+ *   (gRPC's transparent retry draws the same line). Such calls end in one clean Unavailable, which callers
+ *   may retry knowing their own idempotence; outlier ejection keeps the next calls away from the provider.
  * Pinned calls are never retried, and no call is retried twice.
  */
-export function unprocessed(rstCode: number | undefined, streamErrorCode: string | undefined): boolean {
-  return rstCode === NGHTTP2_REFUSED_STREAM || streamErrorCode === "ECONNRESET" || streamErrorCode === "EPIPE";
+export function unprocessed(rstCode: number | undefined, _streamErrorCode?: string): boolean {
+  return rstCode === NGHTTP2_REFUSED_STREAM;
 }
 
 /** Where a retried call goes instead: chosen (and signed for) by the router. */
