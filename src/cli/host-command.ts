@@ -49,6 +49,9 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger, 
     ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),
     ...(config.grantTtlMs ? { grantTtlMs: config.grantTtlMs } : {}),
     ...(config.healthProbe ? { healthProbe: config.healthProbe } : {}),
+    ...(config.registrationLeaseMs === undefined ? {} : { registrationLeaseMs: config.registrationLeaseMs }),
+    ...(config.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: config.sweepIntervalMs }),
+    ...(config.outlierEjection === undefined ? {} : { outlierEjection: config.outlierEjection }),
     ...(config.rbacFile ? { rbac: createSwappableRbac(createRbac(await loadRbacConfig(config.rbacFile))) } : {}),
     // Budgets in memory sit behind a swappable holder so a reload can change them; Redis-kept ones stay as started.
     ...(config.store.kind === "memory"
