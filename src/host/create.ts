@@ -11,6 +11,7 @@ import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { routedStreamClaim } from "./routed-streams.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
 import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -346,6 +347,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     res.setHeader(HEADER_REQUEST_ID, requestId);
     runWithRequestId(requestId, () => dispatch(req, res));
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
+  // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
+  const serve = { request: handler, claimStream: routedStreamClaim(router, requestGuard, (service) => hostServices.has(service)) };
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
@@ -374,8 +377,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     async listen(listenOptions = {}) {
       const server =
         listenOptions.tls === "auto"
-          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
-          : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
+          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(serve, opts, resolved.limits, logger, warnPlainText))
+          : await listen(serve, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
       const auto = listenOptions.tls === "auto" ? { tls: "auto", trustDomain: autoTls.current()?.trustDomain } : {};
       logger.info({ url: server.url, ...auto }, "plugboard host listening");

@@ -1,21 +1,39 @@
 import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
+import type { X509Certificate } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
 import { policySubject, type Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { OutlierDetector } from "../router/outlier-ejection.js";
-import type { RouteTarget } from "../router/router.js";
+import type { RoutedRequest, RouteTarget } from "../router/router.js";
 import { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";
 import { createSelector, matchingProviders } from "../registry/select.js";
 import type { RegistrationRecord, StoreEvent } from "../store/types.js";
 import type { HostContext } from "./context.js";
 
 /** The verified client certificate of an HTTP/2 request, if TLS verified one. */
-export function peerCertificateOf(req: http2.Http2ServerRequest) {
+export function peerCertificateOf(req: Pick<http2.Http2ServerRequest, "socket">) {
   const socket = req.socket as Partial<TLSSocket>;
   if (!socket.authorized || typeof socket.getPeerX509Certificate !== "function") return undefined;
   return socket.getPeerX509Certificate();
+}
+
+/**
+ * The verified client certificate of a session, read once per session: HTTP/2 forbids TLS
+ * renegotiation, so a connection's peer certificate never changes (and reading it builds a new
+ * X509Certificate each time).
+ */
+const sessionCertificates = new WeakMap<http2.Http2Session, X509Certificate | null>();
+export function sessionCertificateOf(session: http2.Http2Session | undefined): X509Certificate | undefined {
+  if (session === undefined) return undefined;
+  let cert = sessionCertificates.get(session);
+  if (cert === undefined) {
+    const socket = session.socket as Partial<TLSSocket> | undefined;
+    cert = socket !== undefined && socket.authorized && typeof socket.getPeerX509Certificate === "function" ? (socket.getPeerX509Certificate() ?? null) : null;
+    sessionCertificates.set(session, cert);
+  }
+  return cert ?? undefined;
 }
 
 /** Upper bound on cached entries of each routing cache; a full cache is simply cleared. */
@@ -81,12 +99,12 @@ export function createRoutingDecisions(
   }
 
   return {
-    async authenticate(req: http2.Http2ServerRequest): Promise<Identity> {
+    async authenticate(req: RoutedRequest): Promise<Identity> {
       // Only the credential headers are copied: the authenticators read nothing else.
       const headers = new Headers();
       const authorization = req.headers["authorization"];
       if (typeof authorization === "string") headers.set("authorization", authorization);
-      const cert = peerCertificateOf(req);
+      const cert = sessionCertificateOf(req.stream.session);
       return requireIdentity(identify, cert ? { headers, peerCertificate: cert } : { headers });
     },
 

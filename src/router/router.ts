@@ -1,5 +1,6 @@
-import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { provenName, rateLimitKey } from "../identity/name-proof.js";
+import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
@@ -42,16 +43,25 @@ export interface CallEndInfo {
   runtimeId?: string;
 }
 
+/**
+ * A routed call as the router's callbacks see it: its request headers and its HTTP/2 stream (the
+ * connection and its TLS state are `stream.session.socket`). An Http2ServerRequest is one too.
+ */
+export interface RoutedRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly stream: ServerHttp2Stream;
+}
+
 export interface RouterOptions {
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
-  authenticate(req: Http2ServerRequest): Promise<Identity>;
+  authenticate(req: RoutedRequest): Promise<Identity>;
   /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
   authorize(caller: Identity, serviceType: string, method: string): Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
   resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
   /** The rate-limit key of a caller; default its proven name, else subject, else peer address (identity/name-proof). */
-  rateKey?(caller: Identity, req: Http2ServerRequest): string;
+  rateKey?(caller: Identity, req: RoutedRequest): string;
   /** Largest request message (streams: each message; Connect unary: the body). Default 4 MiB. */
   maxMessageBytes?: number;
   /** Largest response message (streams: each message; Connect unary: the body). Default 4 MiB; Infinity disables. */
@@ -76,7 +86,13 @@ export interface RouterOptions {
 }
 
 export interface Router {
+  /** A routed call from an http2 compat request handler. */
   handle(req: Http2ServerRequest, res: Http2ServerResponse): void;
+  /**
+   * The same from a server's raw `'stream'` event, without the compat layer's request and response
+   * objects (cheaper per call). `authenticated` is told once the caller is proven (server limits).
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void;
   /** Close pooled provider sessions (in-flight calls finish). */
   close(): Promise<void>;
 }
@@ -142,7 +158,7 @@ export function createRouter(opts: RouterOptions): Router {
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
-  const rateKeyOf = opts.rateKey ?? ((caller: Identity, req: Http2ServerRequest) => rateLimitKey(caller, req.socket.remoteAddress));
+  const rateKeyOf = opts.rateKey ?? ((caller: Identity, req: RoutedRequest) => rateLimitKey(caller, peerAddressOfSession(req.stream.session)));
   // A throwing metrics hook must not take a call (or the process) down with it.
   const hook = opts.onCallEnd;
   const onCallEnd = hook
@@ -156,7 +172,7 @@ export function createRouter(opts: RouterOptions): Router {
     : undefined;
 
   function refuse(
-    req: Http2ServerRequest,
+    req: RoutedRequest,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -179,12 +195,13 @@ export function createRouter(opts: RouterOptions): Router {
   }
 
   async function route(
-    req: Http2ServerRequest,
+    req: RoutedRequest,
     protocol: WireProtocol,
     path: CallPath,
     timeoutMs: number | undefined,
     started: number,
     span: RoutedCallSpan | undefined,
+    authenticated: (() => void) | undefined,
   ): Promise<void> {
     let caller: Identity | undefined;
     const service = path.service;
@@ -196,6 +213,7 @@ export function createRouter(opts: RouterOptions): Router {
       pending.increment(service);
       pendingHeld = true;
       caller = await authenticate(req);
+      authenticated?.();
       await authorize(caller, path.service, path.method);
       if (rateLimiter) {
         const decision = await rateLimiter.consume(rateKeyOf(caller, req), path.service).catch((e: unknown) => {
@@ -294,26 +312,29 @@ export function createRouter(opts: RouterOptions): Router {
     }
   }
 
-  return {
-    handle(req, _res) {
-      const started = performance.now();
-      const headers = req.headers;
-      const protocol = detectProtocol(headers["content-type"], headers[":method"]);
-      if (protocol === undefined) {
-        // Not an RPC: answer like connect-es does for unknown media types.
-        if (!req.stream.destroyed) {
-          req.stream.respond({ ":status": 415 }, { endStream: true });
-          req.stream.resume();
-        }
-        return;
+  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void, req?: RoutedRequest): void {
+    const started = performance.now();
+    const protocol = detectProtocol(headers["content-type"], headers[":method"]);
+    if (protocol === undefined) {
+      // Not an RPC: answer like connect-es does for unknown media types.
+      if (!stream.destroyed) {
+        stream.respond({ ":status": 415 }, { endStream: true });
+        stream.resume();
       }
-      const path = parseCallPath(headers[":path"]);
-      if (path instanceof ConnectError) return refuse(req, protocol, path, undefined, undefined, started);
-      const timeoutMs = callerTimeoutMs(protocol, headers);
-      if (timeoutMs instanceof ConnectError) return refuse(req, protocol, timeoutMs, path, undefined, started);
-      // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
-      void route(req, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method));
-    },
+      return;
+    }
+    const call = req ?? { headers, stream };
+    const path = parseCallPath(headers[":path"]);
+    if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
+    const timeoutMs = callerTimeoutMs(protocol, headers);
+    if (timeoutMs instanceof ConnectError) return refuse(call, protocol, timeoutMs, path, undefined, started);
+    // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
+    void route(call, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method), authenticated);
+  }
+
+  return {
+    handle: (req, _res) => handleStream(req.stream, req.headers, undefined, req),
+    handleStream: (stream, headers, authenticated) => handleStream(stream, headers, authenticated),
     close: () => pool.close(),
   };
 }
