@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /**
  * Router hot-path probe (issue 17): routed gRPC unary calls against a bare node:http2 passthrough,
@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
  * gRPC upstream. Prints, per variant, median calls/s and proxy CPU µs per call (from /proc/<pid>/stat)
  * over interleaved rounds, and the router/bare ratios.
  *
- * Usage: `tsx bench/hot-path-probe.ts [rounds=5] [calls=12000]`; PROBE_CPU_PROF=<dir> profiles the host.
+ * Usage: `tsx bench/hot-path-probe.ts [rounds=5] [calls=10000]`; PROBE_CPU_PROF=<dir> profiles the host;
+ * PROBE_BASE=<checkout> adds a "base" variant: the same host built from another checkout's sources.
  * Needs h2load (Debian nghttp2-client) and taskset.
  */
 
@@ -78,10 +79,12 @@ async function bare(upstreamUrl: string): Promise<void> {
 }
 
 /** A plugin host with token auth, declared deps and a rate limit that never refuses; KV registered at `upstreamUrl`. */
-async function host(upstreamUrl: string): Promise<void> {
-  const { createPluginHost } = await import("../src/host/create.js");
-  const { silentLogger } = await import("../src/log/logger.js");
-  const { enrol, enrolmentTokens } = await import("./enrol.js");
+async function host(upstreamUrl: string, root: string | undefined): Promise<void> {
+  // `root`: another checkout's sources (PROBE_BASE), to compare a change with its base in one run.
+  const from = (file: string) => (root === undefined ? new URL(`../${file}`, import.meta.url) : pathToFileURL(join(root, file))).href;
+  const { createPluginHost } = (await import(from("src/host/create.js"))) as typeof import("../src/host/create.js");
+  const { silentLogger } = (await import(from("src/log/logger.js"))) as typeof import("../src/log/logger.js");
+  const { enrol, enrolmentTokens } = (await import(from("bench/enrol.js"))) as typeof import("./enrol.js");
   const cookie = { key: "PLUGBOARD_BENCH", value: "bench-cookie" };
   const never = { points: 1_000_000_000, durationSec: 1 };
   const h = createPluginHost({
@@ -164,7 +167,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 5);
-  const calls = Number(process.argv[3] ?? 12_000);
+  const calls = Number(process.argv[3] ?? 10_000);
   const dir = mkdtempSync(join(tmpdir(), "hot-path-probe-"));
   const bodyFile = join(dir, "body.bin");
   writeFileSync(bodyFile, REQUEST);
@@ -173,21 +176,33 @@ async function main(): Promise<void> {
   try {
     const up = await startChild("upstream", [], "0");
     children.push(up.child);
-    const bareProxy = await startChild("bare", [up.info["url"]!], "1");
+    const bareProxy = await startChild("bare", [up.info["url"]!], "1", prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}/bare`] : []);
     children.push(bareProxy.child);
-    const routed = await startChild("host", [up.info["url"]!], "1", prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []);
+    // PROBE_ROOT=<dir>: the measured host from other sources (e.g. compiled JS, for line-level profiles).
+    const root = process.env["PROBE_ROOT"];
+    const routed = await startChild("host", [up.info["url"]!, ...(root ? [root] : [])], "1", prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []);
     children.push(routed.child);
     await checkGrpcOk(routed.info["url"]!, routed.info["token"]!);
-    const variants = {
+    const variants: Record<string, { url: string; pid: number; token: string | undefined }> = {
       bare: { url: bareProxy.info["url"]!, pid: bareProxy.child.pid!, token: undefined },
       router: { url: routed.info["url"]!, pid: routed.child.pid!, token: routed.info["token"] },
     };
+    const base = process.env["PROBE_BASE"];
+    if (base) {
+      const before = await startChild("host", [up.info["url"]!, base], "1");
+      children.push(before.child);
+      await checkGrpcOk(before.info["url"]!, before.info["token"]!);
+      variants["base"] = { url: before.info["url"]!, pid: before.child.pid!, token: before.info["token"] };
+    }
+    const names = Object.keys(variants);
     for (const v of Object.values(variants)) { h2load(v.url, calls, bodyFile, v.token); h2load(v.url, calls, bodyFile, v.token); } // warm-up (JIT tiers, pools)
-    const results: Record<string, { rps: number[]; cpu: number[] }> = { bare: { rps: [], cpu: [] }, router: { rps: [], cpu: [] } };
+    const results: Record<string, { rps: number[]; cpu: number[] }> = {};
+    for (const name of names) results[name] = { rps: [], cpu: [] };
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? (["bare", "router"] as const) : (["router", "bare"] as const);
+      // Rotate the order each round, so no variant always runs first.
+      const order = names.map((_, i) => names[(i + round) % names.length]!);
       for (const name of order) {
-        const v = variants[name];
+        const v = variants[name]!;
         const served = async () => (JSON.parse(await up.ask("count")) as { served: number }).served;
         const servedBefore = await served();
         const before = cpuMicros(v.pid);
@@ -200,15 +215,19 @@ async function main(): Promise<void> {
         console.log(`round ${round + 1} ${name.padEnd(6)} ${rps.toFixed(0).padStart(6)} calls/s ${cpu.toFixed(1).padStart(6)} µs CPU/call`);
       }
     }
-    const b = { rps: median(results["bare"]!.rps), cpu: median(results["bare"]!.cpu) };
-    const r = { rps: median(results["router"]!.rps), cpu: median(results["router"]!.cpu) };
-    console.log(`median bare   ${b.rps.toFixed(0)} calls/s ${b.cpu.toFixed(1)} µs/call`);
-    console.log(`median router ${r.rps.toFixed(0)} calls/s ${r.cpu.toFixed(1)} µs/call`);
-    // Ratios of the medians, and the median of each round's ratio (rounds are interleaved pairs).
-    const cpuRatios = results["router"]!.cpu.map((c, i) => c / results["bare"]!.cpu[i]!);
-    const rpsRatios = results["router"]!.rps.map((x, i) => x / results["bare"]!.rps[i]!);
-    console.log(`router-cpu-vs-bare ${(r.cpu / b.cpu).toFixed(2)} (median of round ratios ${median(cpuRatios).toFixed(2)})`);
-    console.log(`router-throughput-vs-bare ${(r.rps / b.rps).toFixed(2)} (median of round ratios ${median(rpsRatios).toFixed(2)})`);
+    const b = results["bare"]!;
+    for (const name of names) {
+      const r = results[name]!;
+      console.log(`median ${name.padEnd(6)} ${median(r.rps).toFixed(0).padStart(6)} calls/s ${median(r.cpu).toFixed(1).padStart(6)} µs/call`);
+    }
+    for (const name of names.filter((n) => n !== "bare")) {
+      const r = results[name]!;
+      // Ratios of the medians, and the median of each round's ratio (variants run back to back in a round).
+      const cpuRatios = r.cpu.map((c, i) => c / b.cpu[i]!);
+      const rpsRatios = r.rps.map((x, i) => x / b.rps[i]!);
+      console.log(`${name}-cpu-vs-bare ${(median(r.cpu) / median(b.cpu)).toFixed(2)} (median of round ratios ${median(cpuRatios).toFixed(2)})`);
+      console.log(`${name}-throughput-vs-bare ${(median(r.rps) / median(b.rps)).toFixed(2)} (median of round ratios ${median(rpsRatios).toFixed(2)})`);
+    }
   } finally {
     for (const c of children) c.stdin?.end();
     await new Promise((r) => setTimeout(r, 300));
@@ -217,11 +236,11 @@ async function main(): Promise<void> {
   }
 }
 
-const [mode, arg] = process.argv.slice(2);
+const [mode, arg, arg2] = process.argv.slice(2);
 // Children exit when the probe closes their stdin (exiting, not closing, lets --cpu-prof write).
 if (mode === "upstream" || mode === "bare" || mode === "host") {
   process.stdin.on("end", () => process.exit(0)).resume();
   if (mode === "upstream") await upstream();
   else if (mode === "bare") await bare(arg!);
-  else await host(arg!);
+  else await host(arg!, arg2);
 } else await main();

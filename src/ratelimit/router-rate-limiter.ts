@@ -46,6 +46,8 @@ export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };
 
 export interface RouterRateLimiter {
   consume(callerKey: string, serviceType: string): Promise<RateDecision>;
+  /** The same decision when it can be made synchronously (budgets in this process' memory), else undefined: ask consume. */
+  consumeNow?(callerKey: string, serviceType: string): RateDecision | undefined;
   /** Decisions the in-memory insurance limiter made because Redis failed (Redis limiters only). */
   fallbackCount?(): number;
 }

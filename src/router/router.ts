@@ -53,12 +53,16 @@ export interface RoutedRequest {
 }
 
 export interface RouterOptions {
+  /*
+   * The decision callbacks may answer synchronously when the answer is at hand (no promise, no
+   * await: see route()); a refusal is then thrown, not returned as a rejected promise.
+   */
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
-  authenticate(req: RoutedRequest): Promise<Identity>;
+  authenticate(req: RoutedRequest): Identity | Promise<Identity>;
   /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
-  authorize(caller: Identity, serviceType: string, method: string): Promise<void>;
+  authorize(caller: Identity, serviceType: string, method: string): void | Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
-  resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget>;
+  resolve(serviceType: string, caller: Identity, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
   /** The rate-limit key of a caller; default its proven name, else subject, else peer address (identity/name-proof). */
   rateKey?(caller: Identity, req: RoutedRequest): string;
@@ -123,6 +127,10 @@ function signedClaims(caller: Identity): Identity {
   if (caller.pluginName === undefined || provenName(caller) !== undefined) return caller;
   const { pluginName: _unproven, ...rest } = caller;
   return rest;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === "function";
 }
 
 /** Non-ConnectErrors from the callbacks are bugs or outages: never leak their text to callers. */
@@ -194,6 +202,12 @@ export function createRouter(opts: RouterOptions): Router {
     });
   }
 
+  /*
+   * The decision steps may answer synchronously (values known locally: cached identity, declared
+   * requires, providers, an in-memory rate limit); a step is awaited only when it returned a
+   * promise, so a call whose answers are all at hand is forwarded in the same tick, with no
+   * promise per step (each one costs allocations and async-hook work).
+   */
   async function route(
     req: RoutedRequest,
     protocol: WireProtocol,
@@ -212,14 +226,20 @@ export function createRouter(opts: RouterOptions): Router {
       }
       pending.increment(service);
       pendingHeld = true;
-      caller = await authenticate(req);
+      const identity = authenticate(req);
+      caller = isPromise(identity) ? await identity : identity;
       authenticated?.();
-      await authorize(caller, path.service, path.method);
+      const allowed = authorize(caller, path.service, path.method);
+      if (isPromise(allowed)) await allowed;
       if (rateLimiter) {
-        const decision = await rateLimiter.consume(rateKeyOf(caller, req), path.service).catch((e: unknown) => {
-          logger?.error({ err: e }, "router: rate limiter store failed");
-          throw new ConnectError("rate limiter unavailable", Code.Unavailable);
-        });
+        const key = rateKeyOf(caller, req);
+        let decision = rateLimiter.consumeNow?.(key, path.service);
+        if (decision === undefined) {
+          decision = await rateLimiter.consume(key, path.service).catch((e: unknown) => {
+            logger?.error({ err: e }, "router: rate limiter store failed");
+            throw new ConnectError("rate limiter unavailable", Code.Unavailable);
+          });
+        }
         if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
       }
       // A declared oversize unary body is refused before any provider is involved.
@@ -228,7 +248,8 @@ export function createRouter(opts: RouterOptions): Router {
       }
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
-      let target = await resolve(path.service, caller, pin);
+      const resolved = resolve(path.service, caller, pin);
+      let target = isPromise(resolved) ? await resolved : resolved;
       let upstreamTarget = pool.target(target.endpoint);
       // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
       // goes once to another provider (never a pinned call). Only new sessions wait here.
@@ -258,26 +279,13 @@ export function createRouter(opts: RouterOptions): Router {
       }
       inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
-      const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
-      // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
-      let settled = false;
-      let stopWatching: (() => void) | undefined;
+      const ended = new CallEnd(path, caller, target.runtimeId, started, span);
+      // One fixed shape for every call (conditional spreads here cost more than the rest of the decision).
       const call: ForwardRequest = {
-        ...(opts.watchCaller
-          ? {
-              onSettled: () => {
-                settled = true;
-                stopWatching?.();
-              },
-            }
-          : {}),
-        outliers: opts.outliers,
-        runtimeId: target.runtimeId,
-        inFlight,
+        traceHeaders: span?.upstreamHeaders,
         stream,
         headers: req.headers,
-        ...(span ? { traceHeaders: span.upstreamHeaders } : {}),
         protocol,
         target: upstreamTarget,
         path: path.rawPath,
@@ -285,22 +293,15 @@ export function createRouter(opts: RouterOptions): Router {
         timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
         maxMessageBytes,
         maxResponseMessageBytes,
-        onEnd: onCallEnd || span
-          ? (code) => {
-              span?.end({ code, caller: who.subject, runtimeId: target.runtimeId });
-              onCallEnd?.({
-                service: path.service,
-                method: path.method,
-                caller: who,
-                code,
-                durationMs: performance.now() - started,
-                runtimeId: target.runtimeId,
-              });
-            }
-          : undefined,
+        onEnd: onCallEnd || span ? ended.onEnd : undefined,
+        onSettled: opts.watchCaller ? ended.onSettled : undefined,
+        outliers: opts.outliers,
+        runtimeId: target.runtimeId,
+        inFlight,
       };
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
-      if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
+      // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
+      if (opts.watchCaller && !ended.settled) ended.stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
       const err = asConnectError(e);
       if (err.code === Code.Internal && !(e instanceof ConnectError)) {
@@ -310,6 +311,34 @@ export function createRouter(opts: RouterOptions): Router {
     } finally {
       if (pendingHeld) pending.decrement(service);
     }
+  }
+
+  /** A forwarded call's end: reported once (metrics, tracing), and its credential watch stopped. */
+  class CallEnd {
+    settled = false;
+    stopWatching: (() => void) | undefined = undefined;
+    constructor(
+      private readonly path: CallPath,
+      private readonly caller: Identity,
+      private readonly runtimeId: string,
+      private readonly started: number,
+      private readonly span: RoutedCallSpan | undefined,
+    ) {}
+    readonly onSettled = (): void => {
+      this.settled = true;
+      this.stopWatching?.();
+    };
+    readonly onEnd = (code: string): void => {
+      this.span?.end({ code, caller: this.caller.subject, runtimeId: this.runtimeId });
+      onCallEnd?.({
+        service: this.path.service,
+        method: this.path.method,
+        caller: this.caller,
+        code,
+        durationMs: performance.now() - this.started,
+        runtimeId: this.runtimeId,
+      });
+    };
   }
 
   function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void, req?: RoutedRequest): void {

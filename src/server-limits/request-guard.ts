@@ -33,6 +33,8 @@ export interface RequestGuard {
    * one message (unary and server-streaming methods); Connect unary requests always are.
    */
   guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
+  /** Marks the stream of the request being served (guard's async scope) authenticated, as observeAuthentication does. */
+  markAuthenticated(): void;
   /** The same limits for streams taken straight from the server's `'stream'` event (routed calls). */
   guardStream(handler: StreamHandler, singleMessage: (path: string) => boolean): StreamListener;
 }
@@ -78,6 +80,10 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
         if (identity) current.getStore()?.authenticated();
         return identity;
       };
+    },
+
+    markAuthenticated() {
+      current.getStore()?.authenticated();
     },
 
     guard(handler, singleMessage) {
