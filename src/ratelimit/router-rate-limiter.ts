@@ -5,6 +5,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
+import { createMemoryRateLimiter } from "./memory-budgets.js";
 
 /**
  * An ioredis client, described by the one method rate-limiter-flexible needs to recognise it, so
@@ -155,6 +156,8 @@ export function createRouterRateLimiter(opts: RouterRateLimiterOptions = {}): Ro
   const prefix = opts.keyPrefix ?? "pb:rl";
   if (opts.perCaller) validateBudget("perCaller", opts.perCaller);
   if (opts.perService) validateBudget("perService", opts.perService);
+  // Budgets in this process' memory are decided synchronously (same windows as RateLimiterMemory).
+  if (!opts.redis) return createMemoryRateLimiter(opts.perCaller, opts.perService);
   const tracker: FallbackTracker = { count: 0, lastError: undefined };
   const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller, opts.redis, tracker) : undefined;
   const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService, opts.redis, tracker) : undefined;

@@ -92,6 +92,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
         if (admission === undefined) return;
         if (admission === ADMITTED) return handler(req, res);
         current.run(admission, () => handler(req, res));
+        admission.watch();
       };
     },
 
@@ -99,15 +100,18 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
       return (stream, headers, _flags, rawHeaders) => {
         const admission = admit(stream, headers, rawHeaders, peerAddressOfSession(stream.session), singleMessage);
         if (admission === undefined) return;
-        handler(stream, headers, admission === ADMITTED ? NOTHING : admission.authenticated);
+        if (admission === ADMITTED) return handler(stream, headers, NOTHING);
+        handler(stream, headers, admission.authenticated);
+        admission.watch();
       };
     },
   };
 
   /**
    * Applies the limits to a new request stream: undefined when it was refused (and answered),
-   * ADMITTED when there is nothing left to watch, else the stream's admission (tell it when the
-   * caller is proven).
+   * ADMITTED when there is nothing left to watch, else the stream's admission, holding its
+   * unauthenticated-stream slot. Once the handler has run, `watch()` starts the body timer, unless
+   * the caller was proven meanwhile and may stream (a routed call whose identity was known at once).
    */
   function admit(
     stream: http2.ServerHttp2Stream,
@@ -115,7 +119,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
     rawHeaders: readonly string[],
     peerAddress: string | undefined,
     singleMessage: (path: string) => boolean,
-  ): StreamAdmission | typeof ADMITTED | undefined {
+  ): Admission | typeof ADMITTED | undefined {
     const size = headerListBytes(rawHeaders);
     if (size > limits.maxHeaderListBytes) {
       const err = new ConnectError(
@@ -138,31 +142,58 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
       refuseStream(stream, headers, err, 429);
       return undefined;
     }
-    const path = (headers[":path"] ?? "").split("?", 1)[0]!;
-    const oneMessage = singleMessage(path) || detectProtocol(headers["content-type"], headers[":method"]) === "connect-unary";
-    const settle = () => {
-      clearTimeout(timer);
-      release();
-      stream.off("end", settle);
-      stream.off("close", settle);
-    };
-    const timer = setTimeout(() => {
-      settle();
+    const path = headers[":path"] ?? "";
+    const query = path.indexOf("?");
+    const oneMessage = singleMessage(query < 0 ? path : path.slice(0, query)) || detectProtocol(headers["content-type"], headers[":method"]) === "connect-unary";
+    return new Admission(limits, bodyTimeoutMs, stream, headers, release, oneMessage);
+  }
+}
+
+/** One admitted request stream: its slot (until authenticated) and its body timer (until the request is in). */
+class Admission implements StreamAdmission {
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    private readonly limits: RequestLimits,
+    private readonly bodyTimeoutMs: number,
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly release: () => void,
+    private readonly oneMessage: boolean,
+  ) {}
+
+  readonly authenticated = (): void => {
+    this.release();
+    if (!this.oneMessage) this.settle();
+  };
+
+  /** Nothing more to watch: the request is in, the stream is gone, or the caller was proven and may stream. */
+  private readonly settle = (): void => {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.stream.off("end", this.settle);
+      this.stream.off("close", this.settle);
+    }
+    this.release();
+  };
+
+  watch(): void {
+    if (this.settled) return;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed || stream.readableEnded) return this.settle();
+    this.timer = setTimeout(() => {
+      this.settle();
       const err = new ConnectError(
-        `request not received within limits.requestBodyTimeoutMs (${limits.requestBodyTimeoutMs} ms)`,
+        `request not received within limits.requestBodyTimeoutMs (${this.limits.requestBodyTimeoutMs} ms)`,
         Code.DeadlineExceeded,
       );
-      refuseStream(stream, headers, err, 408);
-    }, bodyTimeoutMs);
-    timer.unref();
-    stream.once("end", settle);
-    stream.once("close", settle);
-    return {
-      authenticated() {
-        release();
-        if (!oneMessage) settle();
-      },
-    };
+      refuseStream(stream, this.headers, err, 408);
+    }, this.bodyTimeoutMs);
+    this.timer.unref();
+    stream.once("end", this.settle);
+    stream.once("close", this.settle);
   }
 }
 
