@@ -180,7 +180,9 @@ async function main(): Promise<void> {
     children.push(bareProxy.child);
     // PROBE_ROOT=<dir>: the measured host from other sources (e.g. compiled JS, for line-level profiles).
     const root = process.env["PROBE_ROOT"];
-    const routed = await startChild("host", [up.info["url"]!, ...(root ? [root] : [])], "1", prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []);
+    const heap = process.env["PROBE_HEAP_PROF"]; // allocation sampling of the host instead
+    const flags = prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : heap ? ["--heap-prof", `--heap-prof-dir=${heap}`, "--heap-prof-interval=4096"] : [];
+    const routed = await startChild("host", [up.info["url"]!, ...(root ? [root] : [])], "1", flags);
     children.push(routed.child);
     await checkGrpcOk(routed.info["url"]!, routed.info["token"]!);
     const variants: Record<string, { url: string; pid: number; token: string | undefined }> = {

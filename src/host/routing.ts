@@ -167,7 +167,7 @@ export function createRoutingDecisions(
       const cert = sessionCertificateOf(req.stream.session);
       const cacheable = identities !== undefined && cert === undefined && typeof authorization === "string";
       if (cacheable) {
-        const known = identities.cache.get(authorization);
+        const known = identities.cache.get(authorization, req.stream.session);
         if (known !== undefined) {
           identities.onHit(known);
           return known;

@@ -22,8 +22,12 @@ interface Entry {
 }
 
 export interface TokenIdentityCache {
-  /** The identity a runtime token's `authorization` header proved, while it still holds; else undefined. */
-  get(authorization: string): Identity | undefined;
+  /**
+   * The identity a runtime token's `authorization` header proved, while it still holds; else
+   * undefined. `connection` (the caller's HTTP/2 session) lets the header's digest be taken once
+   * per connection: a client sends the same header on every call (HPACK keeps it there anyway).
+   */
+  get(authorization: string, connection?: object): Identity | undefined;
   /** After a full authentication of `authorization` proved `identity`: remember it (plain runtime tokens only). */
   learn(authorization: string, identity: Identity): Promise<void>;
   /** A store that tells the cache of every write that ends or changes a credential or a runtime. */
@@ -69,6 +73,15 @@ export function createTokenIdentityCache(options: { store: Store; now: () => num
     entries.clear();
     byRuntime.clear();
   };
+  /** The last authorization header of each connection and its digest. */
+  const lastDigest = new WeakMap<object, { authorization: string; digest: string }>();
+  const digestOn = (connection: object, authorization: string): string => {
+    const last = lastDigest.get(connection);
+    if (last !== undefined && last.authorization === authorization) return last.digest;
+    const digest = tokenDigest(authorization);
+    lastDigest.set(connection, { authorization, digest });
+    return digest;
+  };
   const stopEnded = options.store.onRuntimeEnded((runtimeId) => forgetRuntime(runtimeId));
 
   /** Runs a write, forgetting what it changes before (a racing lookup keeps nothing) and after. */
@@ -96,9 +109,9 @@ export function createTokenIdentityCache(options: { store: Store; now: () => num
 
   return {
     store,
-    get(authorization) {
+    get(authorization, connection) {
       if (entries.size === 0 || !authorization.startsWith(BEARER_RUNTIME)) return undefined;
-      const key = tokenDigest(authorization);
+      const key = connection === undefined ? tokenDigest(authorization) : digestOn(connection, authorization);
       const entry = entries.get(key);
       if (entry === undefined) return undefined;
       if (now() >= entry.validUntil || performance.now() - entry.learnedAt > MAX_AGE_MS) {

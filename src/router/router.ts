@@ -166,7 +166,29 @@ export function createRouter(opts: RouterOptions): Router {
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
-  const rateKeyOf = opts.rateKey ?? ((caller: Identity, req: RoutedRequest) => rateLimitKey(caller, peerAddressOfSession(req.stream.session)));
+  // A caller's key follows from its (immutable) identity unless it is its peer address: kept per identity object.
+  const rateKeys = new WeakMap<Identity, string>();
+  const rateKeyOf =
+    opts.rateKey ??
+    ((caller: Identity, req: RoutedRequest) => {
+      let key = rateKeys.get(caller);
+      if (key !== undefined) return key;
+      key = rateLimitKey(caller, peerAddressOfSession(req.stream.session));
+      if (!key.startsWith("peer:")) rateKeys.set(caller, key);
+      return key;
+    });
+  // Parsed call paths by `:path` (callers repeat a few procedures); a full map starts afresh.
+  const callPaths = new Map<string, CallPath>();
+  const callPathOf = (rawPath: string | undefined): CallPath | ConnectError => {
+    const known = rawPath === undefined ? undefined : callPaths.get(rawPath);
+    if (known !== undefined) return known;
+    const parsed = parseCallPath(rawPath);
+    if (!(parsed instanceof ConnectError)) {
+      if (callPaths.size >= 1024) callPaths.clear();
+      callPaths.set(parsed.rawPath, parsed);
+    }
+    return parsed;
+  };
   // A throwing metrics hook must not take a call (or the process) down with it.
   const hook = opts.onCallEnd;
   const onCallEnd = hook
@@ -353,7 +375,7 @@ export function createRouter(opts: RouterOptions): Router {
       return;
     }
     const call = req ?? { headers, stream };
-    const path = parseCallPath(headers[":path"]);
+    const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);
     if (timeoutMs instanceof ConnectError) return refuse(call, protocol, timeoutMs, path, undefined, started);
