@@ -80,6 +80,7 @@ local function dropRegistration(rid, cause, origin, maxlen)
   redis.call('DEL', key)
   redis.call('SREM', p..'regs', rid)
   redis.call('SREM', p..'svc:'..f[3], rid)
+  redis.call('ZREM', p..'svc-order:'..f[3], rid)
   redis.call('SREM', p..'rt-regs:'..f[4], rid)
   return emit(origin, maxlen, 'removed', cause, f[1], f[2])
 end
@@ -193,12 +194,17 @@ local old = redis.call('HMGET', key, 'svc', 'rt')
 local typ = 'added'
 if old[1] then
   typ = 'updated'
-  if old[1] ~= svc then redis.call('SREM', p..'svc:'..old[1], rid) end
+  if old[1] ~= svc then
+    redis.call('SREM', p..'svc:'..old[1], rid)
+    redis.call('ZREM', p..'svc-order:'..old[1], rid)
+  end
   if old[2] and old[2] ~= rt then redis.call('SREM', p..'rt-regs:'..old[2], rid) end
 end
 redis.call('HSET', key, 'rec', ARGV[3], 'h', ARGV[4], 'svc', svc, 'rt', rt)
 redis.call('SADD', p..'regs', rid)
 redis.call('SADD', p..'svc:'..svc, rid)
+-- The same ids in a sorted set (all scores 0: lexicographic order), for Discover's pages in O(page).
+redis.call('ZADD', p..'svc-order:'..svc, 0, rid)
 local regsKey = p..'rt-regs:'..rt
 redis.call('SADD', regsKey, rid)
 -- A registration lives exactly as long as its runtime's keys: a dead owner's entries vanish.
@@ -221,6 +227,37 @@ return dropRegistration(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 export const TIDY_REGISTRATION_INDEX = `${prelude}
 for i = 3, #ARGV do
   if redis.call('EXISTS', p..'reg:'..ARGV[i]) == 0 then redis.call('SREM', ARGV[2], ARGV[i]) end
+end
+return 1
+`;
+
+/** ARGV: p, serviceType, ids… — drops ids whose record is gone from the type's set and sorted set. */
+export const TIDY_SERVICE_ORDER = `${prelude}
+for i = 3, #ARGV do
+  if redis.call('EXISTS', p..'reg:'..ARGV[i]) == 0 then
+    redis.call('SREM', p..'svc:'..ARGV[2], ARGV[i])
+    redis.call('ZREM', p..'svc-order:'..ARGV[2], ARGV[i])
+  end
+end
+return 1
+`;
+
+/**
+ * ARGV: p, serviceType → 1 when rebuilt. The sorted set mirrors the set \`svc:<type>\`; when their sizes
+ * differ (data written before the sorted set existed) it is rebuilt from the set, atomically.
+ */
+export const SYNC_SERVICE_ORDER = `${prelude}
+local set, order = p..'svc:'..ARGV[2], p..'svc-order:'..ARGV[2]
+if redis.call('SCARD', set) == redis.call('ZCARD', order) then return 0 end
+redis.call('DEL', order)
+local ids = redis.call('SMEMBERS', set)
+for i = 1, #ids, 500 do
+  local args = {}
+  for j = i, math.min(i + 499, #ids) do
+    args[#args + 1] = 0
+    args[#args + 1] = ids[j]
+  end
+  redis.call('ZADD', order, unpack(args))
 end
 return 1
 `;

@@ -303,6 +303,63 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     return found;
   };
 
+  /** The records of `ids` (of one service type), in order; ids whose record expired with its runtime are tidied from both indexes. */
+  const readOrderedRecords = async (serviceType: string, ids: string[]): Promise<RegistrationRecord[]> => {
+    if (ids.length === 0) return [];
+    const pipeline = client.pipeline();
+    for (const id of ids) pipeline.hmget(key("reg:", id), "rec", "h");
+    const replies = (await pipeline.exec()) ?? [];
+    const found: RegistrationRecord[] = [];
+    const stale: string[] = [];
+    replies.forEach(([err, fields], i) => {
+      if (err) throw err;
+      const [rec, health] = fields as Array<string | null>;
+      const registration = decodeRegistration(rec, health);
+      if (registration) found.push(registration);
+      else stale.push(ids[i]!);
+    });
+    if (stale.length > 0) await run(scripts.TIDY_SERVICE_ORDER, [prefix, serviceType, ...stale]);
+    return found;
+  };
+  /**
+   * Reads ids from a type's sorted set. The first read of a type in this process first brings the
+   * sorted set in line with the type's set (data written before the sorted set existed): one script,
+   * O(1) when they agree.
+   */
+  const syncedOrders = new Set<string>();
+  const orderedIds = async (serviceType: string, read: () => Promise<string[]>): Promise<string[]> => {
+    if (!syncedOrders.has(serviceType)) {
+      await run(scripts.SYNC_SERVICE_ORDER, [prefix, serviceType]);
+      if (syncedOrders.size >= 10_000) syncedOrders.clear();
+      syncedOrders.add(serviceType);
+    }
+    return read();
+  };
+  /**
+   * Up to `limit` live registrations after `afterId` in the type's order. Ids whose record expired
+   * with its runtime are tidied and read past, so a short answer always means the end.
+   */
+  const readServiceOrder = async (
+    serviceType: string,
+    limit: number,
+    range: (afterId: string | undefined, n: number) => Promise<string[]>,
+    afterId: string | undefined,
+  ): Promise<RegistrationRecord[]> => {
+    const out: RegistrationRecord[] = [];
+    let cursor = afterId;
+    let first = true;
+    while (out.length < limit) {
+      const want = limit - out.length;
+      const ids = first ? await orderedIds(serviceType, () => range(cursor, want)) : await range(cursor, want);
+      first = false;
+      if (ids.length === 0) break;
+      out.push(...(await readOrderedRecords(serviceType, ids)));
+      if (ids.length < want) break;
+      cursor = ids[ids.length - 1];
+    }
+    return out;
+  };
+
   return {
     origin,
 
@@ -437,6 +494,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       return readRegistrations(await client.smembers(indexKey), indexKey);
     },
 
+    async pageRegistrations(serviceType, afterId, limit) {
+      ready();
+      return readServiceOrder(serviceType, limit, (from, n) =>
+        client.zrangebylex(key("svc-order:", serviceType), from === undefined ? "-" : `(${from}`, "+", "LIMIT", 0, n),
+      afterId);
+    },
+    async registrationsAt(serviceType, offset, limit) {
+      ready();
+      const ids = await orderedIds(serviceType, () => client.zrange(key("svc-order:", serviceType), String(offset), String(offset + limit - 1)));
+      // Ids whose record expired are tidied and left out: a pick probes on from the next rank.
+      return readOrderedRecords(serviceType, ids);
+    },
     async listRuntimeRegistrations(runtimeId) {
       ready();
       const indexKey = key("rt-regs:", runtimeId);
