@@ -91,9 +91,10 @@ export async function listen(
     // (A server-level setTimeout with a callback would only call it and keep the session: Node destroys
     // the session only when nobody listens.) Open streams keep a session: a quiet Watch is not idleness.
     let open = 0;
+    const closed = () => open--; // one closure per session, not per stream
     session.on("stream", (stream) => {
       open++;
-      stream.once("close", () => open--);
+      stream.once("close", closed);
     });
     const onIdle = () => {
       if (open === 0) session.destroy();
