@@ -29,6 +29,8 @@ async function main(): Promise<void> {
     // The audit code path runs, written nowhere.
     auditLog: { destination: () => undefined },
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+    // The bench's provider registers once and sends no heartbeat: no lease to run out mid-bench.
+    registrationLeaseMs: 0,
   });
   const server = await host.listen({ hostname: "127.0.0.1" });
   // The bench's plugins prove their names with enrolment tokens this host mints for them.
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
     logger: silentLogger(),
     auditLog: { destination: () => undefined },
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+    // The bench's provider registers once and sends no heartbeat: no lease to run out mid-bench.
+    registrationLeaseMs: 0,
   });
   const bridgeServer = await bridgeHost.listen({ hostname: "127.0.0.1" });
   const bridgeEnrolment = await enrolmentTokens(bridgeHost);

@@ -77,6 +77,8 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** A call no provider processed moved to another provider (the one safe retry): in-flight tracking moves with it. */
+  onCallRetried?(info: { service: string; method: string; from: string; to: string }): void;
   /** Routed calls forwarded to one provider runtime at once (default 1024): past it, ResourceExhausted + RetryInfo. */
   maxInFlightPerProvider?: number;
   /** Calls of one service awaiting authentication and resolution (default 4096): past it, Unavailable + RetryInfo. */
@@ -273,6 +275,7 @@ export function createRouter(opts: RouterOptions): Router {
       const resolved = resolve(path.service, caller, pin);
       let target = isPromise(resolved) ? await resolved : resolved;
       let upstreamTarget = pool.target(target.endpoint);
+      let retried = false;
       // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
       // goes once to another provider (never a pinned call). Only new sessions wait here.
       const session = pool.session(upstreamTarget);
@@ -282,6 +285,7 @@ export function createRouter(opts: RouterOptions): Router {
         if (pin === undefined) {
           target = await resolve(path.service, caller, pin);
           upstreamTarget = pool.target(target.endpoint);
+          retried = true;
         }
       }
       // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
@@ -302,7 +306,22 @@ export function createRouter(opts: RouterOptions): Router {
       inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
+      const who = caller;
       const ended = new CallEnd(path, caller, target.runtimeId, started, span);
+      // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
+      const retarget =
+        pin === undefined && !retried && json === undefined
+          ? async () => {
+              const from = target.runtimeId;
+              const next = await resolve(path.service, who, undefined);
+              // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
+              if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
+              target = next;
+              ended.runtimeId = next.runtimeId;
+              opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
+              return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
+            }
+          : undefined;
       // One fixed shape for every call (conditional spreads here cost more than the rest of the decision).
       const call: ForwardRequest = {
         traceHeaders: span?.upstreamHeaders,
@@ -320,6 +339,7 @@ export function createRouter(opts: RouterOptions): Router {
         outliers: opts.outliers,
         runtimeId: target.runtimeId,
         inFlight,
+        retarget,
       };
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
@@ -342,7 +362,8 @@ export function createRouter(opts: RouterOptions): Router {
     constructor(
       private readonly path: CallPath,
       private readonly caller: Identity,
-      private readonly runtimeId: string,
+      /** The provider that has the call (a safe retry moves it). */
+      public runtimeId: string,
       private readonly started: number,
       private readonly span: RoutedCallSpan | undefined,
     ) {}

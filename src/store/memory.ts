@@ -11,21 +11,7 @@ import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
 import { createOrderedIndex } from "./ordered-index.js";
 import { createLiveCount } from "./live-count.js";
-
-/*
- * Records go in and come out as deep copies: callers can never mutate the store's state.
- * Copied field by field (the shapes are fixed and shallow) because these run on every routed
- * call, where structuredClone costs an order of magnitude more.
- */
-const copyRuntime = (r: RuntimeRecord): RuntimeRecord => ({
-  ...r,
-  provides: r.provides.map((p) => ({ ...p })),
-  requires: r.requires.map((n) => ({ ...n })),
-  capabilities: [...r.capabilities],
-  secrets: r.secrets.map((s) => ({ ...s })),
-});
-const copyCredential = (c: CredentialRecord): CredentialRecord => ({ ...c });
-const copyRegistration = (g: RegistrationRecord): RegistrationRecord => ({ ...g, metadata: { ...g.metadata } });
+import { copyCredential, copyRegistration, copyRuntime } from "./record-copies.js";
 
 /** The embedded default: everything in this process, gone when it exits. */
 export function createMemoryStore(): Store {
