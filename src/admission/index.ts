@@ -5,7 +5,7 @@ import { createCaps, type CapLimits } from "./caps.js";
 import { createHandshakeRateLimiter } from "./handshake-rate.js";
 import { peerOf } from "./peer.js";
 
-export { peerAddressKey, peerAddressOf, peerKey } from "./peer.js";
+export { peerAddressKey, peerAddressOf, peerAddressOfSession, peerKey } from "./peer.js";
 export { registrationMetadataBytes, validateMetadataTotal } from "./metadata-size.js";
 export { checkAdmissionLimits } from "./limits-check.js";
 

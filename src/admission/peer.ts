@@ -10,6 +10,19 @@ export function peerAddressOf(req: http2.Http2ServerRequest | IncomingMessage): 
   return req.socket?.remoteAddress;
 }
 
+const sessionAddresses = new WeakMap<http2.Http2Session, string | undefined>();
+/**
+ * The remote address of an HTTP/2 session, read once per session: the socket is reached through
+ * a proxy object, and once the session is gone it cannot be read at all.
+ */
+export function peerAddressOfSession(session: http2.Http2Session | undefined): string | undefined {
+  if (session === undefined) return undefined;
+  if (sessionAddresses.has(session)) return sessionAddresses.get(session);
+  const address = session.destroyed ? undefined : session.socket?.remoteAddress;
+  sessionAddresses.set(session, address);
+  return address;
+}
+
 /**
  * The key a per-peer budget is counted under: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 by its /64,
  * since one host usually holds a whole /64 and could otherwise rotate addresses to mint fresh budgets.

@@ -12,7 +12,7 @@ import { Protocol } from "../../gen/plugboard/v1/common_pb.js";
 export interface InProcessRouteDeps {
   /** Throws PermissionDenied when the host app may not call this method (policy, RBAC). */
   authorize(serviceType: string, method: string): void;
-  resolve(serviceType: string, pin: string | undefined): Promise<RouteTarget>;
+  resolve(serviceType: string, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter | undefined;
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
   onCallEnd?(info: CallEndInfo): void;

@@ -11,6 +11,8 @@ import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { routedStreamClaim } from "./routed-streams.js";
+import { createTokenIdentityCache } from "../identity/token-identity-cache.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
 import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -138,7 +140,10 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const resolved = resolveOptions(options);
   const logger = options.logger ?? createLogger({ name: "plugboard" });
   // Store failures answer Unavailable everywhere (host RPCs, router, auth), never Internal with the store's text.
-  const store = guardStore(options.store ?? createMemoryStore(), logger);
+  const guardedStore = guardStore(options.store ?? createMemoryStore(), logger);
+  // The host's own memory store is written only through this host: routed calls may then know a token's identity.
+  const identities = options.store === undefined && options.runtimeRoles === undefined ? createTokenIdentityCache({ store: guardedStore, now: options.now ?? Date.now }) : undefined;
+  const store = identities?.store ?? guardedStore;
   const stopResetLog = logStoreResets(options.store ?? store, logger);
   const tokens = createTokenService({ store, random: resolved.random, now: resolved.now });
   const capabilities = options.capabilities ?? [];
@@ -270,7 +275,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Passive outlier ejection: dead providers leave rotation on their first failed call.
   const outliers = createHostOutlierDetector(options.outlierEjection, { audit, registry: metrics.registry, logger });
-  const decisions = createRoutingDecisions(host, identify, options.rbac, outliers);
+  const decisions = createRoutingDecisions(host, identify, options.rbac, outliers, identities && { cache: identities, onHit: (id) => metrics.observeAuth(id.method, "success") });
   const rateLimiter: RouterRateLimiter | undefined =
     options.rateLimit === undefined
       ? undefined
@@ -339,7 +344,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const dispatch: RequestHandler = (req, res) => {
     if (opsOnMainPort && hostOps.probeHandler(req, res)) return;
     if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, withSpecGrpcMessage(req, res));
-    else router.handle(req, res);
+    else router.handleStream(req.stream, req.headers, requestGuard.markAuthenticated);
   };
   // Each request runs with its request id in scope, so audit records written anywhere below carry it.
   const handler: RequestHandler = requestGuard.guard((req, res) => {
@@ -347,6 +352,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     res.setHeader(HEADER_REQUEST_ID, requestId);
     runWithRequestId(requestId, () => dispatch(req, res));
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
+  // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
+  const serve = { request: handler, claimStream: routedStreamClaim(router, requestGuard, (service) => hostServices.has(service)) };
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;
@@ -375,8 +382,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     async listen(listenOptions = {}) {
       const server =
         listenOptions.tls === "auto"
-          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(handler, opts, resolved.limits, logger, warnPlainText))
-          : await listen(handler, listenOptions, resolved.limits, logger, warnPlainText);
+          ? await listenWithAutoTls(autoTls, listenOptions, (opts) => listen(serve, opts, resolved.limits, logger, warnPlainText))
+          : await listen(serve, listenOptions, resolved.limits, logger, warnPlainText);
       servers.add(server);
       const auto = listenOptions.tls === "auto" ? { tls: "auto", trustDomain: autoTls.current()?.trustDomain } : {};
       logger.info({ url: server.url, ...auto }, "plugboard host listening");
@@ -404,6 +411,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       forgetEnded();
       reflection.close();
       credentialLifetime.close();
+      identities?.close();
       metrics.close();
       stopResetLog();
       await router.close();

@@ -36,10 +36,15 @@ export interface RunningServer {
 export const IDLE_TIMEOUT_MS = 120_000;
 
 type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+/** Takes a stream from the server's raw `'stream'` event (true), or leaves it to the request handler (false). */
+export type StreamClaim = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => boolean;
 
-/** Starts an HTTP/2 server (TLS or h2c) with the host's limits applied. */
+/**
+ * Starts an HTTP/2 server (TLS or h2c) with the host's limits applied. With `claimStream`, a stream
+ * goes to it first and only the ones it leaves become compat requests for `handler`.
+ */
 export async function listen(
-  handler: Handler,
+  handler: Handler | { request: Handler; claimStream: StreamClaim },
   options: ListenOptions,
   limits: Limits,
   logger: Logger,
@@ -49,6 +54,7 @@ export async function listen(
 ): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
   if (options.tls === "auto") throw new Error('listen: tls "auto" is resolved by the host (host.listen), not by listen()');
+  const request = typeof handler === "function" ? handler : handler.request;
   const settings = { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes };
   const common = { settings, maxSessionMemory: 32, maxHeaderListPairs: 256 };
   const server = options.tls
@@ -62,9 +68,10 @@ export async function listen(
           rejectUnauthorized: options.tls.requestCert ?? false,
           minVersion: "TLSv1.2",
         },
-        handler,
+        request,
       )
-    : http2.createServer(common, handler);
+    : http2.createServer(common, request);
+  if (typeof handler !== "function") claimStreams(server, handler.claimStream);
   if (!options.tls && !isLoopbackHost(hostname)) warnPlainText(hostname);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -84,9 +91,10 @@ export async function listen(
     // (A server-level setTimeout with a callback would only call it and keep the session: Node destroys
     // the session only when nobody listens.) Open streams keep a session: a quiet Watch is not idleness.
     let open = 0;
+    const closed = () => open--; // one closure per session, not per stream
     session.on("stream", (stream) => {
       open++;
-      stream.once("close", () => open--);
+      stream.once("close", closed);
     });
     const onIdle = () => {
       if (open === 0) session.destroy();
@@ -107,4 +115,14 @@ export async function listen(
         setTimeout(() => sessions.forEach((s) => s.destroy()), 2_000).unref();
       }),
   };
+}
+
+/** Puts `claim` in front of the compat listener node installed for the request handler. */
+function claimStreams(server: http2.Http2Server | http2.Http2SecureServer, claim: StreamClaim): void {
+  const compat = server.listeners("stream") as StreamClaim[];
+  server.removeAllListeners("stream");
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (claim(stream, headers, flags, rawHeaders)) return;
+    for (const listener of compat) listener(stream, headers, flags, rawHeaders);
+  });
 }

@@ -28,10 +28,31 @@ export interface CredentialLifetime {
   close(): void;
 }
 
+/** How often deferred first checks are looked at: one shared timer instead of one per watch (a per-call cost for routed calls). */
+const DEFERRED_TICK_MS = 100;
+
 export function createCredentialLifetime(options: CredentialLifetimeOptions): CredentialLifetime {
   const now = options.now ?? Date.now;
   const byRuntime = new Map<string, Set<(cause: string) => void>>();
   let unsubscribe: (() => void) | undefined;
+  /** Watches whose first check is deferred: due time (host clock) → run. Most end before it (short calls). */
+  const deferred = new Map<() => void, number>();
+  let deferredTimer: NodeJS.Timeout | undefined;
+  const runDue = () => {
+    const at = now();
+    for (const [run, due] of deferred) if (at >= due) (deferred.delete(run), run());
+    if (deferred.size === 0) {
+      clearInterval(deferredTimer);
+      deferredTimer = undefined;
+    }
+  };
+  const defer = (run: () => void, due: number) => {
+    deferred.set(run, due);
+    if (deferredTimer === undefined) {
+      deferredTimer = setInterval(runDue, DEFERRED_TICK_MS);
+      deferredTimer.unref();
+    }
+  };
 
   return {
     watch(identity, onEnd, watchOptions = {}) {
@@ -42,6 +63,7 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
       const stop = () => {
         done = true;
         clearTimeout(timer);
+        deferred.delete(firstCheck);
         if (runtimeId === undefined) return;
         const set = byRuntime.get(runtimeId);
         set?.delete(onRuntimeEnded);
@@ -52,6 +74,7 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
         stop();
         onEnd(new ConnectError(message, Code.Unauthenticated));
       };
+      const firstCheck = () => void check();
       const checkAt = (at: number) => {
         clearTimeout(timer);
         timer = setTimeout(() => void check(), Math.min(Math.max(at - now(), 0), MAX_TIMER_MS));
@@ -86,11 +109,14 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
         set.add(onRuntimeEnded);
       }
       const deferMs = watchOptions.firstCheckAfterMs ?? 0;
-      if (deferMs > 0) checkAt(Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
+      if (deferMs > 0) defer(firstCheck, Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
       else void check();
       return stop;
     },
     close() {
+      clearInterval(deferredTimer);
+      deferredTimer = undefined;
+      deferred.clear();
       unsubscribe?.();
       unsubscribe = undefined;
       byRuntime.clear();

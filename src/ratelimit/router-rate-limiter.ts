@@ -1,4 +1,5 @@
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { createMemoryRateLimiter } from "./memory-budgets.js";
 import { createRedisBudgetSpender, type NamedBudget } from "./redis-budgets.js";
 
 /**
@@ -41,6 +42,8 @@ export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };
 
 export interface RouterRateLimiter {
   consume(callerKey: string, serviceType: string): Promise<RateDecision>;
+  /** The same decision when it can be made synchronously (budgets in this process' memory), else undefined: ask consume. */
+  consumeNow?(callerKey: string, serviceType: string): RateDecision | undefined;
   /** Decisions the in-memory insurance limiter made because Redis failed (Redis limiters only). */
   fallbackCount?(): number;
 }
@@ -91,6 +94,8 @@ export function createRouterRateLimiter(opts: RouterRateLimiterOptions = {}): Ro
   const prefix = opts.keyPrefix ?? "pb:rl";
   if (opts.perCaller) validateBudget("perCaller", opts.perCaller);
   if (opts.perService) validateBudget("perService", opts.perService);
+  // Budgets in this process' memory are decided synchronously (same windows as RateLimiterMemory).
+  if (!opts.redis) return createMemoryRateLimiter(opts.perCaller, opts.perService);
   const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller) : undefined;
   const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService) : undefined;
   let fallbacks = 0;

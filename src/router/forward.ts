@@ -74,6 +74,9 @@ const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
   "grpc-web-text": 0x80,
 };
 
+/** The upstream request stays open for the caller's body (whatever its method); one shared options object. */
+const OPEN_REQUEST = Object.freeze({ endStream: false });
+
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
 const GRPC_STATUS_RE = /grpc-status:\s*(\d+)/i;
 
@@ -105,7 +108,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
           call.callerHeader,
           call.traceHeaders,
         ),
-        { endStream: false },
+        OPEN_REQUEST,
       );
     } catch {
       // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.

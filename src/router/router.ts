@@ -1,5 +1,6 @@
-import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { provenName, rateLimitKey } from "../identity/name-proof.js";
+import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
@@ -42,16 +43,29 @@ export interface CallEndInfo {
   runtimeId?: string;
 }
 
+/**
+ * A routed call as the router's callbacks see it: its request headers and its HTTP/2 stream (the
+ * connection and its TLS state are `stream.session.socket`). An Http2ServerRequest is one too.
+ */
+export interface RoutedRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly stream: ServerHttp2Stream;
+}
+
 export interface RouterOptions {
+  /*
+   * The decision callbacks may answer synchronously when the answer is at hand (no promise, no
+   * await: see route()); a refusal is then thrown, not returned as a rejected promise.
+   */
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
-  authenticate(req: Http2ServerRequest): Promise<Identity>;
+  authenticate(req: RoutedRequest): Identity | Promise<Identity>;
   /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
-  authorize(caller: Identity, serviceType: string, method: string): Promise<void>;
+  authorize(caller: Identity, serviceType: string, method: string): void | Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
-  resolve(serviceType: string, caller: Identity, pin: string | undefined): Promise<RouteTarget>;
+  resolve(serviceType: string, caller: Identity, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
   /** The rate-limit key of a caller; default its proven name, else subject, else peer address (identity/name-proof). */
-  rateKey?(caller: Identity, req: Http2ServerRequest): string;
+  rateKey?(caller: Identity, req: RoutedRequest): string;
   /** Largest request message (streams: each message; Connect unary: the body). Default 4 MiB. */
   maxMessageBytes?: number;
   /** Largest response message (streams: each message; Connect unary: the body). Default 4 MiB; Infinity disables. */
@@ -78,7 +92,13 @@ export interface RouterOptions {
 }
 
 export interface Router {
+  /** A routed call from an http2 compat request handler. */
   handle(req: Http2ServerRequest, res: Http2ServerResponse): void;
+  /**
+   * The same from a server's raw `'stream'` event, without the compat layer's request and response
+   * objects (cheaper per call). `authenticated` is told once the caller is proven (server limits).
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void;
   /** Close pooled provider sessions (in-flight calls finish). */
   close(): Promise<void>;
 }
@@ -109,6 +129,10 @@ function signedClaims(caller: Identity): Identity {
   if (caller.pluginName === undefined || provenName(caller) !== undefined) return caller;
   const { pluginName: _unproven, ...rest } = caller;
   return rest;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === "function";
 }
 
 /** Non-ConnectErrors from the callbacks are bugs or outages: never leak their text to callers. */
@@ -144,7 +168,29 @@ export function createRouter(opts: RouterOptions): Router {
   const pool = createUpstreamPool(opts.upstreamTls ? { tls: opts.upstreamTls } : {});
   const signer = createCallerSigner();
   const { authenticate, authorize, resolve, rateLimiter, logger } = opts;
-  const rateKeyOf = opts.rateKey ?? ((caller: Identity, req: Http2ServerRequest) => rateLimitKey(caller, req.socket.remoteAddress));
+  // A caller's key follows from its (immutable) identity unless it is its peer address: kept per identity object.
+  const rateKeys = new WeakMap<Identity, string>();
+  const rateKeyOf =
+    opts.rateKey ??
+    ((caller: Identity, req: RoutedRequest) => {
+      let key = rateKeys.get(caller);
+      if (key !== undefined) return key;
+      key = rateLimitKey(caller, peerAddressOfSession(req.stream.session));
+      if (!key.startsWith("peer:")) rateKeys.set(caller, key);
+      return key;
+    });
+  // Parsed call paths by `:path` (callers repeat a few procedures); a full map starts afresh.
+  const callPaths = new Map<string, CallPath>();
+  const callPathOf = (rawPath: string | undefined): CallPath | ConnectError => {
+    const known = rawPath === undefined ? undefined : callPaths.get(rawPath);
+    if (known !== undefined) return known;
+    const parsed = parseCallPath(rawPath);
+    if (!(parsed instanceof ConnectError)) {
+      if (callPaths.size >= 1024) callPaths.clear();
+      callPaths.set(parsed.rawPath, parsed);
+    }
+    return parsed;
+  };
   // A throwing metrics hook must not take a call (or the process) down with it.
   const hook = opts.onCallEnd;
   const onCallEnd = hook
@@ -158,7 +204,7 @@ export function createRouter(opts: RouterOptions): Router {
     : undefined;
 
   function refuse(
-    req: Http2ServerRequest,
+    req: RoutedRequest,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -180,13 +226,20 @@ export function createRouter(opts: RouterOptions): Router {
     });
   }
 
+  /*
+   * The decision steps may answer synchronously (values known locally: cached identity, declared
+   * requires, providers, an in-memory rate limit); a step is awaited only when it returned a
+   * promise, so a call whose answers are all at hand is forwarded in the same tick, with no
+   * promise per step (each one costs allocations and async-hook work).
+   */
   async function route(
-    req: Http2ServerRequest,
+    req: RoutedRequest,
     protocol: WireProtocol,
     path: CallPath,
     timeoutMs: number | undefined,
     started: number,
     span: RoutedCallSpan | undefined,
+    authenticated: (() => void) | undefined,
   ): Promise<void> {
     let caller: Identity | undefined;
     const service = path.service;
@@ -197,13 +250,20 @@ export function createRouter(opts: RouterOptions): Router {
       }
       pending.increment(service);
       pendingHeld = true;
-      caller = await authenticate(req);
-      await authorize(caller, path.service, path.method);
+      const identity = authenticate(req);
+      caller = isPromise(identity) ? await identity : identity;
+      authenticated?.();
+      const allowed = authorize(caller, path.service, path.method);
+      if (isPromise(allowed)) await allowed;
       if (rateLimiter) {
-        const decision = await rateLimiter.consume(rateKeyOf(caller, req), path.service).catch((e: unknown) => {
-          logger?.error({ err: e }, "router: rate limiter store failed");
-          throw new ConnectError("rate limiter unavailable", Code.Unavailable);
-        });
+        const key = rateKeyOf(caller, req);
+        let decision = rateLimiter.consumeNow?.(key, path.service);
+        if (decision === undefined) {
+          decision = await rateLimiter.consume(key, path.service).catch((e: unknown) => {
+            logger?.error({ err: e }, "router: rate limiter store failed");
+            throw new ConnectError("rate limiter unavailable", Code.Unavailable);
+          });
+        }
         if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
       }
       // A declared oversize unary body is refused before any provider is involved.
@@ -212,7 +272,8 @@ export function createRouter(opts: RouterOptions): Router {
       }
       const pinHeader = req.headers[HEADER_PROVIDER];
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
-      let target = await resolve(path.service, caller, pin);
+      const resolved = resolve(path.service, caller, pin);
+      let target = isPromise(resolved) ? await resolved : resolved;
       let upstreamTarget = pool.target(target.endpoint);
       let retried = false;
       // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
@@ -244,26 +305,28 @@ export function createRouter(opts: RouterOptions): Router {
       }
       inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
-      const who = caller;
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
-      // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
-      let settled = false;
-      let stopWatching: (() => void) | undefined;
-      const call: ForwardRequest = {
-        ...(opts.watchCaller
-          ? {
-              onSettled: () => {
-                settled = true;
-                stopWatching?.();
-              },
+      const who = caller;
+      const ended = new CallEnd(path, caller, target.runtimeId, started, span);
+      // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
+      const retarget =
+        pin === undefined && !retried && json === undefined
+          ? async () => {
+              const from = target.runtimeId;
+              const next = await resolve(path.service, who, undefined);
+              // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
+              if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
+              target = next;
+              ended.runtimeId = next.runtimeId;
+              opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
+              return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
             }
-          : {}),
-        outliers: opts.outliers,
-        runtimeId: target.runtimeId,
-        inFlight,
+          : undefined;
+      // One fixed shape for every call (conditional spreads here cost more than the rest of the decision).
+      const call: ForwardRequest = {
+        traceHeaders: span?.upstreamHeaders,
         stream,
         headers: req.headers,
-        ...(span ? { traceHeaders: span.upstreamHeaders } : {}),
         protocol,
         target: upstreamTarget,
         path: path.rawPath,
@@ -271,34 +334,16 @@ export function createRouter(opts: RouterOptions): Router {
         timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
         maxMessageBytes,
         maxResponseMessageBytes,
-        onEnd: onCallEnd || span
-          ? (code) => {
-              span?.end({ code, caller: who.subject, runtimeId: target.runtimeId });
-              onCallEnd?.({
-                service: path.service,
-                method: path.method,
-                caller: who,
-                code,
-                durationMs: performance.now() - started,
-                runtimeId: target.runtimeId,
-              });
-            }
-          : undefined,
+        onEnd: onCallEnd || span ? ended.onEnd : undefined,
+        onSettled: opts.watchCaller ? ended.onSettled : undefined,
+        outliers: opts.outliers,
+        runtimeId: target.runtimeId,
+        inFlight,
+        retarget,
       };
-      // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
-      if (pin === undefined && !retried && json === undefined) {
-        call.retarget = async () => {
-          const from = target.runtimeId;
-          const next = await resolve(path.service, who, undefined);
-          // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
-          if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
-          target = next;
-          opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
-          return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
-        };
-      }
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
-      if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
+      // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
+      if (opts.watchCaller && !ended.settled) ended.stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
       const err = asConnectError(e);
       if (err.code === Code.Internal && !(e instanceof ConnectError)) {
@@ -310,26 +355,58 @@ export function createRouter(opts: RouterOptions): Router {
     }
   }
 
-  return {
-    handle(req, _res) {
-      const started = performance.now();
-      const headers = req.headers;
-      const protocol = detectProtocol(headers["content-type"], headers[":method"]);
-      if (protocol === undefined) {
-        // Not an RPC: answer like connect-es does for unknown media types.
-        if (!req.stream.destroyed) {
-          req.stream.respond({ ":status": 415 }, { endStream: true });
-          req.stream.resume();
-        }
-        return;
+  /** A forwarded call's end: reported once (metrics, tracing), and its credential watch stopped. */
+  class CallEnd {
+    settled = false;
+    stopWatching: (() => void) | undefined = undefined;
+    constructor(
+      private readonly path: CallPath,
+      private readonly caller: Identity,
+      /** The provider that has the call (a safe retry moves it). */
+      public runtimeId: string,
+      private readonly started: number,
+      private readonly span: RoutedCallSpan | undefined,
+    ) {}
+    readonly onSettled = (): void => {
+      this.settled = true;
+      this.stopWatching?.();
+    };
+    readonly onEnd = (code: string): void => {
+      this.span?.end({ code, caller: this.caller.subject, runtimeId: this.runtimeId });
+      onCallEnd?.({
+        service: this.path.service,
+        method: this.path.method,
+        caller: this.caller,
+        code,
+        durationMs: performance.now() - this.started,
+        runtimeId: this.runtimeId,
+      });
+    };
+  }
+
+  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void, req?: RoutedRequest): void {
+    const started = performance.now();
+    const protocol = detectProtocol(headers["content-type"], headers[":method"]);
+    if (protocol === undefined) {
+      // Not an RPC: answer like connect-es does for unknown media types.
+      if (!stream.destroyed) {
+        stream.respond({ ":status": 415 }, { endStream: true });
+        stream.resume();
       }
-      const path = parseCallPath(headers[":path"]);
-      if (path instanceof ConnectError) return refuse(req, protocol, path, undefined, undefined, started);
-      const timeoutMs = callerTimeoutMs(protocol, headers);
-      if (timeoutMs instanceof ConnectError) return refuse(req, protocol, timeoutMs, path, undefined, started);
-      // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
-      void route(req, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method));
-    },
+      return;
+    }
+    const call = req ?? { headers, stream };
+    const path = callPathOf(headers[":path"]);
+    if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
+    const timeoutMs = callerTimeoutMs(protocol, headers);
+    if (timeoutMs instanceof ConnectError) return refuse(call, protocol, timeoutMs, path, undefined, started);
+    // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
+    void route(call, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method), authenticated);
+  }
+
+  return {
+    handle: (req, _res) => handleStream(req.stream, req.headers, undefined, req),
+    handleStream: (stream, headers, authenticated) => handleStream(stream, headers, authenticated),
     close: () => pool.close(),
   };
 }

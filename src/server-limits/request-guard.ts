@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type * as http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { peerAddressOf, peerKey } from "../admission/index.js";
+import { peerAddressOfSession, peerKey } from "../admission/index.js";
 import type { IdentityResolver } from "../identity/compose.js";
 import { detectProtocol } from "../router/wire-protocol.js";
 import { headerListBytes } from "./header-list.js";
@@ -10,6 +10,10 @@ import { refuseStream } from "./refuse.js";
 import { createSlots } from "./slots.js";
 
 type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+/** A raw-stream handler under the guard; `authenticated` marks the stream proven (no async context needed). */
+type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, authenticated: () => void) => void;
+/** What a server's `'stream'` event gives. */
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 
 export interface RequestLimits {
   /** Header list size (RFC 9113 counting) a request may carry; enforced here, not only in SETTINGS. */
@@ -29,7 +33,13 @@ export interface RequestGuard {
    * one message (unary and server-streaming methods); Connect unary requests always are.
    */
   guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
+  /** Marks the stream of the request being served (guard's async scope) authenticated, as observeAuthentication does. */
+  markAuthenticated(): void;
+  /** The same limits for streams taken straight from the server's `'stream'` event (routed calls). */
+  guardStream(handler: StreamHandler, singleMessage: (path: string) => boolean): StreamListener;
 }
+
+const NOTHING = () => undefined;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -72,59 +82,123 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
       };
     },
 
+    markAuthenticated() {
+      current.getStore()?.authenticated();
+    },
+
     guard(handler, singleMessage) {
       return (req, res) => {
-        const stream = req.stream;
-        const size = headerListBytes(req.rawHeaders);
-        if (size > limits.maxHeaderListBytes) {
-          const err = new ConnectError(
-            `request header list of ${size} bytes exceeds limits.maxHeaderListBytes (${limits.maxHeaderListBytes})`,
-            Code.ResourceExhausted,
-          );
-          return refuseStream(stream, req.headers, err, 431);
-        }
-        // A request that ended with its headers has nothing left to wait for.
-        if (stream.endAfterHeaders) return handler(req, res);
-
-        const release = pending.acquire(peerKey(peerAddressOf(req)));
-        if (typeof release === "string") {
-          const limit = release === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
-          const err = new ConnectError(
-            `too many requests not yet authenticated (limits.${limit} = ${limits[limit]}); retry later`,
-            Code.ResourceExhausted,
-          );
-          return refuseStream(stream, req.headers, err, 429);
-        }
-        const path = (req.url ?? "").split("?", 1)[0]!;
-        const oneMessage = singleMessage(path) || detectProtocol(req.headers["content-type"], req.method) === "connect-unary";
-        const settle = () => {
-          clearTimeout(timer);
-          release();
-          stream.off("end", settle);
-          stream.off("close", settle);
-        };
-        const timer = setTimeout(() => {
-          settle();
-          const err = new ConnectError(
-            `request not received within limits.requestBodyTimeoutMs (${limits.requestBodyTimeoutMs} ms)`,
-            Code.DeadlineExceeded,
-          );
-          refuseStream(stream, req.headers, err, 408);
-        }, bodyTimeoutMs);
-        timer.unref();
-        stream.once("end", settle);
-        stream.once("close", settle);
-        const admission: StreamAdmission = {
-          authenticated() {
-            release();
-            if (!oneMessage) settle();
-          },
-        };
+        const admission = admit(req.stream, req.headers, req.rawHeaders, req.socket?.remoteAddress, singleMessage);
+        if (admission === undefined) return;
+        if (admission === ADMITTED) return handler(req, res);
         current.run(admission, () => handler(req, res));
+        admission.watch();
+      };
+    },
+
+    guardStream(handler, singleMessage) {
+      return (stream, headers, _flags, rawHeaders) => {
+        const admission = admit(stream, headers, rawHeaders, peerAddressOfSession(stream.session), singleMessage);
+        if (admission === undefined) return;
+        if (admission === ADMITTED) return handler(stream, headers, NOTHING);
+        handler(stream, headers, admission.authenticated);
+        admission.watch();
       };
     },
   };
+
+  /**
+   * Applies the limits to a new request stream: undefined when it was refused (and answered),
+   * ADMITTED when there is nothing left to watch, else the stream's admission, holding its
+   * unauthenticated-stream slot. Once the handler has run, `watch()` starts the body timer, unless
+   * the caller was proven meanwhile and may stream (a routed call whose identity was known at once).
+   */
+  function admit(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    rawHeaders: readonly string[],
+    peerAddress: string | undefined,
+    singleMessage: (path: string) => boolean,
+  ): Admission | typeof ADMITTED | undefined {
+    const size = headerListBytes(rawHeaders);
+    if (size > limits.maxHeaderListBytes) {
+      const err = new ConnectError(
+        `request header list of ${size} bytes exceeds limits.maxHeaderListBytes (${limits.maxHeaderListBytes})`,
+        Code.ResourceExhausted,
+      );
+      refuseStream(stream, headers, err, 431);
+      return undefined;
+    }
+    // A request that ended with its headers has nothing left to wait for.
+    if (stream.endAfterHeaders) return ADMITTED;
+
+    const release = pending.acquire(peerKey(peerAddress));
+    if (typeof release === "string") {
+      const limit = release === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
+      const err = new ConnectError(
+        `too many requests not yet authenticated (limits.${limit} = ${limits[limit]}); retry later`,
+        Code.ResourceExhausted,
+      );
+      refuseStream(stream, headers, err, 429);
+      return undefined;
+    }
+    const path = headers[":path"] ?? "";
+    const query = path.indexOf("?");
+    const oneMessage = singleMessage(query < 0 ? path : path.slice(0, query)) || detectProtocol(headers["content-type"], headers[":method"]) === "connect-unary";
+    return new Admission(limits, bodyTimeoutMs, stream, headers, release, oneMessage);
+  }
 }
+
+/** One admitted request stream: its slot (until authenticated) and its body timer (until the request is in). */
+class Admission implements StreamAdmission {
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    private readonly limits: RequestLimits,
+    private readonly bodyTimeoutMs: number,
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly release: () => void,
+    private readonly oneMessage: boolean,
+  ) {}
+
+  readonly authenticated = (): void => {
+    this.release();
+    if (!this.oneMessage) this.settle();
+  };
+
+  /** Nothing more to watch: the request is in, the stream is gone, or the caller was proven and may stream. */
+  private readonly settle = (): void => {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.stream.off("end", this.settle);
+      this.stream.off("close", this.settle);
+    }
+    this.release();
+  };
+
+  watch(): void {
+    if (this.settled) return;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed || stream.readableEnded) return this.settle();
+    this.timer = setTimeout(() => {
+      this.settle();
+      const err = new ConnectError(
+        `request not received within limits.requestBodyTimeoutMs (${this.limits.requestBodyTimeoutMs} ms)`,
+        Code.DeadlineExceeded,
+      );
+      refuseStream(stream, this.headers, err, 408);
+    }, this.bodyTimeoutMs);
+    this.timer.unref();
+    stream.once("end", this.settle);
+    stream.once("close", this.settle);
+  }
+}
+
+/** Marks a request that needs no watching (it ended with its headers). */
+const ADMITTED = Symbol("admitted");
 
 /**
  * Whether a host path's request is one message: every method of the host's own services, and

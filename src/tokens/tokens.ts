@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import { createHash, randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { TOKEN_PREFIX, type TokenKind } from "../protocol/constants.js";
@@ -10,8 +11,11 @@ const ID_BYTES = 16;
 export type RandomSource = (size: number) => Buffer;
 
 /** SHA-256 (hex) of a token: the only form a token is ever stored in. */
+/** One-shot hashing (Node ≥ 20.12) costs a third of a Hash object; digests are taken on every authenticated call. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
+
 export function tokenDigest(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return oneShotHash !== undefined ? oneShotHash("sha256", token, "hex") : createHash("sha256").update(token).digest("hex");
 }
 
 /**

@@ -5,6 +5,7 @@ import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { bearer } from "../../helpers/transports.js";
 import { clientFactory, startProvider } from "../router/harness.js";
+import { tokenDigest } from "../../../src/tokens/tokens.js";
 
 // The routing decisions cache the caller's declared requires and the matching providers of a
 // service (src/host/routing.ts). These calls go through a real host right after each state change:
@@ -45,6 +46,49 @@ describe("routed calls after state changes (routing caches)", () => {
     expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
     await s.t.clients("connect").handshake.revoke({}, bearer(s.consumer.token));
     expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unauthenticated);
+  });
+
+  // Known tokens are answered from an identity cache (src/identity/token-identity-cache.ts): these
+  // calls come right after each change that must end a token, with the cache warm.
+  it("after a refresh the old token is refused on its very next call, the new one works at once", async () => {
+    const s = await setUp();
+    for (let i = 0; i < 3; i++) expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
+    const refreshed = await s.t.clients("connect").handshake.refreshToken({}, bearer(s.consumer.token));
+    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unauthenticated);
+    const clients = clientFactory();
+    closers.push(() => clients.close());
+    expect(await codeOf(clients.client("connect", s.t.url, refreshed.runtimeToken).get({ key: "a" }))).toBe("ok");
+  });
+
+  it("a runtime removed or its token deleted through host.store is refused on its very next call", async () => {
+    const s = await setUp();
+    for (let i = 0; i < 3; i++) expect(await codeOf(s.kv.get({ key: "a" }))).toBe("ok");
+    await s.t.host.store.removeRuntime(s.consumer.runtimeId, "revoked");
+    expect(await codeOf(s.kv.get({ key: "a" }))).toBe(Code.Unauthenticated);
+
+    const other = await s.t.handshake({ pluginName: "consumer2", requires: [{ type: KV, versionRange: "^1.0.0" }] });
+    const clients = clientFactory();
+    closers.push(() => clients.close());
+    const kv = clients.client("grpc", s.t.url, other.token);
+    for (let i = 0; i < 3; i++) expect(await codeOf(kv.get({ key: "a" }))).toBe("ok");
+    await s.t.host.store.deleteCredential(tokenDigest(other.token));
+    expect(await codeOf(kv.get({ key: "a" }))).toBe(Code.Unauthenticated);
+  });
+
+  it("a token past its expiry (host clock) is refused on its very next call", async () => {
+    let skew = 0;
+    t = await startTestHost({ now: () => Date.now() + skew });
+    const provider = await startProvider();
+    const clients = clientFactory();
+    closers.push(() => provider.close(), () => clients.close());
+    const p = await t.handshake({ pluginName: "kv", baseUrl: provider.url, provides: [{ type: KV, version: "1.2.0" }] });
+    await t.clients("connect").registry.register({ serviceType: KV }, bearer(p.token));
+    const consumer = await t.handshake({ pluginName: "consumer", requires: [{ type: KV, versionRange: "^1.0.0" }] });
+    const shortLived = (await t.host.tokens.issue("runtime", consumer.runtimeId, 60_000)).token;
+    const kv = clients.client("grpc", t.url, shortLived);
+    for (let i = 0; i < 3; i++) expect(await codeOf(kv.get({ key: "a" }))).toBe("ok");
+    skew = 60_000;
+    expect(await codeOf(kv.get({ key: "a" }))).toBe(Code.Unauthenticated);
   });
 
   it("unregistering, re-registering, an unhealthy report and revoking the provider take effect at once", async () => {
