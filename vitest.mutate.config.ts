@@ -10,7 +10,6 @@ export default defineConfig({
     include: ["test/unit/**/*.test.ts", "test/security/**/*.test.ts", "test/integration/**/*.test.ts", "test/store/memory.test.ts"],
     exclude: [
       "node_modules/**",
-      "test/**/*.optin.test.ts",
       "test/unit/package/**",
       "test/integration/cli/**",
       "test/integration/launcher/**",
