@@ -184,8 +184,7 @@ describe("a registry holding more than the message limit still answers", () => {
 
   beforeAll(async () => {
     let adminRuntime = "";
-    // Leases off: these hand-made registrations send no heartbeats, and a slow run must not see them lapse.
-    big = await startTestHost({ registrationLeaseMs: 0, policy: { isAdmin: (identity) => identity.runtimeId === adminRuntime } });
+    big = await startTestHost({ policy: { isAdmin: (identity) => identity.runtimeId === adminRuntime } });
     const { registry } = big.clients("grpc");
     for (let r = 0; r < RUNTIMES; r++) {
       const rt = await big.handshake({ pluginName: `kv${r}`, baseUrl: BASE, provides: PROVIDES });

@@ -81,9 +81,6 @@ export async function startAttackHost(options: Partial<PluginHostOptions> = {}, 
   const logCapability: Capability<typeof LogService> = { service: LogService, impl: { write: () => create(WriteResponseSchema) } };
   const t: TestHost = await startTestHost(
     {
-      // The providers here are hand-made and send no heartbeats: on a slow run (a loaded machine, mutation
-      // testing) a file outlasting the default 10 s lease would see its registrations lapse.
-      registrationLeaseMs: 0,
       auditLog: { destination: (r) => audit.push(r) },
       capabilities: [logCapability],
       secrets: { provider: createEnvSecretProvider({ env: { PB_SECRET_DB__PASSWORD: SECRET_VALUE } }) },

@@ -7,6 +7,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { RemovalReason } from "../../../gen/plugboard/v1/registry_pb.js";
+import { DEFAULT_REGISTRATION_LEASE_MS } from "../../../src/lifecycle/leases.js";
 import { createRedisStore } from "../../../src/store/redis.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
 import { killGroup } from "../../helpers/processes.js";
@@ -33,7 +34,7 @@ async function fleet(t: TestHost, consumerHost = t) {
 
 describe("a provider killed -9 leaves rotation when its lease runs out", () => {
   it("default config: removed with LEASE_EXPIRED within the lease; then every call succeeds on the live provider", async () => {
-    const t = await startTestHost(HAND_RUN);
+    const t = await startTestHost({ ...HAND_RUN, registrationLeaseMs: DEFAULT_REGISTRATION_LEASE_MS });
     closers.push(() => t.close());
     const { a, consumer, kv } = await fleet(t);
     const watch = watchRemovals(consumer, closers);

@@ -5,6 +5,7 @@
  */
 import { afterEach, expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { DEFAULT_REGISTRATION_LEASE_MS } from "../../../src/lifecycle/leases.js";
 import { createRedisStore } from "../../../src/store/redis.js";
 import { startTestHost } from "../../helpers/host.js";
 import { exitOf, killGroup } from "../../helpers/processes.js";
@@ -23,8 +24,8 @@ it.skipIf(!findRedisServer())("a provider stopped during a Redis outage leaves n
   const redis = await startRedis({ persistent: true });
   closers.push(() => redis.stop());
   const store = await createRedisStore({ url: redis.url, keyPrefix: "pb-outage:", commandTimeoutMs: 500 });
-  // The default 10 s lease: it must not be what removes the registration within this test's window.
-  const t = await startTestHost({ ...HAND_RUN, store });
+  // The default 10 s lease is on, and the removal reason shows it is not what removes the registration.
+  const t = await startTestHost({ ...HAND_RUN, store, registrationLeaseMs: DEFAULT_REGISTRATION_LEASE_MS });
   closers.push(() => t.close());
   const a = await startProvider(t.url, "kv-a");
   closers.push(() => killGroup(a.child));
