@@ -8,39 +8,54 @@
  * Extra arguments after `--` go to Stryker (e.g. `-- --concurrency 2`).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /**
- * The tests run against each folder's mutants: the unit and security tests (in-process, fast) plus the
- * integration suites of the folder's concern. Per-test coverage then runs, for each mutant, only the
- * tests that executed it. Suites whose checks run in child processes cannot kill a mutant (it lives
- * only in the test process) and are left out, as are load-sensitive flood tests of other folders.
+ * The tests run against each folder's mutants: the unit, security and integration tests of the folder's
+ * concern (a small set keeps the initial run and each mutant's run short on a shared machine). Per-test
+ * coverage then runs, for each mutant, only those of them that executed it. Suites whose checks run in
+ * child processes cannot kill a mutant (it lives only in the test process) and are left out.
+ * Smallest and most security-critical folders first.
  */
-const COMMON = [
-  ...readdirSync(join(ROOT, "test/unit"))
-    .filter((dir) => dir !== "package") // tests of the built package (dist/), not of src/
-    .map((dir) => `test/unit/${dir}/**/*.test.ts`),
-  ...readdirSync(join(ROOT, "test/security"))
-    .filter((f) => f.endsWith(".test.ts") && !["slowloris.test.ts", "floods.test.ts", "stream-limits.test.ts"].includes(f))
-    .map((f) => `test/security/${f}`),
-];
+const sec = (...names) => names.map((n) => `test/security/${n}.test.ts`);
 const host = (...names) => names.map((n) => `test/integration/host/${n}.test.ts`);
-/** Smallest and most security-critical first. */
 export const FOLDER_TESTS = {
-  tokens: [...host("handshake", "auth-required", "broker"), "test/store/memory.test.ts"],
-  validation: host("handshake", "registry"),
-  protocol: [...host("handshake"), "test/integration/router/passthrough.test.ts", "test/integration/sdk/routing.test.ts"],
-  broker: host("broker", "auth-required"),
-  policy: [...host("auth-required", "host-client"), "test/integration/identity/*.test.ts", "test/integration/ops/dashboard-access.test.ts"],
-  handshake: host("handshake", "auth-required"),
-  registry: host("registry", "watch-snapshot", "slow-watcher", "routing-cache"),
-  identity: ["test/integration/identity/*.test.ts", ...host("auth-required")],
-  secrets: ["test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), "test/integration/sdk/secret-admission.test.ts"],
-  router: ["test/integration/router/*.test.ts", ...host("bridge", "routing-cache", "in-flight")],
-  sdk: ["test/integration/sdk/*.test.ts"],
+  tokens: [
+    "test/unit/tokens/*.test.ts",
+    "test/unit/protocol/known-answers.test.ts",
+    ...sec("constant-time-compare", "credentials-at-rest-and-clock", "look-alikes", "refresh-atomic", "credentials"),
+    ...host("handshake"),
+  ],
+  validation: [
+    "test/unit/validation/*.test.ts",
+    "test/unit/admission/*.test.ts",
+    ...sec("look-alikes", "properties", "ssrf", "limits", "secret-name-mapping", "secrets-empty-names"),
+    ...host("handshake"),
+  ],
+  protocol: [
+    "test/unit/protocol/*.test.ts",
+    "test/unit/router/caller-*.test.ts",
+    ...sec("constant-time-compare", "spoofed-headers", "plugin-server-phases", "header-list"),
+    ...host("handshake"),
+    "test/integration/health/vocabulary.test.ts",
+  ],
+  broker: [...host("broker"), ...sec("credentials", "identity")],
+  policy: [
+    "test/unit/policy/*.test.ts",
+    ...sec("identity", "identity-holes", "secrets-empty-names"),
+    ...host("auth-required", "host-client"),
+    "test/integration/identity/host-identity.test.ts",
+    "test/integration/ops/dashboard-access.test.ts",
+  ],
+  handshake: [...host("handshake"), ...sec("admission", "credentials", "constant-time-compare"), "test/unit/identity/name-proof.test.ts"],
+  registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
+  identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
+  secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
+  router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
+  sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
 
@@ -64,7 +79,7 @@ for (const folder of folders) {
     [
       join(ROOT, "node_modules/@stryker-mutator/core/bin/stryker.js"),
       "run",
-      "--testFiles", [...COMMON, ...FOLDER_TESTS[folder]].join(","),
+      "--testFiles", FOLDER_TESTS[folder].join(","),
       ...strykerArgs,
     ],
     { cwd: ROOT, stdio: "inherit", env: { ...process.env, MUTATE_FOLDER: folder } },
