@@ -59,9 +59,10 @@ describe("caller header verification edges", () => {
     expect(verify(signRaw(JSON.stringify({ sub: "s", m: "m" }), "12ab"))).toBeUndefined();
     expect(verify(signRaw(JSON.stringify({ sub: "s", m: "m" }), "1".repeat(16)))).toBeUndefined();
     expect(verify(signRaw(JSON.stringify({ sub: "s", m: "m" }), ""))).toBeUndefined();
+    for (const iat of [`x${NOW}`, `-${NOW}`, `${NOW}x`, ` ${NOW}`]) expect(verify(signRaw(JSON.stringify({ sub: "s", m: "m" }), iat)), iat).toBeUndefined();
     // Four parts before the MAC (an extra segment) is not the format, even correctly MACed.
     const fourParts = (() => {
-      const signedPart = `v1.${NOW}.e30.e30`;
+      const signedPart = `v1.${NOW}.${Buffer.from(JSON.stringify({ sub: "s", m: "m" })).toString("base64url")}.e30`;
       return `${signedPart}.${createHmac("sha256", key).update(signedPart).update(".").update(PATH).digest("base64url")}`;
     })();
     expect(verify(fourParts)).toBeUndefined();
@@ -90,6 +91,17 @@ describe("caller header verification edges", () => {
     expect(verifyCallerHeader(good, key, "/kv.v1.KVService/Put", { now: NOW })).toBeUndefined();
     expect(verify(good.slice(0, -1))).toBeUndefined();
     expect(verify(good + "A")).toBeUndefined();
+  });
+
+  it("refuses a MAC text that only maps to the right bytes (characters past U+00FF lose their high byte in latin1)", () => {
+    const good = signCallerHeader({ subject: "s", method: "m", path: PATH }, key, NOW);
+    const macAt = good.lastIndexOf(".") + 1;
+    const mac = good.slice(macAt);
+    // U+0100 + c has c as its low byte: the same bytes as the real MAC in latin1, another header as text.
+    const lookAlike = [...mac].map((c, i) => (i === 0 ? String.fromCharCode(0x100 + c.charCodeAt(0)) : c)).join("");
+    expect(lookAlike).not.toBe(mac);
+    expect(verify(good.slice(0, macAt) + lookAlike)).toBeUndefined();
+    expect(verify(good)).toBeDefined();
   });
 
   it("refuses a correctly MACed body that is not a JSON object with string sub and m", () => {
