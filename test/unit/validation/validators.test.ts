@@ -119,6 +119,8 @@ describe("validateMetadata and validateCount", () => {
 describe("isLoopbackHost", () => {
   it("is localhost, 127.0.0.0/8 and ::1 only", () => {
     for (const yes of ["localhost", "127.0.0.1", "127.255.0.9", "::1", "[::1]"]) expect(isLoopbackHost(yes), yes).toBe(true);
+    // Only one bracket is taken off each end, never one inside.
+    for (const no of ["[[::1]", "[::1]]", "[127.0.0.1]x"]) expect(isLoopbackHost(no), no).toBe(false);
     for (const no of ["localhost.evil.com", "evil-localhost", "128.0.0.1", "10.127.0.1", "0.0.0.0", "::2", "[::2]", "::ffff:127.0.0.1", "127.0.0.1.nip.io", "127"]) {
       expect(isLoopbackHost(no), no).toBe(false);
     }
@@ -166,6 +168,8 @@ describe("validateEndpointWithin", () => {
     expect(check("http://127.0.0.1:8080/base")).toBe("http://127.0.0.1:8080/base");
     expect(check("http://127.0.0.1:8080/base/")).toBe("http://127.0.0.1:8080/base");
     expect(check("http://127.0.0.1:8080/base/kv/")).toBe("http://127.0.0.1:8080/base/kv");
+    expect(check("http://127.0.0.1:8080/base//")).toBe("http://127.0.0.1:8080/base");
+    expect(check("http://127.0.0.1:8080/base/kv", "http://127.0.0.1:8080/base//")).toBe("http://127.0.0.1:8080/base/kv");
     expect(check("http://127.0.0.1:8080/anything", "http://127.0.0.1:8080")).toBe("http://127.0.0.1:8080/anything");
   });
   it("refuses a sibling path sharing the prefix, another origin, credentials, queries and fragments", () => {
