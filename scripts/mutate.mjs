@@ -42,7 +42,7 @@ export const FOLDER_TESTS = {
     ...host("handshake"),
     "test/integration/health/vocabulary.test.ts",
   ],
-  broker: [...host("broker"), ...sec("credentials", "identity")],
+  broker: [...host("broker"), ...sec("broker-rules", "credentials", "identity")],
   policy: [
     "test/unit/policy/*.test.ts",
     ...sec("identity", "identity-holes", "secrets-empty-names"),
