@@ -112,6 +112,34 @@ describe("RequestCapability", () => {
   });
 });
 
+describe("RequestCapability, more edges", () => {
+  it("a policy that allows every name still refuses a runtime whose name is only claimed", async () => {
+    const { broker } = await setup({ allowUnprovenNames: true, policy: { mayRequestCapability: () => true } });
+    const unproven = await t!.handshake({ pluginName: "loose", capabilities: [LOG], unproven: true });
+    const proven = await t!.handshake({ pluginName: "proven", capabilities: [LOG] });
+    expect(await outcome(broker.requestCapability({ capabilityType: LOG }, bearer(unproven.token)))).toBe(
+      `PermissionDenied: host policy does not allow loose to use ${LOG} (name not proven)`,
+    );
+    expect(await outcome(broker.requestCapability({ capabilityType: LOG }, bearer(proven.token)))).toBe("ok");
+  });
+
+  it("names the field of a malformed capability type", async () => {
+    const { broker } = await setup();
+    const rt = await t!.handshake({ pluginName: "a", capabilities: [LOG] });
+    expect(await outcome(broker.requestCapability({ capabilityType: "nodots" }, bearer(rt.token)))).toBe(
+      "InvalidArgument: capability_type: must be a fully qualified service name like pkg.v1.Service",
+    );
+  });
+
+  it("a runtime removed from the store gets a refusal, never an internal error", async () => {
+    const { broker } = await setup();
+    const rt = await t!.handshake({ pluginName: "a", capabilities: [LOG] });
+    await t!.host.store.removeRuntime(rt.runtimeId, "revoked");
+    const result = await outcome(broker.requestCapability({ capabilityType: LOG }, bearer(rt.token)));
+    expect(result).toMatch(/^(PermissionDenied|Unauthenticated): /);
+  });
+});
+
 describe("RevokeGrant", () => {
   it("validates the id, finds only grants, lets the owner or an admin revoke, and audits it", async () => {
     const { broker, admin, audit, useLog } = await setup();
