@@ -1,27 +1,32 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { killGroup, spawnGroup, type Core } from "./processes.js";
 
 /**
- * Starts `bench/<file>` as a tsx child (its own event loop) and resolves with the JSON object it
- * prints first. The child exits when its stdin closes. `nodeFlags` adds e.g. `--cpu-prof`.
+ * Starts `bench/<file>` as a node child (its own event loop, its own process group, pinned to
+ * `core` when given) and resolves with the JSON object it prints first. The child exits when its
+ * stdin closes. `nodeFlags` adds e.g. `--cpu-prof`.
  */
 export interface Child<T> {
   info: T;
+  /** The node process itself (node runs tsx as a loader: no wrapper), for /proc CPU readings. */
+  pid: number;
   /** Sends one command line and resolves with the child's next output line. */
   ask(command: string): Promise<string>;
+  /** Resolves with the child's next output line (one it prints unasked). */
+  next(): Promise<string>;
   stop(): Promise<void>;
 }
 
-export function startChild<T>(file: string, args: string[], nodeFlags: string[] = []): Promise<Child<T>> {
+export function startChild<T>(file: string, args: string[], nodeFlags: string[] = [], core?: Core): Promise<Child<T>> {
   const path = fileURLToPath(new URL(file, import.meta.url));
-  const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawnGroup(process.execPath, [...nodeFlags, "--import", "tsx", path, ...args], core);
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`${file} did not start within 30 s`));
-    }, 30_000);
+      void killGroup(child);
+      reject(new Error(`${file} did not start within 60 s`));
+    }, 60_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${file} exited with ${code} before it was ready`));
@@ -32,25 +37,23 @@ export function startChild<T>(file: string, args: string[], nodeFlags: string[] 
       lines.on("line", (next) => waiting.shift()?.(next));
       resolve({
         info: JSON.parse(line) as T,
+        pid: child.pid!,
         ask: (command) =>
           new Promise<string>((answer) => {
             waiting.push(answer);
             child.stdin!.write(`${command}\n`);
           }),
-        stop: () => stop(child),
+        next: () => new Promise<string>((answer) => waiting.push(answer)),
+        stop: async () => {
+          if (child.exitCode === null && child.signalCode === null) {
+            const exited = new Promise<void>((r) => child.once("exit", () => r()));
+            child.stdin!.end();
+            // A clean exit (lets --cpu-prof write), bounded; then the group goes whatever it did.
+            await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);
+          }
+          await killGroup(child);
+        },
       });
     });
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.stdin!.end();
   });
 }

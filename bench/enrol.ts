@@ -28,6 +28,17 @@ export async function enrol(
   /** The protocols the registration declares: all three (as the SDK does: passthrough), or none (gRPC only: Connect callers are translated). */
   protocols: Protocol[] = [Protocol.GRPC, Protocol.GRPC_WEB, Protocol.CONNECT],
 ): Promise<string> {
+  return (await enrolPair(hostUrl, providerUrl, cookie, tokens, protocols)).consumer;
+}
+
+/** As `enrol`, returning both runtime tokens (the provider's renews its lease: bench/heartbeat.ts). */
+export async function enrolPair(
+  hostUrl: string,
+  providerUrl: string,
+  cookie: { key: string; value: string },
+  tokens: BenchEnrolment,
+  protocols: Protocol[] = [Protocol.GRPC, Protocol.GRPC_WEB, Protocol.CONNECT],
+): Promise<{ consumer: string; provider: string }> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -48,7 +59,7 @@ export async function enrol(
       requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }],
       enrolmentToken: tokens.consumer,
     });
-    return consumer.runtimeToken;
+    return { consumer: consumer.runtimeToken, provider: provider.runtimeToken };
   } finally {
     sessionManager.abort();
   }

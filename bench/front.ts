@@ -5,10 +5,8 @@ import { createPluginHost } from "../src/host/create.js";
 import { enrolmentTokens } from "./enrol.js";
 import { silentLogger } from "../src/log/logger.js";
 import { createBareProxy } from "./proxy-baseline.js";
+import { BENCH_COOKIE, NEVER_REFUSE } from "./bench-host-options.js";
 
-export const BENCH_COOKIE = { key: "PLUGBOARD_BENCH", value: "bench-cookie" };
-/** Far above anything the benchmark can send: the limiter runs on every call but never refuses. */
-const NEVER_REFUSE = { points: 1_000_000_000, durationSec: 1 };
 
 /**
  * The benchmark's middle child: the bare proxy and a real plugin host side by side, so both
@@ -29,6 +27,8 @@ async function main(): Promise<void> {
     // The audit code path runs, written nowhere.
     auditLog: { destination: () => undefined },
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+    // The bench's provider registers once and sends no heartbeat: no lease to run out mid-bench.
+    registrationLeaseMs: 0,
   });
   const server = await host.listen({ hostname: "127.0.0.1" });
   // The bench's plugins prove their names with enrolment tokens this host mints for them.
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
     logger: silentLogger(),
     auditLog: { destination: () => undefined },
     rateLimit: { perCaller: NEVER_REFUSE, perService: NEVER_REFUSE },
+    // The bench's provider registers once and sends no heartbeat: no lease to run out mid-bench.
+    registrationLeaseMs: 0,
   });
   const bridgeServer = await bridgeHost.listen({ hostname: "127.0.0.1" });
   const bridgeEnrolment = await enrolmentTokens(bridgeHost);

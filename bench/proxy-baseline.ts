@@ -32,7 +32,7 @@ export function createBareProxy(opts: { endpoint: string }) {
   };
 }
 
-/** Run standalone: `tsx bench/proxy-baseline.ts <provider-endpoint> [port]` prints the proxy URL. */
+/** Run standalone: `tsx bench/proxy-baseline.ts <provider-endpoint> [port]` prints `{"url"}`; exits when stdin closes. */
 async function main(): Promise<void> {
   const [endpoint, port] = process.argv.slice(2);
   if (endpoint === undefined) throw new Error("usage: proxy-baseline.ts <provider-endpoint> [port]");
@@ -41,10 +41,9 @@ async function main(): Promise<void> {
   const server = createServer((req, res) => proxy.handle(req, res));
   server.listen(Number(port ?? 0), "127.0.0.1", () => {
     const addr = server.address();
-    console.log(`http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : port}`);
+    console.log(JSON.stringify({ url: `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : port}` }));
   });
+  process.stdin.on("end", () => process.exit(0)).resume();
 }
 
-if (process.argv[1] !== undefined && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href) {
-  await main();
-}
+if (process.argv[1]?.endsWith("proxy-baseline.ts")) await main();

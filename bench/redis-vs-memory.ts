@@ -16,6 +16,7 @@ import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { HandshakeService } from "../gen/plugboard/v1/handshake_pb.js";
 import { RegistryService } from "../gen/plugboard/v1/registry_pb.js";
 import { startChild } from "./children.js";
+import { keepLease } from "./heartbeat.js";
 import type { BenchEnrolment } from "./enrol.js";
 import { BENCH_REDIS_COOKIE } from "./redis-vs-memory-host.js";
 
@@ -91,7 +92,9 @@ export async function run(options: RunOptions = {}): Promise<RedisVsMemoryResult
     }
     const clients = {} as Record<Variant, Client<typeof KVService>>;
     for (const variant of VARIANTS) {
-      const token = await enrol(hosts[variant], provider.url, enrolments[variant]);
+      const { consumer: token, provider: providerToken } = await enrol(hosts[variant], provider.url, enrolments[variant]);
+      // Leases are on (the host default): renewed as the SDK would, however long the rounds take.
+      cleanups.push(keepLease(hosts[variant], providerToken));
       const c = kvClient(hosts[variant], token);
       cleanups.push(c.close);
       clients[variant] = c.kv;
@@ -200,8 +203,8 @@ async function startHostChild(args: string[]): Promise<{ url: string; enrolment:
   return { url: child.info.url, enrolment: child.info.enrolment, stop: () => child.stop() };
 }
 
-/** The provider handshakes and registers; the consumer handshakes requiring KVService. Returns the consumer's token. */
-async function enrol(hostUrl: string, providerUrl: string, tokens: BenchEnrolment): Promise<string> {
+/** The provider handshakes and registers; the consumer handshakes requiring KVService. Returns both runtime tokens. */
+async function enrol(hostUrl: string, providerUrl: string, tokens: BenchEnrolment): Promise<{ consumer: string; provider: string }> {
   const sessionManager = new Http2SessionManager(hostUrl);
   try {
     const transport = createConnectTransport({ baseUrl: hostUrl, httpVersion: "2", sessionManager });
@@ -219,7 +222,7 @@ async function enrol(hostUrl: string, providerUrl: string, tokens: BenchEnrolmen
       { headers: { authorization: `Bearer ${provider.runtimeToken}` } },
     );
     const consumer = await handshake.handshake({ ...common, pluginName: "consumer", requires: [{ type: KVService.typeName, versionRange: "^1.0.0" }], enrolmentToken: tokens.consumer });
-    return consumer.runtimeToken;
+    return { consumer: consumer.runtimeToken, provider: provider.runtimeToken };
   } finally {
     sessionManager.abort();
   }

@@ -1,164 +1,159 @@
-import { KVService } from "../gen/kv/v1/kv_pb.js";
-import { startChild, type Child } from "./children.js";
-import { enrol, type BenchEnrolment } from "./enrol.js";
-import { BENCH_COOKIE } from "./front.js";
-import { LIST_MESSAGES } from "./kv-provider.js";
-import { kvClient, median, runLoad, type LoadResult, type LoadShape, type Workload } from "./load.js";
-
 /**
- * `npm run bench` (`tsx bench/run.ts [--quick]`): the same KV provider reached three ways —
- * direct, through the bare passthrough proxy, and through a real plugin host's router — under
- * unary (concurrency 1 and 32) and server-stream load. Variants are interleaved over rounds and
- * the median round is reported, with router/bare-proxy and bare-proxy/direct ratios.
- * `BENCH_CPU_PROF=<dir>` writes a CPU profile of the proxy/host child there.
- * Exits 0 whatever the numbers: targets are reported, not enforced.
+ * `npm run bench` (`tsx bench/run.ts [--quick] [--only saturation,redis,scale] [--rounds N] [--calls N]`): issue 17's instrument.
+ *  1. saturation — h2load through direct, a bare node:http2 passthrough, the bench proxy, the Plugboard
+ *     router (also with issue 20's fault bookkeeping off, and bridging Connect → gRPC) and nginx grpc_pass,
+ *     each proxy alone on one core: calls/s and proxy CPU µs per call (bench/saturation.ts);
+ *  2. redis — Redis commands per routed call, single server and a three-primary Cluster (bench/redis-commands.ts);
+ *  3. scale — host CPU per admitted runtime, Discover page latency against provider count, a Register's
+ *     fan-out to 1000 Watch streams (bench/admission-cost.ts, bench/discover-scale.ts, bench/watch-fanout.ts).
+ * Ends with one `gate <name> <value> PASS|MISS` line per target (bench/gates.ts). Always exits 0 when it
+ * ran (whatever the numbers); 1 when it could not run. Every child process and temp dir is removed, also on Ctrl-C.
  */
-
-/** router-bridged: the router translating Connect callers to a provider registered as gRPC-only (a row, no target). */
-const VARIANTS = ["direct", "bare-proxy", "router", "router-bridged"] as const;
-type Variant = (typeof VARIANTS)[number];
-const WORKLOADS: Workload[] = ["unary-c1", "unary-c32", "stream"];
+import { cpus } from "node:os";
+import { gate, gateLine, type Gate } from "./gates.js";
+import { haveH2load } from "./h2load.js";
+import { cleanupAll, cleanupOnSignals, pinning } from "./processes.js";
+import { pairedRatio, printSaturation, runSaturation, type SaturationOptions } from "./saturation.js";
 
 const quick = process.argv.includes("--quick");
-const ROUNDS = quick ? 1 : 5;
-const SHAPES: Record<Workload, LoadShape> = quick
-  ? { "unary-c1": { calls: 200, concurrency: 1 }, "unary-c32": { calls: 640, concurrency: 32 }, stream: { calls: 20, concurrency: 4 } }
-  : { "unary-c1": { calls: 400, concurrency: 1 }, "unary-c32": { calls: 1600, concurrency: 32 }, stream: { calls: 40, concurrency: 4 } };
-const WARMUP: Record<Workload, LoadShape> = quick
-  ? { "unary-c1": { calls: 100, concurrency: 1 }, "unary-c32": { calls: 320, concurrency: 32 }, stream: { calls: 8, concurrency: 4 } }
-  : { "unary-c1": { calls: 500, concurrency: 1 }, "unary-c32": { calls: 3000, concurrency: 32 }, stream: { calls: 60, concurrency: 4 } };
+const onlyArg = process.argv.indexOf("--only");
+const only = onlyArg >= 0 ? new Set(process.argv[onlyArg + 1]!.split(",")) : undefined;
+const wanted = (part: string) => only === undefined || only.has(part);
 
-/** Targets for the router against the bare proxy. */
-const MIN_THROUGHPUT_RATIO = 0.95;
-const MAX_P50_DELTA_MS = 0.05;
+const numberFlag = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? { [name]: Number(process.argv[i + 1]) } : {};
+};
+/** `--rounds N` / `--calls N` override the saturation part's (tighter numbers for a helper at work). */
+const SATURATION: SaturationOptions = {
+  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 3_000, warmupCalls: 1_500 }),
+  clients: 4,
+  streams: 16,
+  ...numberFlag("rounds"),
+  ...numberFlag("calls"),
+};
 
-async function main(): Promise<void> {
-  const started = performance.now();
-  const profileDir = process.env["BENCH_CPU_PROF"];
-  const provider = await startChild<{ providerUrl: string }>("./kv-provider.ts", []);
-  const front = await startChild<{ proxyUrl: string; hostUrl: string; enrolment: BenchEnrolment; bridgeHostUrl: string; bridgeEnrolment: BenchEnrolment }>(
-    "./front.ts",
-    [provider.info.providerUrl],
-    profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+const REDIS = quick ? { calls: 1_000, warmupCalls: 500 } : { calls: 3_000, warmupCalls: 1_000 };
+
+const SCALE = {
+  admission: { runtimes: quick ? 120 : 300, concurrency: 8 },
+  discover: { sizes: [10, 1_000, 10_000], samples: quick ? 20 : 50 },
+  watch: { watchers: 1_000, rounds: quick ? 3 : 7 },
+};
+
+async function main(): Promise<Gate[]> {
+  const gates: Gate[] = [];
+  console.log(
+    `plugboard benchmark${quick ? " (quick)" : ""}: ${cpus().length} cores, ${pinning ? "proxies pinned to core 1, load generator and upstream to core 0 (taskset)" : "no taskset: nothing pinned"}`,
   );
-  const clients: Record<Variant, ReturnType<typeof kvClient>> = {} as never;
-  try {
-    const token = await enrol(front.info.hostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.enrolment);
-    clients.direct = kvClient(provider.info.providerUrl, undefined);
-    clients["bare-proxy"] = kvClient(front.info.proxyUrl, undefined);
-    clients.router = kvClient(front.info.hostUrl, token);
-    const bridgedToken = await enrol(front.info.bridgeHostUrl, provider.info.providerUrl, BENCH_COOKIE, front.info.bridgeEnrolment, []);
-    clients["router-bridged"] = kvClient(front.info.bridgeHostUrl, bridgedToken);
 
-    console.log(`plugboard router benchmark${quick ? " (quick)" : ""}: ${KVService.typeName}, ${ROUNDS} round(s), median reported`);
-    for (const workload of WORKLOADS) {
-      for (const variant of VARIANTS) await runLoad(clients[variant].kv, workload, WARMUP[workload], LIST_MESSAGES);
+  if (wanted("saturation")) {
+    console.log("\n== 1. saturation (h2load)");
+    if (!haveH2load()) {
+      console.log("skipped: h2load not installed (apt-get install nghttp2-client)");
+      gates.push(gate("router-cpu-vs-bare", undefined), gate("router-throughput-vs-bare", undefined));
+    } else {
+      const rows = await runSaturation(SATURATION);
+      printSaturation(rows, SATURATION);
+      const [bare, router, off, bridged] = [rows.get("bare"), rows.get("router"), rows.get("router-faults-off"), rows.get("router-bridged")];
+      const cpu = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "cpuUsPerCall");
+      const calls = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "callsPerSec");
+      console.log("ratios paired within each round, median over rounds:");
+      console.log(`router / bare passthrough: CPU per call ×${cpu(router, bare).toFixed(2)}, throughput ×${calls(router, bare).toFixed(2)}`);
+      console.log(`router / bench proxy: CPU per call ×${cpu(router, rows.get("bench-proxy")).toFixed(2)}, throughput ×${calls(router, rows.get("bench-proxy")).toFixed(2)}`);
+      console.log(
+        `fault bookkeeping (issue 20), router with ejection+leases on / off: CPU per call ×${cpu(router, off).toFixed(2)}, throughput ×${calls(router, off).toFixed(2)}`,
+      );
+      console.log(`bridged Connect→gRPC / router passthrough: CPU per call ×${cpu(bridged, router).toFixed(2)}, throughput ×${calls(bridged, router).toFixed(2)}`);
+      gates.push(gate("router-cpu-vs-bare", cpu(router, bare)), gate("router-throughput-vs-bare", calls(router, bare)));
     }
+  }
 
-    const results = new Map<string, Measured[]>();
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const workload of WORKLOADS) {
-        // Rotate the order each round so no variant always runs first (or right after a GC-heavy one).
-        for (let i = 0; i < VARIANTS.length; i++) {
-          const variant = VARIANTS[(i + round) % VARIANTS.length]!;
-          const cpuBefore = variant === "direct" ? 0 : await cpuMicros(front);
-          const r: Measured = await runLoad(clients[variant].kv, workload, SHAPES[workload], LIST_MESSAGES);
-          if (variant !== "direct") r.proxyCpuUs = ((await cpuMicros(front)) - cpuBefore) / SHAPES[workload].calls;
-          const key = `${workload}/${variant}`;
-          results.set(key, [...(results.get(key) ?? []), r]);
+  await cleanupAll(); // each part's processes and dirs go before the next part starts
+  partDone();
+
+  if (wanted("redis")) {
+    console.log("\n== 2. Redis commands per routed call (steady state; Redis store and Redis rate limiter)");
+    const { findRedisServer } = await import("../test/helpers/redis.js");
+    if (!findRedisServer()) {
+      console.log("skipped: redis-server not installed (apt-get install redis-server)");
+      gates.push(gate("redis-commands-per-call", undefined));
+    } else {
+      const { formatCommands, measureCommandsPerCall } = await import("./redis-commands.js");
+      const single = await measureCommandsPerCall("single", REDIS);
+      await cleanupAll();
+      console.log(formatCommands("one redis-server", single));
+      gates.push(gate("redis-commands-per-call", single.sent));
+      const { haveRedisCluster } = await import("../test/helpers/redis-topologies.js");
+      if (quick) console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (not run with --quick)`);
+      else if (!haveRedisCluster()) console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (redis-cli --cluster missing)`);
+      else {
+        try {
+          console.log(formatCommands("Redis Cluster, 3 primaries (sum)", await measureCommandsPerCall("cluster", REDIS)));
+        } catch (e) {
+          console.log(`${"Redis Cluster, 3 primaries".padEnd(34)}   n/a (${String(e).split("\n")[0]})`);
         }
       }
     }
-    report(results);
-    console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  } finally {
-    for (const c of Object.values(clients)) c.close();
-    await Promise.all([front.stop(), provider.stop()]);
   }
-}
 
-/** A run, plus the proxy child's CPU time per call (bare proxy and router only). */
-type Measured = LoadResult & { proxyCpuUs?: number };
+  await cleanupAll();
+  partDone();
 
-async function cpuMicros(front: Child<unknown>): Promise<number> {
-  return (JSON.parse(await front.ask("cpu")) as { cpuMicros: number }).cpuMicros;
-}
-
-function medianOf(runs: Measured[]): Measured {
-  const cpu = runs.flatMap((r) => (r.proxyCpuUs === undefined ? [] : [r.proxyCpuUs]));
-  return {
-    throughput: median(runs.map((r) => r.throughput)),
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
-    ...(cpu.length > 0 ? { proxyCpuUs: median(cpu) } : {}),
-  };
-}
-
-function report(results: Map<string, Measured[]>): void {
-  const pad = (s: string, n: number) => s.padEnd(n);
-  const num = (n: number, digits: number) => n.toFixed(digits).padStart(10);
-  console.log("");
-  console.log(
-    `${pad("workload", 11)}${pad("variant", 15)}${"throughput".padStart(12)} ${pad("unit", 8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"proxy CPU µs/call".padStart(19)}`,
-  );
-  const med = new Map<string, Measured>();
-  for (const workload of WORKLOADS) {
-    for (const variant of VARIANTS) {
-      const m = medianOf(results.get(`${workload}/${variant}`) ?? []);
-      med.set(`${workload}/${variant}`, m);
-      const unit = workload === "stream" ? "msg/s" : "calls/s";
-      const cpu = m.proxyCpuUs === undefined ? "-" : m.proxyCpuUs.toFixed(1);
-      console.log(`${pad(workload, 11)}${pad(variant, 15)}${num(m.throughput, 0).padStart(12)} ${pad(unit, 8)}${num(m.p50, 3)}${num(m.p99, 3)}${cpu.padStart(19)}`);
+  if (wanted("scale")) {
+    console.log("\n== 3. scale curves (host alone on core 1; admission limits raised: every runtime comes from one loopback peer)");
+    const { measureAdmission } = await import("./admission-cost.js");
+    const admission = await measureAdmission(SCALE.admission);
+    await cleanupAll();
+    console.log(
+      `handshake+register: ${admission.hostCpuUsPerRuntime.toFixed(0)} µs host CPU per runtime (${admission.runtimes} runtimes, ${SCALE.admission.concurrency} at a time, ${admission.runtimesPerSec.toFixed(0)} runtimes/s)`,
+    );
+    gates.push(gate("admission-host-cpu-us", admission.hostCpuUsPerRuntime));
+    const { measureDiscover } = await import("./discover-scale.js");
+    const points = await measureDiscover(SCALE.discover);
+    await cleanupAll();
+    for (const p of points) {
+      console.log(
+        `Discover first page at ${String(p.providers).padStart(6)} providers: ${p.medianMs.toFixed(2).padStart(7)} ms median, ${p.hostCpuUs.toFixed(0).padStart(6)} µs host CPU (${p.pageItems} items)`,
+      );
     }
+    const [first, last] = [points[0]!, points.at(-1)!];
+    console.log(`Discover page cost at ${last.providers} / at ${first.providers} providers: latency ×${(last.medianMs / first.medianMs).toFixed(1)}, host CPU ×${(last.hostCpuUs / first.hostCpuUs).toFixed(1)} (independent of n: ≈1)`);
+    const { measureWatchFanout } = await import("./watch-fanout.js");
+    const fanout = await measureWatchFanout(SCALE.watch);
+    console.log(
+      `Register seen by ${fanout.watchers} Watch streams: last watcher ${fanout.lastAfterReturnMs.toFixed(1)} ms after Register returned (${fanout.lastAfterSendMs.toFixed(1)} ms after it was sent), median of ${SCALE.watch.rounds}`,
+    );
+    gates.push(gate("watch-1000-last-ms", fanout.watchers === 1000 ? Math.max(0, fanout.lastAfterReturnMs) : undefined));
   }
-  console.log("");
-  let misses = 0;
-  for (const workload of WORKLOADS) {
-    const direct = med.get(`${workload}/direct`)!;
-    const bare = med.get(`${workload}/bare-proxy`)!;
-    const router = med.get(`${workload}/router`)!;
-    const ratio = router.throughput / bare.throughput;
-    const delta = router.p50 - bare.p50;
-    const tpOk = ratio >= MIN_THROUGHPUT_RATIO;
-    const p50Ok = delta <= MAX_P50_DELTA_MS;
-    if (!tpOk) misses++;
-    if (!p50Ok) misses++;
-    console.log(
-      `ratio ${workload} router/bare-proxy: throughput ${(ratio * 100).toFixed(1)}% [${tpOk ? "PASS" : "MISS"} >= ${MIN_THROUGHPUT_RATIO * 100}%], ` +
-        `p50 ${signed(delta)} ms [${p50Ok ? "PASS" : "MISS"} <= +${MAX_P50_DELTA_MS} ms], ` +
-        `proxy CPU ${signed((router.proxyCpuUs ?? NaN) - (bare.proxyCpuUs ?? NaN), 1)} µs/call`,
-    );
-    const bridged = med.get(`${workload}/router-bridged`)!;
-    console.log(
-      `ratio ${workload} router-bridged/router (Connect → gRPC translation): throughput ${((bridged.throughput / router.throughput) * 100).toFixed(1)}%, ` +
-        `p50 ${signed(bridged.p50 - router.p50)} ms, proxy CPU ${signed((bridged.proxyCpuUs ?? NaN) - (router.proxyCpuUs ?? NaN), 1)} µs/call`,
-    );
-    console.log(
-      `ratio ${workload} bare-proxy/direct: throughput ${((bare.throughput / direct.throughput) * 100).toFixed(1)}%, p50 ${signed(bare.p50 - direct.p50)} ms`,
-    );
-  }
-  console.log(misses === 0 ? "targets: all PASS" : `targets: ${misses} MISS`);
+
+  await cleanupAll();
+  partDone();
+  return gates;
 }
 
-const signed = (n: number, digits = 3) => `${n >= 0 ? "+" : ""}${n.toFixed(digits)}`;
-
-/** Second part: the same router over the Redis store and limiter, against memory, when redis-server exists. */
-async function redisPart(): Promise<void> {
-  if (quick || process.argv.includes("--no-redis")) return;
-  const { findRedisServer } = await import("../test/helpers/redis.js");
-  if (!findRedisServer() && !process.env["REDIS_URL"]) {
-    console.log("\nredis-vs-memory: skipped (no redis-server on PATH and no REDIS_URL)");
-    return;
-  }
-  console.log("");
-  const { run } = await import("./redis-vs-memory.js");
-  await run({ calls: 2_000, rounds: 3 });
+let partStarted = performance.now();
+/** How long the part took (the budget: the whole run under ~5 minutes on a 2-core machine). */
+function partDone(): void {
+  const seconds = (performance.now() - partStarted) / 1000;
+  if (seconds >= 1) console.log(`(${seconds.toFixed(0)} s)`);
+  partStarted = performance.now();
 }
 
-main().then(redisPart).then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error("bench failed:", e);
-    process.exit(1);
-  },
-);
+
+cleanupOnSignals();
+const started = performance.now();
+main()
+  .then(
+    (gates) => {
+      // Last, after every child is gone (nothing of theirs can print after the gates).
+      console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      for (const g of gates) console.log(gateLine(g));
+      process.exit(0);
+    },
+    async (e: unknown) => {
+      console.error("bench failed:", e);
+      await cleanupAll();
+      process.exit(1);
+    },
+  );

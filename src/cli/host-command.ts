@@ -49,6 +49,9 @@ export async function hostOptionsFromConfig(config: HostConfig, logger: Logger, 
     ...(config.runtimeTokenTtlMs ? { runtimeTokenTtlMs: config.runtimeTokenTtlMs } : {}),
     ...(config.grantTtlMs ? { grantTtlMs: config.grantTtlMs } : {}),
     ...(config.healthProbe ? { healthProbe: config.healthProbe } : {}),
+    ...(config.registrationLeaseMs === undefined ? {} : { registrationLeaseMs: config.registrationLeaseMs }),
+    ...(config.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: config.sweepIntervalMs }),
+    ...(config.outlierEjection === undefined ? {} : { outlierEjection: config.outlierEjection }),
     ...(config.rbacFile ? { rbac: createSwappableRbac(createRbac(await loadRbacConfig(config.rbacFile))) } : {}),
     // Budgets in memory sit behind a swappable holder so a reload can change them; Redis-kept ones stay as started.
     ...(config.store.kind === "memory"
@@ -195,11 +198,12 @@ function secretsFromConfig(secrets: Record<string, unknown>, logger: Logger) {
 }
 
 async function redisState(store: RedisStoreConfig, logger: Logger, rateLimit: HostConfig["rateLimit"]) {
-  const { source, reconnectMaxDelayMs, durableWrites } = store;
+  const { source, reconnectMaxDelayMs, durableWrites, readCache, feedSilenceMs } = store;
   const redisStore = {
     ...(reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs } : {}),
     ...(durableWrites !== undefined ? { durableWrites } : {}),
+    ...(feedSilenceMs !== undefined ? { feedSilenceMs } : {}),
   };
   const { createRedisHostState } = await import("../host/with-redis.js");
-  return createRedisHostState({ redis: source, logger, rateLimit, redisStore });
+  return createRedisHostState({ redis: source, logger, rateLimit, redisStore, readCache });
 }

@@ -188,6 +188,17 @@ export const hostConfigSchema = z
             ])
             .optional()
             .describe("Replica-confirmed security writes (false: off)"),
+          readCache: z
+            .union([
+              z.literal(false),
+              z.strictObject({
+                maxEntries: z.number().int().min(1).optional().describe("Entries per kind (credentials, runtimes, service lists)"),
+                maxAgeMs: ms(1).optional().describe("Re-read an entry this old even without an event"),
+              }),
+            ])
+            .optional()
+            .describe("Local cache of what routed calls read, kept true by store events (false: off; docs/redis-store.md)"),
+          feedSilenceMs: ms(1).optional().describe("How long the event feed may be silent before the read cache is distrusted"),
         }),
       ])
       .default("memory")
@@ -240,6 +251,23 @@ export const hostConfigSchema = z
       .strictObject({ intervalMs: ms(10).optional(), timeoutMs: ms(10).optional(), staleAfterMs: ms(10).optional() })
       .optional()
       .describe("The host probes providers' gRPC health"),
+    registrationLeaseMs: ms()
+      .optional()
+      .describe("Registrations are leases this long, renewed by their runtime's heartbeat; 0 turns leases off (default 10000)"),
+    sweepIntervalMs: ms(1).optional().describe("How often expired runtimes, leases and credentials are swept (default 10000)"),
+    outlierEjection: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          consecutiveFailures: z.number().int().min(1).optional().describe("Failures in a row that eject a provider (default 5)"),
+          baseEjectionMs: ms(1).optional().describe("First ejection's length; the n-th lasts n × this (default 30000)"),
+          maxEjectionMs: ms(1).optional().describe("Longest ejection (default 300000)"),
+          maxEjectedPercent: z.number().int().min(1).max(100).optional().describe("Most of a service's providers out of rotation at once; one always stays (default 50)"),
+          hardFailureHoldMs: ms(1).optional().describe("Out of rotation after a connect error or reset, before a trial call (default 1000)"),
+        }),
+      ])
+      .optional()
+      .describe("Passive outlier ejection of failing providers (on by default; false turns it off; docs/router.md)"),
     plugins: z.array(plugin).default([]).describe("Plugins the host launches and supervises (reloadable: added ones start, removed ones stop)"),
     ops: z
       .strictObject({

@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { OutlierEjectionOptions } from "../router/outlier-ejection.js";
 import type { RestartPolicy } from "../launcher/spec.js";
 import type { SandboxSpec } from "../sandbox/index.js";
 import type { DurableWritesOptions } from "../store/redis-durability.js";
+import type { CachedReadsOptions } from "../store/cached-reads.js";
 import { validateRedisSource, type RedisSource } from "../store/redis-source-config.js";
 import { ConfigError, type Obj } from "./config-fields.js";
 import { configProblems, knownKeysIn } from "./config-issues.js";
@@ -37,6 +39,10 @@ export interface HostConfig extends OpsConfig {
   allowUnprovenNames: boolean;
   reservedNames: string[];
   healthProbe?: { intervalMs?: number; timeoutMs?: number; staleAfterMs?: number };
+  /** Registration lease length (0: leases off); unset: the host's default. */
+  registrationLeaseMs?: number;
+  sweepIntervalMs?: number;
+  outlierEjection?: OutlierEjectionOptions | false;
   plugins: PluginConfig[];
   /** Exit (non-zero) when a plugin fails for good or gives up restarting. Default false: report it, keep serving. */
   exitOnPluginFailure: boolean;
@@ -54,6 +60,8 @@ export interface RedisStoreConfig {
   source: RedisSource;
   reconnectMaxDelayMs?: number;
   durableWrites?: DurableWritesOptions | false;
+  readCache?: CachedReadsOptions | false;
+  feedSilenceMs?: number;
 }
 
 export interface PluginConfig {
@@ -146,6 +154,9 @@ function resolveHostConfig(c: HostConfigParsed, baseDir: string, env: NodeJS.Pro
     allowUnprovenNames: c.allowUnprovenNames,
     reservedNames: c.reservedNames,
     ...(c.healthProbe ? { healthProbe: withoutUndefined(c.healthProbe) } : {}),
+    ...(c.registrationLeaseMs === undefined ? {} : { registrationLeaseMs: c.registrationLeaseMs }),
+    ...(c.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: c.sweepIntervalMs }),
+    ...(c.outlierEjection === undefined ? {} : { outlierEjection: c.outlierEjection === false ? false : withoutUndefined(c.outlierEjection) }),
     plugins,
     ...(c.ops ? { ops: withoutUndefined(c.ops) } : {}),
     ...(c.adminCredentials === undefined ? {} : { adminCredentials: c.adminCredentials === false ? false : path(c.adminCredentials) }),
@@ -171,6 +182,8 @@ function storeOf(value: HostConfigParsed["store"], env: NodeJS.ProcessEnv): Host
     source,
     ...(value.reconnectMaxDelayMs !== undefined ? { reconnectMaxDelayMs: value.reconnectMaxDelayMs } : {}),
     ...(value.durableWrites !== undefined ? { durableWrites: value.durableWrites === false ? false : withoutUndefined(value.durableWrites) } : {}),
+    ...(value.readCache !== undefined ? { readCache: value.readCache === false ? false : withoutUndefined(value.readCache) } : {}),
+    ...(value.feedSilenceMs !== undefined ? { feedSilenceMs: value.feedSilenceMs } : {}),
   };
 }
 

@@ -316,6 +316,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     ...(rateLimiter ? { rateLimiter } : {}),
     upstreamTls,
     onCallStart: inFlight.onCallStart,
+    onCallRetried: inFlight.onCallRetried,
     ...(outliers ? { outliers } : {}),
     watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
     onCallEnd: recordCallEnd,

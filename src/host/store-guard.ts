@@ -68,6 +68,8 @@ export function guardStore(store: Store, logger: Logger): Store {
     removeRegistration: guard("removeRegistration"),
     listRegistrations: guard("listRegistrations"),
     countRegistrations: guard("countRegistrations"),
+    pageRegistrations: guard("pageRegistrations"),
+    registrationsAt: guard("registrationsAt"),
     listRuntimeRegistrations: guard("listRuntimeRegistrations"),
     renewLease: guard("renewLease"),
     sweepLeases: guard("sweepLeases"),

@@ -1,5 +1,6 @@
 import { createLogger, type Logger } from "../log/logger.js";
 import type { RouterRateLimiter, RouterRateLimiterOptions } from "../ratelimit/index.js";
+import { createCachedReads, type CachedReadsOptions } from "../store/cached-reads.js";
 import { createRedisStore, type RedisStore, type RedisStoreOptions } from "../store/redis.js";
 import { connectRedis, validateRedisSource, type RedisClient, type RedisSource } from "../store/redis-source.js";
 import { createPluginHost, type PluginHost } from "./create.js";
@@ -14,6 +15,8 @@ export interface RedisPluginHostOptions extends Omit<PluginHostOptions, "store">
   redisUrl?: string;
   /** Tuning for the shared store (key prefix, timeouts); the source and logger come from above. */
   redisStore?: StoreTuning;
+  /** The local cache of what routed calls read, kept true by the store's events (docs/redis-store.md); false: none. */
+  readCache?: CachedReadsOptions | false;
 }
 
 function sourceOf(options: { redis?: RedisSource | undefined; redisUrl?: string | undefined }): RedisSource {
@@ -45,10 +48,19 @@ export async function createRedisHostState(options: {
   logger: Logger;
   rateLimit?: RouterRateLimiterOptions | RouterRateLimiter | undefined;
   redisStore?: StoreTuning | undefined;
+  readCache?: CachedReadsOptions | false | undefined;
 }): Promise<RedisHostState> {
-  const { logger, rateLimit, redisStore } = options;
+  const { logger, rateLimit, redisStore, readCache } = options;
   const source = sourceOf(options);
-  const store = await createRedisStore({ ...redisStore, source, logger });
+  const shared = await createRedisStore({ ...redisStore, source, logger });
+  // Routed calls read credentials, runtimes and providers from memory; the store's events keep them true.
+  let store: RedisStore;
+  try {
+    store = readCache === false ? shared : createCachedReads(shared, shared.feed, readCache);
+  } catch (e) {
+    await shared.close();
+    throw e;
+  }
   if (!rateLimit || "consume" in rateLimit || rateLimit.redis) return rateLimit ? { store, rateLimit } : { store };
   // No offline queue: while Redis is away the limiter falls back to memory at once instead of waiting.
   const client = connectRedis(source, {
@@ -83,9 +95,9 @@ export async function createRedisHostState(options: {
  * if it is not there).
  */
 export async function createPluginHostWithRedis(options: RedisPluginHostOptions): Promise<PluginHost> {
-  const { redis, redisUrl, redisStore, ...hostOptions } = options;
+  const { redis, redisUrl, redisStore, readCache, ...hostOptions } = options;
   const logger = hostOptions.logger ?? createLogger({ name: "plugboard" });
-  const state = await createRedisHostState({ redis, redisUrl, logger, rateLimit: hostOptions.rateLimit, redisStore });
+  const state = await createRedisHostState({ redis, redisUrl, logger, rateLimit: hostOptions.rateLimit, redisStore, readCache });
   try {
     return createPluginHost({ ...hostOptions, logger, ...state });
   } catch (e) {

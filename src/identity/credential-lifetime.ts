@@ -125,29 +125,68 @@ export function createStreamLifetimeInterceptor(lifetime: CredentialLifetime): I
   };
 }
 
-/** Passes `inner` through until `ended` aborts, then throws its reason without waiting for `inner`. */
-async function* endWhenAborted<T>(inner: AsyncIterable<T>, ended: AbortSignal, stop: () => void): AsyncGenerator<T> {
+/**
+ * Passes `inner` through until `ended` aborts, then throws its reason without waiting for `inner`.
+ * A plain iterator with one abort listener: racing every message against one long-lived promise
+ * (Promise.race) would leave a reaction on it per message for the life of the stream.
+ */
+function endWhenAborted<T>(inner: AsyncIterable<T>, ended: AbortSignal, stop: () => void): AsyncIterable<T> {
   const iterator = inner[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_, reject) => {
-    if (ended.aborted) reject(ended.reason);
-    else ended.addEventListener("abort", () => reject(ended.reason), { once: true });
-  });
-  aborted.catch(() => undefined);
+  let closed = false;
   let finished = false;
-  try {
-    for (;;) {
-      const result = await Promise.race([iterator.next(), aborted]);
-      if (result.done) {
-        finished = true;
-        break;
-      }
-      yield result.value;
-    }
-  } finally {
+  let pending: ((reason: unknown) => void) | undefined;
+  const onAbort = () => pending?.(ended.reason);
+  ended.addEventListener("abort", onAbort, { once: true });
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    ended.removeEventListener("abort", onAbort);
     stop();
     // The handler may still be waiting; it ends on its aborted signal, and its cleanup runs then.
     if (!finished) iterator.return?.().catch(() => undefined);
-  }
-  // A handler that ended because its signal was aborted by us: the stream still ends Unauthenticated.
-  if (ended.aborted) throw ended.reason;
+  };
+  const next = (): Promise<IteratorResult<T>> => {
+    if (ended.aborted) {
+      close();
+      return Promise.reject(ended.reason);
+    }
+    if (closed) return Promise.resolve({ done: true, value: undefined });
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      pending = (reason) => {
+        pending = undefined;
+        close();
+        reject(reason);
+      };
+      iterator.next().then(
+        (result) => {
+          pending = undefined;
+          if (!result.done) return resolve(result);
+          finished = true;
+          close();
+          // A handler that ended because its signal was aborted by us: the stream still ends Unauthenticated.
+          if (ended.aborted) reject(ended.reason);
+          else resolve(result);
+        },
+        (error: unknown) => {
+          pending = undefined;
+          close();
+          reject(error);
+        },
+      );
+    });
+  };
+  const end = (value?: unknown): Promise<IteratorResult<T>> => {
+    close();
+    return Promise.resolve({ done: true, value: value as T });
+  };
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next,
+      return: end,
+      throw: (error: unknown) => {
+        close();
+        return Promise.reject(error);
+      },
+    }),
+  };
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { invalid } from "../validation/fields.js";
 
 export interface PageLimits {
@@ -15,18 +16,32 @@ export interface Page<T> {
   nextPageToken: string;
 }
 
-const TOKEN_PREFIX = "p1:";
+const TOKEN_PREFIX = "p2:";
+const CHECK_CHARS = 16;
 
-/** A page token names the last key served: a later page starts after it, stable while items come and go. */
-export function encodePageToken(lastKey: string): string {
-  return Buffer.from(TOKEN_PREFIX + lastKey, "utf8").toString("base64url");
+/** A short digest binding a token to its key and to the listing it pages (service type, filters). */
+function check(lastKey: string, scope: string): string {
+  return createHash("sha256").update(scope).update("\0").update(lastKey).digest("base64url").slice(0, CHECK_CHARS);
 }
 
-function decodePageToken(token: string): string | undefined {
+/**
+ * A page token names the last key served: a later page starts after it, stable while items come
+ * and go. It carries a digest of the key and of `scope` (what the listing is of: its filters), so a
+ * corrupted or edited token, or one from another listing, is InvalidArgument rather than a silent
+ * jump. A token grants nothing: any position in a listing the caller may read is a fair cursor.
+ */
+export function encodePageToken(lastKey: string, scope = ""): string {
+  return Buffer.from(TOKEN_PREFIX + check(lastKey, scope) + lastKey, "utf8").toString("base64url");
+}
+
+/** The last key a token names; undefined for the empty (first page) token; InvalidArgument for a token this host did not issue for `scope`. */
+export function decodePageToken(token: string, scope = ""): string | undefined {
   if (token === "") return undefined;
   const text = token.length <= 512 && /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, "base64url").toString("utf8") : "";
-  if (!text.startsWith(TOKEN_PREFIX)) throw invalid("page_token", "not a token this host issued");
-  return text.slice(TOKEN_PREFIX.length);
+  const lastKey = text.slice(TOKEN_PREFIX.length + CHECK_CHARS);
+  if (!text.startsWith(TOKEN_PREFIX) || text.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + CHECK_CHARS) !== check(lastKey, scope))
+    throw invalid("page_token", "not a token this host issued for this listing (same service type and filters)");
+  return lastKey;
 }
 
 /** The count a request asks for, defaulted and capped. */

@@ -1,10 +1,5 @@
-import {
-  BurstyRateLimiter,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from "rate-limiter-flexible";
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { createRedisBudgetSpender, type NamedBudget } from "./redis-budgets.js";
 
 /**
  * An ioredis client, described by the one method rate-limiter-flexible needs to recognise it, so
@@ -66,72 +61,11 @@ function validateBudget(name: string, b: RateBudget): void {
     throw new Error(`ratelimit: ${name}.burstDurationSec must be a positive integer`);
 }
 
-/** Redis failures seen by the insurance limiters; rate-limiter-flexible has no hook of its own for them. */
-interface FallbackTracker {
-  count: number;
-  lastError: unknown;
-}
-
-/** The insurance limiter is only consulted when Redis failed, so each consume on it is one fallback. */
-class InsuranceLimiter extends RateLimiterMemory {
-  constructor(
-    opts: ConstructorParameters<typeof RateLimiterMemory>[0],
-    private readonly tracker: FallbackTracker,
-  ) {
-    super(opts);
-  }
-  override consume(key: string | number, points?: number, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
-    this.tracker.count++;
-    return super.consume(key, points, options);
-  }
-}
-
-/** Remembers the Redis error that sent a call to the insurance limiter (the memory limiter never sees it). */
-class ObservedRedisLimiter extends RateLimiterRedis {
-  constructor(
-    opts: ConstructorParameters<typeof RateLimiterRedis>[0],
-    private readonly tracker: FallbackTracker,
-  ) {
-    super(opts);
-  }
-  // Not in the typings: the library's own error path, called with the store error before the insurance runs.
-  _handleError(err: unknown, ...rest: unknown[]): void {
-    if (!(err instanceof RateLimiterRes)) this.tracker.lastError = err;
-    (RateLimiterRedis.prototype as unknown as { _handleError(...a: unknown[]): void })._handleError.call(this, err, ...rest);
-  }
-}
-
-function makeLimiter(
-  prefix: string,
-  points: number,
-  duration: number,
-  redis: RateLimitRedisClient | undefined,
-  tracker: FallbackTracker,
-): RateLimiterAbstract {
-  if (!redis) return new RateLimiterMemory({ keyPrefix: prefix, points, duration });
-  const memory = new InsuranceLimiter({ keyPrefix: prefix, points, duration }, tracker);
-  // Insurance: when Redis errors, the call is limited by this replica's own memory instead of failing.
-  return new ObservedRedisLimiter({
-    storeClient: redis,
-    keyPrefix: prefix,
-    points,
-    duration,
-    insuranceLimiter: memory,
-    rejectIfRedisNotReady: true,
-  }, tracker);
-}
-
-function makeConsumer(prefix: string, b: RateBudget, redis: RateLimitRedisClient | undefined, tracker: FallbackTracker): Consumer {
-  const main = makeLimiter(prefix, b.points, b.durationSec, redis, tracker);
+function makeConsumer(prefix: string, b: RateBudget): Consumer {
+  const main = new RateLimiterMemory({ keyPrefix: prefix, points: b.points, duration: b.durationSec });
   const burst = b.burst ?? 0;
   if (burst === 0) return main;
-  const burstLimiter = makeLimiter(
-    `${prefix}:burst`,
-    burst,
-    b.burstDurationSec ?? b.durationSec * 10,
-    redis,
-    tracker,
-  );
+  const burstLimiter = new RateLimiterMemory({ keyPrefix: `${prefix}:burst`, points: burst, duration: b.burstDurationSec ?? b.durationSec * 10 });
   return new BurstyRateLimiter(main, burstLimiter);
 }
 
@@ -148,43 +82,66 @@ async function attempt(limiter: Consumer, key: string): Promise<RateDecision> {
   }
 }
 
-/** Per-caller and per-service call budgets for the router. With no budget configured every call passes. */
+/**
+ * Per-caller and per-service call budgets for the router. With no budget configured every call passes.
+ * In memory by default; with `redis`, shared by every replica and spent in one script per call
+ * (redis-budgets.ts), with this replica's memory as insurance while Redis fails.
+ */
 export function createRouterRateLimiter(opts: RouterRateLimiterOptions = {}): RouterRateLimiter {
   const prefix = opts.keyPrefix ?? "pb:rl";
   if (opts.perCaller) validateBudget("perCaller", opts.perCaller);
   if (opts.perService) validateBudget("perService", opts.perService);
-  const tracker: FallbackTracker = { count: 0, lastError: undefined };
-  const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller, opts.redis, tracker) : undefined;
-  const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService, opts.redis, tracker) : undefined;
+  const perCaller = opts.perCaller ? makeConsumer(`${prefix}:caller`, opts.perCaller) : undefined;
+  const perService = opts.perService ? makeConsumer(`${prefix}:service`, opts.perService) : undefined;
+  let fallbacks = 0;
+  /** `insurance`: Redis failed, so each budget spent here is one fallback decision. */
+  const fromMemory = async (callerKey: string, serviceType: string, insurance = false): Promise<RateDecision> => {
+    if (perCaller) {
+      if (insurance) fallbacks++;
+      const d = await attempt(perCaller, callerKey);
+      if (!d.ok) return d;
+    }
+    if (perService) {
+      if (insurance) fallbacks++;
+      return attempt(perService, serviceType);
+    }
+    return OK;
+  };
+  if (!opts.redis || (!perCaller && !perService))
+    return { consume: (callerKey, serviceType) => fromMemory(callerKey, serviceType), ...(opts.redis ? { fallbackCount: () => 0 } : {}) };
+
+  const budgets: NamedBudget[] = [
+    ...(opts.perCaller ? [{ prefix: `${prefix}:caller`, budget: opts.perCaller }] : []),
+    ...(opts.perService ? [{ prefix: `${prefix}:service`, budget: opts.perService }] : []),
+  ];
+  const shared = createRedisBudgetSpender(opts.redis, budgets);
   let fallingBack = false;
   // Reports changes of state only: during an outage every call falls back, and one line says so.
-  const observe = (before: number) => {
-    const fellBack = tracker.count > before;
+  const observe = (fellBack: boolean, error?: unknown) => {
     if (fellBack === fallingBack) return;
     fallingBack = fellBack;
     try {
-      opts.onFallback?.(fellBack ? { state: "fallback", error: tracker.lastError } : { state: "recovered" });
+      opts.onFallback?.(fellBack ? { state: "fallback", error } : { state: "recovered" });
     } catch {
       // A throwing observer must not change the decision.
     }
   };
-  const decide = async (callerKey: string, serviceType: string): Promise<RateDecision> => {
-    if (perCaller) {
-      const d = await attempt(perCaller, callerKey);
-      if (!d.ok) return d;
-    }
-    if (perService) return attempt(perService, serviceType);
-    return OK;
-  };
   return {
     async consume(callerKey, serviceType) {
-      const before = tracker.count;
-      try {
-        return await decide(callerKey, serviceType);
-      } finally {
-        if (opts.redis) observe(before);
+      let error: unknown = new Error("Redis connection is not ready");
+      if (shared.ready()) {
+        try {
+          const decision = await shared.spend([...(perCaller ? [callerKey] : []), ...(perService ? [serviceType] : [])]);
+          observe(false);
+          return decision;
+        } catch (e) {
+          error = e;
+        }
       }
+      // Insurance: limited by this replica's memory instead of failing the call.
+      observe(true, error);
+      return fromMemory(callerKey, serviceType, true);
     },
-    ...(opts.redis ? { fallbackCount: () => tracker.count } : {}),
+    fallbackCount: () => fallbacks,
   };
 }

@@ -5,36 +5,31 @@ import {
   DiscoverResponseSchema,
   RegisterResponseSchema,
   RegistryService,
-  RemovalReason,
   UnregisterResponseSchema,
   WatchEventType,
   WatchResponseSchema,
-  type WatchResponse,
 } from "../../gen/plugboard/v1/registry_pb.js";
 import { actorOf } from "../audit/audit.js";
 import { validProtocols } from "./protocols.js";
 import type { HostContext } from "../host/context.js";
 import { identityKey, type Identity } from "../identity/identity.js";
 import { isAdmin } from "../policy/host-policy.js";
-import type { RegistrationRecord, RemovalCause, StoreEvent } from "../store/types.js";
+import type { RegistrationRecord } from "../store/types.js";
 import { randomId } from "../tokens/tokens.js";
 import { invalid, validateMetadata, validateRange, validateServiceType, validateVersion } from "../validation/fields.js";
 import { validateEndpointWithin } from "../validation/urls.js";
 import { toRegistration } from "./convert.js";
 import type { Leases } from "../lifecycle/leases.js";
-import { createSelector, matchingProviders } from "./select.js";
+import { byRegistrationId, createSelector, providerFilter } from "./select.js";
+import { discoverPage } from "./discover-page.js";
 import { BoundedQueue } from "./watch-queue.js";
+import { createWatchHub, type FannedEvent } from "./watch-hub.js";
+import { isBinaryCodec } from "./encoded-once.js";
 import { validateMetadataTotal } from "../admission/index.js";
-import { chunk, pageLimitsOf, registrationWireBytes, takePage } from "../paging/index.js";
+import { chunk, pageLimitsOf, registrationWireBytes } from "../paging/index.js";
 
 const MAX_WEIGHT = 10_000;
 
-const REMOVAL: Record<RemovalCause, RemovalReason> = {
-  unregistered: RemovalReason.UNREGISTERED,
-  revoked: RemovalReason.RUNTIME_REVOKED,
-  expired: RemovalReason.RUNTIME_EXPIRED,
-  lease_expired: RemovalReason.LEASE_EXPIRED,
-};
 
 function runtimeCaller(context: HandlerContext): Identity & { runtimeId: string } {
   const caller = context.values.get(identityKey);
@@ -46,6 +41,7 @@ function runtimeCaller(context: HandlerContext): Identity & { runtimeId: string 
 export function createRegistryService(host: HostContext, leases?: Leases): ServiceImpl<typeof RegistryService> {
   const selector = createSelector();
   const watchers = new Map<string, number>();
+  const hub = createWatchHub(host.store);
 
   return {
     async register(req, context) {
@@ -118,11 +114,25 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
     async discover(req) {
       validateServiceType("service_type", req.serviceType, host.limits.nameBytes);
       const range = validateRange("version_range", req.versionRange);
-      const providers = matchingProviders(await host.store.listRegistrations(req.serviceType), range, req.includeUnhealthy);
-      // The strategy picks among all providers, once per listing: on the first page.
-      const selected = req.pageToken === "" ? selector.pick(req.serviceType, providers, req.strategy) : undefined;
+      const matches = providerFilter(range, req.includeUnhealthy);
+      const type = req.serviceType;
+      // The strategy picks once per listing, on the first page, by rank in the store's order (see pickFrom).
+      const selected =
+        req.pageToken === ""
+          ? await selector.pickFrom(
+              type,
+              {
+                count: () => host.store.countRegistrations({ serviceType: type }),
+                at: (offset, limit) => host.store.registrationsAt(type, offset, limit),
+                matches,
+                allMatching: async () => (await host.store.listRegistrations(type)).filter(matches).sort(byRegistrationId),
+              },
+              req.strategy,
+            )
+          : undefined;
       const reserved = selected ? registrationWireBytes(selected) : 0;
-      const page = takePage(providers, (r) => r.registrationId, registrationWireBytes, req, pageLimitsOf(host.limits), reserved);
+      const filters = `${range}\0${req.includeUnhealthy}`;
+      const page = await discoverPage(host.store, type, matches, req, pageLimitsOf(host.limits), reserved, filters);
       return create(DiscoverResponseSchema, {
         providers: page.items.map(toRegistration),
         ...(selected ? { selected: toRegistration(selected) } : {}),
@@ -141,32 +151,22 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
 
       const wanted = new Set(req.serviceTypes);
       const relevant = (r: RegistrationRecord) => wanted.size === 0 || wanted.has(r.serviceType);
-      const queue = new BoundedQueue<WatchResponse>(host.limits.watchBuffer);
+      // Binary streams get the event's message encoded once for all of them (see encoded-once.ts).
+      const binary = isBinaryCodec(context.requestHeader.get("content-type"));
+      const queue = new BoundedQueue<FannedEvent>(host.limits.watchBuffer);
       // Registrations added while the snapshot is read appear in it; their ADDED events are then dropped.
       let beforeSnapshot = true;
       const early = new Set<string>();
-      const onEvent = (event: StoreEvent) => {
-        if (event.type === "removed" && event.registration.runtimeId === caller.runtimeId && event.cause !== "unregistered") {
-          queue.fail(new ConnectError("the watching runtime ended", Code.Unauthenticated));
-          return;
-        }
-        if (!relevant(event.registration)) return;
-        if (beforeSnapshot && event.type === "added") early.add(event.registration.registrationId);
-        queue.push(
-          create(WatchResponseSchema, {
-            type:
-              event.type === "added"
-                ? WatchEventType.ADDED
-                : event.type === "updated"
-                  ? WatchEventType.UPDATED
-                  : WatchEventType.REMOVED,
-            registrations: [toRegistration(event.registration)],
-            removalReason: event.type === "removed" ? REMOVAL[event.cause] : RemovalReason.UNSPECIFIED,
-          }),
-        );
-      };
-      // Subscribe before reading the snapshot so no change falls between the two.
-      const unsubscribe = host.store.subscribe(onEvent);
+      // Watch before reading the snapshot so no change falls between the two.
+      const unsubscribe = hub.add({
+        serviceTypes: req.serviceTypes,
+        runtimeId: caller.runtimeId,
+        deliver: (fanned) => {
+          if (beforeSnapshot && fanned.event.type === "added") early.add(fanned.event.registration.registrationId);
+          queue.push(fanned);
+        },
+        runtimeEnded: () => queue.fail(new ConnectError("the watching runtime ended", Code.Unauthenticated)),
+      });
       const onAbort = () => queue.end();
       context.signal.addEventListener("abort", onAbort);
       try {
@@ -182,11 +182,11 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
             registrations: part.map(toRegistration),
             snapshotComplete: i === parts.length - 1,
           });
-        for await (const event of queue) {
-          const id = event.registrations[0]?.registrationId ?? "";
-          if (event.type === WatchEventType.ADDED && early.delete(id) && inSnapshot.has(id)) continue;
-          yield event;
-        }
+        yield* queue.drain(({ event, message }) => {
+          const id = event.registration.registrationId;
+          if (event.type === "added" && early.size > 0 && early.delete(id) && inSnapshot.has(id)) return undefined;
+          return message(binary);
+        });
       } finally {
         unsubscribe();
         context.signal.removeEventListener("abort", onAbort);

@@ -24,6 +24,11 @@ export class EnvelopeScanner {
    * (negative when it began in an earlier chunk). Bytes before it are whole envelopes.
    */
   rejectedAt = 0;
+  /**
+   * After push(): offset in that chunk just past the last envelope it completed (0 when it began at a
+   * boundary and completed none; -1 when the whole chunk lies inside one envelope).
+   */
+  boundaryAt = 0;
   private rejected = false;
 
   constructor(
@@ -37,13 +42,17 @@ export class EnvelopeScanner {
     if (this.rejected) return false;
     const n = chunk.length;
     let i = 0;
+    this.boundaryAt = this.need === 0 && this.prefixPos === 0 ? 0 : -1;
     while (i < n) {
       if (this.need > 0) {
         const take = Math.min(this.need, n - i);
         if (this.captured) this.captured.push(Buffer.from(chunk.buffer, chunk.byteOffset + i, take));
         this.need -= take;
         i += take;
-        if (this.need === 0) this.completeEnvelope();
+        if (this.need === 0) {
+          this.completeEnvelope();
+          this.boundaryAt = i;
+        }
         continue;
       }
       const b = chunk[i++] as number;
@@ -64,7 +73,10 @@ export class EnvelopeScanner {
         if (this.captureMask !== 0 && (this.flags & this.captureMask) !== 0 && this.length <= 65536) {
           this.captured = [];
         }
-        if (this.need === 0) this.completeEnvelope();
+        if (this.need === 0) {
+          this.completeEnvelope();
+          this.boundaryAt = i;
+        }
       }
     }
     return true;

@@ -13,7 +13,8 @@ import { downstreamHeaders, upstreamRequestHeaders } from "./header-hygiene.js";
 import { releaseRequest } from "./release-request.js";
 import type { CallCounts } from "./call-counts.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
-import { Base64EnvelopeCounter, EnvelopeGate } from "./response-limit.js";
+import { Base64EnvelopeGate, EnvelopeGate, holdBytesFor } from "./response-limit.js";
+import { replayBudgetFor, unprocessed, type RetryTarget } from "./safe-retry.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
 
@@ -51,6 +52,12 @@ export interface ForwardRequest {
   runtimeId?: string;
   /** Calls in flight per provider runtime: this call's count is taken back when it ends. */
   inFlight?: CallCounts | undefined;
+  /**
+   * One safe retry (absent for pinned calls): another provider for a call the first one did not
+   * process (src/router/safe-retry.ts); undefined when there is none. `target`, `runtimeId` and
+   * `callerHeader` of this request are replaced with its answer.
+   */
+  retarget?: (() => Promise<RetryTarget | undefined>) | undefined;
 }
 
 /** Takes the call's in-flight count back (every way of forwarding calls it once, when the call ends). */
@@ -64,7 +71,7 @@ const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
   "grpc-web": 0x80,
   grpc: 0,
   "connect-unary": 0,
-  "grpc-web-text": 0,
+  "grpc-web-text": 0x80,
 };
 
 const CODE_NAME_RE = /"code"\s*:\s*"([a-z_]+)"/;
@@ -85,24 +92,29 @@ function grpcStatusName(value: unknown): string {
 export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: ConnectError) => void {
   const { stream: caller, protocol, onEnd } = call;
   const callerContentType = call.headers["content-type"];
-  let upstream: ClientHttp2Stream;
-  try {
-    const session = pool.session(call.target);
-    upstream = session.request(
-      upstreamRequestHeaders(
-        call.headers,
-        call.target,
-        call.path,
-        protocol === "grpc",
-        call.callerHeader === undefined ? undefined : HEADER_CALLER,
-        call.callerHeader,
-        call.traceHeaders,
-      ),
-      { endStream: false },
-    );
-  } catch {
-    // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
-    pool.discard(call.target);
+  /** A stream to the call's provider; undefined (its session discarded) when its session cannot take one. */
+  const open = (): ClientHttp2Stream | undefined => {
+    try {
+      return pool.session(call.target).request(
+        upstreamRequestHeaders(
+          call.headers,
+          call.target,
+          call.path,
+          protocol === "grpc",
+          call.callerHeader === undefined ? undefined : HEADER_CALLER,
+          call.callerHeader,
+          call.traceHeaders,
+        ),
+        { endStream: false },
+      );
+    } catch {
+      // e.g. stream IDs exhausted or the session closing under us: start over with a fresh session next time.
+      pool.discard(call.target);
+      return undefined;
+    }
+  };
+  let upstream = open() as ClientHttp2Stream;
+  if (upstream === undefined) {
     if (call.outliers !== undefined) call.outliers.failure(call.runtimeId ?? "", true);
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     releaseRequest(caller, true);
@@ -113,6 +125,26 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   }
 
   let responded = false;
+  /** This call's in-flight count (of `call.runtimeId`) is still held. */
+  let counted = true;
+  /*
+   * One safe retry: the request bytes sent so far are kept (by reference; a single-frame request is
+   * one variable) until the provider accepts the stream, within a budget. `keeping` false: no retry.
+   */
+  let keeping = call.retarget !== undefined;
+  let keptFirst: Buffer | undefined;
+  let keptMore: Buffer[] | undefined;
+  let keptBytes = 0;
+  const replayBudget = keeping ? replayBudgetFor(call.maxMessageBytes) : 0;
+  /** Between providers: request bytes are only kept. */
+  let switching = false;
+  let callerEnded = false;
+  /** The code of the upstream stream's error (ECONNRESET: the connection was reset under it). */
+  let upstreamError: string | undefined;
+  const stopKeeping = () => {
+    keeping = false;
+    keptFirst = keptMore = undefined;
+  };
   let upstreamEnded = false;
   /** The caller has been sent the provider's whole answer. */
   let answered = false;
@@ -125,15 +157,19 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   let errorBody: Buffer[] | undefined;
 
   const enveloped = isEnveloped(protocol);
+  const text = protocol === "grpc-web-text";
   const responseLimit = call.maxResponseMessageBytes;
   const limitResponse = responseLimit !== Infinity;
-  // grpc-web-text bodies are base64: only counted (below), so failures there end in a reset.
-  const responseScanner = enveloped
-    ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol])
-    : undefined;
-  const responseGate = responseScanner !== undefined && limitResponse ? new EnvelopeGate(responseScanner) : undefined;
-  const textCounter =
-    protocol === "grpc-web-text" && limitResponse ? new Base64EnvelopeCounter(new EnvelopeScanner(responseLimit)) : undefined;
+  /*
+   * Streamed answers pass on whole message by whole message (a message split over DATA frames is held
+   * until complete): whatever happens — the provider dying mid-message, a message over the limit, the
+   * deadline — the caller sits at a boundary where one clean error end can be written.
+   */
+  const responseScanner =
+    enveloped || text ? new EnvelopeScanner(limitResponse ? responseLimit : Number.MAX_SAFE_INTEGER, END_OF_STREAM_FLAG[protocol]) : undefined;
+  const responseGate = enveloped ? new EnvelopeGate(responseScanner!, holdBytesFor(responseLimit)) : undefined;
+  // gRPC-Web text is base64: decoded to find the boundaries, re-encoded on the way out.
+  const textGate = text ? new Base64EnvelopeGate(responseScanner!, holdBytesFor(responseLimit)) : undefined;
   // Connect unary: the whole answer is one message.
   const unary = protocol === "connect-unary";
   const unaryCounter = unary && limitResponse ? new BodyCounter(responseLimit) : undefined;
@@ -157,7 +193,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   };
   const responseTooLarge = () =>
     new ConnectError(`response message larger than ${responseLimit} bytes`, Code.ResourceExhausted);
-  const toCaller = (bytes: Buffer) => {
+  const toCaller = (bytes: Buffer | string) => {
     if (!caller.write(bytes)) upstream.pause();
   };
 
@@ -165,7 +201,8 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
-    releaseInFlight(call);
+    if (counted) releaseInFlight(call);
+    counted = false;
     call.onSettled?.();
     onEnd?.(endCode);
   };
@@ -176,75 +213,85 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   };
 
   // ---- request direction: caller → provider
-  if (call.maxMessageBytes === Infinity) {
+  if (call.maxMessageBytes === Infinity && !keeping) {
     caller.pipe(upstream);
   } else {
-    const limiter = enveloped ? new EnvelopeScanner(call.maxMessageBytes) : new BodyCounter(call.maxMessageBytes);
+    const limiter =
+      call.maxMessageBytes === Infinity ? undefined : enveloped ? new EnvelopeScanner(call.maxMessageBytes) : new BodyCounter(call.maxMessageBytes);
     caller.on("data", (chunk: Buffer) => {
-      // Once answered (or the provider is gone) the rest of the request is discarded.
-      if (failure !== undefined || upstream.closed || upstream.destroyed) return;
-      if (!limiter.push(chunk)) {
+      if (failure !== undefined) return;
+      if (limiter !== undefined && !limiter.push(chunk)) {
         caller.pause();
         fail(new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
         return;
       }
+      if (keeping) {
+        keptBytes += chunk.length;
+        if (keptBytes > replayBudget) stopKeeping();
+        else if (keptFirst === undefined) keptFirst = chunk;
+        else (keptMore ??= []).push(chunk);
+      }
+      // Once answered (or the provider is gone) the rest of the request is discarded (or kept for the next provider).
+      if (switching || upstream.closed || upstream.destroyed) return;
       if (!upstream.write(chunk)) caller.pause();
     });
-    upstream.on("drain", () => {
-      if (failure === undefined) caller.resume();
-    });
     caller.on("end", () => {
-      if (!upstream.destroyed) upstream.end();
+      callerEnded = true;
+      if (!switching && !upstream.destroyed) upstream.end();
     });
   }
 
-  // ---- response direction: provider → caller
-  upstream.on("response", (headers, flags) => {
-    if (caller.destroyed || caller.closed) return;
-    const status = headers[":status"];
-    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
-      // Trailers-only (gRPC errors): one HEADERS frame ends the stream.
+  // ---- response direction: provider → caller (listeners per provider stream: a retry attaches them anew)
+  const attach = (upstream: ClientHttp2Stream) => {
+    if (call.maxMessageBytes !== Infinity || call.retarget !== undefined) {
+      upstream.on("drain", () => {
+        if (failure === undefined) caller.resume();
+      });
+    }
+    upstream.on("response", (headers, flags) => {
+      // The provider accepted the stream: no retry from here on.
+      if (keeping) stopKeeping();
+      if (caller.destroyed || caller.closed) return;
+      const status = headers[":status"];
+      if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+        // Trailers-only (gRPC errors): one HEADERS frame ends the stream.
+        if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
+        else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
+        responded = true;
+        answered = true;
+        caller.respond(downstreamHeaders(headers), { endStream: true });
+        return;
+      }
+      if (protocol === "connect-unary" && status !== 200) {
+        endCode = codeToString(codeFromHttpStatus(status ?? 0));
+        if (onEnd) errorBody = [];
+      }
+      if (unary) {
+        const declared = Number(headers["content-length"] ?? Number.NaN);
+        if (unaryCounter !== undefined && declared > responseLimit) return fail(responseTooLarge());
+        if (declared >= 0) declaredBytes = declared;
+        heldHeaders = downstreamHeaders(headers);
+        responded = true;
+        return;
+      }
+      responded = true;
+      caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
+    });
+    upstream.on("trailers", (headers) => {
+      trailers = downstreamHeaders(headers);
       if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
-      else if (status !== 200) endCode = codeToString(codeFromHttpStatus(status ?? 0));
-      responded = true;
-      answered = true;
-      caller.respond(downstreamHeaders(headers), { endStream: true });
-      return;
-    }
-    if (protocol === "connect-unary" && status !== 200) {
-      endCode = codeToString(codeFromHttpStatus(status ?? 0));
-      if (onEnd) errorBody = [];
-    }
-    if (unary) {
-      const declared = Number(headers["content-length"] ?? Number.NaN);
-      if (unaryCounter !== undefined && declared > responseLimit) return fail(responseTooLarge());
-      if (declared >= 0) declaredBytes = declared;
-      heldHeaders = downstreamHeaders(headers);
-      responded = true;
-      return;
-    }
-    responded = true;
-    caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
-  });
-  upstream.on("trailers", (headers) => {
-    trailers = downstreamHeaders(headers);
-    if (headers["grpc-status"] !== undefined) endCode = grpcStatusName(headers["grpc-status"]);
-  });
-  // The http2 compat response (if the stream came through one) would send its own empty trailers.
-  caller.removeAllListeners("wantTrailers");
-  caller.on("wantTrailers", () => {
-    caller.sendTrailers(trailers ?? {});
-  });
-  upstream.on("data", (chunk: Buffer) => {
-    if (failure !== undefined) return;
-    if (responseGate !== undefined) {
-      if (!responseGate.push(chunk, toCaller)) fail(responseTooLarge());
-      return;
-    }
-    if (responseScanner !== undefined) responseScanner.push(chunk);
-    else if (textCounter !== undefined) {
-      if (!textCounter.push(chunk)) return fail(responseTooLarge());
-    } else {
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (failure !== undefined) return;
+      if (responseGate !== undefined) {
+        if (!responseGate.push(chunk, toCaller)) fail(responseTooLarge());
+        return;
+      }
+      if (textGate !== undefined) {
+        if (!textGate.push(chunk, toCaller)) fail(responseTooLarge());
+        return;
+      }
+      // Connect unary (or an error body)
       if (unaryCounter !== undefined && !unaryCounter.push(chunk)) return fail(responseTooLarge());
       if (errorBody !== undefined && errorBody.length < 64) errorBody.push(chunk);
       if (heldHeaders !== undefined) {
@@ -253,20 +300,33 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
         else (heldMore ??= []).push(chunk);
         return;
       }
-    }
-    toCaller(chunk);
+      toCaller(chunk);
+    });
+    upstream.on("end", () => {
+      // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
+      if (failure !== undefined || upstream.destroyed || !responded) return;
+      upstreamEnded = true;
+      completeAnswer();
+    });
+    // Stream errors are followed by "close", which decides what the caller sees.
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      upstreamError = e.code;
+    });
+    upstream.on("close", upstreamClosed);
+  };
+  attach(upstream);
+  // The http2 compat response (if the stream came through one) would send its own empty trailers.
+  caller.removeAllListeners("wantTrailers");
+  caller.on("wantTrailers", () => {
+    caller.sendTrailers(trailers ?? {});
   });
   caller.on("drain", () => upstream.resume());
-  upstream.on("end", () => {
-    // Resets (ours or the provider's) and dying sessions also emit "end": "close" handles those.
-    if (failure !== undefined || upstream.destroyed || !responded) return;
-    upstreamEnded = true;
-    completeAnswer();
-  });
+
   /** The provider's answer is all there (it ended, or its last message came before it died): pass it on. */
   const completeAnswer = () => {
     answered = true;
     responseGate?.flush(toCaller);
+    textGate?.flush(toCaller);
     releaseHeldUnary();
     if (responseScanner?.lastCaptured) endCode = endCodeFromCapture(protocol, responseScanner.lastCaptured, endCode);
     if (errorBody !== undefined) {
@@ -279,9 +339,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       else call.outliers.success(call.runtimeId ?? "");
     }
   };
-  // Stream errors are followed by "close", which decides what the caller sees.
-  upstream.on("error", () => {});
-  upstream.on("close", () => {
+  function upstreamClosed(): void {
     if (upstreamEnded && failure === undefined) {
       // The provider answered while the caller may still be sending: let the rest drain.
       releaseRequest(caller, false);
@@ -310,6 +368,16 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     if (failure === undefined && call.outliers !== undefined && upstream.rstCode !== NGHTTP2_ENHANCE_YOUR_CALM) {
       call.outliers.failure(call.runtimeId ?? "", true);
     }
+    // Nothing of it was processed: once, another provider.
+    if (keeping && !responded && failure === undefined && unprocessed(upstream.rstCode, upstreamError)) {
+      void retryElsewhere();
+      return;
+    }
+    failCaller();
+  }
+
+  /** The call failed for good: the caller gets the error in its protocol. */
+  function failCaller(): void {
     const err =
       failure ??
       (upstream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM
@@ -320,17 +388,59 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       writeErrorResponse(caller, protocol, callerContentType, err);
       // The request may still be streaming in; it is no longer wanted.
       releaseRequest(caller, true);
-    } else if (responseScanner?.atBoundary && !caller.writableEnded) {
+    } else if ((responseGate ?? textGate)?.atBoundary && !caller.writableEnded) {
+      // What the caller got ends at a message boundary (a partial message was held back, never sent).
+      textGate?.end(toCaller);
       const t = endStreamWithError(caller, protocol, err);
       if (t !== undefined) trailers = t;
       // gRPC's status still has to go out as HTTP trailers: drain only, no reset.
       releaseRequest(caller, t === undefined);
     } else {
-      // Mid-message: only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
+      // Mid-message (a message larger than the hold budget, with the limit disabled): only a reset is honest. REFUSED_STREAM reads as Unavailable, ENHANCE_YOUR_CALM as ResourceExhausted.
       caller.close(err.code === Code.ResourceExhausted ? NGHTTP2_ENHANCE_YOUR_CALM : err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
     }
     finish();
-  });
+  }
+
+  /** The one safe retry: the call, with the request bytes sent so far, goes to the provider the router picks now. */
+  async function retryElsewhere(): Promise<void> {
+    const retarget = call.retarget!;
+    switching = true;
+    const failed = upstream;
+    failed.removeAllListeners();
+    failed.on("error", () => {});
+    if (upstreamError !== undefined) pool.discard(call.target);
+    if (counted) releaseInFlight(call);
+    counted = false;
+    let next: RetryTarget | undefined;
+    try {
+      next = await retarget();
+    } catch {
+      next = undefined;
+    }
+    // The caller went away meanwhile (finish ran), or the call failed for good (deadline, credential).
+    if (done) return;
+    const kept = keptFirst;
+    const more = keptMore;
+    const replayable = keeping;
+    stopKeeping();
+    switching = false;
+    if (next === undefined || failure !== undefined || !replayable) return failCaller();
+    call.target = next.target;
+    call.runtimeId = next.runtimeId;
+    call.callerHeader = next.callerHeader;
+    call.inFlight?.increment(next.runtimeId);
+    counted = true;
+    const retried = open();
+    if (retried === undefined) return failCaller();
+    upstream = retried;
+    upstreamError = undefined;
+    attach(retried);
+    if (kept !== undefined) retried.write(kept);
+    if (more !== undefined) for (let i = 0; i < more.length; i++) retried.write(more[i]!);
+    if (callerEnded) retried.end();
+    caller.resume();
+  }
 
   // ---- cancellation and deadline
   caller.on("close", () => {
@@ -351,7 +461,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
 
 function endCodeFromCapture(protocol: WireProtocol, payload: Buffer, fallback: string): string {
   const text = payload.toString("utf8");
-  if (protocol === "grpc-web") {
+  if (protocol === "grpc-web" || protocol === "grpc-web-text") {
     const m = GRPC_STATUS_RE.exec(text);
     return m?.[1] !== undefined ? grpcStatusName(m[1]) : fallback;
   }

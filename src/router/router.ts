@@ -63,6 +63,8 @@ export interface RouterOptions {
   onCallEnd?(info: CallEndInfo): void;
   /** Called once a call is resolved to a provider, just before it is forwarded (in-flight tracking for drains). */
   onCallStart?(info: { service: string; method: string; runtimeId: string }): void;
+  /** A call no provider processed moved to another provider (the one safe retry): in-flight tracking moves with it. */
+  onCallRetried?(info: { service: string; method: string; from: string; to: string }): void;
   /** Routed calls forwarded to one provider runtime at once (default 1024): past it, ResourceExhausted + RetryInfo. */
   maxInFlightPerProvider?: number;
   /** Calls of one service awaiting authentication and resolution (default 4096): past it, Unavailable + RetryInfo. */
@@ -212,6 +214,7 @@ export function createRouter(opts: RouterOptions): Router {
       const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
       let target = await resolve(path.service, caller, pin);
       let upstreamTarget = pool.target(target.endpoint);
+      let retried = false;
       // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
       // goes once to another provider (never a pinned call). Only new sessions wait here.
       const session = pool.session(upstreamTarget);
@@ -221,6 +224,7 @@ export function createRouter(opts: RouterOptions): Router {
         if (pin === undefined) {
           target = await resolve(path.service, caller, pin);
           upstreamTarget = pool.target(target.endpoint);
+          retried = true;
         }
       }
       // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
@@ -281,6 +285,18 @@ export function createRouter(opts: RouterOptions): Router {
             }
           : undefined,
       };
+      // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
+      if (pin === undefined && !retried && json === undefined) {
+        call.retarget = async () => {
+          const from = target.runtimeId;
+          const next = await resolve(path.service, who, undefined);
+          // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
+          if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
+          target = next;
+          opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
+          return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
+        };
+      }
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       if (opts.watchCaller && !settled) stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {

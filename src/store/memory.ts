@@ -9,21 +9,9 @@ import type {
 } from "./types.js";
 import { createMemoryEnrolments } from "./memory-enrolments.js";
 import { createSetIndex } from "./set-index.js";
-
-/*
- * Records go in and come out as deep copies: callers can never mutate the store's state.
- * Copied field by field (the shapes are fixed and shallow) because these run on every routed
- * call, where structuredClone costs an order of magnitude more.
- */
-const copyRuntime = (r: RuntimeRecord): RuntimeRecord => ({
-  ...r,
-  provides: r.provides.map((p) => ({ ...p })),
-  requires: r.requires.map((n) => ({ ...n })),
-  capabilities: [...r.capabilities],
-  secrets: r.secrets.map((s) => ({ ...s })),
-});
-const copyCredential = (c: CredentialRecord): CredentialRecord => ({ ...c });
-const copyRegistration = (g: RegistrationRecord): RegistrationRecord => ({ ...g, metadata: { ...g.metadata } });
+import { createOrderedIndex } from "./ordered-index.js";
+import { createLiveCount } from "./live-count.js";
+import { copyCredential, copyRegistration, copyRuntime } from "./record-copies.js";
 
 /** The embedded default: everything in this process, gone when it exits. */
 export function createMemoryStore(): Store {
@@ -37,12 +25,16 @@ export function createMemoryStore(): Store {
   const runtimesByName = createSetIndex();
   const registrationsByRuntime = createSetIndex();
   const registrationsByService = createSetIndex();
+  // The same, in registrationId order: Discover pages in O(page).
+  const serviceOrder = createOrderedIndex();
   const leases = new Map<string, number>(); // runtimeId → lease end (ms)
+  const liveRuntimes = createLiveCount(); // every expiry change below reports to it
   const live = (runtimeId: string, now: number) => (runtimes.get(runtimeId)?.expiresAt ?? 0) > now;
 
   const unindexRegistration = (registration: RegistrationRecord) => {
     registrationsByRuntime.delete(registration.runtimeId, registration.registrationId);
     registrationsByService.delete(registration.serviceType, registration.registrationId);
+    serviceOrder.delete(registration.serviceType, registration.registrationId);
   };
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
 
@@ -62,6 +54,7 @@ export function createMemoryStore(): Store {
     const runtime = runtimes.get(runtimeId);
     if (!runtime) return false;
     runtimes.delete(runtimeId);
+    liveRuntimes.changed(runtime.expiresAt, undefined, Date.now());
     leases.delete(runtimeId);
     runtimesByName.delete(runtime.pluginName, runtimeId);
     for (const [digest, record] of credentials) {
@@ -82,6 +75,7 @@ export function createMemoryStore(): Store {
       const old = runtimes.get(runtime.runtimeId);
       if (old) runtimesByName.delete(old.pluginName, old.runtimeId);
       runtimes.set(runtime.runtimeId, copyRuntime(runtime));
+      liveRuntimes.changed(old?.expiresAt, runtime.expiresAt, Date.now());
       runtimesByName.add(runtime.pluginName, runtime.runtimeId);
     },
     async getRuntime(runtimeId) {
@@ -94,7 +88,8 @@ export function createMemoryStore(): Store {
     },
     async countRuntimes(pluginName) {
       const now = Date.now();
-      const ids = pluginName === undefined ? runtimes.keys() : runtimesByName.members(pluginName);
+      if (pluginName === undefined) return liveRuntimes.count(now, () => [...runtimes.values()].map((r) => r.expiresAt));
+      const ids = runtimesByName.members(pluginName);
       let count = 0;
       for (const id of ids) if (live(id, now)) count++;
       return count;
@@ -114,7 +109,9 @@ export function createMemoryStore(): Store {
     },
     async setRuntimeExpiry(runtimeId, expiresAt) {
       const runtime = runtimes.get(runtimeId);
-      if (runtime) runtime.expiresAt = expiresAt;
+      if (!runtime) return;
+      liveRuntimes.changed(runtime.expiresAt, expiresAt, Date.now());
+      runtime.expiresAt = expiresAt;
     },
     async removeRuntime(runtimeId, cause) {
       return removeRuntimeNow(runtimeId, cause);
@@ -149,6 +146,7 @@ export function createMemoryStore(): Store {
       dropCredential(newDigest);
       credentials.set(newDigest, copyCredential(record));
       credentialIds.set(record.id, newDigest);
+      liveRuntimes.changed(runtime.expiresAt, record.expiresAt, Date.now());
       runtime.expiresAt = record.expiresAt;
       return true;
     },
@@ -164,6 +162,7 @@ export function createMemoryStore(): Store {
       registrations.set(registration.registrationId, copyRegistration(registration));
       registrationsByRuntime.add(registration.runtimeId, registration.registrationId);
       registrationsByService.add(registration.serviceType, registration.registrationId);
+      serviceOrder.add(registration.serviceType, registration.registrationId);
       const existed = old !== undefined;
       emit({ type: existed ? "updated" : "added", registration: copyRegistration(registration) });
     },
@@ -182,6 +181,12 @@ export function createMemoryStore(): Store {
     async listRegistrations(serviceType) {
       const all = [...registrations.values()];
       return (serviceType === undefined ? all : all.filter((r) => r.serviceType === serviceType)).map(copyRegistration);
+    },
+    async pageRegistrations(serviceType, afterId, limit) {
+      return serviceOrder.after(serviceType, afterId, limit).map((id) => copyRegistration(registrations.get(id)!));
+    },
+    async registrationsAt(serviceType, offset, limit) {
+      return serviceOrder.at(serviceType, offset, limit).map((id) => copyRegistration(registrations.get(id)!));
     },
     async listRuntimeRegistrations(runtimeId) {
       return [...registrationsByRuntime.members(runtimeId)].map((id) => copyRegistration(registrations.get(id)!));

@@ -43,6 +43,7 @@ export interface RawEvent {
 }
 
 export function decodeEvent(raw: RawEvent): StoreEvent | undefined {
+  if (raw.type !== "removed" && raw.type !== "added" && raw.type !== "updated") return undefined;
   const registration = decodeRegistration(raw.rec, raw.health);
   if (!registration) return undefined;
   if (raw.type === "removed") return { type: "removed", registration, cause: raw.cause as RemovalCause };
@@ -50,12 +51,17 @@ export function decodeEvent(raw: RawEvent): StoreEvent | undefined {
   return undefined;
 }
 
-/** Script reply tuple {streamId, type, cause, rec, health} → the stream entry ID and its event. */
-export function eventFromScript(tuple: unknown): { id: string; event: StoreEvent } | undefined {
+/** Script reply tuple {streamId, type, cause, rec, health, …} from bucket `stream`'s script → its stream entry and event. */
+export function eventFromScript(stream: number, tuple: unknown): { stream: number; id: string; event: StoreEvent } | undefined {
   if (!Array.isArray(tuple) || tuple.length < 5) return undefined;
-  const [id, type, cause, rec, health] = tuple.map(String);
+  const [id, type, cause, rec, health] = tuple.slice(0, 5).map(String);
   const event = decodeEvent({ type: type!, cause: cause!, rec: rec!, health: health! });
-  return event && { id: id!, event };
+  return event && { stream, id: id!, event };
+}
+
+/** A registration as kept in its runtime's `rt-regs` hash: health digit, then the JSON. */
+export function decodeStoredRegistration(value: string | null | undefined): RegistrationRecord | undefined {
+  return value ? decodeRegistration(value.slice(1), value.slice(0, 1)) : undefined;
 }
 
 /** Stream entry fields [k1, v1, k2, v2, ...] → origin + event. */

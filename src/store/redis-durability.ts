@@ -1,5 +1,6 @@
 import { Cluster, type Redis } from "ioredis";
 import type { Logger } from "../log/index.js";
+import { keySlot } from "./redis-keys.js";
 import { infoField, type RedisClient } from "./redis-source.js";
 
 export interface DurableWritesOptions {
@@ -17,21 +18,19 @@ export interface DurableWritesOptions {
   recentLimit?: number;
 }
 
-/** A write to re-apply on a new primary: a script and its arguments (idempotent scripts only). */
-export interface Replayable {
-  script: string;
-  args: Array<string | number>;
-}
+/** Re-applies one security write on a new primary (idempotent; resolves to whatever events it produced again). */
+export type Replay = () => Promise<unknown>;
 
 export interface Durability {
   /**
-   * Resolves once `required` replicas hold everything this connection wrote; rejects otherwise.
-   * Records `replay` first (removals only: re-applying a grant could resurrect one revoked since).
+   * Resolves once `required` replicas of each primary holding one of `keys` have everything this
+   * connection wrote there; rejects otherwise. Records `replay` first (removals only: re-applying a
+   * grant could resurrect one revoked since).
    */
-  confirm(replay?: Replayable): Promise<void>;
+  confirm(keys: readonly string[], replay?: Replay): Promise<void>;
   /** The recent security writes, oldest first, for reconciliation on a new primary. */
-  recent(): Replayable[];
-  /** Reads the primary's run id; true when it differs from the one seen before (a fail-over or restart). */
+  recent(): Replay[];
+  /** Reads the primaries' run ids; true when one is new (a fail-over or restart). */
   primaryChanged(): Promise<boolean>;
 }
 
@@ -44,13 +43,14 @@ const nonNegative = (name: string, v: number | undefined, fallback: number) => {
 /**
  * Redis replicates asynchronously: a primary that dies right after a write may hand its role to a
  * replica that never saw it, so an acknowledged revocation would come undone. WAIT after such writes
- * closes that window (at the cost of one replica round trip per security write); a bounded list of
- * recent ones, re-applied when the primary changes, covers writes that were answered Unavailable
- * but still reached the old primary, and anything else lost in between.
+ * closes that window (at the cost of one replica round trip per primary a security write touched); a
+ * bounded list of recent ones, re-applied when a primary changes, covers writes that were answered
+ * Unavailable but still reached the old primary, and anything else lost in between.
  */
 export async function createDurability(
   client: RedisClient,
-  anchorKey: string,
+  /** A key per slot the store uses: reading them makes a Cluster client notice a moved slot. */
+  slotKeys: readonly string[],
   options: DurableWritesOptions | false | undefined,
   logger: Logger,
 ): Promise<Durability> {
@@ -59,62 +59,65 @@ export async function createDurability(
   const timeoutMs = nonNegative("timeoutMs", opts.timeoutMs, 1_000);
   const checkMs = nonNegative("replicaCheckMs", opts.replicaCheckMs, 5_000);
   const limit = nonNegative("recentLimit", opts.recentLimit, 1_000);
-  const recent: Replayable[] = [];
+  const recent: Replay[] = [];
 
-  // WAIT counts the writes of the connection it runs on: in a Cluster, the node serving our slot.
-  const slot = client instanceof Cluster ? Number(await client.call("CLUSTER", "KEYSLOT", anchorKey)) : 0;
-  const primary = (): Redis => {
+  // WAIT counts the writes of the connection it runs on: in a Cluster, the node serving each key's slot.
+  const primaryOf = (key: string): Redis => {
     if (!(client instanceof Cluster)) return client;
-    const nodeKey = client.slots[slot]?.[0];
+    const nodeKey = client.slots[keySlot(key)]?.[0];
     const node = client.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
     if (!node) {
       client.refreshSlotsCache(); // its owner changed: ask the cluster; the next attempt finds it
-      throw new Error("Redis store: no primary known for the store's slot");
+      throw new Error("Redis store: no primary known for a key's slot");
     }
     return node;
   };
+  const primaries = (keys: readonly string[]) => [...new Set(keys.map(primaryOf))];
+  const allPrimaries = (): Redis[] => (client instanceof Cluster ? client.nodes("master") : [client]);
 
-  let autoReplicas = 0;
-  let checkedAt = -Infinity;
-  const required = async () => {
+  const autoReplicas = new Map<Redis, { count: number; at: number }>();
+  const required = async (node: Redis) => {
     if (typeof opts.replicas === "number") return opts.replicas;
-    if (Date.now() - checkedAt >= checkMs) {
-      const slaves = Number(infoField(await primary().info("replication"), "connected_slaves") ?? 0);
-      autoReplicas = slaves > 0 ? 1 : 0;
-      checkedAt = Date.now();
+    const known = autoReplicas.get(node);
+    if (known && Date.now() - known.at < checkMs) return known.count;
+    const slaves = Number(infoField(await node.info("replication"), "connected_slaves") ?? 0);
+    const count = slaves > 0 ? 1 : 0;
+    autoReplicas.set(node, { count, at: Date.now() });
+    return count;
+  };
+  const waitFor = async (node: Redis) => {
+    const want = await required(node);
+    if (want === 0) return;
+    const acked = (await node.call("WAIT", want, timeoutMs)) as number;
+    if (acked < want) {
+      logger.warn({ acked, want, timeoutMs }, "redis store: a security write was not confirmed by the replicas");
+      throw new Error(`Redis store: write confirmed by ${acked} of ${want} replica(s) within ${timeoutMs} ms`);
     }
-    return autoReplicas;
   };
 
-  let runId: string | undefined;
-  const readRunId = async () => {
-    // A keyed command through the Cluster client follows MOVED and refreshes a stale slot map (a fail-over).
-    if (client instanceof Cluster) await client.exists(anchorKey);
-    return infoField(await primary().info("server"), "run_id");
+  const seenRunIds = new Set<string>();
+  const readRunIds = async () => {
+    // Keyed commands through the Cluster client follow MOVED and refresh a stale slot map (a fail-over).
+    if (client instanceof Cluster) await Promise.all(slotKeys.map((k) => client.exists(k)));
+    return Promise.all(allPrimaries().map(async (node) => infoField(await node.info("server"), "run_id") ?? ""));
   };
-  runId = await readRunId();
+  for (const id of await readRunIds()) seenRunIds.add(id);
 
   return {
-    async confirm(replay) {
+    async confirm(keys, replay) {
       if (replay && limit > 0) {
         recent.push(replay);
         if (recent.length > limit) recent.shift();
       }
-      const want = await required();
-      if (want === 0) return;
-      const acked = (await primary().call("WAIT", want, timeoutMs)) as number;
-      if (acked < want) {
-        logger.warn({ acked, want, timeoutMs }, "redis store: a security write was not confirmed by the replicas");
-        throw new Error(`Redis store: write confirmed by ${acked} of ${want} replica(s) within ${timeoutMs} ms`);
-      }
+      await Promise.all(primaries(keys).map(waitFor));
     },
     recent: () => [...recent],
     async primaryChanged() {
-      const current = await readRunId();
-      const changed = runId !== undefined && current !== runId;
-      runId = current;
-      if (changed) checkedAt = -Infinity;
-      return changed;
+      const current = await readRunIds();
+      const fresh = current.filter((id) => !seenRunIds.has(id));
+      for (const id of fresh) seenRunIds.add(id);
+      if (fresh.length > 0) autoReplicas.clear();
+      return fresh.length > 0;
     },
   };
 }

@@ -1,17 +1,15 @@
 import { createHash } from "node:crypto";
 import type { RedisClient } from "./redis-source.js";
 
-export type ScriptRunner = (script: string, args: Array<string | number>) => Promise<unknown>;
+/** Runs a script with its KEYS (every key it touches, all in one slot) and ARGV. */
+export type ScriptRunner = (script: string, keys: readonly string[], args: Array<string | number>) => Promise<unknown>;
 
 /**
  * EVALSHA with a fallback to EVAL on NOSCRIPT: the script cache is empty after a
  * Redis restart, and we do not touch the caller's client with defineCommand.
- *
- * Every script declares one key, `anchorKey`: all of a deployment's keys share its hash tag
- * (`{plugboard}:…`), so they live in that key's slot and Redis Cluster routes the script to
- * the node that holds them all.
+ * Redis Cluster routes each call by its KEYS.
  */
-export function createScriptRunner(client: RedisClient, anchorKey: string): ScriptRunner {
+export function createScriptRunner(client: RedisClient): ScriptRunner {
   const shas = new Map<string, string>();
   const shaOf = (script: string) => {
     let sha = shas.get(script);
@@ -21,12 +19,12 @@ export function createScriptRunner(client: RedisClient, anchorKey: string): Scri
     }
     return sha;
   };
-  return async (script, args) => {
+  return async (script, keys, args) => {
     try {
-      return await client.evalsha(shaOf(script), 1, anchorKey, ...args);
+      return await client.evalsha(shaOf(script), keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return client.eval(script, 1, anchorKey, ...args);
+      return client.eval(script, keys.length, ...keys, ...args);
     }
   };
 }

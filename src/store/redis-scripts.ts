@@ -1,249 +1,266 @@
 /**
- * Lua scripts for every multi-key change: Redis runs each atomically, so a cascade
- * (runtime → credentials + registrations) and the event it publishes are one step.
- * That is also what makes sweeping idempotent across hosts: only the script run
- * whose DEL succeeded appends the `removed` events.
+ * Lua scripts for every multi-key change on one runtime: Redis runs each atomically, so a cascade
+ * (runtime → its registrations) and the events it appends to its bucket's stream are one step. That
+ * is also what makes sweeping idempotent across hosts: only the run whose DEL succeeded emits.
  *
- * Every script takes the key prefix as ARGV[1] and builds its keys from it. The prefix is a
- * hash tag (`{plugboard}:`) and each script declares KEYS[1], the deployment's epoch key,
- * so in Redis Cluster every key a script touches is in the slot of the key it declared
- * (one slot per deployment: Cluster works, it does not spread one deployment's
- * writes over shards). Events are returned to the caller as
- * {streamId, type, cause, recordJson, health} so the writing host delivers them
- * locally without waiting for the stream.
+ * Every key a script touches is declared in KEYS (see redis-keys.ts: all of one script's keys share
+ * a bucket's hash tag, so Redis Cluster runs it on the node that holds them); Lua never builds a key
+ * (test/unit/store/redis-scripts-keys.test.ts). Runtime scripts all take the same KEYS:
+ *   1 rt, 2 regs, 3 regx, 4 creds, 5 rt-exp, 6 lease, 7 reg-rts, 8 events
+ * `regs` holds registrationId → health digit .. registration JSON, so listing a runtime's
+ * registrations is one read and a health change is a string edit, never a JSON round trip.
+ * Events are returned to the caller as {streamId, type, cause, recordJson, health, …} so the
+ * writing host delivers them locally without waiting for the stream.
  */
 
 export const prelude = `
-local p = ARGV[1]
-local function emit(origin, maxlen, typ, cause, rec, h)
-  local id = redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', typ, 'c', cause, 'r', rec, 'h', h)
+local function emit(eventsKey, origin, maxlen, typ, cause, rec, h)
+  local id = redis.call('XADD', eventsKey, 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', typ, 'c', cause, 'r', rec, 'h', h)
   return {id, typ, cause, rec, h}
 end
-local function extendRuntime(id, ttl)
+local function extendRuntime(ttl)
   if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', p..'rt:'..id, ttl)
-  local regsKey = p..'rt-regs:'..id
-  redis.call('PEXPIRE', regsKey, ttl)
-  for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
-    redis.call('PEXPIRE', p..'reg:'..rid, ttl)
-  end
-  local credsKey = p..'rt-creds:'..id
-  if redis.call('PTTL', credsKey) < ttl then redis.call('PEXPIRE', credsKey, ttl) end
-end
-local function dropCredential(d)
-  redis.call('ZREM', p..'cred-exp', d)
-  local key = p..'cred:'..d
-  local f = redis.call('HMGET', key, 'id', 'rt')
-  redis.call('DEL', key)
-  if f[1] then
-    local idKey = p..'cred-id:'..f[1]
-    if redis.call('GET', idKey) == d then redis.call('DEL', idKey) end
-  end
-  return f[2]
-end
--- rt-name:<name> holds a plugin's runtimes scored by expiresAt, so ZCOUNT counts the live ones.
-local function indexName(name, id, expiresAt, ttl)
-  local nameKey = p..'rt-name:'..name
-  redis.call('ZADD', nameKey, expiresAt, id)
-  if redis.call('PTTL', nameKey) < ttl then redis.call('PEXPIRE', nameKey, ttl) end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  if redis.call('PTTL', KEYS[4]) < ttl then redis.call('PEXPIRE', KEYS[4], ttl) end
 end
 local function setRuntimeExpiry(id, expiresAt, ttl)
-  local key = p..'rt:'..id
-  if redis.call('EXISTS', key) == 0 then return 0 end
-  redis.call('HSET', key, 'expiresAt', expiresAt)
-  redis.call('ZADD', p..'rt-exp', expiresAt, id)
-  local name = redis.call('HGET', key, 'name')
-  if name then indexName(name, id, expiresAt, ttl) end
-  extendRuntime(id, ttl)
-  return 1
+  if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+  redis.call('HSET', KEYS[1], 'expiresAt', expiresAt)
+  redis.call('ZADD', KEYS[5], expiresAt, id)
+  extendRuntime(ttl)
+  return redis.call('HGET', KEYS[1], 'name') or ''
 end
-local function putCredential(d, rec, id, rt, ttl, expiresAt)
-  local key = p..'cred:'..d
-  local old = redis.call('HMGET', key, 'rt')
-  if old[1] and old[1] ~= rt then redis.call('SREM', p..'rt-creds:'..old[1], d) end
-  dropCredential(d)
-  if ttl < 1 then return 0 end
-  redis.call('HSET', key, 'rec', rec, 'id', id, 'rt', rt)
-  redis.call('PEXPIRE', key, ttl)
-  redis.call('SET', p..'cred-id:'..id, d, 'PX', ttl)
-  redis.call('ZADD', p..'cred-exp', expiresAt, d)
-  local credsKey = p..'rt-creds:'..rt
-  redis.call('SADD', credsKey, d)
-  local want = math.max(ttl, redis.call('PTTL', p..'rt:'..rt))
-  if redis.call('PTTL', credsKey) < want then redis.call('PEXPIRE', credsKey, want) end
-  return 1
+-- Removes one registration of this runtime; returns {event..., "nonce svc"} (its service index entry) or nil.
+local function dropRegistration(id, rid, cause, origin, maxlen, silent)
+  local v = redis.call('HGET', KEYS[2], rid)
+  if not v then return nil end
+  local x = redis.call('HGET', KEYS[3], rid) or ''
+  redis.call('HDEL', KEYS[2], rid)
+  redis.call('HDEL', KEYS[3], rid)
+  if redis.call('HLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[7], id) end
+  local ev = {'', '', '', '', ''}
+  if not silent then ev = emit(KEYS[8], origin, maxlen, 'removed', cause, string.sub(v, 2), string.sub(v, 1, 1)) end
+  table.insert(ev, rid)
+  table.insert(ev, x)
+  return ev
 end
-local function dropRegistration(rid, cause, origin, maxlen)
-  local key = p..'reg:'..rid
-  local f = redis.call('HMGET', key, 'rec', 'h', 'svc', 'rt')
-  if not f[1] then return nil end
-  redis.call('DEL', key)
-  redis.call('SREM', p..'regs', rid)
-  redis.call('SREM', p..'svc:'..f[3], rid)
-  redis.call('SREM', p..'rt-regs:'..f[4], rid)
-  return emit(origin, maxlen, 'removed', cause, f[1], f[2])
+-- Every registration of the runtime (a cascade): events plus their index entries, for the caller to tidy.
+local function dropAllRegistrations(id, cause, origin, maxlen)
+  local events = {}
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    local ev = dropRegistration(id, all[i], cause, origin, maxlen, false)
+    if ev then table.insert(events, ev) end
+  end
+  return events
 end
 `;
 
-/** ARGV: p, id, rec, health, healthMessage, healthReportedAt, expiresAt, ttlMs, pluginName */
+/** KEYS: runtime keys. ARGV: id, rec, health, healthMessage, healthReportedAt, expiresAt, ttlMs, pluginName → its previous name or '' */
 export const PUT_RUNTIME = `${prelude}
-local id, name = ARGV[2], ARGV[9]
-local key = p..'rt:'..id
-local old = redis.call('HGET', key, 'name')
-if old and old ~= name then redis.call('ZREM', p..'rt-name:'..old, id) end
-redis.call('DEL', key)
-redis.call('HSET', key, 'rec', ARGV[3], 'health', ARGV[4], 'healthMessage', ARGV[5], 'healthReportedAt', ARGV[6], 'expiresAt', ARGV[7], 'name', name)
-redis.call('ZADD', p..'rt-exp', ARGV[7], id)
-indexName(name, id, ARGV[7], tonumber(ARGV[8]))
-extendRuntime(id, tonumber(ARGV[8]))
+local id = ARGV[1]
+local old = redis.call('HGET', KEYS[1], 'name') or ''
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'health', ARGV[3], 'healthMessage', ARGV[4], 'healthReportedAt', ARGV[5], 'expiresAt', ARGV[6], 'name', ARGV[8])
+redis.call('ZADD', KEYS[5], ARGV[6], id)
+extendRuntime(tonumber(ARGV[7]))
+return old
+`;
+
+/** KEYS: runtime keys. ARGV: id, expiresAt, ttlMs → its name, or nil when the runtime does not exist */
+export const SET_RUNTIME_EXPIRY = `${prelude}
+return setRuntimeExpiry(ARGV[1], ARGV[2], tonumber(ARGV[3]))
+`;
+
+/** KEYS: rt-name:<name>. ARGV: runtimeId, expiresAt, ttlMs, now, remove ('1' drops the entry) — the live count per name. */
+export const INDEX_NAME = `
+if ARGV[5] == '1' then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1
 `;
 
-/** ARGV: p, id, expiresAt, ttlMs → 1 if the runtime exists */
-export const SET_RUNTIME_EXPIRY = `${prelude}
-return setRuntimeExpiry(ARGV[2], ARGV[3], tonumber(ARGV[4]))
-`;
-
-/** ARGV: p, id, health, message, reportedAt, origin, maxlen → events */
+/** KEYS: runtime keys. ARGV: id, health, message, reportedAt, origin, maxlen → events */
 export const SET_HEALTH = `${prelude}
-local id, h = ARGV[2], ARGV[3]
-local key = p..'rt:'..id
-if redis.call('EXISTS', key) == 0 then return {} end
-redis.call('HSET', key, 'health', h, 'healthMessage', ARGV[4], 'healthReportedAt', ARGV[5])
+local h = ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('HSET', KEYS[1], 'health', h, 'healthMessage', ARGV[3], 'healthReportedAt', ARGV[4])
+-- Hosts caching the runtime record re-read it.
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[6], '*', 'o', ARGV[5], 't', 'runtime-updated', 'c', '', 'r', ARGV[1], 'h', '')
 local events = {}
-for _, rid in ipairs(redis.call('SMEMBERS', p..'rt-regs:'..id)) do
-  local rkey = p..'reg:'..rid
-  local cur = redis.call('HMGET', rkey, 'rec', 'h')
-  if cur[1] and cur[2] ~= h then
-    redis.call('HSET', rkey, 'h', h)
-    table.insert(events, emit(ARGV[6], ARGV[7], 'updated', '', cur[1], h))
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local v = all[i + 1]
+  if string.sub(v, 1, 1) ~= h then
+    redis.call('HSET', KEYS[2], all[i], h .. string.sub(v, 2))
+    table.insert(events, emit(KEYS[8], ARGV[5], ARGV[6], 'updated', '', string.sub(v, 2), h))
   end
 end
 return events
 `;
 
 /**
- * ARGV: p, id, cause, origin, maxlen, expiredBy ('' = unconditional) → {1|0, events}.
- * With expiredBy set (sweep) the runtime is removed only if it is still expired then:
- * another host may have refreshed it since the sweep listed it.
+ * KEYS: runtime keys. ARGV: id, cause, origin, maxlen, expiredBy ('' = unconditional)
+ * → {1|0, events, credential digests, name, }. With expiredBy set (sweep) the runtime is removed only
+ * if it is still expired then: another host may have refreshed it since the sweep listed it.
+ * Deleting the record is the revocation: a credential is only ever accepted with its runtime live
+ * (token-authenticator, grant-interceptor), so the credentials' own keys (other slots) are tidied after.
  */
 export const REMOVE_RUNTIME = `${prelude}
-local id, cause, origin, maxlen = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local key = p..'rt:'..id
-if ARGV[6] ~= '' then
-  local exp = redis.call('HGET', key, 'expiresAt')
-  if exp and tonumber(exp) > tonumber(ARGV[6]) then return {0, {}} end
+local id, cause, origin, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if ARGV[5] ~= '' then
+  local exp = redis.call('HGET', KEYS[1], 'expiresAt')
+  if exp and tonumber(exp) > tonumber(ARGV[5]) then return {0, {}, {}, ''} end
 end
-redis.call('ZREM', p..'rt-exp', id)
-local name = redis.call('HGET', key, 'name')
-if name then redis.call('ZREM', p..'rt-name:'..name, id) end
-if redis.call('DEL', key) == 0 then return {0, {}} end
-local credsKey = p..'rt-creds:'..id
-for _, d in ipairs(redis.call('SMEMBERS', credsKey)) do dropCredential(d) end
-redis.call('DEL', credsKey)
-local regsKey = p..'rt-regs:'..id
-local events = {}
-for _, rid in ipairs(redis.call('SMEMBERS', regsKey)) do
-  local ev = dropRegistration(rid, cause, origin, maxlen)
-  if ev then table.insert(events, ev) end
-end
-redis.call('DEL', regsKey)
--- Every host's reader hears of the end (to close what the runtime holds open); not a registration event.
-redis.call('XADD', p..'events', 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', 'runtime-ended', 'c', cause, 'r', id, 'h', '')
-return {1, events}
+redis.call('ZREM', KEYS[5], id)
+redis.call('ZREM', KEYS[6], id)
+local name = redis.call('HGET', KEYS[1], 'name') or ''
+if redis.call('DEL', KEYS[1]) == 0 then return {0, {}, {}, ''} end
+local digests = redis.call('SMEMBERS', KEYS[4])
+redis.call('DEL', KEYS[4])
+local events = dropAllRegistrations(id, cause, origin, maxlen)
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[7], id)
+-- Every host's reader hears of the end (to close what the runtime holds open, to drop cached entries).
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', maxlen, '*', 'o', origin, 't', 'runtime-ended', 'c', cause, 'r', id, 'h', '')
+return {1, events, digests, name}
 `;
 
-/** ARGV: p, digest, rec, id, runtimeId, ttlMs, expiresAt */
-export const PUT_CREDENTIAL = `${prelude}
-return putCredential(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7])
-`;
-
-/**
- * Token refresh, consume-and-issue in one step (see Store.rotateCredential).
- * ARGV: p, oldId, now, newDigest, rec, newId, runtimeId, credTtlMs, expiresAt, runtimeTtlMs, kind → 1 | 0
- */
-export const ROTATE_CREDENTIAL = `${prelude}
-local oldId, now, rt = ARGV[2], tonumber(ARGV[3]), ARGV[7]
-local old = redis.call('GET', p..'cred-id:'..oldId)
-if not old then return 0 end
-local f = redis.call('HMGET', p..'cred:'..old, 'rt', 'rec')
-if f[1] ~= rt or not f[2] or cjson.decode(f[2]).kind ~= ARGV[11] then return 0 end
-local credExp = redis.call('ZSCORE', p..'cred-exp', old)
-if not credExp or tonumber(credExp) <= now then return 0 end
-local rtExp = redis.call('HGET', p..'rt:'..rt, 'expiresAt')
-if not rtExp or tonumber(rtExp) <= now then return 0 end
-dropCredential(old)
-redis.call('SREM', p..'rt-creds:'..rt, old)
-if putCredential(ARGV[4], ARGV[5], ARGV[6], rt, tonumber(ARGV[8]), ARGV[9]) == 0 then return 0 end
-return setRuntimeExpiry(rt, ARGV[9], tonumber(ARGV[10]))
-`;
-
-/** ARGV: p, digest */
-export const DELETE_CREDENTIAL = `${prelude}
-local rt = dropCredential(ARGV[2])
-if rt then redis.call('SREM', p..'rt-creds:'..rt, ARGV[2]) end
+/** KEYS: runtime keys. ARGV: digest, credTtlMs — indexes a credential under its runtime (before it is stored). */
+export const INDEX_CREDENTIAL = `${prelude}
+redis.call('SADD', KEYS[4], ARGV[1])
+local want = math.max(tonumber(ARGV[2]), redis.call('PTTL', KEYS[1]))
+if redis.call('PTTL', KEYS[4]) < want then redis.call('PEXPIRE', KEYS[4], want) end
 return 1
 `;
 
-/** ARGV: p, registrationId, rec, health, serviceType, runtimeId, origin, maxlen → event */
+/** KEYS: cred:<digest>, cred-exp. ARGV: digest, rec, id, runtimeId, ttlMs, expiresAt */
+export const PUT_CREDENTIAL = `
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if tonumber(ARGV[5]) < 1 then return 0 end
+redis.call('HSET', KEYS[1], 'rec', ARGV[2], 'id', ARGV[3], 'rt', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: cred:<digest>, cred-exp, events. ARGV: digest, expiredBy ('' = unconditional), origin, maxlen
+ * → {id, runtimeId} of the credential it deleted, or nil. One key holds the credential, so deleting
+ * it is the whole revocation (atomic); the id lookup and runtime index are tidied after. A
+ * `credential-ended` entry tells every host's caches.
+ */
+export const DROP_CREDENTIAL = `
+if ARGV[2] ~= '' then
+  local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if s and tonumber(s) > tonumber(ARGV[2]) then return false end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local f = redis.call('HMGET', KEYS[1], 'id', 'rt')
+if redis.call('DEL', KEYS[1]) == 0 then return false end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3], 't', 'credential-ended', 'c', f[2] or '', 'r', ARGV[1], 'h', '')
+return {f[1] or '', f[2] or ''}
+`;
+
+/**
+ * Token refresh, step 1 (the old token's bucket): consumes the credential if it is live, of
+ * `runtimeId` and of `kind`. Of concurrent refreshes of one token exactly one gets 1.
+ * KEYS: cred:<digest>, cred-exp, events. ARGV: digest, runtimeId, kind, now, origin, maxlen → 1 | 0
+ */
+export const CONSUME_CREDENTIAL = `
+local f = redis.call('HMGET', KEYS[1], 'rt', 'rec')
+if f[1] ~= ARGV[2] or not f[2] or cjson.decode(f[2]).kind ~= ARGV[3] then return 0 end
+local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not s or tonumber(s) <= tonumber(ARGV[4]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'o', ARGV[5], 't', 'credential-ended', 'c', ARGV[2], 'r', ARGV[1], 'h', '')
+return 1
+`;
+
+/**
+ * Token refresh, step 2 (the runtime's bucket): if the runtime is live at `now`, swaps the digests in
+ * its index and extends it. KEYS: runtime keys. ARGV: id, now, oldDigest, newDigest, expiresAt,
+ * runtimeTtlMs, credTtlMs → its name, or nil when the runtime is gone.
+ */
+export const ROTATE_RUNTIME = `${prelude}
+local exp = redis.call('HGET', KEYS[1], 'expiresAt')
+if not exp or tonumber(exp) <= tonumber(ARGV[2]) then return false end
+redis.call('SREM', KEYS[4], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[4])
+local name = setRuntimeExpiry(ARGV[1], ARGV[5], tonumber(ARGV[6]))
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
+return name
+`;
+
+/**
+ * KEYS: runtime keys. ARGV: registrationId, rec, health, serviceType, runtimeId, nonce, origin, maxlen,
+ * moved ('1': it existed under another runtime, so the event is `updated`) → {event, previous "nonce svc" or '', runtime PTTL}
+ */
 export const PUT_REGISTRATION = `${prelude}
-local rid, svc, rt = ARGV[2], ARGV[5], ARGV[6]
-local key = p..'reg:'..rid
-local old = redis.call('HMGET', key, 'svc', 'rt')
+local rid = ARGV[1]
+local old = redis.call('HGET', KEYS[3], rid)
 local typ = 'added'
-if old[1] then
-  typ = 'updated'
-  if old[1] ~= svc then redis.call('SREM', p..'svc:'..old[1], rid) end
-  if old[2] and old[2] ~= rt then redis.call('SREM', p..'rt-regs:'..old[2], rid) end
-end
-redis.call('HSET', key, 'rec', ARGV[3], 'h', ARGV[4], 'svc', svc, 'rt', rt)
-redis.call('SADD', p..'regs', rid)
-redis.call('SADD', p..'svc:'..svc, rid)
-local regsKey = p..'rt-regs:'..rt
-redis.call('SADD', regsKey, rid)
+if old or ARGV[9] == '1' then typ = 'updated' end
+redis.call('HSET', KEYS[2], rid, ARGV[3] .. ARGV[2])
+redis.call('HSET', KEYS[3], rid, ARGV[6] .. ' ' .. ARGV[4])
+redis.call('SADD', KEYS[7], ARGV[5])
 -- A registration lives exactly as long as its runtime's keys: a dead owner's entries vanish.
-local ttl = redis.call('PTTL', p..'rt:'..rt)
+local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
-  redis.call('PEXPIRE', key, ttl)
-  redis.call('PEXPIRE', regsKey, ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
 else
-  redis.call('PERSIST', key)
+  redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[3])
 end
-return emit(ARGV[7], ARGV[8], typ, '', ARGV[3], ARGV[4])
+return {emit(KEYS[8], ARGV[7], ARGV[8], typ, '', ARGV[2], ARGV[3]), old or '', ttl}
 `;
 
-/** ARGV: p, registrationId, cause, origin, maxlen → event | nil */
+/** KEYS: runtime keys. ARGV: runtimeId, registrationId, cause, origin, maxlen, silent ('1': no event) → {event…, rid, "nonce svc"} | nil */
 export const REMOVE_REGISTRATION = `${prelude}
-return dropRegistration(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return dropRegistration(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
 `;
 
-/** ARGV: p, indexKey, id... — drops index members whose record is gone (checked here, so a concurrent re-add survives). */
-export const TIDY_REGISTRATION_INDEX = `${prelude}
-for i = 3, #ARGV do
-  if redis.call('EXISTS', p..'reg:'..ARGV[i]) == 0 then redis.call('SREM', ARGV[2], ARGV[i]) end
-end
+/**
+ * KEYS: svc:<type>, svc-order:<type> (the service's bucket). ARGV: registrationId, "runtimeId nonce" — the
+ * service's index entry, and the id in the type's sorted set (all scores 0: lexicographic order, Discover's pages).
+ */
+export const INDEX_REGISTRATION = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 1
 `;
 
-/**
- * ARGV: p, now → how many credentials ended. Keys expire by TTL on Redis's clock anyway; this
- * honours the host's \`now\` and keeps the expiry index from growing.
- */
-export const SWEEP_CREDENTIALS = `${prelude}
-local ended = 0
-for _, d in ipairs(redis.call('ZRANGEBYSCORE', p..'cred-exp', '-inf', ARGV[2], 'LIMIT', 0, 1000)) do
-  local rt = dropCredential(d)
-  if rt then redis.call('SREM', p..'rt-creds:'..rt, d) end
-  ended = ended + 1
-end
-return ended
+/** KEYS: svc:<type>, svc-order:<type>. ARGV: registrationId, "runtimeId nonce" — removes both only if the entry is still that one. */
+export const UNINDEX_REGISTRATION = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/** KEYS: a hash. ARGV: field, value — deletes the field only if it still holds `value` (an index entry not since replaced). */
+export const HDEL_IF = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+`;
+
+/** KEYS: a string key. ARGV: value — deletes it only if it still holds `value`. */
+export const DEL_IF = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 /**
- * Readiness: a write-capable round trip on the store's slot (a replica or a read-only node fails it).
- * ARGV: p → 1. Writes nothing: SET … XX on a key that never exists.
+ * Readiness: a write-capable round trip on one slot (a replica or a read-only node fails it).
+ * KEYS: a probe key. Writes nothing: SET … XX on a key that never exists.
  */
 export const READY_PROBE = `
-redis.call('SET', ARGV[1]..'ready-probe', '1', 'XX', 'PX', 1)
+redis.call('SET', KEYS[1], '1', 'XX', 'PX', 1)
 return 1
 `;

@@ -2,22 +2,22 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Cluster, Redis } from "ioredis";
 import { silentLogger, type Logger } from "../log/index.js";
-import {
-  decodeCredential,
-  decodeRegistration,
-  decodeRuntime,
-  encodeRuntime,
-  eventFromScript,
-  RUNTIME_FIELDS,
-} from "./redis-codec.js";
-import { createDurability, type DurableWritesOptions, type Replayable } from "./redis-durability.js";
-import { startEventReader } from "./redis-event-reader.js";
-import { createScriptRunner } from "./redis-script-runner.js";
+import type { DurableRunner, StepRunner, StoreContext } from "./redis-context.js";
+import { createRedisCredentials } from "./redis-credentials.js";
+import { createDurability, type DurableWritesOptions } from "./redis-durability.js";
+import { startEventReader, type OwnEvent } from "./redis-event-reader.js";
+import { createKeyLayout, DEFAULT_BUCKETS, keySlot } from "./redis-keys.js";
+import { checkLayout } from "./redis-layout.js";
+import { createRedisRegistrations } from "./redis-registrations.js";
+import { createRedisRuntimes } from "./redis-runtimes.js";
+import { createScriptRunner, type ScriptRunner } from "./redis-script-runner.js";
+import { createFeedHealth, type StoreFeed } from "./store-feed.js";
 import { createRedisEnrolments } from "./redis-enrolments.js";
 import * as scripts from "./redis-scripts.js";
-import * as leaseScripts from "./redis-lease-scripts.js";
 import { checkRedisMode, connectRedis, diagnoseSourceMode, validateRedisSource, type RedisClient, type RedisSource } from "./redis-source.js";
-import type { RegistrationRecord, RemovalCause, Store, StoreEvent } from "./types.js";
+import type { RemovalCause, Store, StoreEvent } from "./types.js";
+
+export { taggedPrefix } from "./redis-keys.js";
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL; the store opens and owns its connections. Same as `source: url`. */
@@ -28,10 +28,17 @@ export interface RedisStoreOptions {
   client?: RedisClient;
   /**
    * Namespace for every key, so several deployments can share one Redis. Default "plugboard:". Keys are
-   * `{name}:…` (a Redis Cluster hash tag: one deployment's keys share one slot); a prefix that already
-   * holds `{…}` is used as is.
+   * `{name:i.n}:…` (Redis Cluster hash tags, one per bucket, see `buckets`); a prefix that already holds
+   * `{…}` is used as is and puts all of the deployment's keys in that one slot.
    */
   keyPrefix?: string;
+  /**
+   * How many hash-tag buckets a deployment's keys are spread over (Cluster slots evenly spaced over the
+   * slot range, so over every primary). Part of the key layout: every host of a deployment must use the
+   * same value (a host with another refuses to start). Each host reads every bucket's event stream (one
+   * blocking connection per bucket on a Cluster). Default 16.
+   */
+  buckets?: number;
   /** Longest pause between reconnect attempts (connections the store opens). Default 200 ms. */
   reconnectMaxDelayMs?: number;
   /** Replica confirmation of security writes (WAIT) and their re-application on a new primary; false turns it off. */
@@ -44,7 +51,7 @@ export interface RedisStoreOptions {
    * them by itself, silently. While any host runs, its sweep removes expired runtimes first, with events. Default 60 s.
    */
   expiredGraceMs?: number;
-  /** Approximate cap on the shared event stream (XADD MAXLEN ~). A host offline longer than this many events loses the gap. Default 10 000. */
+  /** Approximate cap on each bucket's event stream (XADD MAXLEN ~). A host offline longer than this many events of a bucket loses the gap. Default 10 000. */
   eventStreamMaxLen?: number;
   /**
    * How long a write waits for its own events to come back on the stream, so local listeners see one
@@ -55,6 +62,12 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** A command with no reply after this long rejects (a hung Redis). Default 5 s. */
   commandTimeoutMs?: number;
+  /**
+   * How long the event feed may stay silent before this host's read caches stop trusting it (reads go
+   * to Redis until it answers again); the readers' blocking reads return every half of this. It bounds
+   * how late a host acts on another host's change when its link to Redis hangs silently. Default 2 s.
+   */
+  feedSilenceMs?: number;
 }
 
 export interface RedisStore extends Store {
@@ -65,6 +78,14 @@ export interface RedisStore extends Store {
    * runtimes, credentials and registrations are gone, so the host should make live plugins handshake again.
    */
   onReset(listener: () => void): () => void;
+  /**
+   * A credential was deleted or consumed (revocation, grant revoke, refresh, expiry sweep), on any host:
+   * `digest` is its SHA-256, `runtimeId` its runtime. For caches of credentials; a runtime's removal is
+   * announced by onRuntimeEnded instead.
+   */
+  onCredentialEnded(listener: (digest: string, runtimeId: string) => void): () => void;
+  /** The change feed's health and the invalidations registration events do not carry (for read caches). */
+  readonly feed: StoreFeed;
 }
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
@@ -72,11 +93,6 @@ const positive = (name: string, value: number | undefined, fallback: number) => 
   if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer`);
   return value;
 };
-
-/** `{name}:` from "name:" so every key of the deployment hashes to one Cluster slot. */
-export function taggedPrefix(prefix: string): string {
-  return prefix.includes("{") ? prefix : `{${prefix.replace(/:$/, "")}}:`;
-}
 
 function duplicateClient(client: RedisClient, connectionName: string): RedisClient {
   if (client instanceof Cluster) {
@@ -107,9 +123,10 @@ function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Shared state for several hosts behind a load balancer. Records expire with PX TTLs,
- * cascades run as Lua scripts, and every registration change is appended to one Redis
- * Stream that every host follows, so a watcher on any host sees every change once.
+ * Shared state for several hosts behind a load balancer. Keys are spread over hash-tag buckets
+ * (redis-keys.ts) so a Redis Cluster shards one deployment; records expire with PX TTLs, each
+ * runtime's cascades run as one Lua script on its bucket, and every change is appended to its
+ * bucket's stream, which every host follows, so a watcher on any host sees every change once.
  */
 export async function createRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
   const given = [options.url, options.source, options.client].filter((v) => v !== undefined).length;
@@ -117,13 +134,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   const source = options.client ? undefined : validateRedisSource(options.url ?? options.source, "source");
   const keyPrefix = options.keyPrefix ?? "plugboard:";
   if (typeof keyPrefix !== "string" || keyPrefix.length === 0) throw new TypeError("keyPrefix must be a non-empty string");
-  const prefix = taggedPrefix(keyPrefix);
+  const layout = createKeyLayout(keyPrefix, options.buckets ?? DEFAULT_BUCKETS);
   const logger = options.logger ?? silentLogger();
   const graceMs = positive("expiredGraceMs", options.expiredGraceMs, 60_000);
   const maxLen = positive("eventStreamMaxLen", options.eventStreamMaxLen, 10_000);
   const connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, 5_000);
   const commandTimeoutMs = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
   const ownEventTimeoutMs = positive("ownEventTimeoutMs", options.ownEventTimeoutMs, 1_000);
+  const feedSilenceMs = positive("feedSilenceMs", options.feedSilenceMs, 2_000);
   const origin = `${options.hostId ?? `${hostname()}-${process.pid}`}/${randomBytes(6).toString("hex")}`;
 
   const clientPrefix =
@@ -140,14 +158,20 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       ? duplicateClient(options.client, connectionName)
       : connectRedis(source!, { connectionName, commandTimeout, enableOfflineQueue: true, reconnectMaxDelayMs });
   const client: RedisClient = options.client ?? open("plugboard-store", commandTimeoutMs);
-  const reader = open("plugboard-events", undefined);
+  // The event streams, one per bucket: one XREAD reads them all on one server; a Cluster allows one slot per XREAD.
+  const streamGroups = new Map<number, number[]>();
+  layout.streams.forEach((key, i) => {
+    const group = client instanceof Cluster ? keySlot(key) : 0;
+    streamGroups.set(group, [...(streamGroups.get(group) ?? []), i]);
+  });
+  const readers = [...streamGroups.values()].map((streams) => ({ connection: open("plugboard-events", undefined), streams }));
   // Security writes and their WAIT on a connection of their own: WAIT blocks the connection it runs on.
   const writer = open("plugboard-durable", commandTimeoutMs);
 
   // ioredis reconnects by itself; we only keep the logs quiet and useful (no URLs: they may hold a password).
   let connected = client.status === "ready";
   client.on("error", (err: Error) => logger.debug({ err: err.message }, "redis connection error"));
-  reader.on("error", (err: Error) => logger.debug({ err: err.message }, "redis event connection error"));
+  for (const { connection } of readers) connection.on("error", (err: Error) => logger.debug({ err: err.message }, "redis event connection error"));
   writer.on("error", (err: Error) => logger.debug({ err: err.message }, "redis durable-write connection error"));
   client.on("close", () => {
     if (connected) logger.warn("redis store: connection lost; operations fail until it is back");
@@ -155,13 +179,13 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   });
 
   const closeAll = async () => {
-    reader.disconnect();
+    for (const { connection } of readers) connection.disconnect();
     writer.disconnect();
     if (ownsClient) client.disconnect();
   };
   if (client.status === "wait") client.connect().catch(() => {}); // a caller's lazyConnect client; errors surface below
   try {
-    await Promise.all([client, reader, writer].map((c) => waitForReady(c, connectTimeoutMs)));
+    await Promise.all([client, writer, ...readers.map((r) => r.connection)].map((c) => waitForReady(c, connectTimeoutMs)));
     if (source !== undefined && client instanceof Redis) await checkRedisMode(client, source);
   } catch (err) {
     await closeAll();
@@ -170,13 +194,19 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   }
   connected = true;
 
-  const key = (...parts: string[]) => prefix + parts.join("");
-  const anchorKey = key("epoch");
-  const run = createScriptRunner(client, anchorKey);
-  const runDurable = createScriptRunner(writer, anchorKey);
+  const run = createScriptRunner(client);
+  const runDurable = createScriptRunner(writer);
+  const plain: StepRunner = { run, client, touch: () => {} };
   const listeners = new Set<(event: StoreEvent) => void>();
   const endedListeners = new Set<(runtimeId: string, cause: RemovalCause) => void>();
+  const credentialListeners = new Set<(digest: string, runtimeId: string) => void>();
   const resetListeners = new Set<() => void>();
+  const feed = createFeedHealth({
+    silenceMs: feedSilenceMs,
+    sources: readers.length,
+    onListenerError: (err) => logger.error({ err }, "store feed listener threw"),
+  });
+  readers.forEach(({ connection }, source) => connection.on("close", () => feed.broken("event connection closed", source)));
 
   const deliver = (event: StoreEvent) => {
     for (const listener of [...listeners]) {
@@ -187,45 +217,74 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
       }
     }
   };
-  /** This host's own changes reach its listeners through the stream too (one order for all), before the write resolves. */
-  const deliverScriptEvents = async (tuples: unknown) => {
-    const own = (Array.isArray(tuples) ? tuples : []).map(eventFromScript).filter((e) => e !== undefined);
-    await eventReader.deliverOwn(own);
-  };
 
   /** Fail fast while disconnected: ioredis would otherwise queue the command until Redis is back. */
   const ready = () => {
     if (client.status !== "ready") throw new Error("Redis store unavailable");
   };
-  /** A security write: acknowledged only once the replicas hold it (see redis-durability.ts). */
-  const durableWrite = async (script: string, args: Array<string | number>, replayable: boolean): Promise<unknown> => {
+  /**
+   * A security write: its steps run on the durable connection, then WAIT on the primary of every key they
+   * touched (see redis-durability.ts): acknowledged only once the replicas hold it.
+   */
+  const durableWrite: DurableRunner = async (steps, replay) => {
     if (writer.status !== "ready") throw new Error("Redis store unavailable");
-    const result = await runDurable(script, args);
-    await durability.confirm(replayable ? { script, args } : undefined);
+    const touched = new Set<string>();
+    const recording: ScriptRunner = (script, keys, args) => {
+      for (const k of keys) touched.add(k);
+      return runDurable(script, keys, args);
+    };
+    const result = await steps({ run: recording, client: writer, touch: (k) => touched.add(k) });
+    await durability.confirm([...touched], replay && (() => replay(plain)));
     return result;
   };
 
-  // A marker that lives as long as the data: if it is gone after a reconnect, so is everything else.
-  const epochKey = anchorKey;
-  const claimEpoch = async () => {
-    await client.set(epochKey, randomBytes(8).toString("hex"), "NX");
-    return client.get(epochKey);
+  // One key per slot the store uses (its buckets' and the deployment's own), for readiness and slot refreshes.
+  const perSlot = (name: string) =>
+    [...new Map([layout.global(name), ...layout.streams.map((_, i) => layout.bucketKey(i, name))].map((k) => [keySlot(k), k])).values()];
+  const slotKeys = perSlot("ready-probe");
+  // A marker per slot that lives as long as the data: if one is gone after a reconnect or a primary's restart
+  // (a Cluster node that came back empty), so is that slot's state.
+  const epochKeys = perSlot("epoch");
+  const claimEpochs = () =>
+    Promise.all(
+      epochKeys.map(async (k) => {
+        await client.set(k, randomBytes(8).toString("hex"), "NX");
+        return client.get(k);
+      }),
+    );
+  let epochs: Array<string | null> = [];
+  /** True (and listeners told) when some slot lost its data since the last look. */
+  const checkReset = async () => {
+    const current = await claimEpochs();
+    const lost = current.filter((value, i) => value !== epochs[i]).length;
+    epochs = current;
+    if (lost === 0) return false;
+    feed.broken("store reset");
+    logger.warn({ slots: lost, of: epochKeys.length }, "redis store: Redis came back without its data; live plugins must register again");
+    await checkLayout(client, layout, keyPrefix).catch((err: Error) => logger.error({ err: err.message }, "redis store: key layout check failed"));
+    for (const listener of [...resetListeners]) listener();
+    return true;
   };
-  let epoch: string | null;
   let eventReader: Awaited<ReturnType<typeof startEventReader>>;
   let durability: Awaited<ReturnType<typeof createDurability>>;
   try {
-    durability = await createDurability(writer, anchorKey, options.durableWrites, logger);
-    epoch = await claimEpoch();
+    await checkLayout(client, layout, keyPrefix);
+    durability = await createDurability(writer, slotKeys, options.durableWrites, logger);
+    epochs = await claimEpochs();
     eventReader = await startEventReader({
-      reader,
-      streamKey: key("events"),
+      streamKeys: layout.streams,
+      readers,
       logger,
       deliver,
       runtimeEnded: (runtimeId, cause) => {
         for (const listener of [...endedListeners]) listener(runtimeId, cause);
       },
+      credentialEnded: (digest, runtimeId) => {
+        for (const listener of [...credentialListeners]) listener(digest, runtimeId);
+      },
       ownDeliveryTimeoutMs: ownEventTimeoutMs,
+      feed,
+      blockMs: Math.max(1, Math.floor(feedSilenceMs / 2)),
     });
   } catch (err) {
     await closeAll();
@@ -234,29 +293,25 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   client.on("ready", () => {
     connected = true;
     logger.info("redis store: connection restored");
-    claimEpoch().then(
-      (current) => {
-        if (current === epoch) return reconcile();
-        epoch = current;
-        logger.warn("redis store: Redis came back without its data; live plugins must register again");
-        for (const listener of [...resetListeners]) listener();
-      },
+    checkReset().then(
+      (reset) => (reset ? undefined : reconcile()),
       (err: Error) => logger.debug({ err: err.message }, "redis store: epoch check failed"),
     );
   });
 
   /**
    * A new primary (fail-over) may lack writes the old one acknowledged or half-did: re-apply this host's
-   * recent security writes. Their scripts are idempotent and emit events only for what they remove again.
+   * recent security writes. Their steps are idempotent and emit events only for what they remove again.
    */
   const reconcile = async () => {
     if (!(await durability.primaryChanged())) return;
+    feed.broken("new primary"); // it may lack writes whose events were seen: caches start afresh
+    await checkReset(); // a primary that restarted empty has a new run id too
     const replays = durability.recent();
     let restored = 0;
-    for (const { script, args } of replays) {
-      const result = await run(script, args);
-      const events = script === scripts.REMOVE_REGISTRATION ? [result] : Array.isArray(result) ? (result[1] as unknown) : [];
-      const own = (Array.isArray(events) ? events : []).map(eventFromScript).filter((e) => e !== undefined);
+    for (const replay of replays) {
+      const result = await replay();
+      const own = (Array.isArray(result) ? result : []).filter((e): e is OwnEvent => typeof e === "object" && e !== null && "stream" in e);
       restored += own.length;
       await eventReader.deliverOwn(own);
     }
@@ -271,7 +326,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   };
   writer.on("ready", checkPrimary);
   // A Cluster fails over without its client reconnecting as a whole: check after each slot-map change, and
-  // every few seconds (one INFO per host), since the new slot owner may be listed before it serves.
+  // every few seconds (one INFO per primary per host), since the new slot owner may be listed before it serves.
   let primaryTimer: NodeJS.Timeout | undefined;
   if (writer instanceof Cluster) {
     writer.on("refresh", checkPrimary);
@@ -282,170 +337,28 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     primaryTimer.unref();
   }
 
-  const ttlUntil = (expiresAt: number) => Math.ceil(expiresAt - Date.now() + graceMs);
-
-  const readRegistrations = async (ids: string[], indexKey: string): Promise<RegistrationRecord[]> => {
-    if (ids.length === 0) return [];
-    const pipeline = client.pipeline();
-    for (const id of ids) pipeline.hmget(key("reg:", id), "rec", "h");
-    const replies = (await pipeline.exec()) ?? [];
-    const found: RegistrationRecord[] = [];
-    const stale: string[] = [];
-    replies.forEach(([err, fields], i) => {
-      if (err) throw err;
-      const [rec, health] = fields as Array<string | null>;
-      const registration = decodeRegistration(rec, health);
-      if (registration) found.push(registration);
-      else stale.push(ids[i]!);
-    });
-    // Index members whose record expired with its runtime: tidy up lazily.
-    if (stale.length > 0) await run(scripts.TIDY_REGISTRATION_INDEX, [prefix, indexKey, ...stale]);
-    return found;
+  const ctx: StoreContext = {
+    client,
+    run,
+    plain,
+    layout,
+    origin,
+    maxLen,
+    ready,
+    durable: durableWrite,
+    deliverOwn: (events) => eventReader.deliverOwn(events),
+    ttlUntil: (expiresAt) => Math.ceil(expiresAt - Date.now() + graceMs),
   };
+  const credentials = createRedisCredentials(ctx);
+  const { dropCredential, ...credentialMethods } = credentials;
 
   return {
     origin,
-
-    async putRuntime(runtime) {
-      ready();
-      await run(scripts.PUT_RUNTIME, [
-        prefix,
-        runtime.runtimeId,
-        encodeRuntime(runtime),
-        runtime.health,
-        runtime.healthMessage,
-        runtime.healthReportedAt,
-        runtime.expiresAt,
-        ttlUntil(runtime.expiresAt),
-        runtime.pluginName,
-      ]);
-    },
-    async getRuntime(runtimeId) {
-      ready();
-      const runtime = decodeRuntime(await client.hmget(key("rt:", runtimeId), ...RUNTIME_FIELDS));
-      return runtime && runtime.expiresAt > Date.now() ? runtime : undefined;
-    },
-    async listRuntimes() {
-      ready();
-      const now = Date.now();
-      const ids = await client.zrangebyscore(key("rt-exp"), `(${now}`, "+inf");
-      if (ids.length === 0) return [];
-      const pipeline = client.pipeline();
-      for (const id of ids) pipeline.hmget(key("rt:", id), ...RUNTIME_FIELDS);
-      const replies = (await pipeline.exec()) ?? [];
-      return replies
-        .map(([err, fields]) => {
-          if (err) throw err;
-          return decodeRuntime(fields as Array<string | null>);
-        })
-        .filter((r) => r !== undefined && r.expiresAt > now) as Awaited<ReturnType<Store["listRuntimes"]>>;
-    },
-    async countRuntimes(pluginName) {
-      ready();
-      return client.zcount(key(pluginName === undefined ? "rt-exp" : `rt-name:${pluginName}`), `(${Date.now()}`, "+inf");
-    },
-    async setHealth(runtimeId, health, message, at) {
-      ready();
-      await deliverScriptEvents(await run(scripts.SET_HEALTH, [prefix, runtimeId, health, message, at, origin, maxLen]));
-    },
-    async setRuntimeExpiry(runtimeId, expiresAt) {
-      ready();
-      await run(scripts.SET_RUNTIME_EXPIRY, [prefix, runtimeId, expiresAt, ttlUntil(expiresAt)]);
-    },
-    async removeRuntime(runtimeId, cause) {
-      ready();
-      const args = [prefix, runtimeId, cause, origin, maxLen, ""];
-      const [removed, events] = (await durableWrite(scripts.REMOVE_RUNTIME, args, true)) as [number, unknown[]];
-      await deliverScriptEvents(events);
-      return removed === 1;
-    },
-
-    async putCredential(digest, record) {
-      ready();
-      const args = [prefix, digest, JSON.stringify(record), record.id, record.runtimeId, Math.ceil(record.expiresAt - Date.now()), record.expiresAt];
-      await durableWrite(scripts.PUT_CREDENTIAL, args, false);
-    },
-    async getCredential(digest) {
-      ready();
-      const record = decodeCredential(await client.hget(key("cred:", digest), "rec"));
-      return record && record.expiresAt > Date.now() ? record : undefined;
-    },
-    async findCredentialById(id) {
-      ready();
-      const digest = await client.get(key("cred-id:", id));
-      if (digest === null) return undefined;
-      const record = decodeCredential(await client.hget(key("cred:", digest), "rec"));
-      if (!record || record.id !== id || record.expiresAt <= Date.now()) return undefined;
-      return { digest, record };
-    },
-    async deleteCredential(digest) {
-      ready();
-      await durableWrite(scripts.DELETE_CREDENTIAL, [prefix, digest], true);
-    },
-    async rotateCredential(oldId, newDigest, record, now) {
-      ready();
-      // Confirmed by the replicas like a revocation (the old token ends here), but not re-applied on a new
-      // primary: replaying it after a later revocation of the new token could bring that token back.
-      const rotated = await durableWrite(scripts.ROTATE_CREDENTIAL, [
-        prefix,
-        oldId,
-        now,
-        newDigest,
-        JSON.stringify(record),
-        record.id,
-        record.runtimeId,
-        Math.ceil(record.expiresAt - Date.now()),
-        record.expiresAt,
-        ttlUntil(record.expiresAt),
-        record.kind,
-      ], false);
-      return rotated === 1;
-    },
-
-    ...createRedisEnrolments(client, run, prefix, ready, durableWrite),
-
-    async putRegistration(registration) {
-      ready();
-      const event = await run(scripts.PUT_REGISTRATION, [
-        prefix,
-        registration.registrationId,
-        JSON.stringify(registration),
-        registration.health,
-        registration.serviceType,
-        registration.runtimeId,
-        origin,
-        maxLen,
-      ]);
-      await deliverScriptEvents([event]);
-    },
-    async getRegistration(registrationId) {
-      ready();
-      const [rec, health] = await client.hmget(key("reg:", registrationId), "rec", "h");
-      return decodeRegistration(rec, health);
-    },
-    async removeRegistration(registrationId, cause) {
-      ready();
-      const tuple = await durableWrite(scripts.REMOVE_REGISTRATION, [prefix, registrationId, cause, origin, maxLen], true);
-      const own = eventFromScript(tuple);
-      if (!own) return undefined;
-      await eventReader.deliverOwn([own]);
-      return structuredClone(own.event.registration);
-    },
-    async listRegistrations(serviceType) {
-      ready();
-      const indexKey = serviceType === undefined ? key("regs") : key("svc:", serviceType);
-      return readRegistrations(await client.smembers(indexKey), indexKey);
-    },
-
-    async listRuntimeRegistrations(runtimeId) {
-      ready();
-      const indexKey = key("rt-regs:", runtimeId);
-      return readRegistrations(await client.smembers(indexKey), indexKey);
-    },
-    async countRegistrations(of) {
-      ready();
-      return client.scard("runtimeId" in of ? key("rt-regs:", of.runtimeId) : key("svc:", of.serviceType));
-    },
+    feed,
+    ...createRedisRuntimes(ctx, dropCredential),
+    ...credentialMethods,
+    ...createRedisEnrolments(client, run, layout, ready, durableWrite),
+    ...createRedisRegistrations(ctx),
 
     subscribe(listener) {
       listeners.add(listener);
@@ -459,47 +372,19 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
         endedListeners.delete(listener);
       };
     },
-    async renewLease(runtimeId, until) {
-      ready();
-      await run(leaseScripts.RENEW_LEASE, [prefix, runtimeId, until]);
-    },
-    async sweepLeases(now) {
-      ready();
-      const ids = await client.zrangebyscore(key("lease"), "-inf", now, "LIMIT", 0, 1000);
-      let ended = 0;
-      for (const id of ids) {
-        const [removed, events] = (await run(leaseScripts.END_LEASE, [prefix, id, now, origin, maxLen])) as [number, unknown[]];
-        await deliverScriptEvents(events);
-        if (removed === 1) ended++;
-      }
-      return ended;
-    },
-    async sweep(now) {
-      ready();
-      await run(scripts.SWEEP_CREDENTIALS, [prefix, now]);
-      // Runtimes are removed by script so the cascade emits `removed` events, exactly once across all hosts.
-      const ids = await client.zrangebyscore(key("rt-exp"), "-inf", now, "LIMIT", 0, 1000);
-      let ended = 0;
-      for (const id of ids) {
-        const [removed, events] = (await run(scripts.REMOVE_RUNTIME, [
-          prefix,
-          id,
-          "expired",
-          origin,
-          maxLen,
-          now,
-        ])) as [number, unknown[]];
-        await deliverScriptEvents(events);
-        if (removed === 1) ended++;
-      }
-      return ended;
+    onCredentialEnded(listener) {
+      credentialListeners.add(listener);
+      return () => {
+        credentialListeners.delete(listener);
+      };
     },
     async ping() {
-      // Ready means able to serve: a round trip of a script on the store's slot (a Cluster that does not
-      // serve it, a Sentinel given as a URL, a replica, a full script cache all answer false), not a PING.
+      // Ready means able to serve: a round trip of a script on every slot the store uses (a Cluster node that
+      // does not serve one, a Sentinel given as a URL, a replica, a full script cache all answer false), not a PING.
       if (client.status !== "ready" || writer.status !== "ready") return false;
       try {
-        return (await run(scripts.READY_PROBE, [prefix])) === 1;
+        const replies = await Promise.all(slotKeys.map((k) => run(scripts.READY_PROBE, [k], [])));
+        return replies.every((r) => r === 1);
       } catch {
         return false;
       }
@@ -513,6 +398,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
     async close() {
       listeners.clear();
       endedListeners.clear();
+      credentialListeners.clear();
       resetListeners.clear();
       await eventReader.stop();
       if (primaryTimer) clearInterval(primaryTimer);

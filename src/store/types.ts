@@ -141,6 +141,14 @@ export interface Store {
   getRegistration(registrationId: string): Promise<RegistrationRecord | undefined>;
   removeRegistration(registrationId: string, cause: RemovalCause): Promise<RegistrationRecord | undefined>;
   listRegistrations(serviceType?: string): Promise<RegistrationRecord[]>;
+  /**
+   * Registrations of one service type in ascending registrationId order (code units): those after
+   * `afterId` (exclusive; undefined: from the first), at most `limit`. Reads only those (plus an
+   * ordered index's log n), never the whole service type: Discover's pages.
+   */
+  pageRegistrations(serviceType: string, afterId: string | undefined, limit: number): Promise<RegistrationRecord[]>;
+  /** Registrations of one service type at ranks [offset, offset + limit) of that same order (a strategy's pick). */
+  registrationsAt(serviceType: string, offset: number, limit: number): Promise<RegistrationRecord[]>;
   /** One runtime's registrations (a few; reads only those). */
   listRuntimeRegistrations(runtimeId: string): Promise<RegistrationRecord[]>;
   /** Registrations of one runtime or of one service type. Cheap (an index's size), for admission limits. */

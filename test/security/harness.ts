@@ -84,6 +84,8 @@ export async function startAttackHost(options: Partial<PluginHostOptions> = {}, 
       auditLog: { destination: (r) => audit.push(r) },
       capabilities: [logCapability],
       secrets: { provider: createEnvSecretProvider({ env: { PB_SECRET_DB__PASSWORD: SECRET_VALUE } }) },
+      // The hand-registered provider sends no heartbeat: without this its lease (10 s) could end mid-test.
+      registrationLeaseMs: 0,
       ...options,
     },
     listenOptions,

@@ -279,6 +279,34 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         expect(await ids("log.v1.Log")).toEqual(["reg-2", "reg-3"]);
       });
 
+      it("pages one service type in registrationId order (code units) after a key, and by rank, following puts, type changes and removals", async () => {
+        await store.putRuntime(runtimeRecord("rt-a"));
+        // Put out of order, with ids whose code-unit order differs from a locale order.
+        for (const id of ["rg_b", "rg_B", "rg_a", "rg_c", "rg_A", "rg__"]) await store.putRegistration(registrationRecord(id, "rt-a"));
+        await store.putRegistration(registrationRecord("rg_0", "rt-a", { serviceType: "log.v1.Log" }));
+        const page = async (after: string | undefined, limit: number) =>
+          (await store.pageRegistrations("kv.v1.Store", after, limit)).map((r) => r.registrationId);
+        expect(await page(undefined, 10)).toEqual(["rg_A", "rg_B", "rg__", "rg_a", "rg_b", "rg_c"]);
+        expect(await page(undefined, 2)).toEqual(["rg_A", "rg_B"]);
+        expect(await page("rg_B", 2)).toEqual(["rg__", "rg_a"]);
+        // The key need not exist any more: the page starts after where it would be.
+        expect(await page("rg_Z", 10)).toEqual(["rg__", "rg_a", "rg_b", "rg_c"]);
+        expect(await page("rg_c", 10)).toEqual([]);
+        expect((await store.registrationsAt("kv.v1.Store", 2, 2)).map((r) => r.registrationId)).toEqual(["rg__", "rg_a"]);
+        expect(await store.registrationsAt("kv.v1.Store", 6, 2)).toEqual([]);
+        expect(await store.pageRegistrations("none.v1.None", undefined, 5)).toEqual([]);
+
+        await store.removeRegistration("rg_a", "unregistered");
+        await store.putRegistration(registrationRecord("rg_b", "rt-a", { serviceType: "log.v1.Log" }));
+        await store.putRegistration(registrationRecord("rg_aa", "rt-a"));
+        expect(await page("rg__", 10)).toEqual(["rg_aa", "rg_c"]);
+        expect((await store.pageRegistrations("log.v1.Log", undefined, 10)).map((r) => r.registrationId)).toEqual(["rg_0", "rg_b"]);
+        expect((await store.pageRegistrations("kv.v1.Store", "rg_c", 1))).toEqual([]);
+        await store.removeRuntime("rt-a", "revoked");
+        expect(await page(undefined, 10)).toEqual([]);
+        expect(await store.registrationsAt("log.v1.Log", 0, 10)).toEqual([]);
+      });
+
       it("hands out copies: mutating a returned record does not change the store", async () => {
         await store.putRuntime(runtimeRecord("rt-a"));
         const input = registrationRecord("reg-1", "rt-a");

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStore } from "../../src/redis.js";
+import { createKeyLayout } from "../../src/store/redis-keys.js";
 import { findRedisServer } from "../helpers/redis.js";
 import { haveRedisCluster, redisCommand, startRedisCluster, until, type RedisCluster } from "../helpers/redis-topologies.js";
 import { credentialRecord, digestOf, runtimeRecord } from "./fixtures.js";
@@ -37,7 +38,8 @@ describe.skipIf(!hasRedis || !haveRedisCluster())("redis store on a Cluster fail
     await s.putCredential(digestOf("t2"), credentialRecord("tok-2", "rt-1", { expiresAt: Date.now() + 600_000 }));
     await s.deleteCredential(digestOf("t1")); // confirmed by the replica
 
-    const primary = await cluster.nodeFor("{failover}:epoch");
+    // The node holding t2's credential (its digest's bucket).
+    const primary = await cluster.nodeFor(createKeyLayout("failover:").credential(digestOf("t2")).cred);
     const replica = await cluster.replicaOf(primary);
     // The replica lags: stopped, and its link cut, so what the primary writes next never reaches it.
     replica.pause();

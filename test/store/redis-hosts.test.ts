@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StoreEvent } from "../../src/store/index.js";
 import { createRedisStore, type RedisStore } from "../../src/redis.js";
-import { taggedPrefix } from "../../src/store/redis.js";
+import { createKeyLayout } from "../../src/store/redis-keys.js";
 import { findRedisServer, startRedis, type RedisServerHandle } from "../helpers/redis.js";
 import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
 
@@ -51,6 +51,31 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
     await sleep(200); // and no duplicate arrives later on either host
     expect(seenA).toHaveLength(1);
     expect(seenB).toHaveLength(1);
+  });
+
+  it("tells every host what a cache must drop: a credential ended (digest, runtime), a runtime ended, per-runtime order kept", async () => {
+    const { a, b, seenB } = await hosts();
+    const endedCredentials: string[] = [];
+    const endedRuntimes: string[] = [];
+    b.onCredentialEnded((digest, runtimeId) => endedCredentials.push(`${digest.slice(0, 6)}:${runtimeId}`));
+    b.onRuntimeEnded((runtimeId, cause) => endedRuntimes.push(`${runtimeId}:${cause}`));
+    await a.putRuntime(runtimeRecord("rt-1"));
+    await a.putCredential(digestOf("grant"), credentialRecord("gr-1", "rt-1", { kind: "grant" }));
+    await a.putCredential(digestOf("old"), credentialRecord("tk-1", "rt-1"));
+    await a.deleteCredential(digestOf("grant")); // a grant revoked
+    expect(await a.rotateCredential("tk-1", digestOf("new"), credentialRecord("tk-2", "rt-1"), Date.now())).toBe(true); // the old token consumed
+    // Different digests, different buckets' streams: no order between them.
+    await eventually(() =>
+      expect([...endedCredentials].sort()).toEqual([`${digestOf("grant").slice(0, 6)}:rt-1`, `${digestOf("old").slice(0, 6)}:rt-1`].sort()),
+    );
+    // A runtime's registrations change in the order they happened, wherever their service's index is.
+    for (let i = 0; i < 5; i++) await a.putRegistration(registrationRecord("reg-1", "rt-1", { serviceType: `s${i}.v1.S` }));
+    await a.removeRuntime("rt-1", "revoked");
+    await eventually(() => expect(endedRuntimes).toEqual(["rt-1:revoked"]));
+    await eventually(() => expect(summary(seenB)).toEqual(["added:reg-1", "updated:reg-1", "updated:reg-1", "updated:reg-1", "updated:reg-1", "removed:reg-1:revoked"]));
+    expect(seenB.map((e) => e.registration.serviceType)).toEqual(["s0.v1.S", "s1.v1.S", "s2.v1.S", "s3.v1.S", "s4.v1.S", "s4.v1.S"]);
+    expect(await b.listRegistrations("s4.v1.S")).toEqual([]);
+    expect(await b.getCredential(digestOf("new"))).toBeUndefined();
   });
 
   it("delivers a removal on B to A with its cause, and health updates across hosts", async () => {
@@ -126,24 +151,25 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
   });
 
   it("lets Redis drop a dead runtime's keys by itself when no host sweeps (expiresAt + grace)", async () => {
-    const { a, b, keyPrefix: given } = await hosts({ expiredGraceMs: 100 });
-    const keyPrefix = taggedPrefix(given); // keys carry the prefix as a Cluster hash tag
+    const { a, b, keyPrefix } = await hosts({ expiredGraceMs: 100 });
+    const keys = createKeyLayout(keyPrefix).runtime("rt-1"); // keys carry a bucket's Cluster hash tag
     await a.putRuntime(runtimeRecord("rt-1", { expiresAt: Date.now() + 100 }));
     await a.putRegistration(registrationRecord("reg-1", "rt-1"));
     await a.putCredential(digestOf("t"), credentialRecord("tok", "rt-1", { expiresAt: Date.now() + 100 }));
-    const ttl = await admin.pttl(`${keyPrefix}reg:reg-1`);
+    const ttl = await admin.pttl(keys.regs);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(200);
 
     // A token refresh extends the registration with the runtime.
     await a.setRuntimeExpiry("rt-1", Date.now() + 300);
-    expect(await admin.pttl(`${keyPrefix}reg:reg-1`)).toBeGreaterThan(250);
+    expect(await admin.pttl(keys.regs)).toBeGreaterThan(250);
 
     await sleep(500);
     expect(await b.listRegistrations()).toEqual([]);
     expect(await b.listRegistrations("kv.v1.Store")).toEqual([]);
-    expect(await admin.keys(`${keyPrefix}*`)).toEqual(expect.not.arrayContaining([`${keyPrefix}reg:reg-1`]));
-    expect(await admin.smembers(`${keyPrefix}regs`)).toEqual([]); // lazily tidied index
+    expect(await admin.exists(keys.rt, keys.regs, keys.regx)).toBe(0);
+    expect(await admin.smembers(keys.regRts)).toEqual([]); // lazily tidied index
+    expect(await admin.hlen(createKeyLayout(keyPrefix).service("kv.v1.Store"))).toBe(0); // lazily tidied index
   });
 
   it("resumes the event stream after a dropped connection without loss or duplicates", async () => {

@@ -191,7 +191,7 @@ export type DiscoverResponse = Message<"plugboard.v1.DiscoverResponse"> & {
   providers: Registration[];
 
   /**
-   * The one the strategy picked among all matching providers; set on the first page only.
+   * The one the strategy picked (see docs/protocol.md: by rank, without reading every provider); set on the first page only.
    *
    * @generated from field: plugboard.v1.Registration selected = 2;
    */

@@ -16,7 +16,8 @@ import { addHeaders, grpcMetadata, grpcResponseEncoding, toFetchHeaders, toGrpcR
 import { UnaryCollector } from "./unary-collector.js";
 import { EnvelopeReader, type JsonCodec } from "./json-codec.js";
 import { releaseRequest } from "../release-request.js";
-import { EnvelopeGate } from "../response-limit.js";
+import { EnvelopeGate, holdBytesFor } from "../response-limit.js";
+import { replayBudgetFor, unprocessed, type RetryTarget } from "../safe-retry.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const textEncoder = new TextEncoder();
@@ -40,27 +41,36 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   let failure: ConnectError | undefined;
   let finished = false; // the caller's response is complete
 
+  /** This call's in-flight count (of `call.runtimeId`) is still held. */
+  let counted = true;
   const finish = () => {
     if (done) return;
     done = true;
     if (timer !== undefined) clearTimeout(timer);
-    releaseInFlight(call);
+    if (counted) releaseInFlight(call);
+    counted = false;
     call.onSettled?.();
     onEnd?.(endCode);
   };
 
-  let upstream: http2.ClientHttp2Stream;
-  try {
-    const headers = upstreamRequestHeaders(call.headers, call.target, call.path, true, call.callerHeader === undefined ? undefined : HEADER_CALLER, call.callerHeader);
-    toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs);
-    if (json) {
-      // The router re-encodes every message: binary, uncompressed both ways.
-      delete headers["grpc-encoding"];
-      delete headers["grpc-accept-encoding"];
+  /** A gRPC stream to the call's provider; undefined (its session discarded) when its session cannot take one. */
+  const open = (): http2.ClientHttp2Stream | undefined => {
+    try {
+      const headers = upstreamRequestHeaders(call.headers, call.target, call.path, true, call.callerHeader === undefined ? undefined : HEADER_CALLER, call.callerHeader);
+      toGrpcRequestHeaders(headers, protocol, call.headers, call.path, call.timeoutMs);
+      if (json) {
+        // The router re-encodes every message: binary, uncompressed both ways.
+        delete headers["grpc-encoding"];
+        delete headers["grpc-accept-encoding"];
+      }
+      return pool.session(call.target).request(headers, { endStream: false });
+    } catch {
+      pool.discard(call.target);
+      return undefined;
     }
-    upstream = pool.session(call.target).request(headers, { endStream: false });
-  } catch {
-    pool.discard(call.target);
+  };
+  let upstream = open() as http2.ClientHttp2Stream;
+  if (upstream === undefined) {
     writeErrorResponse(caller, protocol, callerContentType, new ConnectError("provider unavailable", Code.Unavailable));
     releaseRequest(caller, true);
     endCode = "unavailable";
@@ -71,6 +81,40 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   const fail = (err: ConnectError) => {
     if (failure === undefined) failure = err;
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+  };
+
+  /*
+   * One safe retry (src/router/safe-retry.ts): what was sent to the provider is kept (by reference)
+   * until it answers, within a budget; `keeping` false: no retry. JSON calls are not retried.
+   */
+  let keeping = call.retarget !== undefined && json === undefined;
+  let keptFirst: Uint8Array | undefined;
+  let keptMore: Uint8Array[] | undefined;
+  let keptBytes = 0;
+  const replayBudget = keeping ? replayBudgetFor(call.maxMessageBytes) : 0;
+  /** Between providers: what the caller sends is only kept. */
+  let switching = false;
+  let requestEnded = false;
+  let upstreamError: string | undefined;
+  const stopKeeping = () => {
+    keeping = false;
+    keptFirst = keptMore = undefined;
+  };
+  /** Sends request bytes to the provider (kept for a retry); false when it wants no more for now. */
+  const send = (bytes: Uint8Array): boolean => {
+    if (keeping) {
+      keptBytes += bytes.length;
+      if (keptBytes > replayBudget) stopKeeping();
+      else if (keptFirst === undefined) keptFirst = bytes;
+      else (keptMore ??= []).push(bytes);
+    }
+    if (switching || upstream.closed || upstream.destroyed) return true;
+    return upstream.write(bytes);
+  };
+  const sendEnd = (bytes?: Uint8Array) => {
+    if (bytes !== undefined) send(bytes);
+    requestEnded = true;
+    if (!switching && !upstream.destroyed) upstream.end();
   };
 
   /** Runs a JSON translation; its ConnectError fails the call (undefined then). */
@@ -94,7 +138,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
       else {
         const getCompressed = /[?&]compression=(?!identity)[^&]+/.test(call.path);
         const first = json ? translated(() => json.request(message, getCompressed)) : message;
-        if (first !== undefined) upstream.end(encodeEnvelope(getCompressed && !json ? 1 : 0, first));
+        if (first !== undefined) sendEnd(encodeEnvelope(getCompressed && !json ? 1 : 0, first));
       }
       caller.resume();
     } else {
@@ -106,10 +150,10 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
         body.push(chunk);
       });
       caller.on("end", () => {
-        if (failure !== undefined || upstream.destroyed) return;
+        if (failure !== undefined || (!switching && upstream.destroyed)) return;
         const whole = Buffer.concat(body);
         const first = json ? translated(() => json.request(whole, compressed)) : whole;
-        if (first !== undefined) upstream.end(encodeEnvelope(compressed && !json ? 1 : 0, first));
+        if (first !== undefined) sendEnd(encodeEnvelope(compressed && !json ? 1 : 0, first));
       });
     }
   } else {
@@ -125,7 +169,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
         for (const m of messages) {
           const bin = translated(() => json!.request(m.payload, (m.flags & 1) !== 0));
           if (bin === undefined) return;
-          if (!upstream.write(encodeEnvelope(0, bin))) caller.pause();
+          if (!send(encodeEnvelope(0, bin))) caller.pause();
         }
         return;
       }
@@ -133,14 +177,9 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
         caller.pause();
         return fail(tooLarge());
       }
-      if (!upstream.write(chunk)) caller.pause();
+      if (!send(chunk)) caller.pause();
     });
-    upstream.on("drain", () => {
-      if (failure === undefined) caller.resume();
-    });
-    caller.on("end", () => {
-      if (!upstream.destroyed) upstream.end();
-    });
+    caller.on("end", () => sendEnd());
   }
 
   // ---- response direction
@@ -148,8 +187,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   const responseLimit = call.maxResponseMessageBytes;
   const collector = unary ? new UnaryCollector(responseLimit) : undefined;
   const scanner = unary ? undefined : new EnvelopeScanner(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit);
-  // Holds back a partial envelope prefix so an oversize message is never started: the caller's stream stays at a boundary.
-  const gate = scanner && !json ? new EnvelopeGate(scanner) : undefined;
+  // Passes whole messages only (an oversize one never starts): a provider dying mid-message leaves the caller at a boundary.
+  const gate = scanner && !json ? new EnvelopeGate(scanner, holdBytesFor(responseLimit)) : undefined;
   // JSON callers get whole re-encoded messages: what they received always ends at a boundary.
   const responseReader = json && !unary ? new EnvelopeReader(responseLimit === Infinity ? Number.MAX_SAFE_INTEGER : responseLimit) : undefined;
   const encoder = text ? new Base64Encoder() : undefined;
@@ -241,50 +280,67 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     caller.end(encoder ? encoder.push(frame) + encoder.end() : frame);
   };
 
-  upstream.on("response", (headers, flags) => {
-    if (caller.destroyed || caller.closed) return;
-    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
-      // Trailers-only: status and metadata in the one HEADERS frame.
-      complete(headers);
-      return;
-    }
-    if (headers[":status"] !== 200) {
-      fail(new ConnectError(`provider answered HTTP ${headers[":status"]}`, Code.Unavailable));
-      return;
-    }
-    responseHeaders = headers;
-    if (!unary) respondStreaming(headers);
-  });
-  upstream.on("data", (chunk: Buffer) => {
-    if (failure !== undefined) return;
-    if (collector) {
-      if (!collector.push(chunk)) fail(responseTooLarge());
-      return;
-    }
-    if (responseReader) {
-      const messages = responseReader.push(chunk);
-      if (messages === false) return fail(responseTooLarge());
-      for (const m of messages) {
-        const out = translated(() => json!.response(m.payload, (m.flags & 1) !== 0));
-        if (out === undefined) return;
-        toCaller(Buffer.from(encodeEnvelope(0, out)));
-      }
-      return;
-    }
-    if (!gate!.push(chunk, toCaller)) fail(responseTooLarge());
-  });
-  caller.on("drain", () => upstream.resume());
   // Trailers can arrive while data is still buffered (the caller applying backpressure): answer only at the end.
   let upstreamTrailers: IncomingHttpHeaders | undefined;
-  upstream.on("trailers", (trailers) => {
-    upstreamTrailers = trailers;
-  });
-  upstream.on("end", () => {
-    if (upstreamTrailers !== undefined && !finished) complete(upstreamTrailers);
-  });
-  upstream.on("error", () => {});
-  upstream.on("close", () => {
+  // ---- provider stream listeners (a retry attaches them anew)
+  const attach = (upstream: http2.ClientHttp2Stream) => {
+    upstream.on("drain", () => {
+      if (failure === undefined) caller.resume();
+    });
+    upstream.on("response", (headers, flags) => {
+      // The provider accepted the stream: no retry from here on.
+      if (keeping) stopKeeping();
+      if (caller.destroyed || caller.closed) return;
+      if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+        // Trailers-only: status and metadata in the one HEADERS frame.
+        complete(headers);
+        return;
+      }
+      if (headers[":status"] !== 200) {
+        fail(new ConnectError(`provider answered HTTP ${headers[":status"]}`, Code.Unavailable));
+        return;
+      }
+      responseHeaders = headers;
+      if (!unary) respondStreaming(headers);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (failure !== undefined) return;
+      if (collector) {
+        if (!collector.push(chunk)) fail(responseTooLarge());
+        return;
+      }
+      if (responseReader) {
+        const messages = responseReader.push(chunk);
+        if (messages === false) return fail(responseTooLarge());
+        for (const m of messages) {
+          const out = translated(() => json!.response(m.payload, (m.flags & 1) !== 0));
+          if (out === undefined) return;
+          toCaller(Buffer.from(encodeEnvelope(0, out)));
+        }
+        return;
+      }
+      if (!gate!.push(chunk, toCaller)) fail(responseTooLarge());
+    });
+    upstream.on("trailers", (trailers) => {
+      upstreamTrailers = trailers;
+    });
+    upstream.on("end", () => {
+      if (upstreamTrailers !== undefined && !finished) complete(upstreamTrailers);
+    });
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      upstreamError = e.code;
+    });
+    upstream.on("close", upstreamClosed);
+  };
+  attach(upstream);
+  caller.on("drain", () => upstream.resume());
+
+  function upstreamClosed(): void {
     if (finished && failure === undefined) {
+      if (call.outliers !== undefined) {
+        if (endCode === "unavailable") call.outliers.failure(call.runtimeId ?? "", false);
+        else call.outliers.success(call.runtimeId ?? "");
+      }
       // Answered while the caller may still be sending: let the rest drain.
       releaseRequest(caller, false);
       finish();
@@ -295,12 +351,62 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
       finish();
       return;
     }
+    // The provider's stream or connection broke without an answer: a hard failure.
+    if (failure === undefined && !finished) call.outliers?.failure(call.runtimeId ?? "", true);
+    // Nothing of it was processed: once, another provider.
+    if (keeping && responseHeaders === undefined && failure === undefined && !finished && unprocessed(upstream.rstCode, upstreamError)) {
+      void retryElsewhere();
+      return;
+    }
+    failCaller();
+  }
+
+  /** The one safe retry: the call, with what was sent so far, goes to the provider the router picks now. */
+  async function retryElsewhere(): Promise<void> {
+    const retarget = call.retarget!;
+    switching = true;
+    upstream.removeAllListeners();
+    upstream.on("error", () => {});
+    if (upstreamError !== undefined) pool.discard(call.target);
+    if (counted) releaseInFlight(call);
+    counted = false;
+    let next: RetryTarget | undefined;
+    try {
+      next = await retarget();
+    } catch {
+      next = undefined;
+    }
+    if (done) return;
+    const kept = keptFirst;
+    const more = keptMore;
+    const replayable = keeping;
+    stopKeeping();
+    switching = false;
+    if (next === undefined || failure !== undefined || !replayable) return failCaller();
+    call.target = next.target;
+    call.runtimeId = next.runtimeId;
+    call.callerHeader = next.callerHeader;
+    call.inFlight?.increment(next.runtimeId);
+    counted = true;
+    const retried = open();
+    if (retried === undefined) return failCaller();
+    upstream = retried;
+    upstreamError = undefined;
+    attach(retried);
+    if (kept !== undefined) retried.write(kept);
+    if (more !== undefined) for (let i = 0; i < more.length; i++) retried.write(more[i]!);
+    if (requestEnded) retried.end();
+    caller.resume();
+  }
+
+  /** The call failed for good: the caller gets the error in its protocol. */
+  function failCaller(): void {
     const err = failure ?? new ConnectError("provider unavailable", Code.Unavailable);
     endCode = codeToString(err.code);
     if (!caller.headersSent) {
       writeErrorResponse(caller, protocol, callerContentType, err);
       releaseRequest(caller, true);
-    } else if (!finished && (responseReader !== undefined || scanner?.atBoundary) && !caller.writableEnded) {
+    } else if (!finished && (responseReader !== undefined || gate?.atBoundary) && !caller.writableEnded) {
       if (encoder) {
         const rest = encoder.end();
         if (rest) caller.write(rest);
@@ -311,7 +417,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
       caller.close(NGHTTP2_REFUSED_STREAM);
     }
     finish();
-  });
+  }
 
   caller.on("close", () => {
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);

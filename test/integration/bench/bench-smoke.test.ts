@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { run } from "../../helpers/processes.js";
 
-describe("npm run bench (--quick)", () => {
+describe("bench/connect-clients.ts (--quick)", () => {
   it("runs direct, bare-proxy, router and router-bridged variants in child processes and prints the ratio lines", async () => {
-    const { code, stdout, stderr } = await run("bench/run.ts", ["--quick"]);
+    const { code, stdout, stderr } = await run("bench/connect-clients.ts", ["--quick"]);
     expect(code, stderr).toBe(0);
     for (const workload of ["unary-c1", "unary-c32", "stream"]) {
       for (const variant of ["direct", "bare-proxy", "router", "router-bridged"]) {

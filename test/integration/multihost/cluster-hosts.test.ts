@@ -15,7 +15,7 @@ import type { Plugin } from "../../../src/sdk/index.js";
 import { COOKIE } from "../../helpers/host.js";
 import { findRedisServer } from "../../helpers/redis.js";
 import { makeTempDir } from "../../helpers/temp-dirs.js";
-import { haveRedisCluster, startRedisCluster, type RedisCluster } from "../../helpers/redis-topologies.js";
+import { haveRedisCluster, redisCommand, startRedisCluster, type RedisCluster } from "../../helpers/redis-topologies.js";
 import { bearer } from "../../helpers/transports.js";
 import { kvProvider } from "../sdk/harness.js";
 import { spawnCliHost, type HostProcess } from "./harness.js";
@@ -29,6 +29,18 @@ const codeOf = (p: Promise<unknown>): Promise<Code | "ok"> =>
     () => "ok" as const,
     (e: unknown) => ConnectError.from(e).code,
   );
+
+/** The keys on one node that match `pattern` (SCAN: that node only). */
+async function keysOn(port: number, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = (await redisCommand(port, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)) as [string, string[]];
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+  return found;
+}
 
 /** GET over its own HTTP/2 session → the status. */
 async function statusOf(url: string, path: string): Promise<number> {
@@ -67,7 +79,8 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
     );
     const source = { cluster: cluster.addresses };
     hosts = await Promise.all(["cluster-a", "cluster-b"].map((name) => spawnCliHost(name, config, {}, source)));
-    provider = kvProvider(hosts[0]!.url, {}, { enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
+    // Heartbeats on: the file outlasts a registration lease (10 s), and the outage test pauses a primary.
+    provider = kvProvider(hosts[0]!.url, {}, { heartbeatMs: 1_000, enrolmentToken: await hosts[0]!.enrol("kv-provider", 5) });
     await provider.start();
   }, 90_000);
 
@@ -133,6 +146,49 @@ describe.skipIf(!haveRedis || !haveRedisCluster())("plugboard host ×2 on a thre
       `is a Redis Cluster node: write store: { redis: { cluster: ["${cluster.addresses[0]}", …] } }`,
     );
   }, 30_000);
+
+  it("spreads one deployment's keys over all three primaries; a watcher hears registrations from every bucket", async () => {
+    const [a, b] = hosts as [HostProcess, HostProcess];
+    const services = Array.from({ length: 8 }, (_, i) => `spread${i}.v1.Echo`);
+    const watcher = await b.handshakeAs({ pluginName: "spread-watcher" });
+    const controller = new AbortController();
+    const stream = b.registry.watch({ serviceTypes: services }, { ...bearer(watcher.token), signal: controller.signal });
+    const events = stream[Symbol.asyncIterator]();
+    const next = async () => (await events.next()).value as WatchResponse;
+    try {
+      expect((await next()).type).toBe(WatchEventType.SNAPSHOT);
+      const registered: string[] = [];
+      for (const [i, type] of services.entries()) {
+        const host = i % 2 === 0 ? a : b;
+        const p = await host.handshakeAs({ pluginName: `spread-${i}`, baseUrl: `http://127.0.0.1:${7100 + i}`, provides: [{ type, version: "1.0.0" }] });
+        registered.push((await host.registry.register({ serviceType: type }, bearer(p.token))).registration!.registrationId);
+      }
+      const heard: string[] = [];
+      while (heard.length < registered.length) {
+        const event = await next();
+        if (event.type === WatchEventType.ADDED) heard.push(...event.registrations.map((r) => r.registrationId));
+      }
+      expect(heard.sort()).toEqual([...registered].sort());
+    } finally {
+      controller.abort();
+    }
+
+    const primaries = [];
+    for (const node of cluster.nodes) {
+      if (((await redisCommand(node.port, "ROLE")) as string[])[0] === "master") primaries.push(node);
+    }
+    expect(primaries).toHaveLength(3);
+    // Bucket keys are `{plugboard:i.n}:…` (16 buckets over the slot range); only the deployment-wide
+    // `{plugboard}:epoch` and `{plugboard}:layout` share one slot.
+    const perPrimary = await Promise.all(primaries.map((n) => keysOn(n.port, "{plugboard:*")));
+    for (const keys of perPrimary) expect(keys.length).toBeGreaterThan(0);
+    const runtimesPerPrimary = perPrimary.map((keys) => keys.filter((k) => /\}:rt:/.test(k)).length);
+    expect(runtimesPerPrimary.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    const all = perPrimary.flat();
+    for (const type of services) expect(all.some((k) => k.endsWith(`}:svc:${type}`))).toBe(true);
+    const caller = await b.handshakeAs({ pluginName: "spread-caller", requires: services.map((type) => ({ type, versionRange: "*" })) });
+    for (const type of services) expect((await a.registry.discover({ serviceType: type }, bearer(caller.token))).providers).toHaveLength(1);
+  }, 60_000);
 
   it("/readyz is 503 while the node serving the deployment's slot cannot serve, 200 again after", async () => {
     const [a, b] = hosts as [HostProcess, HostProcess];

@@ -94,21 +94,21 @@ describe.skipIf(!haveRedis)("two host processes sharing one Redis", () => {
     }
   });
 
-  it("a token issued by A is accepted by B; revoked on B it is refused on A at once (bound 0)", async () => {
+  it("a token issued by A is accepted by B; revoked on B it is refused on A once the stream entry arrives (docs/redis-store.md)", async () => {
     const trials = 20;
-    const gapsMs: number[] = [];
+    let refusedAtOnce = 0;
     for (let i = 0; i < trials; i++) {
       const rt = await a.handshakeAs(consumerDecl(`revokee-${i}`));
+      // A has the token in its read cache: it authenticated it just now.
+      expect(await codeOf(a.registry.discover({ serviceType: KV }, bearer(rt.token)))).toBe("ok");
       expect(await codeOf(b.registry.discover({ serviceType: KV }, bearer(rt.token)))).toBe("ok");
       await b.handshake.revoke({ reason: "test" }, bearer(rt.token));
-      const revokedAt = performance.now();
-      // The very first call after the revoke answered, on the other host, is refused: no window.
-      expect(await codeOf(a.registry.discover({ serviceType: KV }, bearer(rt.token)))).toBe(Code.Unauthenticated);
-      gapsMs.push(performance.now() - revokedAt);
+      if ((await codeOf(a.registry.discover({ serviceType: KV }, bearer(rt.token)))) === Code.Unauthenticated) refusedAtOnce++;
+      // Within the bound (the event's delivery; at most feedSilenceMs on a silently hung link), and for good.
+      await expect.poll(() => codeOf(a.registry.discover({ serviceType: KV }, bearer(rt.token))), { timeout: 10_000, interval: 50 }).toBe(Code.Unauthenticated);
       expect(await codeOf(a.kv.get({ key: "k" }, bearer(rt.token)))).toBe(Code.Unauthenticated);
     }
-    gapsMs.sort((x, y) => x - y);
-    console.info(`revocation: ${trials}/${trials} first calls on A after revoke on B refused; call latency p50 ${gapsMs[trials >> 1]!.toFixed(1)} ms`);
+    console.info(`revocation: ${refusedAtOnce}/${trials} first calls on A right after the revoke on B answered were already refused`);
   });
 
   it("a provider revoked on B stops getting calls routed by A within the provider-list cache bound (1 s)", async () => {

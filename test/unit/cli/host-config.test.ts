@@ -66,6 +66,17 @@ describe("host config", () => {
     expect(
       parseHostConfig({ ...base, store: { redis: cluster, reconnectMaxDelayMs: 100, durableWrites: { replicas: 2, timeoutMs: 250 } } }, "/").store,
     ).toEqual({ kind: "redis", source: cluster, reconnectMaxDelayMs: 100, durableWrites: { replicas: 2, timeoutMs: 250 } });
+    expect(parseHostConfig({ ...base, store: { redis: cluster, readCache: false, feedSilenceMs: 500 } }, "/").store).toEqual({
+      kind: "redis",
+      source: cluster,
+      readCache: false,
+      feedSilenceMs: 500,
+    });
+    expect(parseHostConfig({ ...base, store: { redis: cluster, readCache: { maxEntries: 100, maxAgeMs: 2000 } } }, "/").store).toEqual({
+      kind: "redis",
+      source: cluster,
+      readCache: { maxEntries: 100, maxAgeMs: 2000 },
+    });
   });
 
   it("reads name-proof settings: unproven names off by default, reserved names, SPIFFE layout, JWT name claim", () => {
@@ -108,6 +119,8 @@ describe("host config", () => {
     [{ ...base, store: { redis: { cluster: ["h:1"], name: "x" } } }, "config store.redis: name is not an option with cluster"],
     [{ ...base, store: { redis: { url: "h:1" } } }, "config store.redis: url must be a redis:// or rediss:// URL"],
     [{ ...base, store: { redis: { url: "redis://h" }, durableWrites: { replicas: -1 } } }, "config store.durableWrites.replicas"],
+    [{ ...base, store: { redis: { url: "redis://h" }, readCache: { maxEntries: 0 } } }, "config store.readCache.maxEntries"],
+    [{ ...base, store: { redis: { url: "redis://h" }, feedSilenceMs: 0 } }, "config store.feedSilenceMs"],
   ])("names the field: %j", (raw, message) => {
     expect(problem(raw)).toContain(message);
   });

@@ -95,3 +95,15 @@ describe("createInFlightCounter", () => {
     expect(c.count("rt_a")).toBe(0);
   });
 });
+
+describe("createInFlightCounter: the safe retry", () => {
+  it("a call moved to another provider is counted there, and no longer at the first", () => {
+    const c = createInFlightCounter();
+    c.onCallStart({ runtimeId: "a" });
+    c.onCallRetried({ from: "a", to: "b" });
+    expect(c.count("a")).toBe(0);
+    expect(c.count("b")).toBe(1);
+    c.onCallEnd({ runtimeId: "b" });
+    expect(c.count("b")).toBe(0);
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Scale curve 3: one Register seen by `watchers` Watch streams, held by a separate process
+ * (bench/watchers.ts; 16 streams per watching runtime, the default per-caller limit). Per round: a
+ * provider registers, and the time from Register returning (and from it being sent) to the last
+ * watcher's ADDED event is taken (wall clock, shared by the processes); then it unregisters and
+ * every watcher's REMOVED is awaited. Medians over rounds.
+ */
+import { KVService } from "../gen/kv/v1/kv_pb.js";
+import { startChild } from "./children.js";
+import { median } from "./load.js";
+import { bearer, handshake, hostRpc, mintTokens } from "./host-rpc.js";
+import { onCleanup } from "./processes.js";
+import { epochMs, WATCHERS_PER_RUNTIME } from "./watchers.js";
+
+export interface WatchFanout {
+  watchers: number;
+  /** Register returned → last watcher's event, ms (negative: every watcher had it first). */
+  lastAfterReturnMs: number;
+  /** Register sent → last watcher's event, ms. */
+  lastAfterSendMs: number;
+}
+
+export async function measureWatchFanout(opts: { watchers: number; rounds: number }): Promise<WatchFanout> {
+  const host = await startChild<{ url: string }>("./router-host.ts", ["--scale"], [], 1);
+  onCleanup(host.stop);
+  const runtimes = Math.ceil(opts.watchers / WATCHERS_PER_RUNTIME);
+  const tokens = await mintTokens(host.ask, "watcher-", runtimes);
+  const [providerToken] = await mintTokens(host.ask, "fanout-provider-", 1);
+  const rpc = hostRpc(host.info.url);
+  onCleanup(rpc.close);
+  const runtimeTokens: string[] = [];
+  for (let r = 0; r < runtimes; r++) runtimeTokens.push(await handshake(rpc, `watcher-${r}`, tokens[r]!, "consumer"));
+  const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(opts.watchers), ...runtimeTokens], [], 0);
+  onCleanup(watchers.stop);
+  const token = await handshake(rpc, "fanout-provider-0", providerToken!, { baseUrl: "http://127.0.0.1:29999" });
+  const afterReturn: number[] = [];
+  const afterSend: number[] = [];
+  for (let round = 0; round < opts.rounds; round++) {
+    await watchers.ask("ADDED");
+    const last = watchers.next();
+    const sent = epochMs();
+    const { registration } = await rpc.registry.register({ serviceType: KVService.typeName }, bearer(token));
+    const returned = epochMs();
+    const lastAt = (JSON.parse(await withTimeout(last, "every watcher's ADDED")) as { lastAt: number }).lastAt;
+    afterReturn.push(lastAt - returned);
+    afterSend.push(lastAt - sent);
+    await watchers.ask("REMOVED");
+    const removed = watchers.next();
+    await rpc.registry.unregister({ registrationId: registration!.registrationId }, bearer(token));
+    await withTimeout(removed, "every watcher's REMOVED");
+  }
+  return { watchers: opts.watchers, lastAfterReturnMs: median(afterReturn), lastAfterSendMs: median(afterSend) };
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not come within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

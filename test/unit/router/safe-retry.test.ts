@@ -1,0 +1,24 @@
+import http2 from "node:http2";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_LIMITS } from "../../../src/protocol/constants.js";
+import { replayBudgetFor, unprocessed } from "../../../src/router/safe-retry.js";
+
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+
+describe("what the safe retry counts as not processed", () => {
+  it("a refused stream (RST_STREAM or GOAWAY below it); nothing else", () => {
+    expect(unprocessed(NGHTTP2_REFUSED_STREAM, "ERR_HTTP2_STREAM_ERROR")).toBe(true);
+    // A reset connection says some bytes went unread — on a shared session maybe another call's.
+    expect(unprocessed(NGHTTP2_INTERNAL_ERROR, "ECONNRESET")).toBe(false);
+    expect(unprocessed(NGHTTP2_INTERNAL_ERROR, "EPIPE")).toBe(false);
+    // A connection closed cleanly (FIN) under the stream: the provider may have read it and died working on it.
+    expect(unprocessed(NGHTTP2_CANCEL, undefined)).toBe(false);
+    expect(unprocessed(NGHTTP2_INTERNAL_ERROR, "ERR_HTTP2_SESSION_ERROR")).toBe(false);
+    expect(unprocessed(NGHTTP2_NO_ERROR, undefined)).toBe(false);
+  });
+
+  it("keeps at most the first message's worth of request bytes", () => {
+    expect(replayBudgetFor(1024)).toBe(1029);
+    expect(replayBudgetFor(Infinity)).toBe(DEFAULT_LIMITS.maxMessageBytes + 5);
+  });
+});
