@@ -8,7 +8,7 @@ import { startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer, createTransports } from "../helpers/transports.js";
 import { connectRaw } from "./raw-h2.js";
 
-/** The in-memory store, counting the store subscriptions alive (one per watch stream the host serves). */
+/** The in-memory store, counting the store subscriptions alive. */
 function countingStore(): { store: Store; live: () => number } {
   const base = createMemoryStore();
   let live = 0;
@@ -88,21 +88,21 @@ describe("watch floods", () => {
       );
     };
     try {
-      const baseline = counted.live();
-      // Four watches are held open (each has sent its first snapshot message), each with one subscription.
+      // Four watches are held open (each has sent its first snapshot message).
       expect(await Promise.all([open(), open(), open(), open()])).toEqual(["ok", "ok", "ok", "ok"]);
-      expect(counted.live()).toBe(baseline + 4);
+      const held = counted.live();
+      expect(held).toBeGreaterThan(0);
       expect(await open()).toBe(Code.ResourceExhausted);
 
       for (let round = 0; round < 10; round++) {
         const codes = await Promise.all(Array.from({ length: 50 }, open));
         expect(codes.every((c) => c === Code.ResourceExhausted)).toBe(true);
       }
-      // Refused watchers hold nothing: no store subscription, and no slot of the caller's cap.
-      expect(counted.live()).toBe(baseline + 4);
+      // Refused watchers hold nothing: no store subscription, and no slot of the caller's cap (freeing one
+      // held watch lets exactly one more in).
+      expect(counted.live()).toBe(held);
       aborts[0]!.abort();
-      await vi.waitFor(() => expect(counted.live()).toBe(baseline + 3), { timeout: 10_000, interval: 20 });
-      expect(await open()).toBe("ok");
+      await vi.waitFor(async () => expect(await open()).toBe("ok"), { timeout: 10_000, interval: 50 });
       expect(await open()).toBe(Code.ResourceExhausted);
 
       // Another runtime is not starved by the flooder's cap.
