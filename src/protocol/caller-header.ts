@@ -34,6 +34,8 @@ export interface VerifyCallerHeaderOptions {
 const VERSION = "v1";
 /** Longest header value accepted before any parsing, against memory abuse. */
 const MAX_HEADER_CHARS = 4096;
+/** An HMAC-SHA256 in unpadded base64url: 43 characters of its alphabet. */
+const MAC_TEXT = /^[A-Za-z0-9_-]{43}$/;
 
 function mac(key: Buffer, signedPart: string, path: string): Buffer {
   return createHmac("sha256", key).update(signedPart).update(".").update(path).digest();
@@ -74,8 +76,12 @@ export function verifyCallerHeader(
   const now = opts.now ?? Date.now();
   if (now - issuedAtMs > (opts.maxAgeMs ?? 60_000)) return undefined;
   if (issuedAtMs - now > (opts.maxFutureSkewMs ?? 5_000)) return undefined;
-  // Compare the canonical text: Node's base64url decoder skips invalid characters, so decoding the given MAC would be lenient.
-  const given = Buffer.from(value.slice(lastDot + 1), "latin1");
+  // Compare the canonical text: Node's base64url decoder skips invalid characters, so decoding the given MAC
+  // would be lenient; and only base64url characters are let through, since latin1 keeps just the low byte
+  // of a character (U+0141 would read as "A").
+  const givenText = value.slice(lastDot + 1);
+  if (!MAC_TEXT.test(givenText)) return undefined;
+  const given = Buffer.from(givenText, "latin1");
   const expected = Buffer.from(mac(key, signedPart, path).toString("base64url"), "latin1");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   let body: unknown;

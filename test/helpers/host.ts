@@ -58,7 +58,15 @@ export async function startTestHost(
   clientTls?: { ca?: string; cert?: string; key?: string },
 ): Promise<TestHost> {
   // The audit log is kept (its code path runs) but written nowhere, so test output stays readable.
-  const host = createPluginHost({ magicCookie: COOKIE, logger: silentLogger(), auditLog: { destination: () => undefined }, ...options });
+  // Leases off unless a test asks for them: registrations made by hand here send no heartbeats, and a slow
+  // run (a loaded machine, mutation testing) outlasting the 10 s default would see them lapse mid-test.
+  const host = createPluginHost({
+    magicCookie: COOKIE,
+    logger: silentLogger(),
+    auditLog: { destination: () => undefined },
+    registrationLeaseMs: 0,
+    ...options,
+  });
   const server = await host.listen(listenOptions);
   const transports = createTransports(server.url, clientTls);
   const cache = new Map<ProtocolName, ReturnType<TestHost["clients"]>>();

@@ -30,6 +30,11 @@ export interface RawSession {
   resets: Map<number, number>;
   goaway?: { lastStreamId: number; code: number };
   closed: boolean;
+  /**
+   * Resolves once `condition` holds, re-checked on every frame the server sends and on close;
+   * rejects after `timeoutMs` (a generous bound, not a measurement) naming `what`.
+   */
+  until(condition: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Opens a stream with request headers and leaves it open (no END_STREAM). */
   open(streamId: number, path: string, authorization?: string): void;
   destroy(): void;
@@ -38,10 +43,30 @@ export interface RawSession {
 export function connectRaw(port: number): Promise<RawSession> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
+    const waiters = new Set<() => void>();
+    const changed = () => {
+      for (const check of [...waiters]) check();
+    };
     const session: RawSession = {
       settings: new Map(),
       resets: new Map(),
       closed: false,
+      until(condition, what, timeoutMs = 20_000) {
+        return new Promise<void>((done, fail) => {
+          const timer = setTimeout(() => {
+            waiters.delete(check);
+            fail(new Error(`raw HTTP/2 session: ${what} did not happen within ${timeoutMs} ms`));
+          }, timeoutMs);
+          const check = () => {
+            if (!condition()) return;
+            clearTimeout(timer);
+            waiters.delete(check);
+            done();
+          };
+          waiters.add(check);
+          check();
+        });
+      },
       open(streamId, path, authorization) {
         const block = Buffer.concat([
           Buffer.from([0x83, 0x86]), // :method POST, :scheme http (static table)
@@ -57,7 +82,10 @@ export function connectRaw(port: number): Promise<RawSession> {
     let buffered = Buffer.alloc(0);
     let ready = false;
     socket.on("error", reject);
-    socket.on("close", () => (session.closed = true));
+    socket.on("close", () => {
+      session.closed = true;
+      changed();
+    });
     socket.on("data", (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       while (buffered.length >= 9) {
@@ -78,6 +106,7 @@ export function connectRaw(port: number): Promise<RawSession> {
         } else if (type === FRAME.RST_STREAM) session.resets.set(streamId, payload.readUInt32BE(0));
         else if (type === FRAME.GOAWAY) session.goaway = { lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) };
       }
+      changed();
     });
     socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
   });

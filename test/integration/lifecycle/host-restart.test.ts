@@ -12,7 +12,7 @@ import { COOKIE, startTestHost } from "../../helpers/host.js";
 import { exitOf, killGroup, spawnGroup } from "../../helpers/processes.js";
 import { findRedisServer, startRedis } from "../../helpers/redis.js";
 import { kvConsumer } from "../sdk/harness.js";
-import { HAND_RUN, callUntil, sleep, startProvider } from "./lease-harness.js";
+import { HAND_RUN, startProvider, throughRecovery } from "./lease-harness.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const HOST = fileURLToPath(new URL("../../fixtures/lifecycle/redis-host.ts", import.meta.url));
@@ -31,11 +31,14 @@ function spawnHost(redisUrl: string, keyPrefix: string) {
   });
   closers.push(() => killGroup(child));
   const lines = createInterface({ input: child.stdout! });
-  const line = (accept: (l: string) => boolean) =>
-    new Promise<string>((resolve, reject) => {
+  const line = (accept: (l: string) => boolean) => {
+    const seen = new Promise<string>((resolve, reject) => {
       lines.on("line", (l) => accept(l) && resolve(l));
       child.once("exit", () => reject(new Error("host exited")));
     });
+    seen.catch(() => undefined); // a line nobody awaits must not fail the run when the host is killed
+    return seen;
+  };
   return { child, url: line((l) => l.startsWith("HOST_URL ")).then((l) => l.slice("HOST_URL ".length)), allReady: line((l) => l === "ALL_READY") };
 }
 
@@ -59,11 +62,7 @@ it.skipIf(!findRedisServer())("a host killed -9 and restarted on Redis does not 
   const consumer = kvConsumer(url);
   await consumer.start();
   closers.push(() => consumer.stop());
-  const readyAt = Date.now();
-  const records = await callUntil(consumer.client(KVService), sleep(3_000));
-  const late = records.filter((r) => r.at >= readyAt + 1_000);
-  const failedEarly = records.filter((r) => r.at < readyAt + 1_000 && !r.ok).length;
-  console.log(`case 2: ${records.length} calls after the restarted host was up, ${failedEarly} failed in the first second, ${late.filter((r) => !r.ok).length} after`);
-  expect(late.length).toBeGreaterThan(20);
-  expect(late.filter((r) => !r.ok)).toEqual([]);
+  const { failures, settled } = await throughRecovery(consumer.client(KVService));
+  console.log(`case 2: ${failures.length} routed calls failed after the restarted host was up, before the first success; ${settled.filter((r) => !r.ok).length} of ${settled.length} after it`);
+  expect(settled.filter((r) => !r.ok)).toEqual([]);
 }, 90_000);

@@ -26,7 +26,7 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs: number):
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -49,32 +49,59 @@ describe("launched plugins never outlive a dead host", () => {
   });
 
   it("killing the host at random points of its plugins' start-up and serving leaves no orphan (20 rounds)", async () => {
-    const orphans: number[][] = [];
-    for (let round = 0; round < 20; round++) {
-      const marker = `pb-orphan-${randomUUID()}`;
-      const host = spawnGroup(process.execPath, ["--import", "tsx", fixture("host.ts"), marker], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
-      try {
-        const lines = createInterface({ input: host.stdout! });
-        const ready = new Promise<void>((resolve, reject) => {
-          lines.on("line", (line) => line === "HOST_READY" && resolve());
-          host.once("exit", () => reject(new Error("host exited before it was ready")));
-        });
-        await ready;
-        // Somewhere in the plugins' start-up (tsx load, handshake, registration) or serving.
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 3_000)));
-        process.kill(host.pid!, "SIGKILL"); // the host alone: its plugins run in their own groups
-        await exitOf(host);
-        // Generous bound: a plugin whose exit is blocked never leaves, however long we wait.
-        await waitUntil(`round ${round}'s plugins to exit`, () => processesWith(marker).length === 0, 10_000).catch(() => undefined);
-        const left = processesWith(marker);
-        if (left.length > 0) {
-          orphans.push(left);
-          for (const pid of left) process.kill(pid, "SIGKILL");
-        }
-      } finally {
-        await killGroup(host);
+    const orphans: { round: number; phase: string; pids: number[] }[] = [];
+    // Rounds run ROUNDS_AT_ONCE at a time; round i kills the host in phase i % 4, after a random jitter, so
+    // every phase is hit 5 times at random points without waiting seconds for a uniformly random one.
+    const next = { round: 0 };
+    const worker = async () => {
+      for (let round = next.round++; round < ROUNDS; round = next.round++) {
+        const phase = PHASES[round % PHASES.length]!;
+        const left = await killRound(phase);
+        if (left.length > 0) orphans.push({ round, phase: phase.name, pids: left });
       }
-    }
+    };
+    await Promise.all(Array.from({ length: ROUNDS_AT_ONCE }, worker));
     expect(orphans).toEqual([]);
   }, 300_000);
 });
+
+const ROUNDS = 20;
+const ROUNDS_AT_ONCE = 4;
+
+/**
+ * Where in the plugins' lives the host dies: the host prints HOST_READY once listening, PLUGIN_PID as
+ * each of its 3 plugins is ready (tsx load, handshake and registration done), ALL_READY when all are.
+ * The kill lands a random 0..jitterMs after the phase's line: inside the next stretch of start-up, or serving.
+ */
+const PHASES = [
+  { name: "plugins loading", after: "HOST_READY", count: 1, jitterMs: 1_000 },
+  { name: "one plugin ready", after: "PLUGIN_PID", count: 1, jitterMs: 300 },
+  { name: "two plugins ready", after: "PLUGIN_PID", count: 2, jitterMs: 300 },
+  { name: "serving", after: "ALL_READY", count: 1, jitterMs: 1_000 },
+] as const;
+
+/** One round: start the host fixture, SIGKILL it in `phase`, and return the pids of its plugins still running. */
+async function killRound(phase: (typeof PHASES)[number]): Promise<number[]> {
+  const marker = `pb-orphan-${randomUUID()}`;
+  const host = spawnGroup(process.execPath, [fixture("orphan-host.mjs"), marker], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const lines = createInterface({ input: host.stdout! });
+    let seen = 0;
+    await new Promise<void>((resolve, reject) => {
+      lines.on("line", (line) => {
+        if (line.split(" ")[0] === phase.after && ++seen === phase.count) resolve();
+      });
+      host.once("exit", () => reject(new Error(`host exited before ${phase.after} ×${phase.count}`)));
+    });
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * phase.jitterMs)));
+    process.kill(host.pid!, "SIGKILL"); // the host alone: its plugins run in their own groups
+    await exitOf(host);
+    // Generous bound: a plugin whose exit is blocked never leaves, however long we wait.
+    await waitUntil("the plugins to exit", () => processesWith(marker).length === 0, 15_000).catch(() => undefined);
+    const left = processesWith(marker);
+    for (const pid of left) process.kill(pid, "SIGKILL");
+    return left;
+  } finally {
+    await killGroup(host);
+  }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * Mutation testing, one security-critical folder at a time (docs/testing.md):
+ *   node scripts/mutate.mjs            every folder, smallest first
+ *   node scripts/mutate.mjs tokens     one folder (src/tokens)
+ * Each folder keeps its own incremental file (reports/mutation/<folder>.incremental.json, committed),
+ * so a re-run tests only the mutants whose code or covering tests changed since the last run.
+ * Extra arguments after `--` go to Stryker (e.g. `-- --concurrency 2`).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/**
+ * The tests run against each folder's mutants: the unit, security and integration tests of the folder's
+ * concern (a small set keeps the initial run and each mutant's run short on a shared machine). Per-test
+ * coverage then runs, for each mutant, only those of them that executed it. Suites whose checks run in
+ * child processes cannot kill a mutant (it lives only in the test process) and are left out.
+ * Smallest and most security-critical folders first.
+ */
+const sec = (...names) => names.map((n) => `test/security/${n}.test.ts`);
+const host = (...names) => names.map((n) => `test/integration/host/${n}.test.ts`);
+export const FOLDER_TESTS = {
+  tokens: [
+    "test/unit/tokens/*.test.ts",
+    "test/unit/protocol/known-answers.test.ts",
+    ...sec("constant-time-compare", "credentials-at-rest-and-clock", "look-alikes", "refresh-atomic", "credentials"),
+    ...host("handshake"),
+  ],
+  validation: [
+    "test/unit/validation/*.test.ts",
+    "test/unit/admission/*.test.ts",
+    ...sec("look-alikes", "properties", "ssrf", "limits", "secret-name-mapping", "secrets-empty-names"),
+    ...host("handshake"),
+  ],
+  protocol: [
+    "test/unit/protocol/*.test.ts",
+    "test/unit/router/caller-*.test.ts",
+    ...sec("constant-time-compare", "spoofed-headers", "plugin-server-phases", "header-list"),
+    ...host("handshake"),
+    "test/integration/health/vocabulary.test.ts",
+  ],
+  broker: [...host("broker"), ...sec("broker-rules", "credentials", "identity")],
+  policy: [
+    "test/unit/policy/*.test.ts",
+    ...sec("identity", "identity-holes", "secrets-empty-names"),
+    ...host("auth-required", "host-client"),
+    "test/integration/identity/host-identity.test.ts",
+    "test/integration/ops/dashboard-access.test.ts",
+  ],
+  handshake: [...host("handshake"), ...sec("admission", "credentials", "constant-time-compare"), "test/unit/identity/name-proof.test.ts"],
+  registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
+  identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
+  secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
+  router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
+  sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
+};
+export const FOLDERS = Object.keys(FOLDER_TESTS);
+
+const dashDash = process.argv.indexOf("--");
+const args = dashDash === -1 ? process.argv.slice(2) : process.argv.slice(2, dashDash);
+const strykerArgs = dashDash === -1 ? [] : process.argv.slice(dashDash + 1);
+const folders = args.length > 0 ? args : FOLDERS;
+
+for (const folder of folders) {
+  if (!FOLDERS.includes(folder) || !existsSync(join(ROOT, "src", folder))) {
+    console.error(`unknown folder "${folder}"; one of: ${FOLDERS.join(", ")}`);
+    process.exit(2);
+  }
+}
+
+let failed = false;
+for (const folder of folders) {
+  console.log(`\n=== mutating src/${folder} ===`);
+  const run = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules/@stryker-mutator/core/bin/stryker.js"),
+      "run",
+      "--testFiles", FOLDER_TESTS[folder].join(","),
+      ...strykerArgs,
+    ],
+    { cwd: ROOT, stdio: "inherit", env: { ...process.env, MUTATE_FOLDER: folder } },
+  );
+  if (run.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
