@@ -59,25 +59,38 @@ interface Entry {
   readonly from: number;
 }
 
+/** An event being fanned out, and the watchers it has yet to reach. */
+interface Delivery {
+  readonly fanned: FannedEvent;
+  readonly targets: Iterator<Entry>;
+}
+
+/**
+ * Watchers woken per turn of the event loop. Each wake runs that stream's whole send pipeline in
+ * the microtasks that follow, so a slice is a bounded amount of work between two looks at I/O.
+ */
+export const WATCH_FANOUT_SLICE = 32;
+
 /**
  * Fans registration events out to watch streams from one store subscription. Watchers are indexed
  * by service type (and by runtime, for the end of a watching runtime), so an event costs work only
  * for the streams that want it, and its message is built once for all of them.
  *
- * The fan-out runs on a later turn of the event loop (setImmediate), never inside the store's emit:
- * the store emits inside the write that caused the event (a Register's putRegistration), and waking
- * a thousand streams there would put all their delivery work ahead of the write's own caller, so a
- * Register's latency would grow with the number of watchers. Deferred events keep their order (one
- * FIFO for the whole hub) and none is lost: a watcher added meanwhile only skips events older than it.
+ * The fan-out runs on later turns of the event loop (setImmediate), never inside the store's emit,
+ * and a slice of watchers per turn: the store emits inside the write that caused the event (a
+ * Register's putRegistration), and waking a thousand streams there, or in one turn, would put all
+ * their delivery work ahead of the write's caller and of its response's I/O, so a Register's latency
+ * would grow with the number of watchers. Deferred events keep their order (one FIFO for the whole
+ * hub) and none is lost: a watcher added meanwhile only skips events older than itself.
  */
-export function createWatchHub(store: Pick<Store, "subscribe">): WatchHub {
+export function createWatchHub(store: Pick<Store, "subscribe">, sliceSize = WATCH_FANOUT_SLICE): WatchHub {
   const byType = new Map<string, Set<Entry>>();
   const everything = new Set<Entry>();
   const byRuntime = new Map<string, Set<Entry>>();
   let watchers = 0;
   let unsubscribe: (() => void) | undefined;
   let nextSeq = 0;
-  let pending: { event: StoreEvent; seq: number }[] = [];
+  const pending: { event: StoreEvent; seq: number }[] = [];
   let scheduled = false;
 
   const index = (map: Map<string, Set<Entry>>, key: string, entry: Entry) => {
@@ -90,32 +103,51 @@ export function createWatchHub(store: Pick<Store, "subscribe">): WatchHub {
     if (set?.delete(entry) && set.size === 0) map.delete(key);
   };
 
-  const fanOut = (event: StoreEvent, seq: number) => {
+  /** Tells the runtime's own watchers it ended; returns whom the event goes to, or undefined for nobody. */
+  const begin = (event: StoreEvent, seq: number): Delivery | undefined => {
     const { registration } = event;
     if (event.type === "removed" && event.cause !== "unregistered") {
       const own = byRuntime.get(registration.runtimeId);
       if (own) for (const entry of [...own]) if (seq >= entry.from) entry.watcher.runtimeEnded();
     }
     const typed = byType.get(registration.serviceType);
-    if (!typed && everything.size === 0) return;
-    const fanned = fan(event, seq);
-    if (typed) for (const entry of typed) if (seq >= entry.from) entry.watcher.deliver(fanned);
-    for (const entry of everything) if (seq >= entry.from) entry.watcher.deliver(fanned);
+    if (!typed && everything.size === 0) return undefined;
+    return { fanned: fan(event, seq), targets: targetsOf(typed) };
   };
+  // Live Set iterators: a watcher removed mid-fan-out is skipped; one added is too (its `from` is later).
+  function* targetsOf(typed: Set<Entry> | undefined): Iterator<Entry> {
+    if (typed) yield* typed;
+    yield* everything;
+  }
 
+  let current: Delivery | undefined;
   const flush = () => {
     scheduled = false;
-    const batch = pending;
-    pending = [];
-    for (const { event, seq } of batch) fanOut(event, seq);
+    for (let budget = sliceSize; budget > 0; ) {
+      if (!current) {
+        const next = pending.shift();
+        if (!next) return;
+        current = begin(next.event, next.seq);
+        continue;
+      }
+      const target = current.targets.next();
+      if (target.done) current = undefined;
+      else if (target.value.from <= current.fanned.seq) {
+        target.value.watcher.deliver(current.fanned);
+        budget--;
+      }
+    }
+    schedule(); // the rest on the next turn, after I/O (a Register's response) has had its own
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
   };
 
   const onEvent = (event: StoreEvent) => {
     pending.push({ event, seq: nextSeq++ });
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    schedule();
   };
 
   return {

@@ -47,9 +47,9 @@ describe("watch hub", () => {
     expect(sawReturnedWrite.every(Boolean)).toBe(true);
   });
 
-  it("keeps the store's order and loses no event, to the watchers of that type only", async () => {
+  it("keeps the store's order and loses no event, to the watchers of that type only, however the fan-out is sliced", async () => {
     const store = createMemoryStore();
-    const hub = createWatchHub(store);
+    const hub = createWatchHub(store, 1); // one watcher per turn: events overlap across turns
     const kv = watcher([KV]);
     const all = watcher([]);
     const other = watcher(["log.v1.LogService"]);
@@ -78,5 +78,20 @@ describe("watch hub", () => {
     expect(hub.position()).toBe(before + 1);
     await vi.waitFor(() => expect(late.got).toEqual(["added:rg_2"]), { timeout: 10_000 });
     expect(early.got).toEqual([]);
+  });
+
+  it("a watcher removed while an event is being fanned out (over several turns) does not get it", async () => {
+    const store = createMemoryStore();
+    const hub = createWatchHub(store, 1);
+    const first = watcher([KV]);
+    const second = watcher([KV]);
+    let stopSecond = () => {};
+    hub.add({ ...first.w, deliver: (e) => (first.w.deliver(e), stopSecond()) });
+    stopSecond = hub.add(second.w);
+    await store.putRegistration(record("rg_1"));
+    await vi.waitFor(() => expect(first.got).toEqual(["added:rg_1"]), { timeout: 10_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(second.got).toEqual([]);
   });
 });
