@@ -16,14 +16,14 @@ type CredentialMethods = Pick<Store, "putCredential" | "getCredential" | "findCr
  *   complete revocation, and a credential stored after its runtime was removed is inert.
  */
 export function createRedisCredentials(ctx: StoreContext): CredentialMethods & {
-  dropCredential(s: StepRunner, digest: string, expiredBy: number | ""): Promise<boolean>;
+  dropCredential(s: StepRunner, digest: string, expiredBy: number | "", ofRuntime?: string): Promise<boolean>;
 } {
   const { client, layout, origin, maxLen, ready } = ctx;
 
-  /** Deletes one credential (conditionally on expiry when `expiredBy` is set), then its pointer and index entry. */
-  const dropCredential = async (s: StepRunner, digest: string, expiredBy: number | "") => {
+  /** Deletes one credential (only if expired by `expiredBy` / of `ofRuntime` when set), then its pointer and index entry. */
+  const dropCredential = async (s: StepRunner, digest: string, expiredBy: number | "", ofRuntime = "") => {
     const k = layout.credential(digest);
-    const info = (await s.run(scripts.DROP_CREDENTIAL, [k.cred, k.credExp, k.events], [digest, expiredBy, origin, maxLen])) as
+    const info = (await s.run(scripts.DROP_CREDENTIAL, [k.cred, k.credExp, k.events], [digest, expiredBy, origin, maxLen, ofRuntime])) as
       | [string, string]
       | null;
     if (!info) return false;

@@ -15,7 +15,7 @@ type RuntimeMethods = Pick<
  */
 export function createRedisRuntimes(
   ctx: StoreContext,
-  dropCredential: (s: StepRunner, digest: string, expiredBy: number | "") => Promise<boolean>,
+  dropCredential: (s: StepRunner, digest: string, expiredBy: number | "", ofRuntime?: string) => Promise<boolean>,
 ): RuntimeMethods {
   const { client, run, layout, origin, maxLen, ready } = ctx;
 
@@ -33,7 +33,7 @@ export function createRedisRuntimes(
       runtimeId, cause, origin, maxLen, expiredBy,
     ])) as [number, unknown[], string[], string];
     if (removed !== 1) return { removed: false, events: [] };
-    for (const digest of digests) await dropCredential(s, digest, "");
+    for (const digest of digests) await dropCredential(s, digest, "", runtimeId);
     for (const tuple of tuples) await untrackRegistration(s, layout, runtimeId, tuple);
     if (name) await indexName(s, name, runtimeId, 0, true);
     return { removed: true, events: ownEvents(k.bucket, tuples) };

@@ -149,8 +149,9 @@ return 1
 `;
 
 /**
- * KEYS: cred:<digest>, cred-exp, events. ARGV: digest, expiredBy ('' = unconditional), origin, maxlen
- * → {id, runtimeId} of the credential it deleted, or nil. One key holds the credential, so deleting
+ * KEYS: cred:<digest>, cred-exp, events. ARGV: digest, expiredBy ('' = unconditional), origin, maxlen,
+ * ofRuntime ('' = any: a removed runtime's stale index entry must not delete a digest stored since for
+ * another runtime) → {id, runtimeId} of the credential it deleted, or nil. One key holds the credential, so deleting
  * it is the whole revocation (atomic); the id lookup and runtime index are tidied after. A
  * `credential-ended` entry tells every host's caches.
  */
@@ -159,8 +160,9 @@ if ARGV[2] ~= '' then
   local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
   if s and tonumber(s) > tonumber(ARGV[2]) then return false end
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'id', 'rt')
+if ARGV[5] and ARGV[5] ~= '' and f[2] and f[2] ~= ARGV[5] then return false end
+redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('DEL', KEYS[1]) == 0 then return false end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3], 't', 'credential-ended', 'c', f[2] or '', 'r', ARGV[1], 'h', '')
 return {f[1] or '', f[2] or ''}

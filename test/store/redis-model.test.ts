@@ -91,7 +91,7 @@ describe.skipIf(!hasRedis)("redis store matches the memory store", () => {
           await memory.close();
         }
       }),
-      { numRuns: Number(process.env["STORE_MODEL_RUNS"] ?? 60) },
+      { numRuns: Number(process.env["STORE_MODEL_RUNS"] ?? 60), ...(process.env["STORE_MODEL_SEED"] ? { seed: Number(process.env["STORE_MODEL_SEED"]), path: process.env["STORE_MODEL_PATH"], endOnFailure: true } : {}) },
     );
   });
 });
