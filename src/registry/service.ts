@@ -154,24 +154,19 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       // Binary streams get the event's message encoded once for all of them (see encoded-once.ts).
       const binary = isBinaryCodec(context.requestHeader.get("content-type"));
       const queue = new BoundedQueue<FannedEvent>(host.limits.watchBuffer);
-      // Registrations added while the snapshot is read appear in it; their ADDED events are then dropped.
-      let beforeSnapshot = true;
-      const early = new Set<string>();
-      // Watch before reading the snapshot so no change falls between the two.
+      // Watch before reading the snapshot so no change falls between the two. Events that happened before
+      // the snapshot was read (seq below snapshotAt) may already be in it: their first ADDED is dropped.
       const unsubscribe = hub.add({
         serviceTypes: req.serviceTypes,
         runtimeId: caller.runtimeId,
-        deliver: (fanned) => {
-          if (beforeSnapshot && fanned.event.type === "added") early.add(fanned.event.registration.registrationId);
-          queue.push(fanned);
-        },
+        deliver: (fanned) => queue.push(fanned),
         runtimeEnded: () => queue.fail(new ConnectError("the watching runtime ended", Code.Unauthenticated)),
       });
       const onAbort = () => queue.end();
       context.signal.addEventListener("abort", onAbort);
       try {
         const snapshot = (await host.store.listRegistrations()).filter(relevant);
-        beforeSnapshot = false;
+        const snapshotAt = hub.position();
         const inSnapshot = new Set(snapshot.map((r) => r.registrationId));
         // Several messages when needed, so no snapshot outgrows the message limit; the last says it is complete.
         const { maxPageSize, pageBytes } = pageLimitsOf(host.limits);
@@ -182,9 +177,9 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
             registrations: part.map(toRegistration),
             snapshotComplete: i === parts.length - 1,
           });
-        yield* queue.drain(({ event, message }) => {
-          const id = event.registration.registrationId;
-          if (event.type === "added" && early.size > 0 && early.delete(id) && inSnapshot.has(id)) return undefined;
+        yield* queue.drain(({ event, seq, message }) => {
+          // Once per registration: an ADDED that follows a REMOVED of the same one is news again.
+          if (event.type === "added" && seq < snapshotAt && inSnapshot.delete(event.registration.registrationId)) return undefined;
           return message(binary);
         });
       } finally {

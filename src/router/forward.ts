@@ -14,7 +14,7 @@ import { releaseRequest } from "./release-request.js";
 import type { CallCounts } from "./call-counts.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
 import { Base64EnvelopeGate, EnvelopeGate, holdBytesFor } from "./response-limit.js";
-import { replayBudgetFor, unprocessed, type RetryTarget } from "./safe-retry.js";
+import { RequestReplay, replayBudgetFor, unprocessed, type RetryTarget } from "./safe-retry.js";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.js";
 import { isEnveloped, type WireProtocol } from "./wire-protocol.js";
 
@@ -132,22 +132,14 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   let counted = true;
   /*
    * One safe retry: the request bytes sent so far are kept (by reference; a single-frame request is
-   * one variable) until the provider accepts the stream, within a budget. `keeping` false: no retry.
+   * one variable) until the provider accepts the stream, within a budget (RequestReplay); none: no retry.
    */
-  let keeping = call.retarget !== undefined;
-  let keptFirst: Buffer | undefined;
-  let keptMore: Buffer[] | undefined;
-  let keptBytes = 0;
-  const replayBudget = keeping ? replayBudgetFor(call.maxMessageBytes) : 0;
+  const replay = call.retarget !== undefined ? new RequestReplay<Buffer>(replayBudgetFor(call.maxMessageBytes)) : undefined;
   /** Between providers: request bytes are only kept. */
   let switching = false;
   let callerEnded = false;
   /** The code of the upstream stream's error (ECONNRESET: the connection was reset under it). */
   let upstreamError: string | undefined;
-  const stopKeeping = () => {
-    keeping = false;
-    keptFirst = keptMore = undefined;
-  };
   let upstreamEnded = false;
   /** The caller has been sent the provider's whole answer. */
   let answered = false;
@@ -216,7 +208,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
   };
 
   // ---- request direction: caller → provider
-  if (call.maxMessageBytes === Infinity && !keeping) {
+  if (call.maxMessageBytes === Infinity && replay === undefined) {
     caller.pipe(upstream);
   } else {
     const limiter =
@@ -228,12 +220,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
         fail(new ConnectError(`request message larger than ${call.maxMessageBytes} bytes`, Code.ResourceExhausted));
         return;
       }
-      if (keeping) {
-        keptBytes += chunk.length;
-        if (keptBytes > replayBudget) stopKeeping();
-        else if (keptFirst === undefined) keptFirst = chunk;
-        else (keptMore ??= []).push(chunk);
-      }
+      replay?.keep(chunk);
       // Once answered (or the provider is gone) the rest of the request is discarded (or kept for the next provider).
       if (switching || upstream.closed || upstream.destroyed) return;
       if (!upstream.write(chunk)) caller.pause();
@@ -253,7 +240,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     }
     upstream.on("response", (headers, flags) => {
       // The provider accepted the stream: no retry from here on.
-      if (keeping) stopKeeping();
+      replay?.stop();
       if (caller.destroyed || caller.closed) return;
       const status = headers[":status"];
       if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
@@ -372,7 +359,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
       call.outliers.failure(call.runtimeId ?? "", true);
     }
     // Nothing of it was processed: once, another provider.
-    if (keeping && !responded && failure === undefined && unprocessed(upstream.rstCode, upstreamError)) {
+    if (replay?.keeping === true && !responded && failure === undefined && unprocessed(upstream.rstCode, upstreamError)) {
       void retryElsewhere();
       return;
     }
@@ -423,12 +410,9 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     }
     // The caller went away meanwhile (finish ran), or the call failed for good (deadline, credential).
     if (done) return;
-    const kept = keptFirst;
-    const more = keptMore;
-    const replayable = keeping;
-    stopKeeping();
+    const kept = replay?.take();
     switching = false;
-    if (next === undefined || failure !== undefined || !replayable) return failCaller();
+    if (next === undefined || failure !== undefined || kept === undefined) return failCaller();
     call.target = next.target;
     call.runtimeId = next.runtimeId;
     call.callerHeader = next.callerHeader;
@@ -439,8 +423,7 @@ export function forwardCall(pool: UpstreamPool, call: ForwardRequest): (error: C
     upstream = retried;
     upstreamError = undefined;
     attach(retried);
-    if (kept !== undefined) retried.write(kept);
-    if (more !== undefined) for (let i = 0; i < more.length; i++) retried.write(more[i]!);
+    for (let i = 0; i < kept.length; i++) retried.write(kept[i]!);
     if (callerEnded) retried.end();
     caller.resume();
   }

@@ -35,3 +35,38 @@ export interface RetryTarget {
 export function replayBudgetFor(maxMessageBytes: number): number {
   return 5 + (maxMessageBytes === Infinity ? DEFAULT_LIMITS.maxMessageBytes : maxMessageBytes);
 }
+
+/**
+ * The request bytes a retry replays: kept by reference (a single-frame request is one variable) until
+ * the provider accepts the stream, within a budget; past it, or once accepted, nothing is kept and
+ * the call can no longer be retried.
+ */
+export class RequestReplay<Chunk extends Uint8Array> {
+  private first: Chunk | undefined;
+  private more: Chunk[] | undefined;
+  private bytes = 0;
+  keeping = true;
+
+  constructor(private readonly budget: number) {}
+
+  keep(chunk: Chunk): void {
+    if (!this.keeping) return;
+    this.bytes += chunk.length;
+    if (this.bytes > this.budget) this.stop();
+    else if (this.first === undefined) this.first = chunk;
+    else (this.more ??= []).push(chunk);
+  }
+
+  stop(): void {
+    this.keeping = false;
+    this.first = this.more = undefined;
+  }
+
+  /** What was kept, in order (undefined when the call can no longer be replayed); keeping stops. */
+  take(): Chunk[] | undefined {
+    if (!this.keeping) return undefined;
+    const kept = this.first === undefined ? [] : [this.first, ...(this.more ?? [])];
+    this.stop();
+    return kept;
+  }
+}

@@ -17,7 +17,7 @@ import { UnaryCollector } from "./unary-collector.js";
 import { EnvelopeReader, type JsonCodec } from "./json-codec.js";
 import { releaseRequest } from "../release-request.js";
 import { EnvelopeGate, holdBytesFor } from "../response-limit.js";
-import { replayBudgetFor, unprocessed, type RetryTarget } from "../safe-retry.js";
+import { RequestReplay, replayBudgetFor, unprocessed, type RetryTarget } from "../safe-retry.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const textEncoder = new TextEncoder();
@@ -85,29 +85,17 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
 
   /*
    * One safe retry (src/router/safe-retry.ts): what was sent to the provider is kept (by reference)
-   * until it answers, within a budget; `keeping` false: no retry. JSON calls are not retried.
+   * until it answers, within a budget (RequestReplay); none: no retry. JSON calls are not retried.
    */
-  let keeping = call.retarget !== undefined && json === undefined;
-  let keptFirst: Uint8Array | undefined;
-  let keptMore: Uint8Array[] | undefined;
-  let keptBytes = 0;
-  const replayBudget = keeping ? replayBudgetFor(call.maxMessageBytes) : 0;
+  const replay =
+    call.retarget !== undefined && json === undefined ? new RequestReplay<Uint8Array>(replayBudgetFor(call.maxMessageBytes)) : undefined;
   /** Between providers: what the caller sends is only kept. */
   let switching = false;
   let requestEnded = false;
   let upstreamError: string | undefined;
-  const stopKeeping = () => {
-    keeping = false;
-    keptFirst = keptMore = undefined;
-  };
   /** Sends request bytes to the provider (kept for a retry); false when it wants no more for now. */
   const send = (bytes: Uint8Array): boolean => {
-    if (keeping) {
-      keptBytes += bytes.length;
-      if (keptBytes > replayBudget) stopKeeping();
-      else if (keptFirst === undefined) keptFirst = bytes;
-      else (keptMore ??= []).push(bytes);
-    }
+    replay?.keep(bytes);
     if (switching || upstream.closed || upstream.destroyed) return true;
     return upstream.write(bytes);
   };
@@ -289,7 +277,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     });
     upstream.on("response", (headers, flags) => {
       // The provider accepted the stream: no retry from here on.
-      if (keeping) stopKeeping();
+      replay?.stop();
       if (caller.destroyed || caller.closed) return;
       if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
         // Trailers-only: status and metadata in the one HEADERS frame.
@@ -354,7 +342,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     // The provider's stream or connection broke without an answer: a hard failure.
     if (failure === undefined && !finished) call.outliers?.failure(call.runtimeId ?? "", true);
     // Nothing of it was processed: once, another provider.
-    if (keeping && responseHeaders === undefined && failure === undefined && !finished && unprocessed(upstream.rstCode, upstreamError)) {
+    if (replay?.keeping === true && responseHeaders === undefined && failure === undefined && !finished && unprocessed(upstream.rstCode, upstreamError)) {
       void retryElsewhere();
       return;
     }
@@ -377,12 +365,9 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
       next = undefined;
     }
     if (done) return;
-    const kept = keptFirst;
-    const more = keptMore;
-    const replayable = keeping;
-    stopKeeping();
+    const kept = replay?.take();
     switching = false;
-    if (next === undefined || failure !== undefined || !replayable) return failCaller();
+    if (next === undefined || failure !== undefined || kept === undefined) return failCaller();
     call.target = next.target;
     call.runtimeId = next.runtimeId;
     call.callerHeader = next.callerHeader;
@@ -393,8 +378,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     upstream = retried;
     upstreamError = undefined;
     attach(retried);
-    if (kept !== undefined) retried.write(kept);
-    if (more !== undefined) for (let i = 0; i < more.length; i++) retried.write(more[i]!);
+    for (let i = 0; i < kept.length; i++) retried.write(kept[i]!);
     if (requestEnded) retried.end();
     caller.resume();
   }
