@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
 import type { ResolvedSandbox } from "./spec.js";
 
 export interface LaunchCommand {
@@ -38,9 +40,12 @@ function prlimitArgs(limits: ResolvedSandbox["limits"]): string[] {
 /**
  * bubblewrap: read-only view of the file system, private /tmp and /dev, own PID, IPC and UTS
  * namespaces; the sandbox dies with the host (`--die-with-parent`). No `--new-session`, so the
- * launcher's process-group signals still reach it.
+ * launcher's process-group signals still reach it. The private /tmp would hide a plugin that lives
+ * under /tmp (a checkout or an unpacked bundle there): its working directory and the absolute paths
+ * of its command line are bound back, read-only.
  */
-function bwrapArgs(writable: string[], cwd: string | undefined): string[] {
+function bwrapArgs(writable: string[], cwd: string | undefined, argv: string[]): string[] {
+  const underTmp = [cwd, ...argv].filter((p): p is string => p !== undefined && isAbsolute(p) && p.startsWith("/tmp/") && existsSync(p));
   return [
     "--die-with-parent",
     "--unshare-pid",
@@ -51,6 +56,7 @@ function bwrapArgs(writable: string[], cwd: string | undefined): string[] {
     "--dev", "/dev",
     "--proc", "/proc",
     "--tmpfs", "/tmp",
+    ...[...new Set(underTmp)].flatMap((p) => ["--ro-bind", p, p]),
     ...writable.flatMap((p) => ["--bind", p, p]),
     ...(cwd ? ["--chdir", cwd] : []),
     "--",
@@ -69,7 +75,7 @@ export function sandboxCommand(sandbox: ResolvedSandbox | undefined, launch: Lau
   if (sandbox.node) env["NODE_OPTIONS"] = [env["NODE_OPTIONS"], ...nodeOptions(sandbox.node)].filter(Boolean).join(" ");
   let argv = [launch.command, ...launch.args];
   if (sandbox.namespaces) {
-    argv = [sandbox.namespaces.bwrap, ...bwrapArgs(sandbox.namespaces.writable, launch.cwd), ...argv];
+    argv = [sandbox.namespaces.bwrap, ...bwrapArgs(sandbox.namespaces.writable, launch.cwd, argv), ...argv];
     env["PLUGBOARD_PARENT_PID"] = "1";
   }
   if (sandbox.prlimit) argv = [sandbox.prlimit, ...prlimitArgs(sandbox.limits), "--", ...argv];

@@ -5,10 +5,10 @@
  * cannot write outside its writable paths — while the same plugin unsandboxed can do all of it.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findExecutable, groupResidentBytes } from "../../../src/sandbox/index.js";
 import type { PluginSpec } from "../../../src/launcher/index.js";
@@ -116,6 +116,36 @@ function bubblewrapWorks(): boolean {
 }
 
 describe.skipIf(!bubblewrapWorks())("bubblewrap namespaces", () => {
+  it("a plugin that lives under /tmp still runs: the private /tmp binds its directory back, read-only", async () => {
+    // A checkout or unpacked bundle under /tmp (CI clones often are): hidden by the sandbox's own /tmp unless bound back.
+    const home = mkdtempSync(join("/tmp", "pb-sandbox-plugin-"));
+    try {
+      const dist = pathToFileURL(join(REPO_ROOT, "dist")).href;
+      writeFileSync(join(home, "probe.mjs"), readFileSync(PROBE, "utf8").replaceAll("../../../dist", dist));
+      symlinkSync(join(REPO_ROOT, "node_modules"), join(home, "node_modules"));
+      const writable = join(home, "data");
+      mkdirSync(writable);
+      h = await startLauncherHarness();
+      await h.launcher.start({
+        ...probeSpec(
+          "tmp-home",
+          { PROBE_WRITE: join(home, "escape.txt"), PROBE_WRITE_OK: join(writable, "inside.txt"), PROBE_READ: `/proc/${process.pid}/status` },
+          { sandbox: { namespaces: { writable: [writable] } } },
+        ),
+        args: [join(home, "probe.mjs")],
+        cwd: home,
+      });
+      const harness = h;
+      await waitFor("probe reports", () => Object.keys(probes(harness, "tmp-home")).length === 3, 15_000);
+      expect(probes(h, "tmp-home")).toEqual({ write: "EROFS", "write-ok": "ok", read: "ENOENT" });
+      expect(h.launcher.list()[0]!.state).toBe("ready");
+    } finally {
+      await h?.close();
+      h = undefined;
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("the plugin serves from inside, writes only its writable paths, and sees none of the host's processes", async () => {
     h = await startLauncherHarness();
     const writable = mkdtempSync(join(dir, "writable-"));
