@@ -132,7 +132,8 @@ describe.skipIf(!bubblewrapWorks())("bubblewrap namespaces", () => {
           { PROBE_WRITE: join(home, "escape.txt"), PROBE_WRITE_OK: join(writable, "inside.txt"), PROBE_READ: `/proc/${process.pid}/status` },
           { sandbox: { namespaces: { writable: [writable] } } },
         ),
-        args: [join(home, "probe.mjs")],
+        // The second path is what the probe imports (the built SDK); it matters when the checkout itself is under /tmp.
+        args: [join(home, "probe.mjs"), REPO_ROOT],
         cwd: home,
       });
       const harness = h;
