@@ -50,7 +50,13 @@ export const FOLDER_TESTS = {
     "test/integration/identity/host-identity.test.ts",
     "test/integration/ops/dashboard-access.test.ts",
   ],
-  handshake: [...host("handshake"), ...sec("admission", "credentials", "constant-time-compare"), "test/unit/identity/name-proof.test.ts"],
+  // Not sec("admission"): its 3000-handshake flood would run for nearly every mutant; handshake-rules checks the service's own rules.
+  handshake: [
+    "test/unit/handshake/*.test.ts",
+    ...host("handshake"),
+    ...sec("handshake-rules", "credentials", "constant-time-compare"),
+    "test/unit/identity/name-proof.test.ts",
+  ],
   registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
   identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
