@@ -7,10 +7,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { LogService, WriteResponseSchema } from "../../gen/hostlog/v1/hostlog_pb.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
+import type { Capability } from "../../src/host/context.js";
 import { HOW_TO_PROVE } from "../../src/handshake/prove-name.js";
 import type { PluginHostOptions } from "../../src/host/options.js";
 import type { Authenticator } from "../../src/identity/identity.js";
@@ -174,6 +177,12 @@ describe("proving the plugin name", () => {
     expect([record.nameProof, record.boundSubject, record.boundMethod]).toEqual(["enrolment", "cn:kv-host", "mtls"]);
   });
 
+  it("a caller authenticated by a bearer credential (the admin's) binds no subject", async () => {
+    const { admit, admin } = await setup();
+    const { record } = await admit({ enrolmentToken: await t!.enrol() }, bearer(admin.token));
+    expect([record.nameProof, record.boundSubject, record.boundMethod]).toEqual(["enrolment", undefined, undefined]);
+  });
+
   it("with several proofs the certificate is the method named, and every single-use proof is spent", async () => {
     const { raw, admit } = await setup();
     const secret = t!.host.issueLaunchSecret("kv");
@@ -215,8 +224,10 @@ describe("unproven names (allowUnprovenNames)", () => {
     expect(await raw({ pluginName: "payments" })).toBe(taken("payments"));
     await admit({ pluginName: "kv", enrolmentToken: await t!.enrol("kv") });
     expect(await raw({ pluginName: "kv" })).toBe(taken("kv"));
-    await admit({ pluginName: "cache" });
+    const firstCache = (await admit({ pluginName: "cache" })).res.runtimeId;
     expect((await admit({ pluginName: "cache" })).record.nameProof).toBe("unproven");
+    // An unproven runtime ends no other holder of its name.
+    expect(await t!.host.store.getRuntime(firstCache)).toBeDefined();
   });
 
   it("a proven runtime ends the unproven holders of its name, and audits each; other names are left alone", async () => {
@@ -269,11 +280,15 @@ describe("what the plugin may declare", () => {
     expect(await raw({ provides: [{ type: "kv.v1.Kv", version: "1.0.0" }], baseUrl: "http://127.0.0.1:9" })).toBe("ok");
   });
 
-  it("a capability the host does not offer is InvalidArgument", async () => {
-    const { raw } = await setup();
-    expect(await raw({ capabilities: ["hostlog.v1.LogService"], enrolmentToken: await t!.enrol() })).toBe(
-      "InvalidArgument: capabilities: the host offers no capability hostlog.v1.LogService",
+  it("capabilities: one the host offers is admitted and listed in the response; another is InvalidArgument", async () => {
+    const log: Capability<typeof LogService> = { service: LogService, impl: { write: () => create(WriteResponseSchema) } };
+    const { raw, admit } = await setup({ capabilities: [log] });
+    expect(await raw({ capabilities: [LogService.typeName, "kv.v1.Nothing"], enrolmentToken: await t!.enrol() })).toBe(
+      "InvalidArgument: capabilities: the host offers no capability kv.v1.Nothing",
     );
+    const { res, record } = await admit({ capabilities: [LogService.typeName], enrolmentToken: await t!.enrol() });
+    expect(record.capabilities).toEqual([LogService.typeName]);
+    expect(res.hostCapabilities).toEqual([LogService.typeName]);
   });
 
   it("base_url: required to provide, validated, kept; a refusal spends no proof", async () => {
