@@ -57,7 +57,11 @@ export const FOLDER_TESTS = {
     ...sec("handshake-rules", "credentials", "constant-time-compare"),
     "test/unit/identity/name-proof.test.ts",
   ],
-  registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
+  registry: [
+    "test/unit/registry/*.test.ts",
+    ...host("registry", "watch-snapshot", "slow-watcher", "discover-paging", "watch-fanout"),
+    ...sec("credentials"),
+  ],
   identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
   router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
