@@ -60,7 +60,7 @@ export const FOLDER_TESTS = {
   registry: [
     "test/unit/registry/*.test.ts",
     ...host("registry", "watch-snapshot", "slow-watcher", "discover-paging", "watch-fanout"),
-    ...sec("credentials"),
+    ...sec("registry-rules", "credentials"),
   ],
   identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
