@@ -12,6 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { LogService, WriteResponseSchema } from "../../gen/hostlog/v1/hostlog_pb.js";
+import { RemovalReason, WatchEventType, type WatchResponse } from "../../gen/plugboard/v1/registry_pb.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
 import type { Capability } from "../../src/host/context.js";
 import { HOW_TO_PROVE } from "../../src/handshake/prove-name.js";
@@ -422,5 +423,54 @@ describe("refresh and revoke", () => {
       expect.objectContaining({ outcome: "success", target: b.runtimeId, reason: "ops", actor: expect.objectContaining({ method: "token" }) }),
     ]);
     expect(logs.filter((l) => l["msg"] === "runtime revoked").map((l) => l["runtimeId"])).toEqual([a.runtimeId, b.runtimeId]);
+  });
+});
+
+describe("what watchers see of a runtime the handshake service ends", () => {
+  const KV = "kv.v1.KVService";
+  const provides = { provides: [{ type: KV, version: "1.0.0" }], baseUrl: "http://127.0.0.1:7001" };
+
+  /** A watch on KV from its own runtime; `next(n)` waits for n events after the snapshot. */
+  async function watchKv() {
+    const watcher = await t!.handshake({ pluginName: "watcher" });
+    const controller = new AbortController();
+    const events: WatchResponse[] = [];
+    let wake = () => {};
+    let snapshot = false;
+    const stream = t!.clients("connect").registry.watch({ serviceTypes: [KV] }, { ...bearer(watcher.token), signal: controller.signal });
+    const done = (async () => {
+      for await (const m of stream) {
+        if (m.type !== WatchEventType.SNAPSHOT) events.push(m);
+        else if (m.snapshotComplete) snapshot = true;
+        wake();
+      }
+    })().catch(() => undefined);
+    const until = async (n: number) => {
+      const deadline = Date.now() + 20_000;
+      while ((!snapshot || events.length < n) && Date.now() < deadline) await new Promise<void>((r) => ((wake = r), setTimeout(r, 200)));
+      return events.map((e) => `${WatchEventType[e.type]}:${RemovalReason[e.removalReason]}`);
+    };
+    await until(0);
+    return { until, close: async () => (controller.abort(), await done) };
+  }
+
+  it("a revoked provider's registrations are REMOVED as RUNTIME_REVOKED", async () => {
+    const { client, admin } = await setup();
+    const watch = await watchKv();
+    const p = await t!.handshake({ pluginName: "kv", ...provides });
+    await t!.clients("connect").registry.register({ serviceType: KV }, bearer(p.token));
+    await client.revoke({ runtimeId: p.runtimeId }, bearer(admin.token));
+    expect(await watch.until(2)).toEqual(["ADDED:UNSPECIFIED", "REMOVED:RUNTIME_REVOKED"]);
+    await watch.close();
+  });
+
+  it("an unproven holder replaced by a proven runtime has its registrations REMOVED as RUNTIME_REVOKED", async () => {
+    await setup({ allowUnprovenNames: true });
+    const watch = await watchKv();
+    const squatter = await t!.handshake({ pluginName: "kv", unproven: true, ...provides });
+    await t!.clients("connect").registry.register({ serviceType: KV }, bearer(squatter.token));
+    await t!.handshake({ pluginName: "kv", ...provides });
+    expect(await watch.until(2)).toEqual(["ADDED:UNSPECIFIED", "REMOVED:RUNTIME_REVOKED"]);
+    await watch.close();
   });
 });
