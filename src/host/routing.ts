@@ -111,13 +111,13 @@ export function createRoutingDecisions(
     return list;
   }
 
-  function checkDeclared(caller: Identity, serviceType: string, method: string, requires: ReadonlyMap<string, string> | undefined): void {
+  function checkDeclared(caller: Identity, serviceType: string, method: string, requires: ReadonlyMap<string, string> | undefined, requestId: string | undefined): void {
     if (caller.kind === "runtime") {
       if (!requires) throw new ConnectError("runtime ended", Code.Unauthenticated);
       if (requires.has(serviceType)) return;
     } else if (rbac) return; // external callers are governed by RBAC alone
     if (host.policy.mayCallUndeclared?.(caller, serviceType, method)) return;
-    host.audit({ event: "authorization", outcome: "failure", actor: { subject: caller.subject, method: caller.method }, target: `${serviceType}/${method}`, reason: "undeclared dependency" });
+    host.audit({ event: "authorization", outcome: "failure", actor: { subject: caller.subject, method: caller.method }, target: `${serviceType}/${method}`, reason: "undeclared dependency", requestId });
     throw new ConnectError(`${serviceType} was not declared in requires at handshake`, Code.PermissionDenied);
   }
 
@@ -185,14 +185,14 @@ export function createRoutingDecisions(
     },
 
     /** Synchronous when the caller's declared requires are known (they never change for a live runtime). */
-    authorize(caller: Identity, serviceType: string, method: string): void | Promise<void> {
+    authorize(caller: Identity, serviceType: string, method: string, requestId?: string): void | Promise<void> {
       // The same subject rule as host RPCs: a runtime bound to a certificate or JWT is judged by it.
       if (rbac) rbac.require(policySubject(caller), `call:${serviceType}/${method}`);
-      if (caller.kind !== "runtime") return checkDeclared(caller, serviceType, method, undefined);
+      if (caller.kind !== "runtime") return checkDeclared(caller, serviceType, method, undefined, requestId);
       // authenticate has just found the runtime live in the store; its requires never change.
       const requires = requiresOf.get(caller.runtimeId!);
-      if (requires) return checkDeclared(caller, serviceType, method, requires);
-      return declaredRequires(caller.runtimeId!).then((r) => checkDeclared(caller, serviceType, method, r));
+      if (requires) return checkDeclared(caller, serviceType, method, requires, requestId);
+      return declaredRequires(caller.runtimeId!).then((r) => checkDeclared(caller, serviceType, method, r, requestId));
     },
 
     resolve,

@@ -1,4 +1,5 @@
 import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { requestIdFrom } from "../audit/request-id.js";
 import { provenName, rateLimitKey } from "../identity/name-proof.js";
 import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -41,6 +42,8 @@ export interface CallEndInfo {
   durationMs: number;
   /** The provider runtime the call was forwarded to; absent for calls refused before resolution. */
   runtimeId?: string;
+  /** The call's `plugboard-request-id` (a fresh id when it had none acceptable): audit records name it. */
+  requestId?: string;
 }
 
 /**
@@ -50,6 +53,13 @@ export interface CallEndInfo {
 export interface RoutedRequest {
   readonly headers: IncomingHttpHeaders;
   readonly stream: ServerHttp2Stream;
+  /** The call's `plugboard-request-id`, or a fresh one (audit records name it). */
+  readonly requestId?: string;
+}
+
+/** A routed call as the router holds it: always with its request id. */
+interface RoutedCall extends RoutedRequest {
+  readonly requestId: string;
 }
 
 export interface RouterOptions {
@@ -59,8 +69,8 @@ export interface RouterOptions {
    */
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
   authenticate(req: RoutedRequest): Identity | Promise<Identity>;
-  /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
-  authorize(caller: Identity, serviceType: string, method: string): void | Promise<void>;
+  /** Throw ConnectError(PermissionDenied) when the caller may not call this method (`requestId`: for audit records). */
+  authorize(caller: Identity, serviceType: string, method: string, requestId: string): void | Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
   resolve(serviceType: string, caller: Identity, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
@@ -204,7 +214,7 @@ export function createRouter(opts: RouterOptions): Router {
     : undefined;
 
   function refuse(
-    req: RoutedRequest,
+    req: RoutedCall,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -223,6 +233,7 @@ export function createRouter(opts: RouterOptions): Router {
       caller,
       code: codeToString(err.code),
       durationMs: performance.now() - started,
+      requestId: req.requestId,
     });
   }
 
@@ -233,7 +244,7 @@ export function createRouter(opts: RouterOptions): Router {
    * promise per step (each one costs allocations and async-hook work).
    */
   async function route(
-    req: RoutedRequest,
+    req: RoutedCall,
     protocol: WireProtocol,
     path: CallPath,
     timeoutMs: number | undefined,
@@ -253,7 +264,7 @@ export function createRouter(opts: RouterOptions): Router {
       const identity = authenticate(req);
       caller = isPromise(identity) ? await identity : identity;
       authenticated?.();
-      const allowed = authorize(caller, path.service, path.method);
+      const allowed = authorize(caller, path.service, path.method, req.requestId);
       if (isPromise(allowed)) await allowed;
       if (rateLimiter) {
         const key = rateKeyOf(caller, req);
@@ -307,7 +318,7 @@ export function createRouter(opts: RouterOptions): Router {
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       const who = caller;
-      const ended = new CallEnd(path, caller, target.runtimeId, started, span);
+      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req.requestId);
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
       const retarget =
         pin === undefined && !retried && json === undefined
@@ -366,6 +377,7 @@ export function createRouter(opts: RouterOptions): Router {
       public runtimeId: string,
       private readonly started: number,
       private readonly span: RoutedCallSpan | undefined,
+      private readonly requestId: string,
     ) {}
     readonly onSettled = (): void => {
       this.settled = true;
@@ -380,11 +392,12 @@ export function createRouter(opts: RouterOptions): Router {
         code,
         durationMs: performance.now() - this.started,
         runtimeId: this.runtimeId,
+        requestId: this.requestId,
       });
     };
   }
 
-  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void, req?: RoutedRequest): void {
+  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void {
     const started = performance.now();
     const protocol = detectProtocol(headers["content-type"], headers[":method"]);
     if (protocol === undefined) {
@@ -395,7 +408,7 @@ export function createRouter(opts: RouterOptions): Router {
       }
       return;
     }
-    const call = req ?? { headers, stream };
+    const call: RoutedCall = { headers, stream, requestId: requestIdFrom(headers) };
     const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);
@@ -405,7 +418,7 @@ export function createRouter(opts: RouterOptions): Router {
   }
 
   return {
-    handle: (req, _res) => handleStream(req.stream, req.headers, undefined, req),
+    handle: (req, _res) => handleStream(req.stream, req.headers),
     handleStream: (stream, headers, authenticated) => handleStream(stream, headers, authenticated),
     close: () => pool.close(),
   };
