@@ -42,7 +42,7 @@ export interface CallEndInfo {
   durationMs: number;
   /** The provider runtime the call was forwarded to; absent for calls refused before resolution. */
   runtimeId?: string;
-  /** The call's `plugboard-request-id` (a fresh id when it had none acceptable): audit records name it. */
+  /** The call's `plugboard-request-id` (a fresh id when it had none acceptable), for calls that did not end ok (audits). */
   requestId?: string;
 }
 
@@ -53,14 +53,16 @@ export interface CallEndInfo {
 export interface RoutedRequest {
   readonly headers: IncomingHttpHeaders;
   readonly stream: ServerHttp2Stream;
-  /** The call's `plugboard-request-id`, or a fresh one (audit records name it). */
-  readonly requestId?: string;
+  /** The call's request id once asked for (routedRequestId): audit records name it. */
+  requestId?: string;
 }
 
-/** A routed call as the router holds it: always with its request id. */
-interface RoutedCall extends RoutedRequest {
-  readonly requestId: string;
+/** The call's `plugboard-request-id`, or a fresh one; the same each time it is asked (made only when needed: audits). */
+export function routedRequestId(req: RoutedRequest): string {
+  return (req.requestId ??= requestIdFrom(req.headers));
 }
+
+type RoutedCall = RoutedRequest;
 
 export interface RouterOptions {
   /*
@@ -69,8 +71,8 @@ export interface RouterOptions {
    */
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
   authenticate(req: RoutedRequest): Identity | Promise<Identity>;
-  /** Throw ConnectError(PermissionDenied) when the caller may not call this method (`requestId`: for audit records). */
-  authorize(caller: Identity, serviceType: string, method: string, requestId: string): void | Promise<void>;
+  /** Throw ConnectError(PermissionDenied) when the caller may not call this method (`req`: routedRequestId for audit records). */
+  authorize(caller: Identity, serviceType: string, method: string, req: RoutedRequest): void | Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
   resolve(serviceType: string, caller: Identity, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
@@ -233,7 +235,7 @@ export function createRouter(opts: RouterOptions): Router {
       caller,
       code: codeToString(err.code),
       durationMs: performance.now() - started,
-      requestId: req.requestId,
+      requestId: routedRequestId(req),
     });
   }
 
@@ -264,7 +266,7 @@ export function createRouter(opts: RouterOptions): Router {
       const identity = authenticate(req);
       caller = isPromise(identity) ? await identity : identity;
       authenticated?.();
-      const allowed = authorize(caller, path.service, path.method, req.requestId);
+      const allowed = authorize(caller, path.service, path.method, req);
       if (isPromise(allowed)) await allowed;
       if (rateLimiter) {
         const key = rateKeyOf(caller, req);
@@ -318,7 +320,7 @@ export function createRouter(opts: RouterOptions): Router {
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       const who = caller;
-      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req.requestId);
+      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req);
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
       const retarget =
         pin === undefined && !retried && json === undefined
@@ -377,7 +379,7 @@ export function createRouter(opts: RouterOptions): Router {
       public runtimeId: string,
       private readonly started: number,
       private readonly span: RoutedCallSpan | undefined,
-      private readonly requestId: string,
+      private readonly req: RoutedRequest,
     ) {}
     readonly onSettled = (): void => {
       this.settled = true;
@@ -392,7 +394,7 @@ export function createRouter(opts: RouterOptions): Router {
         code,
         durationMs: performance.now() - this.started,
         runtimeId: this.runtimeId,
-        requestId: this.requestId,
+        ...(code === "ok" ? {} : { requestId: routedRequestId(this.req) }),
       });
     };
   }
@@ -408,7 +410,7 @@ export function createRouter(opts: RouterOptions): Router {
       }
       return;
     }
-    const call: RoutedCall = { headers, stream, requestId: requestIdFrom(headers) };
+    const call: RoutedCall = { headers, stream };
     const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);

@@ -55,7 +55,7 @@ describe("request scope", () => {
     const found = await registry.discover({ serviceType: KV }, bearer(h.consumer.token));
     expect(found.providers.length).toBeGreaterThan(0);
     const abort = new AbortController();
-    const watch = registry.watch({ serviceType: KV }, { ...bearer(h.consumer.token), signal: abort.signal });
+    const watch = registry.watch({ serviceTypes: [KV] }, { ...bearer(h.consumer.token), signal: abort.signal });
     const first = await watch[Symbol.asyncIterator]().next();
     expect(first.done).toBe(false);
     abort.abort();
