@@ -57,6 +57,18 @@ describe("pick from a candidate list", () => {
     expect(s.pick("t", three, ROUND_ROBIN)?.registrationId).toBe("b");
   });
 
+  it("round-robin: a pick from no candidates does not move the turn on", async () => {
+    const s = createSelector();
+    expect(s.pick("t", [], ROUND_ROBIN)).toBeUndefined();
+    expect(await s.pickFrom("t", sourceOf([]).source, ROUND_ROBIN)).toBeUndefined();
+    expect(s.pick("t", three, ROUND_ROBIN)?.registrationId).toBe("a");
+  });
+
+  it("random ignores weights", () => {
+    const uneven = [reg("a", { weight: 1 }), reg("b", { weight: 100 })];
+    expect(createSelector(() => 0.4).pick("t", uneven, RANDOM)?.registrationId).toBe("a");
+  });
+
   it("random: the candidate at the drawn fraction", () => {
     expect(createSelector(() => 0).pick("t", three, RANDOM)?.registrationId).toBe("a");
     expect(createSelector(() => 0.5).pick("t", three, RANDOM)?.registrationId).toBe("b");

@@ -87,4 +87,21 @@ describe("BoundedQueue", () => {
     q.push(3);
     expect(await collect(q)).toEqual([2]);
   });
+
+  it("a stream delegating to the queue (yield*) ends at once when its consumer closes it", async () => {
+    const q = new BoundedQueue<number>(5);
+    let closed = false;
+    async function* stream() {
+      try {
+        yield* q.drain((x) => x);
+      } finally {
+        closed = true;
+      }
+    }
+    const it = stream();
+    q.push(1);
+    expect(await it.next()).toEqual({ done: false, value: 1 });
+    expect(await it.return(undefined)).toEqual({ done: true, value: undefined });
+    expect(closed).toBe(true);
+  });
 });
