@@ -35,8 +35,12 @@ export interface RequestGuard {
   guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
   /** Marks the stream of the request being served (guard's async scope) authenticated, as observeAuthentication does. */
   markAuthenticated(): void;
-  /** The same limits for streams taken straight from the server's `'stream'` event (routed calls). */
-  guardStream(handler: StreamHandler, singleMessage: (path: string) => boolean): StreamListener;
+  /**
+   * The same limits for streams taken straight from the server's `'stream'` event (routed calls).
+   * `inScope` runs the handler in the guard's async scope, as `guard` does, so observeAuthentication
+   * and markAuthenticated reach the stream (host methods resolving identity through interceptors).
+   */
+  guardStream(handler: StreamHandler, singleMessage: (path: string) => boolean, options?: { inScope?: boolean }): StreamListener;
 }
 
 const NOTHING = () => undefined;
@@ -96,12 +100,13 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
       };
     },
 
-    guardStream(handler, singleMessage) {
+    guardStream(handler, singleMessage, options = {}) {
       return (stream, headers, _flags, rawHeaders) => {
         const admission = admit(stream, headers, rawHeaders, peerAddressOfSession(stream.session), singleMessage);
         if (admission === undefined) return;
         if (admission === ADMITTED) return handler(stream, headers, NOTHING);
-        handler(stream, headers, admission.authenticated);
+        if (options.inScope) current.run(admission, () => handler(stream, headers, admission.authenticated));
+        else handler(stream, headers, admission.authenticated);
         admission.watch();
       };
     },
