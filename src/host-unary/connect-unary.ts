@@ -13,9 +13,6 @@ import {
   contentTypeUnaryJson,
   contentTypeUnaryProto,
   errorToJsonBytes,
-  headerUnaryAcceptEncoding,
-  headerUnaryContentLength,
-  headerUnaryEncoding,
   parseTimeout,
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
@@ -33,6 +30,11 @@ export interface ConnectUnaryOptions {
   readMaxBytes: number;
   writeMaxBytes: number;
 }
+
+/** Node gives request headers lower-cased (connect-es's constants are capitalised, for fetch Headers). */
+const CONTENT_ENCODING = "content-encoding";
+const ACCEPT_ENCODING = "accept-encoding";
+const CONTENT_LENGTH = "content-length";
 
 /** connect-es's defaults (connectNodeAdapter): what a response may be compressed with, and from what size. */
 const ACCEPT_COMPRESSION: Compression[] = [compressionGzip, compressionBrotli];
@@ -81,16 +83,16 @@ export async function serveConnectUnary(method: UnaryMethod, source: UnaryCallSo
   };
   const compression = compressionNegotiate(
     ACCEPT_COMPRESSION,
-    headerValue(headers[headerUnaryEncoding]),
-    headerValue(headers[headerUnaryAcceptEncoding]),
-    headerUnaryAcceptEncoding,
+    headerValue(headers[CONTENT_ENCODING]),
+    headerValue(headers[ACCEPT_ENCODING]),
+    ACCEPT_ENCODING,
   );
   let status = 200;
   let body: Uint8Array;
   try {
     if (compression.error) throw compression.error;
     if (timeout.error) throw timeout.error;
-    let bytes = await readBody(stream, options.readMaxBytes, headerValue(headers[headerUnaryContentLength]));
+    let bytes = await readBody(stream, options.readMaxBytes, headerValue(headers[CONTENT_LENGTH]));
     if (compression.request) bytes = await compression.request.decompress(bytes, options.readMaxBytes);
     const input = method.serialization.getI(true).parse(bytes);
     const output = await invokeUnaryImplementation(method.spec, context, input, options.interceptors);
@@ -107,10 +109,10 @@ export async function serveConnectUnary(method: UnaryMethod, source: UnaryCallSo
   }
   if (compression.response && body.byteLength >= COMPRESS_MIN_BYTES) {
     body = await compression.response.compress(body);
-    context.responseHeader.set(headerUnaryEncoding, compression.response.name);
+    context.responseHeader.set(CONTENT_ENCODING, compression.response.name);
   }
   const header = trailerMux(context.responseHeader, context.responseTrailer);
-  header.set(headerUnaryContentLength, String(body.byteLength));
+  header.set(CONTENT_LENGTH, String(body.byteLength));
   respond(stream, status, header, source.responseHeaders, body);
 }
 
