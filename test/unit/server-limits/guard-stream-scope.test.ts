@@ -30,7 +30,7 @@ async function serve(inScope: boolean): Promise<string> {
     { inScope },
   );
   const server = http2.createServer();
-  server.on("stream", (stream, headers, flags, rawHeaders) => listener(stream, headers, flags, rawHeaders as unknown as string[]));
+  server.on("stream", (stream, headers, flags, rawHeaders) => listener(stream as http2.ServerHttp2Stream, headers, flags, rawHeaders as unknown as string[]));
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
