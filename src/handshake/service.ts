@@ -15,7 +15,7 @@ import { isAdmin } from "../policy/host-policy.js";
 import { CORE_PROTOCOL_VERSION } from "../protocol/constants.js";
 import type { RuntimeRecord } from "../store/types.js";
 import { drawRandom, randomId } from "../tokens/tokens.js";
-import { secretsEqual } from "../tokens/secret-compare.js";
+import { secretMatcher } from "../tokens/secret-compare.js";
 import { invalid, validateRange } from "../validation/fields.js";
 import { validateBaseUrl } from "../validation/urls.js";
 import { validateDeclarations } from "./declarations.js";
@@ -24,6 +24,8 @@ import { evictUnprovenHolders, proveName, type NameProof } from "./prove-name.js
 import { provenName } from "../identity/name-proof.js";
 
 export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
+  const cookieKeyMatches = secretMatcher(host.magicCookie.key);
+  const cookieValueMatches = secretMatcher(host.magicCookie.value);
   const refuse = (req: HandshakeRequest, caller: Identity | undefined, code: Code, reason: string): ConnectError => {
     host.audit({ event: "handshake", outcome: "failure", actor: actorOf(caller), target: req.pluginName.slice(0, 128), reason });
     return new ConnectError(reason, code);
@@ -36,8 +38,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
    * enrolment use intact.
    */
   async function admit(req: HandshakeRequest, caller: Identity | undefined) {
-    const cookieOk =
-      secretsEqual(req.magicCookieKey, host.magicCookie.key) && secretsEqual(req.magicCookieValue, host.magicCookie.value);
+    const cookieOk = cookieKeyMatches(req.magicCookieKey) && cookieValueMatches(req.magicCookieValue);
     if (!cookieOk)
       throw refuse(req, caller, Code.FailedPrecondition, "magic cookie mismatch: this process is not a plugin of this host");
     if (req.coreProtocolVersion !== CORE_PROTOCOL_VERSION)
