@@ -14,7 +14,6 @@ import {
   contentTypeUnaryProto,
   errorToJsonBytes,
   parseTimeout,
-  trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 
@@ -111,18 +110,20 @@ export async function serveConnectUnary(method: UnaryMethod, source: UnaryCallSo
     body = await compression.response.compress(body);
     context.responseHeader.set(CONTENT_ENCODING, compression.response.name);
   }
-  const header = trailerMux(context.responseHeader, context.responseTrailer);
-  header.set(CONTENT_LENGTH, String(body.byteLength));
-  respond(stream, status, header, source.responseHeaders, body);
+  respond(stream, status, context.responseHeader, context.responseTrailer, source.responseHeaders, body);
 }
 
-function respond(stream: http2.ServerHttp2Stream, status: number, header: Headers, extra: Record<string, string>, body: Uint8Array): void {
+/** Writes the answer: headers, then trailers as `trailer-` headers (connect-es's trailerMux, without its copy). */
+function respond(stream: http2.ServerHttp2Stream, status: number, header: Headers, trailer: Headers, extra: Record<string, string>, body: Uint8Array): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   const out: http2.OutgoingHttpHeaders = { ":status": status, ...extra };
-  header.forEach((value, key) => {
-    // Headers joins repeated fields with ", " except set-cookie, as connect-es's conversion does.
-    out[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  // Headers joins repeated fields with ", " except set-cookie, as connect-es's conversion does.
+  header.forEach((value, key) => (out[key] = key === "set-cookie" ? header.getSetCookie() : value));
+  trailer.forEach((value, key) => {
+    const name = `trailer-${key}`;
+    out[name] = out[name] === undefined ? value : `${String(out[name])}, ${value}`;
   });
+  out[CONTENT_LENGTH] = String(body.byteLength);
   try {
     stream.respond(out);
   } catch {
