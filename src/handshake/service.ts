@@ -19,13 +19,14 @@ import { secretMatcher } from "../tokens/secret-compare.js";
 import { invalid, validateRange } from "../validation/fields.js";
 import { validateBaseUrl } from "../validation/urls.js";
 import { validateDeclarations } from "./declarations.js";
-import { negotiateVersion } from "./negotiate.js";
+import { createVersionNegotiator } from "./negotiate.js";
 import { evictUnprovenHolders, proveName, type NameProof } from "./prove-name.js";
 import { provenName } from "../identity/name-proof.js";
 
 export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
   const cookieKeyMatches = secretMatcher(host.magicCookie.key);
   const cookieValueMatches = secretMatcher(host.magicCookie.value);
+  const negotiateVersion = createVersionNegotiator(host.appProtocolVersions);
   const refuse = (req: HandshakeRequest, caller: Identity | undefined, code: Code, reason: string): ConnectError => {
     host.audit({ event: "handshake", outcome: "failure", actor: actorOf(caller), target: req.pluginName.slice(0, 128), reason });
     return new ConnectError(reason, code);
@@ -50,7 +51,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
       );
     const declarations = validateDeclarations(req, host.limits);
     req.appProtocolRanges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range));
-    const version = negotiateVersion(host.appProtocolVersions, req.appProtocolRanges);
+    const version = negotiateVersion(req.appProtocolRanges);
     if (version === undefined)
       throw refuse(
         req,

@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import semver from "semver";
 import { describe, expect, it } from "vitest";
-import { negotiateVersion } from "../../src/handshake/negotiate.js";
+import { createVersionNegotiator, negotiateVersion } from "../../src/handshake/negotiate.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { signCallerHeader, verifyCallerHeader } from "../../src/protocol/caller-header.js";
 import { parseCallPath } from "../../src/router/call-path.js";
@@ -321,6 +321,19 @@ describe("version negotiation", () => {
       { numRuns: 1000 },
     );
     expect(agreed).toBeGreaterThan(200);
+  });
+
+  it("the host's memoised negotiator answers as negotiateVersion, asked again or after its memory is full", () => {
+    fc.assert(
+      fc.property(fc.array(version, { minLength: 1, maxLength: 6 }), fc.array(fc.array(range, { maxLength: 3 }), { maxLength: 8 }), (hostVersions, offers) => {
+        const negotiate = createVersionNegotiator(hostVersions.map(text), 3);
+        for (const offer of [...offers, ...offers]) {
+          const ranges = offer.map((r) => r.text);
+          expect(negotiate(ranges)).toBe(negotiateVersion(hostVersions.map(text), ranges));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("known answers: numeric, not string, order; no common version is undefined", () => {
