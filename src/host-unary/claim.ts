@@ -3,9 +3,9 @@ import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import { createServiceImplSpec, type ConnectRouter, type ContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { contentTypeUnaryProto } from "@connectrpc/connect/protocol-connect";
-import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
+import { requestIdFrom, requestIdKey } from "../audit/request-id.js";
 import { HEADER_REQUEST_ID } from "../protocol/constants.js";
-import type { RequestGuard } from "../server-limits/index.js";
+import { streamAuthenticatedKey, type RequestGuard } from "../server-limits/index.js";
 import { serveConnectUnary, unaryMethod, type ConnectUnaryOptions, type UnaryMethod } from "./connect-unary.js";
 
 /** A raw `'stream'` listener that takes the stream (true) or leaves it to the next one (false). */
@@ -38,19 +38,14 @@ const ignore = () => undefined;
 export function createHostUnary(options: HostUnaryOptions): HostUnary {
   const methods = new Map<string, UnaryMethod>();
   // Every claimed method is unary: its request is one message, bounded in time even once authenticated.
-  // In the guard's scope, as on the compat path, so a proven identity frees the stream's unauthenticated slot.
-  const guarded = options.guard.guardStream(
-    (stream, headers) => {
-      const requestId = requestIdFrom(headers);
-      runWithRequestId(requestId, () => {
-        const path = headers[":path"]!;
-        const source = { stream, headers, values: options.contextValues(stream), url: urlOf(stream, headers, path), responseHeaders: { [HEADER_REQUEST_ID]: requestId } };
-        void serveConnectUnary(methods.get(path)!, source, options).catch(() => stream.close());
-      });
-    },
-    () => true,
-    { inScope: true },
-  );
+  const guarded = options.guard.guardStream((stream, headers, authenticated) => {
+    const path = headers[":path"]!;
+    // The request's id (echoed in a header) and its stream's admission, as createRequestScopes gives connect-es.
+    const requestId = requestIdFrom(headers);
+    const values = options.contextValues(stream).set(requestIdKey, requestId).set(streamAuthenticatedKey, authenticated);
+    const source = { stream, headers, values, url: urlOf(stream, headers, path), responseHeaders: { [HEADER_REQUEST_ID]: requestId } };
+    void serveConnectUnary(methods.get(path)!, source, options).catch(() => stream.close());
+  }, () => true);
   const record = (service: DescService, impl: Partial<ServiceImpl<DescService>>) => {
     const spec = createServiceImplSpec(service, impl);
     for (const m of Object.values(spec.methods))

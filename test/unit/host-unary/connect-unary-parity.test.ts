@@ -8,7 +8,8 @@ import { GetRequestSchema, GetResponseSchema, KVService } from "../../../gen/kv/
 import { createHostUnary } from "../../../src/host-unary/index.js";
 import { listen, type RunningServer } from "../../../src/host/listen.js";
 import { DEFAULT_LIMITS } from "../../../src/protocol/constants.js";
-import { createRequestGuard } from "../../../src/server-limits/index.js";
+import { createRequestGuard, streamAuthenticatedKey, type RequestGuard } from "../../../src/server-limits/index.js";
+import { requestIdKey } from "../../../src/audit/request-id.js";
 import { silentLogger } from "../../../src/log/logger.js";
 
 /**
@@ -206,5 +207,51 @@ describe("host unary path: the same answers as connect-es", () => {
     expect(ConnectError.from(signal.reason).code).toBe(Code.Canceled);
     await new Promise((r) => setImmediate(r));
     session.close();
+  });
+});
+
+describe("host unary path: the request's scope", () => {
+  it("gives the handler the request id (echoed in plugboard-request-id) and the stream's authenticated mark", async () => {
+    let marked = 0;
+    const real = createRequestGuard(limits);
+    const guard: RequestGuard = {
+      guard: real.guard,
+      guardStream: (handler, singleMessage) =>
+        real.guardStream((stream, headers, authenticated) => handler(stream, headers, () => (marked++, authenticated())), singleMessage),
+    };
+    const scoped = (router: ConnectRouter) =>
+      router.service(KVService, {
+        get(_req, context) {
+          context.values.get(streamAuthenticatedKey)(); // what markProvenStreams does for a proven caller
+          return { key: context.values.get(requestIdKey) ?? "none", found: true };
+        },
+      });
+    const hostUnary = createHostUnary({ ...adapterOptions, guard, contextValues });
+    const server = await listen(
+      { request: connectNodeAdapter({ ...adapterOptions, routes: hostUnary.routes(scoped) }), claimStream: hostUnary.claim },
+      {},
+      limits,
+      silentLogger(),
+    );
+    try {
+      const session = http2.connect(server.url);
+      const answer = await new Promise<{ id: unknown; body: Buffer }>((resolve, reject) => {
+        const req = session.request({ ":method": "POST", ":path": "/kv.v1.KVService/Get", ...proto, "plugboard-request-id": "scope-1" });
+        const chunks: Buffer[] = [];
+        let id: unknown;
+        req.on("response", (h) => (id = h["plugboard-request-id"]));
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => resolve({ id, body: Buffer.concat(chunks) }));
+        req.on("error", reject);
+        req.end(getBody("x"));
+      });
+      await new Promise((r) => setImmediate(r));
+      session.close();
+      expect(answer.id).toBe("scope-1");
+      expect(fromBinary(GetResponseSchema, answer.body).key).toBe("scope-1");
+      expect(marked).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 });
