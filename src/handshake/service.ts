@@ -27,7 +27,10 @@ import { provenName } from "../identity/name-proof.js";
 export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
   const cookieKeyMatches = secretMatcher(host.magicCookie.key);
   const cookieValueMatches = secretMatcher(host.magicCookie.value);
-  const negotiateVersion = createVersionNegotiator(host.appProtocolVersions);
+  // Offers are validated once each: a remembered offer passed validateRange before.
+  const negotiateVersion = createVersionNegotiator(host.appProtocolVersions, {
+    validate: (ranges) => ranges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range)),
+  });
   const refuse = (req: HandshakeRequest, caller: Identity | undefined, requestId: string | undefined, code: Code, reason: string): ConnectError => {
     host.audit({ event: "handshake", outcome: "failure", actor: actorOf(caller), target: req.pluginName.slice(0, 128), reason, requestId });
     return new ConnectError(reason, code);
@@ -51,7 +54,6 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         `core protocol version ${req.coreProtocolVersion} is not supported; the host speaks ${CORE_PROTOCOL_VERSION}`,
       );
     const declarations = validateDeclarations(req, host.limits);
-    req.appProtocolRanges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range));
     const version = negotiateVersion(req.appProtocolRanges);
     if (version === undefined)
       throw refuse(
