@@ -191,6 +191,12 @@ describe("host unary path: the same answers as connect-es", () => {
     expect(unknown.status).toBe(404);
   });
 
+  it("the call's signal aborts at the deadline (connect-timeout-ms) with DeadlineExceeded; the handler still answers", async () => {
+    const answer = await both({ ...proto, "connect-timeout-ms": "100" }, getBody("slow"));
+    expect(answer.status).toBe(200);
+    expect(ConnectError.from(lastSignal?.reason).code).toBe(Code.DeadlineExceeded);
+  });
+
   it("the call's signal aborts when the client goes away, and when the call has ended", async () => {
     await both(proto, getBody("ok"));
     expect(lastSignal?.aborted).toBe(true);
