@@ -4,7 +4,7 @@
  *   tsx bench/watchers.ts <host-url> <watchers> <runtime-token>…
  * Opens the watches (16 per runtime token, each runtime on its own HTTP/2 connection) and prints
  * `{"ready":true}` once every snapshot is complete. Then each stdin line `ADDED` or `REMOVED` arms
- * a wait for that event on every watcher, answered `{"lastAt": <epoch ms of the last one>}`. Exits when stdin closes.
+ * a wait for that event on every watcher, answered `{"firstAt", "lastAt": <epoch ms of the first and last one>}`. Exits when stdin closes.
  */
 import { setMaxListeners } from "node:events";
 import { createInterface } from "node:readline";
@@ -23,13 +23,14 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   setMaxListeners(0, abort.signal);
   const sessions: HostRpc[] = [];
-  let step = { type: WatchEventType.SNAPSHOT, seen: 0, last: 0, done: () => {} };
-  const arm = (type: WatchEventType, done: (last: number) => void) => {
-    step = { type, seen: 0, last: 0, done: () => done(step.last) };
+  let step = { type: WatchEventType.SNAPSHOT, seen: 0, first: 0, last: 0, done: () => {} };
+  const arm = (type: WatchEventType, done: (first: number, last: number) => void) => {
+    step = { type, seen: 0, first: 0, last: 0, done: () => done(step.first, step.last) };
   };
   const seen = (type: WatchEventType) => {
     if (type !== step.type) return;
     step.last = epochMs();
+    if (step.seen === 0) step.first = step.last;
     if (++step.seen === watchers) step.done();
   };
   const watch = async (rpc: HostRpc, token: string) => {
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ ready: true }));
   createInterface({ input: process.stdin }).on("line", (line) => {
     const type = line.trim() === "ADDED" ? WatchEventType.ADDED : WatchEventType.REMOVED;
-    arm(type, (lastAt) => console.log(JSON.stringify({ lastAt })));
+    arm(type, (firstAt, lastAt) => console.log(JSON.stringify({ firstAt, lastAt })));
     console.log(JSON.stringify({ armed: true }));
   });
   process.stdin.on("end", () => {
