@@ -2,7 +2,7 @@
  * Where a Register's fan-out to many Watch streams spends its time (issue 17, watch gate). The
  * set-up of bench/watch-fanout.ts, plus: the host's and the watchers' CPU over the rounds (/proc),
  * per delivered event; the first and the last watcher's arrival; optional CPU profiles.
- *   tsx bench/watch-probe.ts [--watchers 1000] [--rounds 10] [--prof /tmp/dir]
+ *   tsx bench/watch-probe.ts [--watchers 1000] [--rounds 10] [--client connect|raw] [--host-checkout <dir>] [--prof /tmp/dir]
  * With --prof, both children write a --cpu-prof profile into the dir (the whole run, set-up included).
  */
 import { parseArgs } from "node:util";
@@ -13,12 +13,15 @@ import { bearer, handshake, hostRpc, mintTokens } from "./host-rpc.js";
 import { cleanupAll, onCleanup, processCpuMicros } from "./processes.js";
 import { epochMs, WATCHERS_PER_RUNTIME } from "./watchers.js";
 
-const { values } = parseArgs({ options: { watchers: { type: "string", default: "1000" }, rounds: { type: "string", default: "10" }, prof: { type: "string" } } });
+const { values } = parseArgs({ options: { watchers: { type: "string", default: "1000" }, rounds: { type: "string", default: "10" }, client: { type: "string", default: "connect" }, "host-checkout": { type: "string" }, prof: { type: "string" } } });
 const watcherCount = Number(values.watchers);
 const rounds = Number(values.rounds);
+const client = values.client!;
 const prof = values.prof ? ["--cpu-prof", `--cpu-prof-dir=${values.prof}`] : [];
 
-const host = await startChild<{ url: string }>("./router-host.ts", ["--scale"], prof, 1);
+// --host-checkout <dir>: that checkout's host instead (before/after in one interleaved session).
+const hostFile = values["host-checkout"] ? `${values["host-checkout"]}/bench/router-host.ts` : "./router-host.ts";
+const host = await startChild<{ url: string }>(hostFile, ["--scale"], prof, 1);
 onCleanup(host.stop);
 const runtimes = Math.ceil(watcherCount / WATCHERS_PER_RUNTIME);
 const tokens = await mintTokens(host.ask, "watcher-", runtimes);
@@ -27,7 +30,7 @@ const rpc = hostRpc(host.info.url);
 onCleanup(rpc.close);
 const runtimeTokens: string[] = [];
 for (let r = 0; r < runtimes; r++) runtimeTokens.push(await handshake(rpc, `watcher-${r}`, tokens[r]!, "consumer"));
-const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(watcherCount), ...runtimeTokens], prof, 0);
+const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(watcherCount), client, ...runtimeTokens], prof, 0);
 onCleanup(watchers.stop);
 const token = await handshake(rpc, "fanout-provider-0", providerToken!, { baseUrl: "http://127.0.0.1:29999" });
 
@@ -54,7 +57,7 @@ const deliveries = 2 * rounds * watcherCount;
 const hostUs = (processCpuMicros(host.pid) - hostCpu0) / deliveries;
 const watchersUs = (processCpuMicros(watchers.pid) - watchersCpu0) / deliveries;
 console.log(
-  `${watcherCount} watchers, ${rounds} rounds: first ${median(firsts).toFixed(1)} ms, last ${median(lasts).toFixed(1)} ms after Register returned (medians); ` +
+  `${watcherCount} ${client} watchers, ${rounds} rounds: first ${median(firsts).toFixed(1)} ms, last ${median(lasts).toFixed(1)} ms after Register returned (medians); ` +
     `CPU per delivered event: host ${hostUs.toFixed(1)} µs, watchers ${watchersUs.toFixed(1)} µs`,
 );
 console.log(`rounds window (µs, monotonic): ${windowStart} ${windowEnd}`);
