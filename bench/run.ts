@@ -10,6 +10,7 @@
  * ran (whatever the numbers); 1 when it could not run. Every child process and temp dir is removed, also on Ctrl-C.
  */
 import { cpus } from "node:os";
+import { ensureBuilt } from "./built.js";
 import { gate, gateLine, type Gate } from "./gates.js";
 import { haveH2load } from "./h2load.js";
 import { cleanupAll, cleanupOnSignals, pinning } from "./processes.js";
@@ -149,6 +150,7 @@ function partDone(): void {
 
 
 cleanupOnSignals();
+ensureBuilt();
 const started = performance.now();
 main()
   .then(

@@ -11,6 +11,7 @@ import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
 import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { createRequestScopes } from "./request-scope.js";
 import { routedStreamClaim } from "./routed-streams.js";
 import { createTokenIdentityCache } from "../identity/token-identity-cache.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
@@ -56,14 +57,12 @@ import { resolveOptions, type PluginHostOptions } from "./options.js";
 import type { AuditEvent, AuditSink } from "../audit/audit.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { createAuthFailureAuditInterceptor } from "../audit/auth-failure-interceptor.js";
-import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
 import { createInFlightCounter } from "../launcher/in-flight.js";
 import { createHealthProber } from "../health/prober.js";
 import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
 import { createOps, withAdminCredential, type Ops, type OpsServer, type OpsListenOptions } from "../ops/index.js";
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
-import { HEADER_REQUEST_ID } from "../protocol/constants.js";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { Registration } from "../../gen/plugboard/v1/common_pb.js";
@@ -78,7 +77,7 @@ import {
 import { hostAppAuthorization } from "../policy/host-app.js";
 import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
 import { adminCheckOf } from "../ops/admin-check.js";
-import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
+import { createRequestGuard, markProvenStreams, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -201,12 +200,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const requestGuard = createRequestGuard(resolved.limits);
   const autoTls = createAutoTlsSlot(options.autoTls);
   const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
-  const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
+  const requestScopes = createRequestScopes();
+  const identify = instrumentResolver(composeAuthenticators([
     ...(options.adminCredential ? [options.adminCredential.authenticator] : []),
     autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]), metrics.observeAuth));
+  ]), metrics.observeAuth);
   const hostOps = (ops = createOps({ hostId: host.hostId, store, metrics, logger, adminCheck: adminCheckOf(identify, host.policy) }, options.ops));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
@@ -228,6 +228,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
+    markProvenStreams,
     createStreamLifetimeInterceptor(credentialLifetime),
     ...(options.rbac ? [createRbacInterceptor(options.rbac, (id) => options.adminCredential?.owns(id) ?? false)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
@@ -252,6 +253,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
+              requestId: e.requestId,
             }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}),
           ...(options.rbac ? { authorize: secretReadAuthorizer(options.rbac) } : {}) }),
       );
@@ -271,6 +273,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       if (cert) values.set(peerCertificateKey, cert);
       values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
       values.set(requestStreamKey, (req as Partial<http2.Http2ServerRequest>).stream); // Watch writes its events there
+      requestScopes.fill(req as http2.Http2ServerRequest, values);
       return values;
     },
   });
@@ -303,12 +306,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     inFlight.onCallEnd(info);
     metrics.observeRoutedCall(info);
     const target = `/${info.service}/${info.method}`;
+    const { requestId } = info;
     if (info.code === "unauthenticated")
-      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
+      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused", requestId });
     else if (info.code === "resource_exhausted" && info.caller)
-      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
+      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted", requestId });
     else if (info.code === "permission_denied" && info.caller === HOST_CALLER)
-      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it" });
+      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it", requestId });
     options.onRoutedCall?.(info);
   };
   const router = createRouter({
@@ -343,16 +347,12 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
   const opsOnMainPort = options.opsOnMainPort ?? true;
-  const dispatch: RequestHandler = (req, res) => {
+  const handler: RequestHandler = requestGuard.guard((req, res, authenticated) => {
+    // The request's id (echoed in a header) and its stream's admission reach connect-es as context values.
+    requestScopes.enter(req, res, authenticated);
     if (opsOnMainPort && hostOps.probeHandler(req, res)) return;
     if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, withSpecGrpcMessage(req, res));
-    else router.handleStream(req.stream, req.headers, requestGuard.markAuthenticated);
-  };
-  // Each request runs with its request id in scope, so audit records written anywhere below carry it.
-  const handler: RequestHandler = requestGuard.guard((req, res) => {
-    const requestId = requestIdFrom(req.headers);
-    res.setHeader(HEADER_REQUEST_ID, requestId);
-    runWithRequestId(requestId, () => dispatch(req, res));
+    else router.handleStream(req.stream, req.headers, authenticated);
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
   const serve = { request: handler, claimStream: routedStreamClaim(router, requestGuard, (service) => hostServices.has(service)) };

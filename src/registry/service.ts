@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { provenName } from "../identity/name-proof.js";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -53,7 +54,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       if (!runtime) throw new ConnectError("runtime ended", Code.Unauthenticated);
       const declared = runtime.provides.find((p) => p.type === req.serviceType);
       const deny = (reason: string) => {
-        host.audit({ event: "registration", outcome: "failure", actor: actorOf(caller), target: req.serviceType, reason });
+        host.audit({ event: "registration", outcome: "failure", actor: actorOf(caller), target: req.serviceType, reason, requestId: requestIdOf(context.values) });
         return new ConnectError(reason, Code.PermissionDenied);
       };
       if (!declared) throw deny(`${req.serviceType} was not declared in provides at handshake`);
@@ -73,7 +74,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       const existing = (await host.store.listRuntimeRegistrations(runtime.runtimeId)).find(
         (r) => r.serviceType === req.serviceType && r.endpoint === endpoint,
       );
-      if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType);
+      if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType, requestIdOf(context.values));
       const record: RegistrationRecord = {
         registrationId: existing?.registrationId ?? randomId("rg_", host.random),
         serviceType: req.serviceType,
@@ -95,7 +96,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       // The lease first: a registration must never sit in the store without one.
       await leases?.renew(runtime.runtimeId);
       await host.store.putRegistration(record);
-      host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });
+      host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType, requestId: requestIdOf(context.values) });
       return create(RegisterResponseSchema, { registration: toRegistration(record), leaseMs: leases?.leaseMs ?? 0 });
     },
 
@@ -105,11 +106,11 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       const registration = await host.store.getRegistration(req.registrationId);
       if (!registration) throw new ConnectError("registration not found", Code.NotFound);
       if (registration.runtimeId !== caller?.runtimeId && !isAdmin(host.policy, caller)) {
-        host.audit({ event: "unregistration", outcome: "failure", actor: actorOf(caller), target: req.registrationId, reason: "not owner" });
+        host.audit({ event: "unregistration", outcome: "failure", actor: actorOf(caller), target: req.registrationId, reason: "not owner", requestId: requestIdOf(context.values) });
         throw new ConnectError("a plugin may only unregister its own registrations", Code.PermissionDenied);
       }
       await host.store.removeRegistration(req.registrationId, "unregistered");
-      host.audit({ event: "unregistration", outcome: "success", actor: actorOf(caller), target: req.registrationId });
+      host.audit({ event: "unregistration", outcome: "success", actor: actorOf(caller), target: req.registrationId, requestId: requestIdOf(context.values) });
       return create(UnregisterResponseSchema, {});
     },
 
