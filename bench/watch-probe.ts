@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
+import { ensureBuilt } from "./built.js";
 import { startChild } from "./children.js";
 import { median } from "./load.js";
 import { bearer, handshake, hostRpc, mintTokens } from "./host-rpc.js";
@@ -21,6 +22,7 @@ const prof = values.prof ? ["--cpu-prof", `--cpu-prof-dir=${values.prof}`] : [];
 
 // --host-checkout <dir>: that checkout's host instead (before/after in one interleaved session).
 const hostFile = values["host-checkout"] ? `${values["host-checkout"]}/bench/router-host.ts` : "./router-host.ts";
+ensureBuilt(); // the host runs from dist/ (bench/built.ts); another checkout's must be built already
 const host = await startChild<{ url: string }>(hostFile, ["--scale"], prof, 1);
 onCleanup(host.stop);
 const runtimes = Math.ceil(watcherCount / WATCHERS_PER_RUNTIME);
