@@ -37,7 +37,13 @@ export async function forwardFrames(
       }
       // A stream gone is noticed through the request's signal, which ends the queue.
       if (stream.destroyed || stream.writableEnded) return true;
-      return stream.write(frame);
+      try {
+        return stream.write(frame);
+      } catch (error) {
+        // This runs inside the hub's fan-out: one broken stream must not stop the others' delivery.
+        queue.fail(new ConnectError("watch stream write failed", Code.Internal, undefined, undefined, error));
+        return true;
+      }
     });
   } finally {
     stream.off("drain", resume);
