@@ -166,9 +166,11 @@ describe.each(PROTOCOLS)("a direct-framed Watch read by a connect-es %s client",
 
     const other = await t.handshake(provides(7002));
     await t.clients("connect").registry.register({ serviceType: KV }, bearer(other.token));
-    await t.clients("connect").registry.register({ serviceType: KV, weight: 3 }, bearer(other.token));
+    // Over 1 KiB: connect-es would compress it for this client (it accepts gzip); the direct frame is sent uncompressed (flag 0), which every protocol allows.
+    const large = "x".repeat(4_000);
+    await t.clients("connect").registry.register({ serviceType: KV, weight: 3, metadata: { large } }, bearer(other.token));
     expect(((await it.next()).value as WatchResponse).type).toBe(WatchEventType.ADDED);
-    expect(((await it.next()).value as WatchResponse)).toMatchObject({ type: WatchEventType.UPDATED, registrations: [{ weight: 3 }] });
+    expect(((await it.next()).value as WatchResponse)).toMatchObject({ type: WatchEventType.UPDATED, registrations: [{ weight: 3, metadata: { large } }] });
 
     await t.clients("connect").handshake.revoke({}, bearer(watcher.token));
     const error = await (async () => {
