@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { RegistryService, RemovalReason, WatchEventType, WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "../../../gen/plugboard/v1/registry_pb.js";
 import { bearer, createTransports, PROTOCOLS } from "../../helpers/transports.js";
@@ -20,6 +21,12 @@ const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+function jsonSessions(url: string): Http2SessionManager {
+  const manager = new Http2SessionManager(url);
+  cleanups.push(() => manager.abort());
+  return manager;
+}
 
 async function host(options: Parameters<typeof startTestHost>[0] = {}): Promise<TestHost> {
   const t = await startTestHost(options);
@@ -177,6 +184,35 @@ describe.each(PROTOCOLS)("a direct-framed Watch read by a connect-es %s client",
       for (;;) if ((await it.next()).done) return undefined;
     })().catch((e: unknown) => ConnectError.from(e));
     expect(error?.code).toBe(Code.Unauthenticated);
+  });
+});
+
+describe("a Watch's deadline", () => {
+  it("ends a direct-framed (binary) stream as it ends a connect-es (JSON) one", async () => {
+    const t = await host();
+    const watcher = await t.handshake({ pluginName: "watcher" });
+    const transports = createTransports(t.url);
+    cleanups.push(() => transports.close());
+    const binary = createClient(RegistryService, transports.make("connect"));
+    const json = createClient(RegistryService, createConnectTransport({ baseUrl: t.url, httpVersion: "2", useBinaryFormat: false, sessionManager: jsonSessions(t.url) }));
+    const provider = await t.handshake(provides(7001));
+    const outcome = async (client: typeof binary, registerAfterSnapshot: boolean) => {
+      const seen: string[] = [];
+      try {
+        for await (const e of client.watch({ serviceTypes: [KV] }, { ...bearer(watcher.token), timeoutMs: 1_500 })) {
+          seen.push(WatchEventType[e.type]);
+          // An event after the snapshot, so the binary stream is on its direct path when the deadline comes.
+          if (e.type === WatchEventType.SNAPSHOT && registerAfterSnapshot) void t.clients("connect").registry.register({ serviceType: KV }, bearer(provider.token));
+        }
+        return { seen, code: "ok" };
+      } catch (error) {
+        return { seen, code: Code[ConnectError.from(error).code] };
+      }
+    };
+    const [viaBinary, viaJson] = await Promise.all([outcome(binary, true), outcome(json, false)]);
+    expect(viaBinary.seen.slice(0, 2)).toEqual(["SNAPSHOT", "ADDED"]);
+    expect(viaBinary.code).toBe(viaJson.code);
+    expect(viaBinary.code).toBe("DeadlineExceeded");
   });
 });
 
