@@ -136,6 +136,9 @@ export function serviceOfPath(path: string): string {
   return end < 0 ? "" : path.slice(1, end);
 }
 
+/** A routed call's credential watch: removals are heard at once; the first store read waits 1 s (most calls are over by then). */
+const ROUTED_CALL_WATCH = Object.freeze({ firstCheckAfterMs: 1_000 });
+
 export function createPluginHost(options: PluginHostOptions): PluginHost {
   const resolved = resolveOptions(options);
   const logger = options.logger ?? createLogger({ name: "plugboard" });
@@ -329,7 +332,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     onCallStart: inFlight.onCallStart,
     onCallRetried: inFlight.onCallRetried,
     ...(outliers ? { outliers } : {}),
-    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
+    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, ROUTED_CALL_WATCH),
     onCallEnd: recordCallEnd,
     methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
   });

@@ -119,21 +119,30 @@ export interface Router {
 const PENDING_RETRY_MS = 1_000;
 const IN_FLIGHT_RETRY_MS = 100;
 
-/** Whether a new session connects (false on error or close first). */
+/**
+ * Whether a new session connects (false on error or close first): one promise per session, shared by
+ * every call waiting for it (a burst of calls to a new provider adds three listeners, not three per call).
+ */
+const connecting = new WeakMap<ClientHttp2Session, Promise<boolean>>();
 function connects(session: ClientHttp2Session): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => () => {
-      session.off("connect", onConnect);
-      session.off("error", onFail);
-      session.off("close", onFail);
-      resolve(ok);
-    };
-    const onConnect = done(true);
-    const onFail = done(false);
-    session.once("connect", onConnect);
-    session.once("error", onFail);
-    session.once("close", onFail);
-  });
+  let settled = connecting.get(session);
+  if (settled === undefined) {
+    settled = new Promise((resolve) => {
+      const done = (ok: boolean) => () => {
+        session.off("connect", onConnect);
+        session.off("error", onFail);
+        session.off("close", onFail);
+        resolve(ok);
+      };
+      const onConnect = done(true);
+      const onFail = done(false);
+      session.once("connect", onConnect);
+      session.once("error", onFail);
+      session.once("close", onFail);
+    });
+    connecting.set(session, settled);
+  }
+  return settled;
 }
 
 /** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
