@@ -43,6 +43,7 @@ import { createLifecycleService } from "../lifecycle/service.js";
 import { DEFAULT_REGISTRATION_LEASE_MS, createLeases } from "../lifecycle/leases.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
+import { requestStreamKey } from "../registry/direct-frames.js";
 import type { HostPolicy } from "../policy/host-policy.js";
 import type { Rbac } from "../policy/rbac.js";
 import { policySubject } from "../identity/identity.js";
@@ -289,6 +290,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
       values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
+      values.set(requestStreamKey, (req as Partial<http2.Http2ServerRequest>).stream); // Watch writes its events there
       requestScopes.fill(req as http2.Http2ServerRequest, values);
       return values;
     },
