@@ -28,8 +28,14 @@ export interface WatchFanout {
   watchersCpuUs: number;
 }
 
-export async function measureWatchFanout(opts: { watchers: number; rounds: number; client: "connect" | "raw" }): Promise<WatchFanout> {
-  const host = await startChild<{ url: string }>("./router-host.ts", ["--scale"], [], 1);
+/**
+ * What a fan-out round needs: a host (`hostFile`, default bench/router-host.ts, on core 1), `watchers`
+ * Watch streams held by a watchers process (core 0), and a provider runtime's token. `nodeFlags` go to both
+ * children (e.g. `--cpu-prof`).
+ */
+export async function startFanout(opts: { watchers: number; client: "connect" | "raw"; hostFile?: string; nodeFlags?: string[] }) {
+  const nodeFlags = opts.nodeFlags ?? [];
+  const host = await startChild<{ url: string }>(opts.hostFile ?? "./router-host.ts", ["--scale"], nodeFlags, 1);
   onCleanup(host.stop);
   const runtimes = Math.ceil(opts.watchers / WATCHERS_PER_RUNTIME);
   const tokens = await mintTokens(host.ask, "watcher-", runtimes);
@@ -38,9 +44,14 @@ export async function measureWatchFanout(opts: { watchers: number; rounds: numbe
   onCleanup(rpc.close);
   const runtimeTokens: string[] = [];
   for (let r = 0; r < runtimes; r++) runtimeTokens.push(await handshake(rpc, `watcher-${r}`, tokens[r]!, "consumer"));
-  const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(opts.watchers), opts.client, ...runtimeTokens], [], 0);
+  const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(opts.watchers), opts.client, ...runtimeTokens], nodeFlags, 0);
   onCleanup(watchers.stop);
   const token = await handshake(rpc, "fanout-provider-0", providerToken!, { baseUrl: "http://127.0.0.1:29999" });
+  return { host, rpc, watchers, token };
+}
+
+export async function measureWatchFanout(opts: { watchers: number; rounds: number; client: "connect" | "raw" }): Promise<WatchFanout> {
+  const { host, rpc, watchers, token } = await startFanout(opts);
   /** One Register → every ADDED → Unregister → every REMOVED; the last ADDED's time after the Register returned and was sent. */
   const round = async (): Promise<{ afterReturn: number; afterSend: number }> => {
     await watchers.ask("ADDED");

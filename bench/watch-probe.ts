@@ -8,33 +8,22 @@
 import { parseArgs } from "node:util";
 import { KVService } from "../gen/kv/v1/kv_pb.js";
 import { ensureBuilt } from "./built.js";
-import { startChild } from "./children.js";
 import { median } from "./load.js";
-import { bearer, handshake, hostRpc, mintTokens } from "./host-rpc.js";
-import { cleanupAll, onCleanup, processCpuMicros } from "./processes.js";
-import { epochMs, WATCHERS_PER_RUNTIME } from "./watchers.js";
+import { bearer } from "./host-rpc.js";
+import { cleanupAll, processCpuMicros } from "./processes.js";
+import { startFanout } from "./watch-fanout.js";
+import { epochMs } from "./watchers.js";
 
 const { values } = parseArgs({ options: { watchers: { type: "string", default: "1000" }, rounds: { type: "string", default: "10" }, client: { type: "string", default: "connect" }, "host-checkout": { type: "string" }, prof: { type: "string" } } });
 const watcherCount = Number(values.watchers);
 const rounds = Number(values.rounds);
-const client = values.client!;
+const client = values.client === "raw" ? "raw" : "connect";
 const prof = values.prof ? ["--cpu-prof", `--cpu-prof-dir=${values.prof}`] : [];
 
 // --host-checkout <dir>: that checkout's host instead (before/after in one interleaved session).
 const hostFile = values["host-checkout"] ? `${values["host-checkout"]}/bench/router-host.ts` : "./router-host.ts";
 ensureBuilt(); // the host runs from dist/ (bench/built.ts); another checkout's must be built already
-const host = await startChild<{ url: string }>(hostFile, ["--scale"], prof, 1);
-onCleanup(host.stop);
-const runtimes = Math.ceil(watcherCount / WATCHERS_PER_RUNTIME);
-const tokens = await mintTokens(host.ask, "watcher-", runtimes);
-const [providerToken] = await mintTokens(host.ask, "fanout-provider-", 1);
-const rpc = hostRpc(host.info.url);
-onCleanup(rpc.close);
-const runtimeTokens: string[] = [];
-for (let r = 0; r < runtimes; r++) runtimeTokens.push(await handshake(rpc, `watcher-${r}`, tokens[r]!, "consumer"));
-const watchers = await startChild<{ ready: true }>("./watchers.ts", [host.info.url, String(watcherCount), client, ...runtimeTokens], prof, 0);
-onCleanup(watchers.stop);
-const token = await handshake(rpc, "fanout-provider-0", providerToken!, { baseUrl: "http://127.0.0.1:29999" });
+const { host, rpc, watchers, token } = await startFanout({ watchers: watcherCount, client, hostFile, nodeFlags: prof });
 
 const firsts: number[] = [];
 const lasts: number[] = [];
