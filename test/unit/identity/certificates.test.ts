@@ -200,7 +200,7 @@ describe("certificate requests", () => {
   it("refuse a request whose self-signature does not verify", async () => {
     const { csrPem } = await createCertificateRequest();
     const der = new Uint8Array(x509.PemConverter.decodeFirst(csrPem));
-    der[der.length - 1] ^= 0x01;
+    der[der.length - 1] = der[der.length - 1]! ^ 0x01;
     await expect(signCertificateRequest(ca, pemOf(der, "CERTIFICATE REQUEST"), { usage: "client" })).rejects.toThrow(
       new RangeError("certificate request signature does not verify"),
     );
