@@ -226,6 +226,8 @@ describe("readCertificateNames", () => {
   it("reads only CN attributes, from every RDN", async () => {
     const cert = await craft({ subject: "O=Org, CN=one, OU=Unit, CN=two" });
     expect(readCertificateNames(cert).commonNames).toEqual(["one", "two"]);
+    // No basic constraints extension at all: not a CA.
+    expect(readCertificateNames(cert).isCa).toBe(false);
   });
 
   it("reads every SAN extension, and the basic constraints wherever they are", async () => {
