@@ -4,13 +4,21 @@
  * swapped in place at half-life. The listener is a stand-in recording what it was given.
  * Written against the survivors of `npm run mutate -- identity` (docs/testing.md).
  */
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ListenOptions, RunningServer } from "../../../src/host/listen.js";
 import { createAutoTlsSlot, listenWithAutoTls, liveUpstreamTls, type AutoTlsSlot } from "../../../src/identity/auto-tls-host.js";
 import { readCertificateNames } from "../../../src/identity/certificate-names.js";
 
 const headers = new Headers();
+
+/** Waits (real time, generous bound) until `ready` holds. */
+async function until(ready: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !ready(); ) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 let slot: AutoTlsSlot | undefined;
 afterEach(() => {
   slot?.close();
@@ -94,7 +102,7 @@ describe("listenWithAutoTls", () => {
     const cert = new X509Certificate(tls.cert);
     expect(cert.checkHost("host.test")).toBe("host.test");
     expect(cert.verify(new X509Certificate(auto.caPem).publicKey)).toBe(true);
-    expect(cert.checkPrivateKey((await import("node:crypto")).createPrivateKey(tls.key))).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(tls.key))).toBe(true);
     await running.close();
     expect(s.close).toHaveBeenCalledOnce();
   });
@@ -109,26 +117,32 @@ describe("listenWithAutoTls", () => {
   });
 
   it("swaps in a fresh certificate at half-life, keeps trying after a failed swap, and stops when closed", async () => {
-    slot = createAutoTlsSlot({ certTtlMs: 2_000 });
-    const s = standIn();
-    s.setSecureContext.mockImplementationOnce(() => {
-      throw new Error("swap failed");
-    });
-    const running = await listenWithAutoTls(slot, { hostname: "127.0.0.1" }, s.listen);
-    const first = (s.given[0]!.tls as { cert: string }).cert;
-    await vi.waitFor(() => expect(s.setSecureContext).toHaveBeenCalledTimes(2), { timeout: 20_000, interval: 50 });
-    const swapped = s.setSecureContext.mock.calls[1]![0] as { cert: string; key: string; ca: string; minVersion: string };
-    expect(swapped.cert).not.toBe(first);
-    expect(swapped.ca).toBe(slot.current()!.caPem);
-    expect(swapped.minVersion).toBe("TLSv1.2");
-    expect(new X509Certificate(swapped.cert).checkPrivateKey((await import("node:crypto")).createPrivateKey(swapped.key))).toBe(true);
-    await running.close();
-    const calls = s.setSecureContext.mock.calls.length;
-    // Another listener's swap at its half-life: by then the closed one would have swapped again.
-    const other = standIn();
-    const second = await listenWithAutoTls(slot, {}, other.listen);
-    await vi.waitFor(() => expect(other.setSecureContext).toHaveBeenCalledTimes(2), { timeout: 20_000, interval: 50 });
-    await second.close();
-    expect(s.setSecureContext.mock.calls.length).toBeLessThanOrEqual(calls + 1);
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      slot = createAutoTlsSlot({ certTtlMs: 60_000 });
+      const s = standIn();
+      s.setSecureContext.mockImplementationOnce(() => {
+        throw new Error("swap failed");
+      });
+      const running = await listenWithAutoTls(slot, { hostname: "127.0.0.1" }, s.listen);
+      const first = (s.given[0]!.tls as { cert: string }).cert;
+      // The CA's own renewal and this listener's swap.
+      expect(vi.getTimerCount()).toBe(2);
+      vi.advanceTimersByTime(30_000);
+      await until(() => s.setSecureContext.mock.calls.length === 1);
+      vi.advanceTimersByTime(30_000);
+      await until(() => s.setSecureContext.mock.calls.length === 2);
+      const swapped = s.setSecureContext.mock.calls[1]![0] as { cert: string; key: string; ca: string; minVersion: string };
+      expect(swapped.cert).not.toBe(first);
+      expect(swapped.ca).toBe(slot.current()!.caPem);
+      expect(swapped.minVersion).toBe("TLSv1.2");
+      expect(new X509Certificate(swapped.cert).checkPrivateKey(createPrivateKey(swapped.key))).toBe(true);
+      await running.close();
+      expect(vi.getTimerCount()).toBe(1);
+      slot.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

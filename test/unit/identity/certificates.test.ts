@@ -62,6 +62,14 @@ async function craft(opts: { subject: string; extensions?: X509Types.Extension[]
   return new X509Certificate(cert.toString("pem"));
 }
 
+/** Waits (real time, generous bound) until `ready` holds. */
+async function until(ready: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !ready(); ) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const leaf = async (opts: Parameters<typeof issueCertificate>[1]) => new X509Certificate((await issueCertificate(ca, opts)).certPem);
 const peculiar = (pem: string) => new x509.X509Certificate(pem);
 
@@ -369,7 +377,7 @@ describe("mTLS authenticator", () => {
 describe("AutoMTLS", () => {
   let auto: AutoTls;
   beforeAll(async () => {
-    auto = await createAutoTls({ trustDomain: "auto.test", certTtlMs: 2_000 });
+    auto = await createAutoTls({ trustDomain: "auto.test", certTtlMs: 60_000 });
   });
   afterAll(() => auto.close());
 
@@ -404,15 +412,46 @@ describe("AutoMTLS", () => {
     expect(await auto.authenticator({ headers })).toBeUndefined();
   });
 
-  it("gives the host a client certificate of its own, renewed at half-life", async () => {
+  it("has a CA of its own: a unique name, ten years", async () => {
+    const caCert = new X509Certificate(auto.caPem);
+    expect(caCert.subject).toMatch(/^CN=Plugboard AutoMTLS CA [0-9a-f]{16}$/);
+    const other = await createAutoTls();
+    other.close();
+    expect(new X509Certificate(other.caPem).subject).not.toBe(caCert.subject);
+    expect(new Date(caCert.validTo).getTime()).toBeGreaterThan(Date.now() + 3_649 * DAY_MS);
+  });
+
+  it("renews a plugin's certificate for the key of its request, with the plugin's SPIFFE ID", async () => {
+    const { csrPem, keyPem } = await createCertificateRequest();
+    const cert = new X509Certificate(await auto.renewPlugin("kv", csrPem));
+    expect(cert.checkPrivateKey(createPrivateKey(keyPem))).toBe(true);
+    expect(cert.verify(new X509Certificate(auto.caPem).publicKey)).toBe(true);
+    expect(readCertificateNames(cert).uris).toEqual(["spiffe://auto.test/plugin/kv"]);
+  });
+
+  it("gives the host a client certificate of its own", () => {
     const first = auto.clientTls();
     expect(first.ca).toBe(auto.caPem);
     const cert = new X509Certificate(first.cert);
     expect(cert.subjectAltName).toBe("URI:spiffe://auto.test/host");
     expect(cert.subject).toBe("CN=plugboard-host");
     expect(cert.checkPrivateKey(createPrivateKey(first.key))).toBe(true);
-    await vi.waitFor(() => expect(auto.clientTls().cert).not.toBe(first.cert), { timeout: 20_000, interval: 100 });
-    const renewed = auto.clientTls();
-    expect(new X509Certificate(renewed.cert).checkPrivateKey(createPrivateKey(renewed.key))).toBe(true);
+  });
+
+  it("renews the host's client certificate at half-life, and stops renewing when closed", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const renewing = await createAutoTls({ certTtlMs: 60_000 });
+    try {
+      const first = renewing.clientTls().cert;
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(30_000);
+      await until(() => renewing.clientTls().cert !== first);
+      const renewed = renewing.clientTls();
+      expect(new X509Certificate(renewed.cert).checkPrivateKey(createPrivateKey(renewed.key))).toBe(true);
+    } finally {
+      renewing.close();
+      expect(vi.getTimerCount()).toBe(0);
+      vi.useRealTimers();
+    }
   });
 });

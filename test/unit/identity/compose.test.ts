@@ -38,6 +38,9 @@ describe("bearerToken", () => {
     ["Bearer   abc", "abc"],
     ["Bearer abc   ", "abc"],
     ["Bearer abc\t", "abc"],
+    // Headers trims only HTTP whitespace; other trailing whitespace is still not part of the token.
+    ["Bearer abc\u000b", "abc"],
+    ["Bearer abc\u00a0", "abc"],
     ["Bearer pbrt_x.y-z", "pbrt_x.y-z"],
   ])("reads %j as %j", (value, token) => {
     expect(bearerToken(headers(value))).toBe(token);

@@ -186,6 +186,9 @@ describe("createCredentialLifetime", () => {
     const { ends, stop } = watch(runtimeCaller);
     stop();
     fail(new Error("store down"));
+    await advance(0);
+    // No retry is even scheduled.
+    expect(vi.getTimerCount()).toBe(0);
     await advance(5_000);
     expect(fake.store.getRuntime).toHaveBeenCalledTimes(1);
     expect(ends).toEqual([]);
@@ -199,6 +202,24 @@ describe("createCredentialLifetime", () => {
     answer(undefined);
     await advance(0);
     expect(ends).toEqual([]);
+  });
+
+  it("arms no expiry timer from a store read that answers after the watch stopped", async () => {
+    let answer!: (r: RuntimeRecord | undefined) => void;
+    fake.store.getRuntime.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    const { stop } = watch(runtimeCaller);
+    stop();
+    answer(runtimeRecord(runtimeId, { expiresAt: T0 + 60_000 }));
+    await advance(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("ends every watch of a runtime when it is removed", async () => {
+    fake.runtimes.set(runtimeId, runtimeRecord(runtimeId, { expiresAt: T0 + 60_000 }));
+    const watches = [watch(runtimeCaller), watch(runtimeCaller), watch(runtimeCaller)];
+    await advance(0);
+    fake.end(runtimeId, "revoked");
+    expect(watches.map((w) => w.ends.length)).toEqual([1, 1, 1]);
   });
 
   it("caps a far expiry at setTimeout's ceiling instead of firing at once", async () => {
@@ -484,6 +505,30 @@ describe("createStreamLifetimeInterceptor", () => {
     inner.finish();
     await expect(p).rejects.toBe(unauth);
     expect(signal.aborted).toBe(true);
+  });
+
+  it("does not fail a read left in flight when the client closed the stream", async () => {
+    const { lifetime, watches } = manualLifetime();
+    const inner = feed<number>();
+    const res = await run(request(true, runtimeCaller), async () => ({ stream: true, message: inner.iterable }), lifetime);
+    const it = res.message[Symbol.asyncIterator]();
+    const inFlight = it.next();
+    await it.return!();
+    watches[0]!.end(unauth);
+    inner.push(5);
+    expect(await inFlight).toEqual({ done: false, value: 5 });
+  });
+
+  it("ends a handler stream without return() Unauthenticated too", async () => {
+    const { lifetime, watches } = manualLifetime();
+    const inner = feed<number>();
+    const plain: AsyncIterable<number> = { [Symbol.asyncIterator]: () => ({ next: () => inner.iterable[Symbol.asyncIterator]().next() }) };
+    const res = await run(request(true, runtimeCaller), async () => ({ stream: true, message: plain }), lifetime);
+    const it = res.message[Symbol.asyncIterator]();
+    const pending = it.next();
+    watches[0]!.end(unauth);
+    await expect(pending).rejects.toBe(unauth);
+    expect(watches[0]!.stopped).toBe(true);
   });
 
   it("passes a handler failure on and stops watching", async () => {

@@ -234,6 +234,14 @@ describe("verification", () => {
     expect(err.code).toBe(Code.Unauthenticated);
   });
 
+  it("refuses a sub or jti that is not a string", async () => {
+    const auth = createJwtAuthenticator(base({ requireJti: true }));
+    const numericSub = await new SignJWT({ sub: 5 as never, jti: "j" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime("5m").sign(privateKey);
+    expect((await refusal(auth(bearer(numericSub)))).rawMessage).toBe('JWT: token claim "sub" is missing');
+    const numericJti = await new SignJWT({ jti: 5 as never }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject("a").setExpirationTime("5m").sign(privateKey);
+    expect((await refusal(auth(bearer(numericJti)))).rawMessage).toBe('JWT: token claim "jti" is missing');
+  });
+
   it("accepts a token expired within the default 30 s tolerance", async () => {
     const token = await sign({}, (j) => j.setIssuedAt(nowSec() - 600).setExpirationTime(nowSec() - 10));
     expect(await createJwtAuthenticator(base())(bearer(token))).toBeDefined();
@@ -321,6 +329,8 @@ describe("claims", () => {
       createJwtAuthenticator(base({ pluginNameClaim }))(bearer(await sign(claims)));
     expect(await nameOf({ plugboard: { plugin: "kv" } })).toMatchObject({ provesPluginName: "kv" });
     expect(await nameOf({ plugin: "kv" }, "plugin")).toMatchObject({ provesPluginName: "kv" });
+    // A string is not walked into: "plugin.0" of "kv" is no claim, not "k".
+    expect(await nameOf({ plugin: "kv" }, "plugin.0")).not.toHaveProperty("provesPluginName");
     for (const claims of [{}, { plugboard: { plugin: "" } }, { plugboard: { plugin: 7 } }, { plugboard: "kv" }]) {
       expect(await nameOf(claims)).not.toHaveProperty("provesPluginName");
     }
@@ -339,6 +349,13 @@ describe("claims", () => {
     const lax = createJwtAuthenticator(base({ requireJti: false }));
     expect(await lax(bearer(await sign()))).toBeDefined();
     expect(await lax(bearer(token))).toBeDefined();
+  });
+
+  it("remembers a jti until the token's expiry plus the tolerance, even for a token about to expire", async () => {
+    const auth = createJwtAuthenticator(base({ replayCache: true }));
+    const token = await sign({}, (j) => j.setJti("short").setExpirationTime(nowSec() + 10));
+    expect(await auth(bearer(token))).toBeDefined();
+    expect((await refusal(auth(bearer(token)))).rawMessage).toBe("JWT: token has already been used (jti replay)");
   });
 
   it("keys replays by issuer and jti, and answers Unavailable when the replay cache is full", async () => {

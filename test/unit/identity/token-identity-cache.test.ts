@@ -167,6 +167,26 @@ describe("what the cache learns", () => {
     expect(cache.get(`Bearer ${token}`)).toBeUndefined();
   });
 
+  it.each([
+    ["a rotation", () => cache.store.rotateCredential("tk_unknown", "d", { kind: "runtime", id: "tk_n", runtimeId: "rt_other", expiresAt: t + 1 }, t)],
+    ["a credential write, then a runtime write", async () => {
+      await cache.store.putCredential("d", { kind: "runtime", id: "tk_n", runtimeId: "rt_other", expiresAt: t + 1 });
+      await cache.store.setRuntimeExpiry("rt_other", t + 1);
+    }],
+  ])("keeps nothing learned while %s raced the lookup", async (_name, writes) => {
+    await inner.putRuntime(runtimeRecord("rt_1", { expiresAt: t + 120_000 }));
+    const { token, id } = await tokens.issue("runtime", "rt_1", 60_000);
+    const getCredential = inner.getCredential;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    inner.getCredential = async (digest) => (await gate, getCredential(digest));
+    const learning = cache.learn(`Bearer ${token}`, identityOf("rt_1", id));
+    await writes();
+    release();
+    await learning;
+    expect(cache.get(`Bearer ${token}`)).toBeUndefined();
+  });
+
   it("keeps nothing learned during a write, even from a lookup that ended before the write did", async () => {
     await inner.putRuntime(runtimeRecord("rt_1", { expiresAt: t + 120_000 }));
     const { token, id } = await tokens.issue("runtime", "rt_1", 60_000);
@@ -219,6 +239,16 @@ describe("when a hit stops holding", () => {
     expect(cache.get(a.header)).toBe(a.identity);
     t += 1;
     expect(cache.get(a.header)).toBeUndefined();
+  });
+
+  it("still forgets a runtime's other tokens after one of them expired from the cache", async () => {
+    const short = await learned("rt_1", 10_000);
+    const long = await learned("rt_1", 60_000);
+    t = short.expiresAt;
+    expect(cache.get(short.header)).toBeUndefined();
+    expect(cache.get(long.header)).toBe(long.identity);
+    await cache.store.removeRuntime("rt_1", "revoked");
+    expect(cache.get(long.header)).toBeUndefined();
   });
 
   it("authenticates in full again after a second, however valid", async () => {
