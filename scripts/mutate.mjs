@@ -52,8 +52,9 @@ export const FOLDER_TESTS = {
   ],
   handshake: [...host("handshake"), ...sec("admission", "credentials", "constant-time-compare"), "test/unit/identity/name-proof.test.ts"],
   registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
-  // Unit tests check every branch of the folder; of the in-process suites only the fast ones are kept (the security
-  // suites and auto-mtls start hosts and plugin processes, 8–30 s per mutant, and add no kill the unit tests miss).
+  // The unit tests check the folder's branches; of its in-process suites only the fast ones are kept: the security
+  // suites and auto-mtls start hosts or plugin processes (8–30 s a mutant) and check through them what the unit
+  // tests check directly (docs/testing.md, identity).
   identity: [
     "test/unit/identity/*.test.ts",
     ...["jwt", "mtls", "host-identity", "auto-mtls-renew", "certs-cli"].map((n) => `test/integration/identity/${n}.test.ts`),
