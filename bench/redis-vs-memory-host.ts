@@ -4,9 +4,8 @@
  * Rate limits run on every call (per caller and per service) with budgets too large to refuse,
  * in memory or in Redis like the store, so each variant pays its own limiter's cost.
  */
-import { createPluginHost, type PluginHost } from "../src/host/create.js";
-import { createPluginHostWithRedis } from "../src/host/with-redis.js";
-import { silentLogger } from "../src/log/logger.js";
+import type { PluginHost } from "../src/host/create.js";
+import { built } from "./built.js";
 import { enrolmentTokens } from "./enrol.js";
 
 export const BENCH_REDIS_COOKIE = { key: "PLUGBOARD_BENCH_REDIS", value: "bench-redis-cookie" };
@@ -14,6 +13,10 @@ const NEVER_REFUSE = { points: 1_000_000_000, durationSec: 1 };
 
 async function main(): Promise<void> {
   const [kind, redisUrl, ...more] = process.argv.slice(2);
+  // The compiled host, as users run it (bench/built.ts).
+  const { createPluginHost } = (await import(built("src/host/create.js"))) as typeof import("../src/host/create.js");
+  const { createPluginHostWithRedis } = (await import(built("src/host/with-redis.js"))) as typeof import("../src/host/with-redis.js");
+  const { silentLogger } = (await import(built("src/log/logger.js"))) as typeof import("../src/log/logger.js");
   const common = {
     magicCookie: BENCH_REDIS_COOKIE,
     logger: silentLogger(),

@@ -11,14 +11,17 @@
  * store (Discover at scale); exits when stdin closes.
  */
 import { createInterface } from "node:readline";
-import { createPluginHost, type PluginHost } from "../src/host/create.js";
-import { silentLogger } from "../src/log/logger.js";
+import type { PluginHost } from "../src/host/create.js";
+import { built } from "./built.js";
 import { enrolmentTokens } from "./enrol.js";
 import { BENCH_COOKIE, NEVER_REFUSE } from "./bench-host-options.js";
 
 async function main(): Promise<void> {
   const faultsOff = process.argv.includes("--faults-off");
   const scale = process.argv.includes("--scale");
+  // The compiled host, as users run it (bench/built.ts).
+  const { createPluginHost } = (await import(built("src/host/create.js"))) as typeof import("../src/host/create.js");
+  const { silentLogger } = (await import(built("src/log/logger.js"))) as typeof import("../src/log/logger.js");
   const host = createPluginHost({
     magicCookie: BENCH_COOKIE,
     logger: silentLogger(),

@@ -71,7 +71,7 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
   const skipped = new Map<SaturationVariant, string>();
   targets.set("direct", { url: upstream.info.url, protocol: "grpc" });
   const [bare, benchProxy, router, faultsOff, bridged] = await Promise.all([
-    child<{ url: string }>("./bare-passthrough.ts", [upstream.info.url], 1),
+    child<{ url: string }>("./bare-passthrough.ts", [upstream.info.url], 1, process.env["BENCH_PROF_BARE"] ? profile : []),
     child<{ url: string }>("./proxy-baseline.ts", [upstream.info.url], 1),
     child<RouterInfo>("./router-host.ts", [], 1, profile),
     child<RouterInfo>("./router-host.ts", ["--faults-off"], 1),
@@ -112,7 +112,8 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
     return { result, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuUs: (cpu1 - cpu0) / calls } : {}) };
   };
 
-  const variants = SATURATION_VARIANTS.filter((v) => targets.has(v));
+  const only = process.env["BENCH_VARIANTS"]?.split(",");
+  const variants = SATURATION_VARIANTS.filter((v) => targets.has(v) && (only === undefined || only.includes(v)));
   for (const variant of variants) await measure(variant, opts.warmupCalls); // JIT, sessions, caches
   const samples = new Map<SaturationVariant, { result: H2loadResult; cpuUs?: number }[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < opts.rounds; round++) {

@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -92,14 +93,14 @@ export function createAdminService(host: HostContext, launched: LaunchedPlugins)
         if (e instanceof RangeError) throw new ConnectError(e.message, Code.InvalidArgument);
         throw e;
       }
-      host.audit({ event: "enrolment.issue", outcome: "success", actor: actorOf(caller), target: issued.id, reason: issued.pluginName });
+      host.audit({ event: "enrolment.issue", outcome: "success", actor: actorOf(caller), target: issued.id, reason: issued.pluginName, requestId: requestIdOf(context.values) });
       return create(IssueEnrolmentTokenResponseSchema, { token: issued.token, id: issued.id, expiresAt: timestampFromMs(issued.expiresAt) });
     },
 
     async revokeEnrolmentToken(req, context) {
       const caller = requireAdmin(context);
       if (!(await host.enrolments.revoke(req.id))) throw new ConnectError("enrolment token not found", Code.NotFound);
-      host.audit({ event: "enrolment.revoke", outcome: "success", actor: actorOf(caller), target: req.id });
+      host.audit({ event: "enrolment.revoke", outcome: "success", actor: actorOf(caller), target: req.id, requestId: requestIdOf(context.values) });
       return create(RevokeEnrolmentTokenResponseSchema, {});
     },
   };

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { pino } from "pino";
 import type { AuditEvent, AuditSink } from "./audit.js";
-import { currentRequestId, newRequestId } from "./request-id.js";
+import { newRequestId } from "./request-id.js";
 
 /** One line of the audit log. Every field is always present (null when unknown), so records are easy to query. */
 export interface AuditRecord {
@@ -59,7 +59,7 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
       actor: actor as AuditRecord["actor"],
       target: scrub(event.target),
       reason: scrub(event.reason),
-      requestId: event.requestId ?? currentRequestId() ?? newRequestId(),
+      requestId: event.requestId ?? newRequestId(),
     });
   };
   return { sink, hmac };

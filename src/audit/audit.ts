@@ -7,7 +7,7 @@ export interface AuditEvent {
   actor?: Pick<Identity, "subject" | "method"> & { runtimeId?: string; pluginName?: string; nameProof?: string };
   target?: string;
   reason?: string;
-  requestId?: string;
+  requestId?: string | undefined;
 }
 
 export type AuditSink = (event: AuditEvent) => void;

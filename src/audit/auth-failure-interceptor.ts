@@ -1,3 +1,4 @@
+import { requestIdOf } from "./request-id.js";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { AuditSink } from "./audit.js";
 
@@ -11,7 +12,7 @@ export function createAuthFailureAuditInterceptor(audit: AuditSink): Interceptor
       return await next(req);
     } catch (e) {
       if (e instanceof ConnectError && e.code === Code.Unauthenticated)
-        audit({ event: "authentication", outcome: "failure", target: `/${req.service.typeName}/${req.method.name}`, reason: e.rawMessage });
+        audit({ event: "authentication", outcome: "failure", target: `/${req.service.typeName}/${req.method.name}`, reason: e.rawMessage, requestId: requestIdOf(req.contextValues) });
       throw e;
     }
   };

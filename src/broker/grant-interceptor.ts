@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { actorOf, type AuditSink } from "../audit/audit.js";
 import { identityKey } from "../identity/identity.js";
@@ -28,7 +29,7 @@ export function createGrantInterceptor(tokens: TokenService, capabilityTypes: Re
                 ? "grant is for another capability"
                 : undefined;
     if (reason !== undefined) {
-      audit({ event: "grant.use", outcome: "failure", actor: actorOf(caller), target: req.service.typeName, reason });
+      audit({ event: "grant.use", outcome: "failure", actor: actorOf(caller), target: req.service.typeName, reason, requestId: requestIdOf(req.contextValues) });
       throw new ConnectError(reason, Code.PermissionDenied);
     }
     return next(req);

@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { provenName } from "../identity/name-proof.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -19,7 +20,7 @@ export function createBrokerService(host: HostContext): ServiceImpl<typeof Broke
       const caller = context.values.get(identityKey);
       validateServiceType("capability_type", req.capabilityType, host.limits.nameBytes);
       const refuse = (code: Code, reason: string) => {
-        host.audit({ event: "grant.issue", outcome: "failure", actor: actorOf(caller), target: req.capabilityType, reason });
+        host.audit({ event: "grant.issue", outcome: "failure", actor: actorOf(caller), target: req.capabilityType, reason, requestId: requestIdOf(context.values) });
         return new ConnectError(reason, code);
       };
       if (caller?.kind !== "runtime" || caller.runtimeId === undefined)
@@ -33,7 +34,7 @@ export function createBrokerService(host: HostContext): ServiceImpl<typeof Broke
       if (host.policy.mayRequestCapability && (name === undefined || !host.policy.mayRequestCapability(name, req.capabilityType)))
         throw refuse(Code.PermissionDenied, `host policy does not allow ${runtime.pluginName} to use ${req.capabilityType}${name === undefined ? " (name not proven)" : ""}`);
       const grant = await host.tokens.issue("grant", caller.runtimeId, host.grantTtlMs, { capability: req.capabilityType });
-      host.audit({ event: "grant.issue", outcome: "success", actor: actorOf(caller), target: `${req.capabilityType}#${grant.id}` });
+      host.audit({ event: "grant.issue", outcome: "success", actor: actorOf(caller), target: `${req.capabilityType}#${grant.id}`, requestId: requestIdOf(context.values) });
       return create(RequestCapabilityResponseSchema, {
         grantId: grant.id,
         grantToken: grant.token,
@@ -49,7 +50,7 @@ export function createBrokerService(host: HostContext): ServiceImpl<typeof Broke
       if (found.runtimeId !== caller?.runtimeId && !isAdmin(host.policy, caller))
         throw new ConnectError("a plugin may only revoke its own grants", Code.PermissionDenied);
       await host.tokens.revokeById(req.grantId);
-      host.audit({ event: "grant.revoke", outcome: "success", actor: actorOf(caller), target: req.grantId });
+      host.audit({ event: "grant.revoke", outcome: "success", actor: actorOf(caller), target: req.grantId, requestId: requestIdOf(context.values) });
       return create(RevokeGrantResponseSchema, {});
     },
   };

@@ -88,10 +88,10 @@ async function nameIsTaken(host: HostContext, name: string): Promise<boolean> {
 }
 
 /** Proven runtimes win their name: unproven runtimes that held it are ended. */
-export async function evictUnprovenHolders(host: HostContext, name: string): Promise<void> {
+export async function evictUnprovenHolders(host: HostContext, name: string, requestId?: string): Promise<void> {
   for (const r of await host.store.listRuntimes()) {
     if (r.pluginName !== name || provenName(r) !== undefined) continue;
     if (await host.store.removeRuntime(r.runtimeId, "revoked"))
-      host.audit({ event: "token.revoke", outcome: "success", target: r.runtimeId, reason: `unproven holder of "${name}" replaced by a proven runtime` });
+      host.audit({ event: "token.revoke", outcome: "success", target: r.runtimeId, reason: `unproven holder of "${name}" replaced by a proven runtime`, requestId });
   }
 }

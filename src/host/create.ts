@@ -10,7 +10,8 @@ import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/in
 import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
-import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { createRoutingDecisions, peerCertificateOf, sessionCertificateOf } from "./routing.js";
+import { createRequestScopes } from "./request-scope.js";
 import { routedStreamClaim } from "./routed-streams.js";
 import { createTokenIdentityCache } from "../identity/token-identity-cache.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
@@ -42,6 +43,7 @@ import { createLifecycleService } from "../lifecycle/service.js";
 import { DEFAULT_REGISTRATION_LEASE_MS, createLeases } from "../lifecycle/leases.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
+import { requestStreamKey } from "../registry/direct-frames.js";
 import type { HostPolicy } from "../policy/host-policy.js";
 import type { Rbac } from "../policy/rbac.js";
 import { policySubject } from "../identity/identity.js";
@@ -55,14 +57,12 @@ import { resolveOptions, type PluginHostOptions } from "./options.js";
 import type { AuditEvent, AuditSink } from "../audit/audit.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { createAuthFailureAuditInterceptor } from "../audit/auth-failure-interceptor.js";
-import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
 import { createInFlightCounter } from "../launcher/in-flight.js";
 import { createHealthProber } from "../health/prober.js";
 import { createHostMetrics, type HostMetrics } from "../metrics/host-metrics.js";
 import { createOps, withAdminCredential, type Ops, type OpsServer, type OpsListenOptions } from "../ops/index.js";
 import { instrumentResolver } from "./auth-metrics.js";
 import type { CallEndInfo } from "../router/router.js";
-import { HEADER_REQUEST_ID } from "../protocol/constants.js";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { Registration } from "../../gen/plugboard/v1/common_pb.js";
@@ -75,9 +75,10 @@ import {
   type HostWatchEvent,
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
-import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { createAdmission, peerAddressKey, peerAddressOf, peerAddressOfSession } from "../admission/index.js";
+import { createHostUnary } from "../host-unary/index.js";
 import { adminCheckOf } from "../ops/admin-check.js";
-import { createRequestGuard, singleMessageMethods } from "../server-limits/index.js";
+import { createRequestGuard, markProvenStreams, singleMessageMethods } from "../server-limits/index.js";
 
 export type RequestHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
@@ -135,6 +136,9 @@ export function serviceOfPath(path: string): string {
   const end = path.indexOf("/", 1);
   return end < 0 ? "" : path.slice(1, end);
 }
+
+/** A routed call's credential watch: removals are heard at once; the first store read waits 1 s (most calls are over by then). */
+const ROUTED_CALL_WATCH = Object.freeze({ firstCheckAfterMs: 1_000 });
 
 export function createPluginHost(options: PluginHostOptions): PluginHost {
   const resolved = resolveOptions(options);
@@ -200,12 +204,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const requestGuard = createRequestGuard(resolved.limits);
   const autoTls = createAutoTlsSlot(options.autoTls);
   const upstreamTls = liveUpstreamTls(autoTls, options.upstreamTls);
-  const identify = requestGuard.observeAuthentication(instrumentResolver(composeAuthenticators([
+  const requestScopes = createRequestScopes();
+  const identify = instrumentResolver(composeAuthenticators([
     ...(options.adminCredential ? [options.adminCredential.authenticator] : []),
     autoTls.authenticator,
     ...(options.authenticators ?? []),
     createTokenAuthenticator({ tokens, store, ...(options.runtimeRoles ? { rolesFor: options.runtimeRoles } : {}) }),
-  ]), metrics.observeAuth));
+  ]), metrics.observeAuth);
   const hostOps = (ops = createOps({ hostId: host.hostId, store, metrics, logger, adminCheck: adminCheckOf(identify, host.policy) }, options.ops));
   const hostServices = new Set<string>([
     HandshakeService.typeName,
@@ -227,6 +232,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     metrics.rpcInterceptor,
     createAuthFailureAuditInterceptor(audit),
     createIdentityInterceptor({ resolve: identify, publicMethods }),
+    markProvenStreams,
     createStreamLifetimeInterceptor(credentialLifetime),
     ...(options.rbac ? [createRbacInterceptor(options.rbac, (id) => options.adminCredential?.owns(id) ?? false)] : []),
     createGrantInterceptor(tokens, capabilityTypes, audit),
@@ -251,6 +257,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
               actor: { subject: e.subject, method: "token", ...(e.runtimeId ? { runtimeId: e.runtimeId } : {}) },
               target: e.granted.join(",") || e.requested.join(","),
               ...(e.code ? { reason: e.code } : {}),
+              requestId: e.requestId,
             }), ...(policy ? { policy } : {}), ...(watch ? { watch } : {}),
           ...(options.rbac ? { authorize: secretReadAuthorizer(options.rbac) } : {}) }),
       );
@@ -258,8 +265,22 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     for (const capability of capabilities) router.service(capability.service, capability.impl);
     reflection.mount(router);
   };
+  // Connect unary calls of host methods are served from the raw stream, with the same interceptors and limits.
+  const hostUnary = createHostUnary({
+    interceptors,
+    readMaxBytes: resolved.limits.maxMessageBytes,
+    writeMaxBytes: resolved.limits.maxMessageBytes,
+    guard: requestGuard,
+    contextValues(stream) {
+      const values = createContextValues();
+      const cert = sessionCertificateOf(stream.session);
+      if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOfSession(stream.session));
+      return values;
+    },
+  });
   const connectHandler = connectNodeAdapter({
-    routes,
+    routes: hostUnary.routes(routes),
     interceptors,
     readMaxBytes: resolved.limits.maxMessageBytes,
     writeMaxBytes: resolved.limits.maxMessageBytes,
@@ -269,6 +290,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
       values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
+      values.set(requestStreamKey, (req as Partial<http2.Http2ServerRequest>).stream); // Watch writes its events there
+      requestScopes.fill(req as http2.Http2ServerRequest, values);
       return values;
     },
   });
@@ -301,12 +324,13 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     inFlight.onCallEnd(info);
     metrics.observeRoutedCall(info);
     const target = `/${info.service}/${info.method}`;
+    const { requestId } = info;
     if (info.code === "unauthenticated")
-      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused" });
+      audit({ event: "authentication", outcome: "failure", target, reason: "routed call refused", requestId });
     else if (info.code === "resource_exhausted" && info.caller)
-      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted" });
+      audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted", requestId });
     else if (info.code === "permission_denied" && info.caller === HOST_CALLER)
-      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it" });
+      audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it", requestId });
     options.onRoutedCall?.(info);
   };
   const router = createRouter({
@@ -323,7 +347,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     onCallStart: inFlight.onCallStart,
     onCallRetried: inFlight.onCallRetried,
     ...(outliers ? { outliers } : {}),
-    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, { firstCheckAfterMs: 1_000 }),
+    watchCaller: (caller, onEnd) => credentialLifetime.watch(caller, onEnd, ROUTED_CALL_WATCH),
     onCallEnd: recordCallEnd,
     methodSchema: (registrationId, service, method) => reflection.pool.methodSchema(registrationId, service, method),
   });
@@ -341,19 +365,16 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
 
   // Host services go to connect-es; every other service is a plugin's, reached through the router.
   const opsOnMainPort = options.opsOnMainPort ?? true;
-  const dispatch: RequestHandler = (req, res) => {
+  const handler: RequestHandler = requestGuard.guard((req, res, authenticated) => {
+    // The request's id (echoed in a header) and its stream's admission reach connect-es as context values.
+    requestScopes.enter(req, res, authenticated);
     if (opsOnMainPort && hostOps.probeHandler(req, res)) return;
     if (hostServices.has(serviceOfPath(req.url))) connectHandler(req, withSpecGrpcMessage(req, res));
-    else router.handleStream(req.stream, req.headers, requestGuard.markAuthenticated);
-  };
-  // Each request runs with its request id in scope, so audit records written anywhere below carry it.
-  const handler: RequestHandler = requestGuard.guard((req, res) => {
-    const requestId = requestIdFrom(req.headers);
-    res.setHeader(HEADER_REQUEST_ID, requestId);
-    runWithRequestId(requestId, () => dispatch(req, res));
+    else router.handleStream(req.stream, req.headers, authenticated);
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
-  const serve = { request: handler, claimStream: routedStreamClaim(router, requestGuard, (service) => hostServices.has(service)) };
+  const routedClaim = routedStreamClaim(router, requestGuard, (service) => hostServices.has(service));
+  const serve = { request: handler, claimStream: (...stream: Parameters<typeof routedClaim>) => hostUnary.claim(...stream) || routedClaim(...stream) };
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;

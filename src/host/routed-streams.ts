@@ -1,5 +1,4 @@
 import type * as http2 from "node:http2";
-import { requestIdFrom, runWithRequestId } from "../audit/request-id.js";
 import type { Router } from "../router/router.js";
 import type { RequestGuard } from "../server-limits/index.js";
 import type { StreamClaim } from "./listen.js";
@@ -12,13 +11,10 @@ const notSingleMessage = () => false;
  * Routed calls straight from the server's `'stream'` event, without the http2 compat layer's
  * request and response objects (a large share of a routed call's CPU): POST requests to a service
  * that is not one of the host's own. Everything else (host services, probes, Connect GET calls,
- * CONNECT, `expect`) stays with the request handler. The same server limits and request-id scope
- * apply as on that path.
+ * CONNECT, `expect`) stays with the request handler. The same server limits apply as on that path.
  */
 export function routedStreamClaim(router: Router, guard: RequestGuard, isHostService: (service: string) => boolean): StreamClaim {
-  const guarded = guard.guardStream((stream, headers, authenticated) => {
-    runWithRequestId(requestIdFrom(headers), () => router.handleStream(stream, headers, authenticated));
-  }, notSingleMessage);
+  const guarded = guard.guardStream((stream, headers, authenticated) => router.handleStream(stream, headers, authenticated), notSingleMessage);
   return (stream: http2.ServerHttp2Stream, headers, flags, rawHeaders) => {
     if (headers[":method"] !== "POST" || headers.expect !== undefined) return false;
     const path = headers[":path"];

@@ -6,7 +6,7 @@ import { requireIdentity, type IdentityResolver } from "../identity/compose.js";
 import { policySubject, type Identity } from "../identity/identity.js";
 import type { Rbac } from "../policy/rbac.js";
 import type { OutlierDetector } from "../router/outlier-ejection.js";
-import type { RoutedRequest, RouteTarget } from "../router/router.js";
+import { routedRequestId, type RoutedRequest, type RouteTarget } from "../router/router.js";
 import { SelectionStrategy } from "../../gen/plugboard/v1/registry_pb.js";
 import { createSelector, matchingProviders } from "../registry/select.js";
 import type { RegistrationRecord, StoreEvent } from "../store/types.js";
@@ -111,13 +111,13 @@ export function createRoutingDecisions(
     return list;
   }
 
-  function checkDeclared(caller: Identity, serviceType: string, method: string, requires: ReadonlyMap<string, string> | undefined): void {
+  function checkDeclared(caller: Identity, serviceType: string, method: string, requires: ReadonlyMap<string, string> | undefined, req: RoutedRequest | undefined): void {
     if (caller.kind === "runtime") {
       if (!requires) throw new ConnectError("runtime ended", Code.Unauthenticated);
       if (requires.has(serviceType)) return;
     } else if (rbac) return; // external callers are governed by RBAC alone
     if (host.policy.mayCallUndeclared?.(caller, serviceType, method)) return;
-    host.audit({ event: "authorization", outcome: "failure", actor: { subject: caller.subject, method: caller.method }, target: `${serviceType}/${method}`, reason: "undeclared dependency" });
+    host.audit({ event: "authorization", outcome: "failure", actor: { subject: caller.subject, method: caller.method }, target: `${serviceType}/${method}`, reason: "undeclared dependency", requestId: req && routedRequestId(req) });
     throw new ConnectError(`${serviceType} was not declared in requires at handshake`, Code.PermissionDenied);
   }
 
@@ -185,14 +185,14 @@ export function createRoutingDecisions(
     },
 
     /** Synchronous when the caller's declared requires are known (they never change for a live runtime). */
-    authorize(caller: Identity, serviceType: string, method: string): void | Promise<void> {
+    authorize(caller: Identity, serviceType: string, method: string, req?: RoutedRequest): void | Promise<void> {
       // The same subject rule as host RPCs: a runtime bound to a certificate or JWT is judged by it.
       if (rbac) rbac.require(policySubject(caller), `call:${serviceType}/${method}`);
-      if (caller.kind !== "runtime") return checkDeclared(caller, serviceType, method, undefined);
+      if (caller.kind !== "runtime") return checkDeclared(caller, serviceType, method, undefined, req);
       // authenticate has just found the runtime live in the store; its requires never change.
       const requires = requiresOf.get(caller.runtimeId!);
-      if (requires) return checkDeclared(caller, serviceType, method, requires);
-      return declaredRequires(caller.runtimeId!).then((r) => checkDeclared(caller, serviceType, method, r));
+      if (requires) return checkDeclared(caller, serviceType, method, requires, req);
+      return declaredRequires(caller.runtimeId!).then((r) => checkDeclared(caller, serviceType, method, r, req));
     },
 
     resolve,

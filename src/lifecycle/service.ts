@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { HealthState } from "../../gen/plugboard/v1/common_pb.js";
@@ -48,7 +49,7 @@ export function createLifecycleService(host: HostContext, options: LifecycleOpti
         throw new ConnectError(`runtime was not admitted with an AutoMTLS certificate for ${caller.pluginName}`, Code.PermissionDenied);
       try {
         const certificatePem = await auto.renewPlugin(caller.pluginName, req.csrPem);
-        host.audit({ event: "certificate.renew", outcome: "success", actor: actorOf(caller), target: spiffeId });
+        host.audit({ event: "certificate.renew", outcome: "success", actor: actorOf(caller), target: spiffeId, requestId: requestIdOf(context.values) });
         return create(RenewCertificateResponseSchema, { certificatePem });
       } catch (e) {
         if (e instanceof RangeError) throw invalid("csr_pem", e.message);

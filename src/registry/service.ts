@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { provenName } from "../identity/name-proof.js";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -25,6 +26,8 @@ import { discoverPage } from "./discover-page.js";
 import { BoundedQueue } from "./watch-queue.js";
 import { createWatchHub, type FannedEvent } from "./watch-hub.js";
 import { isBinaryCodec } from "./encoded-once.js";
+import { directStreamOf } from "./direct-frames.js";
+import { forwardFrames } from "./forward-frames.js";
 import { validateMetadataTotal } from "../admission/index.js";
 import { chunk, pageLimitsOf, registrationWireBytes } from "../paging/index.js";
 
@@ -51,7 +54,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       if (!runtime) throw new ConnectError("runtime ended", Code.Unauthenticated);
       const declared = runtime.provides.find((p) => p.type === req.serviceType);
       const deny = (reason: string) => {
-        host.audit({ event: "registration", outcome: "failure", actor: actorOf(caller), target: req.serviceType, reason });
+        host.audit({ event: "registration", outcome: "failure", actor: actorOf(caller), target: req.serviceType, reason, requestId: requestIdOf(context.values) });
         return new ConnectError(reason, Code.PermissionDenied);
       };
       if (!declared) throw deny(`${req.serviceType} was not declared in provides at handshake`);
@@ -71,7 +74,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       const existing = (await host.store.listRuntimeRegistrations(runtime.runtimeId)).find(
         (r) => r.serviceType === req.serviceType && r.endpoint === endpoint,
       );
-      if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType);
+      if (!existing) await host.admission.registrationSlot(runtime.runtimeId, req.serviceType, requestIdOf(context.values));
       const record: RegistrationRecord = {
         registrationId: existing?.registrationId ?? randomId("rg_", host.random),
         serviceType: req.serviceType,
@@ -93,7 +96,7 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       // The lease first: a registration must never sit in the store without one.
       await leases?.renew(runtime.runtimeId);
       await host.store.putRegistration(record);
-      host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType });
+      host.audit({ event: "registration", outcome: "success", actor: actorOf(caller), target: req.serviceType, requestId: requestIdOf(context.values) });
       return create(RegisterResponseSchema, { registration: toRegistration(record), leaseMs: leases?.leaseMs ?? 0 });
     },
 
@@ -103,11 +106,11 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
       const registration = await host.store.getRegistration(req.registrationId);
       if (!registration) throw new ConnectError("registration not found", Code.NotFound);
       if (registration.runtimeId !== caller?.runtimeId && !isAdmin(host.policy, caller)) {
-        host.audit({ event: "unregistration", outcome: "failure", actor: actorOf(caller), target: req.registrationId, reason: "not owner" });
+        host.audit({ event: "unregistration", outcome: "failure", actor: actorOf(caller), target: req.registrationId, reason: "not owner", requestId: requestIdOf(context.values) });
         throw new ConnectError("a plugin may only unregister its own registrations", Code.PermissionDenied);
       }
       await host.store.removeRegistration(req.registrationId, "unregistered");
-      host.audit({ event: "unregistration", outcome: "success", actor: actorOf(caller), target: req.registrationId });
+      host.audit({ event: "unregistration", outcome: "success", actor: actorOf(caller), target: req.registrationId, requestId: requestIdOf(context.values) });
       return create(UnregisterResponseSchema, {});
     },
 
@@ -177,11 +180,14 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
             registrations: part.map(toRegistration),
             snapshotComplete: i === parts.length - 1,
           });
-        yield* queue.drain(({ event, seq, message }) => {
-          // Once per registration: an ADDED that follows a REMOVED of the same one is news again.
-          if (event.type === "added" && seq < snapshotAt && inSnapshot.delete(event.registration.registrationId)) return undefined;
-          return message(binary);
-        });
+        // Once per registration: an ADDED that follows a REMOVED of the same one is news again.
+        const isNews = ({ event, seq }: FannedEvent) =>
+          !(event.type === "added" && seq < snapshotAt && inSnapshot.delete(event.registration.registrationId));
+        // Binary HTTP/2 streams get each event as ready-made frames written straight to the stream (see
+        // forwardFrames); the rest through connect-es. The stream ends through connect-es either way.
+        const direct = directStreamOf(context);
+        if (direct) await forwardFrames(queue, direct, isNews, host.limits.maxMessageBytes);
+        else yield* queue.drain((fanned) => (isNews(fanned) ? fanned.message(binary) : undefined));
       } finally {
         unsubscribe();
         context.signal.removeEventListener("abort", onAbort);

@@ -55,8 +55,25 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** Response headers or trailers from the provider, minus hop-by-hop ones; `:status` is kept. */
+/** Pseudo headers of requests: never part of a response (nghttp2 refuses such responses; checked all the same). */
+const REQUEST_PSEUDO = [":method", ":scheme", ":authority", ":path", ":protocol"];
+const NEVER_DOWNSTREAM = [...HOP_BY_HOP, ...REQUEST_PSEUDO];
+
+/**
+ * Response headers or trailers from the provider, minus hop-by-hop ones and request pseudo headers;
+ * `:status` is kept. HTTP/2 forbids connection-specific fields, so there is usually nothing to drop:
+ * the provider's headers object then passes on as it is (node copies what it sends), without a copy per
+ * call. Sensitive-header marks (never-indexed fields) pass on with it.
+ */
 export function downstreamHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+  let clean = true;
+  for (let i = 0; i < NEVER_DOWNSTREAM.length; i++) {
+    if (upstream[NEVER_DOWNSTREAM[i]!] !== undefined) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return upstream;
   const out: OutgoingHttpHeaders = {};
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name)) continue;

@@ -1,4 +1,5 @@
 import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { requestIdFrom } from "../audit/request-id.js";
 import { provenName, rateLimitKey } from "../identity/name-proof.js";
 import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -41,6 +42,8 @@ export interface CallEndInfo {
   durationMs: number;
   /** The provider runtime the call was forwarded to; absent for calls refused before resolution. */
   runtimeId?: string;
+  /** The call's `plugboard-request-id` (a fresh id when it had none acceptable), for calls that did not end ok (audits). */
+  requestId?: string;
 }
 
 /**
@@ -50,7 +53,16 @@ export interface CallEndInfo {
 export interface RoutedRequest {
   readonly headers: IncomingHttpHeaders;
   readonly stream: ServerHttp2Stream;
+  /** The call's request id once asked for (routedRequestId): audit records name it. */
+  requestId?: string;
 }
+
+/** The call's `plugboard-request-id`, or a fresh one; the same each time it is asked (made only when needed: audits). */
+export function routedRequestId(req: RoutedRequest): string {
+  return (req.requestId ??= requestIdFrom(req.headers));
+}
+
+type RoutedCall = RoutedRequest;
 
 export interface RouterOptions {
   /*
@@ -59,8 +71,8 @@ export interface RouterOptions {
    */
   /** Identify the caller; throw ConnectError(Unauthenticated) for missing/bad credentials. */
   authenticate(req: RoutedRequest): Identity | Promise<Identity>;
-  /** Throw ConnectError(PermissionDenied) when the caller may not call this method. */
-  authorize(caller: Identity, serviceType: string, method: string): void | Promise<void>;
+  /** Throw ConnectError(PermissionDenied) when the caller may not call this method (`req`: routedRequestId for audit records). */
+  authorize(caller: Identity, serviceType: string, method: string, req: RoutedRequest): void | Promise<void>;
   /** Pick a provider; `pin` is the caller's `plugboard-provider` header. Throw NotFound/Unavailable. */
   resolve(serviceType: string, caller: Identity, pin: string | undefined): RouteTarget | Promise<RouteTarget>;
   rateLimiter?: RouterRateLimiter;
@@ -107,21 +119,30 @@ export interface Router {
 const PENDING_RETRY_MS = 1_000;
 const IN_FLIGHT_RETRY_MS = 100;
 
-/** Whether a new session connects (false on error or close first). */
+/**
+ * Whether a new session connects (false on error or close first): one promise per session, shared by
+ * every call waiting for it (a burst of calls to a new provider adds three listeners, not three per call).
+ */
+const connecting = new WeakMap<ClientHttp2Session, Promise<boolean>>();
 function connects(session: ClientHttp2Session): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => () => {
-      session.off("connect", onConnect);
-      session.off("error", onFail);
-      session.off("close", onFail);
-      resolve(ok);
-    };
-    const onConnect = done(true);
-    const onFail = done(false);
-    session.once("connect", onConnect);
-    session.once("error", onFail);
-    session.once("close", onFail);
-  });
+  let settled = connecting.get(session);
+  if (settled === undefined) {
+    settled = new Promise((resolve) => {
+      const done = (ok: boolean) => () => {
+        session.off("connect", onConnect);
+        session.off("error", onFail);
+        session.off("close", onFail);
+        resolve(ok);
+      };
+      const onConnect = done(true);
+      const onFail = done(false);
+      session.once("connect", onConnect);
+      session.once("error", onFail);
+      session.once("close", onFail);
+    });
+    connecting.set(session, settled);
+  }
+  return settled;
 }
 
 /** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
@@ -204,7 +225,7 @@ export function createRouter(opts: RouterOptions): Router {
     : undefined;
 
   function refuse(
-    req: RoutedRequest,
+    req: RoutedCall,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -223,6 +244,7 @@ export function createRouter(opts: RouterOptions): Router {
       caller,
       code: codeToString(err.code),
       durationMs: performance.now() - started,
+      requestId: routedRequestId(req),
     });
   }
 
@@ -233,7 +255,7 @@ export function createRouter(opts: RouterOptions): Router {
    * promise per step (each one costs allocations and async-hook work).
    */
   async function route(
-    req: RoutedRequest,
+    req: RoutedCall,
     protocol: WireProtocol,
     path: CallPath,
     timeoutMs: number | undefined,
@@ -253,7 +275,7 @@ export function createRouter(opts: RouterOptions): Router {
       const identity = authenticate(req);
       caller = isPromise(identity) ? await identity : identity;
       authenticated?.();
-      const allowed = authorize(caller, path.service, path.method);
+      const allowed = authorize(caller, path.service, path.method, req);
       if (isPromise(allowed)) await allowed;
       if (rateLimiter) {
         const key = rateKeyOf(caller, req);
@@ -307,7 +329,7 @@ export function createRouter(opts: RouterOptions): Router {
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       const who = caller;
-      const ended = new CallEnd(path, caller, target.runtimeId, started, span);
+      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req);
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
       const retarget =
         pin === undefined && !retried && json === undefined
@@ -366,6 +388,7 @@ export function createRouter(opts: RouterOptions): Router {
       public runtimeId: string,
       private readonly started: number,
       private readonly span: RoutedCallSpan | undefined,
+      private readonly req: RoutedRequest,
     ) {}
     readonly onSettled = (): void => {
       this.settled = true;
@@ -380,11 +403,12 @@ export function createRouter(opts: RouterOptions): Router {
         code,
         durationMs: performance.now() - this.started,
         runtimeId: this.runtimeId,
+        ...(code === "ok" ? {} : { requestId: routedRequestId(this.req) }),
       });
     };
   }
 
-  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void, req?: RoutedRequest): void {
+  function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void {
     const started = performance.now();
     const protocol = detectProtocol(headers["content-type"], headers[":method"]);
     if (protocol === undefined) {
@@ -395,7 +419,7 @@ export function createRouter(opts: RouterOptions): Router {
       }
       return;
     }
-    const call = req ?? { headers, stream };
+    const call: RoutedCall = { headers, stream };
     const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);
@@ -405,7 +429,7 @@ export function createRouter(opts: RouterOptions): Router {
   }
 
   return {
-    handle: (req, _res) => handleStream(req.stream, req.headers, undefined, req),
+    handle: (req, _res) => handleStream(req.stream, req.headers),
     handleStream: (stream, headers, authenticated) => handleStream(stream, headers, authenticated),
     close: () => pool.close(),
   };

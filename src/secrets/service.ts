@@ -1,3 +1,4 @@
+import { requestIdOf } from "../audit/request-id.js";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { SecretsService, type GetSecretsRequest, type WatchSecretsRequest } from "../../gen/plugboard/v1/secrets_pb.js";
 import { identityKey, type Identity } from "../identity/identity.js";
@@ -33,6 +34,8 @@ export interface SecretsAuditEvent {
   outcome: "ok" | "denied" | "error";
   /** Connect code name on failure. */
   code?: string;
+  /** The call's request id. */
+  requestId?: string | undefined;
   /** The secret the failure concerns. */
   secretName?: string;
 }
@@ -145,6 +148,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
         type: "secrets.watch" as const,
         subject: identity.subject,
         runtimeId: runtime.runtimeId,
+        requestId: requestIdOf(context.values),
         pluginName: runtime.pluginName,
         requested: [...request.names],
       };
@@ -170,7 +174,7 @@ export function createSecretsService(options: SecretsServiceOptions): ServiceImp
 
     async getSecrets(request: GetSecretsRequest, context: HandlerContext) {
       const identity = context.values.get(identityKey);
-      const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [] };
+      const base = { type: "secrets.get" as const, subject: identity?.subject ?? "", requested: [...request.names], granted: [], requestId: requestIdOf(context.values) };
       let runtime: RuntimeRecord | undefined;
       try {
         const caller = await callerRuntime(context);

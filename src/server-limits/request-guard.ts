@@ -1,15 +1,16 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import type * as http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { peerAddressOfSession, peerKey } from "../admission/index.js";
-import type { IdentityResolver } from "../identity/compose.js";
+import { identityKey } from "../identity/identity.js";
 import { detectProtocol } from "../router/wire-protocol.js";
 import { headerListBytes } from "./header-list.js";
 import { refuseStream } from "./refuse.js";
 import { createSlots } from "./slots.js";
 
 type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+/** A request handler under the guard; `authenticated` marks the request's stream proven. */
+type GuardedHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, authenticated: () => void) => void;
 /** A raw-stream handler under the guard; `authenticated` marks the stream proven (no async context needed). */
 type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, authenticated: () => void) => void;
 /** What a server's `'stream'` event gives. */
@@ -26,27 +27,32 @@ export interface RequestLimits {
 }
 
 export interface RequestGuard {
-  /** Wraps the host's identity resolver: an identity proven for a request marks its stream authenticated. */
-  observeAuthentication(resolve: IdentityResolver): IdentityResolver;
   /**
-   * Wraps the host's request handler. `singleMessage(path)` says whether a host method's request is
-   * one message (unary and server-streaming methods); Connect unary requests always are.
+   * Wraps the host's request handler, which is told how to mark the request's stream authenticated
+   * (passed on explicitly: to connect-es in `streamAuthenticatedKey`, to the router as a callback).
+   * `singleMessage(path)` says whether a host method's request is one message (unary and
+   * server-streaming methods); Connect unary requests always are.
    */
-  guard(handler: Handler, singleMessage: (path: string) => boolean): Handler;
-  /** Marks the stream of the request being served (guard's async scope) authenticated, as observeAuthentication does. */
-  markAuthenticated(): void;
+  guard(handler: GuardedHandler, singleMessage: (path: string) => boolean): Handler;
   /** The same limits for streams taken straight from the server's `'stream'` event (routed calls). */
   guardStream(handler: StreamHandler, singleMessage: (path: string) => boolean): StreamListener;
 }
 
 const NOTHING = () => undefined;
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A host RPC's context value: marks its stream authenticated (set from the guard's callback). */
+export const streamAuthenticatedKey = createContextKey<() => void>(NOTHING, { description: "plugboard stream authenticated" });
 
-/** The request stream the current async context serves; set for the handler's whole call tree. */
-interface StreamAdmission {
-  authenticated(): void;
-}
+/**
+ * Runs after the identity interceptor: a host RPC whose caller was proven marks its stream
+ * authenticated (its unauthenticated-stream slot is freed; a streaming method may keep streaming).
+ */
+export const markProvenStreams: Interceptor = (next) => (req) => {
+  if (req.contextValues.get(identityKey) !== undefined) req.contextValues.get(streamAuthenticatedKey)();
+  return next(req);
+};
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Server-side limits every request passes before anything else runs (issue 12, holes 7 and 8).
@@ -70,28 +76,15 @@ interface StreamAdmission {
 export function createRequestGuard(limits: RequestLimits): RequestGuard {
   // setTimeout treats anything past 2^31-1 ms as 1 ms: a huge limit must not become a tiny one.
   const bodyTimeoutMs = Math.min(limits.requestBodyTimeoutMs, MAX_TIMER_MS);
-  const current = new AsyncLocalStorage<StreamAdmission>();
   const pending = createSlots(limits.unauthenticatedStreamsPerPeer, limits.unauthenticatedStreams);
 
   return {
-    observeAuthentication(resolve) {
-      return async (source) => {
-        const identity = await resolve(source);
-        if (identity) current.getStore()?.authenticated();
-        return identity;
-      };
-    },
-
-    markAuthenticated() {
-      current.getStore()?.authenticated();
-    },
-
     guard(handler, singleMessage) {
       return (req, res) => {
         const admission = admit(req.stream, req.headers, req.rawHeaders, req.socket?.remoteAddress, singleMessage);
         if (admission === undefined) return;
-        if (admission === ADMITTED) return handler(req, res);
-        current.run(admission, () => handler(req, res));
+        if (admission === ADMITTED) return handler(req, res, NOTHING);
+        handler(req, res, admission.authenticated);
         admission.watch();
       };
     },
@@ -150,7 +143,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
 }
 
 /** One admitted request stream: its slot (until authenticated) and its body timer (until the request is in). */
-class Admission implements StreamAdmission {
+class Admission {
   private settled = false;
   private timer: NodeJS.Timeout | undefined = undefined;
   constructor(

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { auditPluginProcess, createAuditLog, runWithRequestId, type AuditRecord } from "../../../src/audit/index.js";
+import { auditPluginProcess, createAuditLog, type AuditRecord } from "../../../src/audit/index.js";
 
 const TOKEN = `pbrt_${"x".repeat(43)}`;
 
@@ -10,12 +10,10 @@ function collect() {
 }
 
 describe("audit log", () => {
-  it("writes one complete record per event, with the request id in scope", () => {
+  it("writes one complete record per event, with the event's request id", () => {
     const { records, destination } = collect();
     const log = createAuditLog({ destination, now: () => Date.UTC(2026, 0, 2) });
-    runWithRequestId("req-42", () =>
-      log.sink({ event: "registration", outcome: "success", actor: { subject: "runtime:rt_1", method: "token", runtimeId: "rt_1" }, target: "kv.v1.KV" }),
-    );
+    log.sink({ event: "registration", outcome: "success", actor: { subject: "runtime:rt_1", method: "token", runtimeId: "rt_1" }, target: "kv.v1.KV", requestId: "req-42" });
     expect(records).toEqual([
       {
         level: 30,

@@ -48,6 +48,19 @@ describe("host metrics", () => {
     expect(await register.getSingleMetric("plugboard_routed_calls_total")).toBeUndefined();
   });
 
+  it("routed-call and auth counts stay exact across scrapes (counted on the hot path, handed over at scrape time)", async () => {
+    const m = createHostMetrics({ store: createMemoryStore() });
+    const call = { service: "kv.v1.KV", method: "Get", caller: CALLER, code: "ok", durationMs: 3, runtimeId: "rt_p" };
+    for (let i = 0; i < 3; i++) (m.observeRoutedCall(call), m.observeAuth("token", "success"));
+    expect((await m.render()).body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 3');
+    for (let i = 0; i < 2; i++) (m.observeRoutedCall(call), m.observeAuth("token", "success"));
+    const { body } = await m.render();
+    expect(body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 5');
+    expect(body).toContain('plugboard_auth_attempts_total{method="token",result="success"} 5');
+    expect(body).toContain('plugboard_routed_call_duration_seconds_count{service="kv.v1.KV",code="ok"} 5');
+    expect((await m.render()).body).toContain('plugboard_routed_calls_total{service="kv.v1.KV",code="ok"} 5');
+  });
+
   it("counts rate-limit refusals, auth attempts, grants and restarts", async () => {
     const m = createHostMetrics({ store: createMemoryStore(), ownServices: ["kv.v1.KV"] });
     m.observeRoutedCall({ service: "kv.v1.KV", method: "Get", caller: CALLER, code: "resource_exhausted", durationMs: 1 });
