@@ -121,9 +121,16 @@ async function main(): Promise<Gate[]> {
     const [first, last] = [points[0]!, points.at(-1)!];
     console.log(`Discover page cost at ${last.providers} / at ${first.providers} providers: latency ×${(last.medianMs / first.medianMs).toFixed(1)}, host CPU ×${(last.hostCpuUs / first.hostCpuUs).toFixed(1)} (independent of n: ≈1)`);
     const { measureWatchFanout } = await import("./watch-fanout.js");
-    const fanout = await measureWatchFanout(SCALE.watch);
+    // The gate: raw HTTP/2 watchers (the host's fan-out); then connect-es watchers, bound by their own process.
+    const fanout = await measureWatchFanout({ ...SCALE.watch, client: "raw" });
+    await cleanupAll();
+    const viaConnect = await measureWatchFanout({ ...SCALE.watch, client: "connect" });
+    const cpu = (f: typeof fanout) => `CPU per event and stream: host ${f.hostCpuUs.toFixed(1)} µs, watchers ${f.watchersCpuUs.toFixed(1)} µs`;
     console.log(
-      `Register seen by ${fanout.watchers} Watch streams: last watcher ${fanout.lastAfterReturnMs.toFixed(1)} ms after Register returned (${fanout.lastAfterSendMs.toFixed(1)} ms after it was sent), median of ${SCALE.watch.rounds}`,
+      `Register seen by ${fanout.watchers} Watch streams: last watcher ${fanout.lastAfterReturnMs.toFixed(1)} ms after Register returned (${fanout.lastAfterSendMs.toFixed(1)} ms after it was sent), median of ${SCALE.watch.rounds}; raw HTTP/2 watchers; ${cpu(fanout)}`,
+    );
+    console.log(
+      `  the same with connect-es watchers (${viaConnect.watchers} client streams in one process, on one core): ${viaConnect.lastAfterReturnMs.toFixed(1)} ms (${viaConnect.lastAfterSendMs.toFixed(1)} ms); ${cpu(viaConnect)}`,
     );
     gates.push(gate("watch-1000-last-ms", fanout.watchers === 1000 ? Math.max(0, fanout.lastAfterReturnMs) : undefined));
   }

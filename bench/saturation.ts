@@ -165,7 +165,24 @@ export function printSaturation(rows: Map<SaturationVariant, SaturationRow>, opt
       continue;
     }
     const cpu = row.cpuUsPerCall === undefined ? "-" : row.cpuUsPerCall.toFixed(0);
-    const busy = row.cpuUsPerCall === undefined ? "-" : `${((row.cpuUsPerCall * row.callsPerSec) / 1e4).toFixed(0)} %`;
+    const busy = row.cpuUsPerCall === undefined ? "-" : `${coreBusy(row).toFixed(0)} %`;
     console.log(`${label}${row.callsPerSec.toFixed(0).padStart(9)}${row.meanMs.toFixed(2).padStart(9)}${cpu.padStart(19)}${busy.padStart(11)}`);
   }
+  const routerBusy = coreBusy(rows.get("router"));
+  const bareBusy = coreBusy(rows.get("bare"));
+  if (Math.min(routerBusy, bareBusy) < UNSATURATED_BELOW) {
+    console.log(
+      `note: the bare passthrough's core was ${bareBusy.toFixed(0)} % busy and the router's ${routerBusy.toFixed(0)} %: below ${UNSATURATED_BELOW} % the ` +
+        "proxies were not saturated (the load generator or the machine was the limit), so the throughput ratio measures latency, not one core's capacity; " +
+        "CPU per call still compares",
+    );
+  }
+}
+
+/** Below this, a proxy's core was not the bottleneck of its row. */
+const UNSATURATED_BELOW = 80;
+
+/** How busy a proxy kept its core, in % (CPU per call × calls per second). */
+export function coreBusy(row: SaturationRow | undefined): number {
+  return row?.cpuUsPerCall === undefined ? NaN : (row.cpuUsPerCall * row.callsPerSec) / 1e4;
 }

@@ -62,7 +62,13 @@ export const FOLDER_TESTS = {
     ...host("registry", "watch-snapshot", "slow-watcher", "discover-paging", "watch-fanout"),
     ...sec("registry-rules", "credentials"),
   ],
-  identity: ["test/unit/identity/*.test.ts", "test/integration/identity/*.test.ts", ...sec("identity", "identity-holes", "look-alikes")],
+  // The unit tests check the folder's branches; of its in-process suites only the fast ones are kept: the security
+  // suites and auto-mtls start hosts or plugin processes (8–30 s a mutant) and check through them what the unit
+  // tests check directly (docs/testing.md, identity).
+  identity: [
+    "test/unit/identity/*.test.ts",
+    ...["jwt", "mtls", "host-identity", "auto-mtls-renew", "certs-cli"].map((n) => `test/integration/identity/${n}.test.ts`),
+  ],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
   router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
   sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],

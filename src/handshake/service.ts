@@ -16,15 +16,21 @@ import { isAdmin } from "../policy/host-policy.js";
 import { CORE_PROTOCOL_VERSION } from "../protocol/constants.js";
 import type { RuntimeRecord } from "../store/types.js";
 import { drawRandom, randomId } from "../tokens/tokens.js";
-import { secretsEqual } from "../tokens/secret-compare.js";
+import { secretMatcher } from "../tokens/secret-compare.js";
 import { invalid, validateRange } from "../validation/fields.js";
 import { validateBaseUrl } from "../validation/urls.js";
 import { validateDeclarations } from "./declarations.js";
-import { negotiateVersion } from "./negotiate.js";
+import { createVersionNegotiator } from "./negotiate.js";
 import { evictUnprovenHolders, proveName, type NameProof } from "./prove-name.js";
 import { provenName } from "../identity/name-proof.js";
 
 export function createHandshakeService(host: HostContext): ServiceImpl<typeof HandshakeService> {
+  const cookieKeyMatches = secretMatcher(host.magicCookie.key);
+  const cookieValueMatches = secretMatcher(host.magicCookie.value);
+  // Offers are validated once each: a remembered offer passed validateRange before.
+  const negotiateVersion = createVersionNegotiator(host.appProtocolVersions, {
+    validate: (ranges) => ranges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range)),
+  });
   const refuse = (req: HandshakeRequest, caller: Identity | undefined, requestId: string | undefined, code: Code, reason: string): ConnectError => {
     host.audit({ event: "handshake", outcome: "failure", actor: actorOf(caller), target: req.pluginName.slice(0, 128), reason, requestId });
     return new ConnectError(reason, code);
@@ -37,8 +43,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
    * enrolment use intact.
    */
   async function admit(req: HandshakeRequest, caller: Identity | undefined, requestId: string | undefined) {
-    const cookieOk =
-      secretsEqual(req.magicCookieKey, host.magicCookie.key) && secretsEqual(req.magicCookieValue, host.magicCookie.value);
+    const cookieOk = cookieKeyMatches(req.magicCookieKey) && cookieValueMatches(req.magicCookieValue);
     if (!cookieOk)
       throw refuse(req, caller, requestId, Code.FailedPrecondition, "magic cookie mismatch: this process is not a plugin of this host");
     if (req.coreProtocolVersion !== CORE_PROTOCOL_VERSION)
@@ -49,8 +54,7 @@ export function createHandshakeService(host: HostContext): ServiceImpl<typeof Ha
         `core protocol version ${req.coreProtocolVersion} is not supported; the host speaks ${CORE_PROTOCOL_VERSION}`,
       );
     const declarations = validateDeclarations(req, host.limits);
-    req.appProtocolRanges.forEach((range, i) => validateRange(`app_protocol_ranges[${i}]`, range));
-    const version = negotiateVersion(host.appProtocolVersions, req.appProtocolRanges);
+    const version = negotiateVersion(req.appProtocolRanges);
     if (version === undefined)
       throw refuse(
         req,

@@ -10,7 +10,7 @@ import { createRouterRateLimiter, type RouterRateLimiter } from "../ratelimit/in
 import { createRbacInterceptor } from "./rbac-interceptor.js";
 import { withSpecGrpcMessage } from "./grpc-message-spec.js";
 import { createHostOutlierDetector } from "./outliers.js";
-import { createRoutingDecisions, peerCertificateOf } from "./routing.js";
+import { createRoutingDecisions, peerCertificateOf, sessionCertificateOf } from "./routing.js";
 import { createRequestScopes } from "./request-scope.js";
 import { routedStreamClaim } from "./routed-streams.js";
 import { createTokenIdentityCache } from "../identity/token-identity-cache.js";
@@ -43,6 +43,7 @@ import { createLifecycleService } from "../lifecycle/service.js";
 import { DEFAULT_REGISTRATION_LEASE_MS, createLeases } from "../lifecycle/leases.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { createRegistryService } from "../registry/service.js";
+import { requestStreamKey } from "../registry/direct-frames.js";
 import type { HostPolicy } from "../policy/host-policy.js";
 import type { Rbac } from "../policy/rbac.js";
 import { policySubject } from "../identity/identity.js";
@@ -74,7 +75,8 @@ import {
   type HostWatchEvent,
 } from "../host-client/index.js";
 import { hostAppAuthorization } from "../policy/host-app.js";
-import { createAdmission, peerAddressKey, peerAddressOf } from "../admission/index.js";
+import { createAdmission, peerAddressKey, peerAddressOf, peerAddressOfSession } from "../admission/index.js";
+import { createHostUnary } from "../host-unary/index.js";
 import { adminCheckOf } from "../ops/admin-check.js";
 import { createRequestGuard, markProvenStreams, singleMessageMethods } from "../server-limits/index.js";
 
@@ -263,8 +265,22 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     for (const capability of capabilities) router.service(capability.service, capability.impl);
     reflection.mount(router);
   };
+  // Connect unary calls of host methods are served from the raw stream, with the same interceptors and limits.
+  const hostUnary = createHostUnary({
+    interceptors,
+    readMaxBytes: resolved.limits.maxMessageBytes,
+    writeMaxBytes: resolved.limits.maxMessageBytes,
+    guard: requestGuard,
+    contextValues(stream) {
+      const values = createContextValues();
+      const cert = sessionCertificateOf(stream.session);
+      if (cert) values.set(peerCertificateKey, cert);
+      values.set(peerAddressKey, peerAddressOfSession(stream.session));
+      return values;
+    },
+  });
   const connectHandler = connectNodeAdapter({
-    routes,
+    routes: hostUnary.routes(routes),
     interceptors,
     readMaxBytes: resolved.limits.maxMessageBytes,
     writeMaxBytes: resolved.limits.maxMessageBytes,
@@ -274,6 +290,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       const cert = peerCertificateOf(req as http2.Http2ServerRequest);
       if (cert) values.set(peerCertificateKey, cert);
       values.set(peerAddressKey, peerAddressOf(req)); // the socket's, never a header's
+      values.set(requestStreamKey, (req as Partial<http2.Http2ServerRequest>).stream); // Watch writes its events there
       requestScopes.fill(req as http2.Http2ServerRequest, values);
       return values;
     },
@@ -356,7 +373,8 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
     else router.handleStream(req.stream, req.headers, authenticated);
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
-  const serve = { request: handler, claimStream: routedStreamClaim(router, requestGuard, (service) => hostServices.has(service)) };
+  const routedClaim = routedStreamClaim(router, requestGuard, (service) => hostServices.has(service));
+  const serve = { request: handler, claimStream: (...stream: Parameters<typeof routedClaim>) => hostUnary.claim(...stream) || routedClaim(...stream) };
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { pooledRandomBytes } from "../tokens/random-pool.js";
 import type { OutlierEjectionOptions } from "../router/outlier-ejection.js";
 import semver from "semver";
 import type { Interceptor } from "@connectrpc/connect";
@@ -138,7 +138,7 @@ export function resolveOptions(options: PluginHostOptions): ResolvedOptions {
     grantTtlMs: positive("grantTtlMs", options.grantTtlMs ?? DEFAULT_TTLS.grantMs),
     limits,
     sweepIntervalMs: positive("sweepIntervalMs", options.sweepIntervalMs ?? 10_000),
-    random: options.random ?? randomBytes,
+    random: options.random ?? pooledRandomBytes,
     now: options.now ?? Date.now,
   };
 }

@@ -170,13 +170,23 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     return info.service;
   };
 
+  // One labelled child pair per (host method, code), as for routed latency: both sets are bounded (the
+  // interceptors see only the host's own methods).
+  const rpcChildren = new Map<string, { observe(seconds: number): void }>();
+  const rpcChild = (method: string, code: string) => {
+    const key = `${method} ${code}`;
+    let child = rpcChildren.get(key);
+    if (child === undefined) {
+      const calls = rpcCalls.labels(method, code);
+      const latency = rpcLatency.labels(method, code);
+      rpcChildren.set(key, (child = { observe: (seconds) => (calls.inc(), latency.observe(seconds)) }));
+    }
+    return child;
+  };
   const rpcInterceptor: Interceptor = (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
-    const done = (code: string) => {
-      rpcCalls.inc({ method, code });
-      rpcLatency.observe({ method, code }, (performance.now() - started) / 1000);
-    };
+    const done = (code: string) => rpcChild(method, code).observe((performance.now() - started) / 1000);
     try {
       const res = await next(req);
       done("ok");

@@ -26,6 +26,8 @@ import { discoverPage } from "./discover-page.js";
 import { BoundedQueue } from "./watch-queue.js";
 import { createWatchHub, type FannedEvent } from "./watch-hub.js";
 import { isBinaryCodec } from "./encoded-once.js";
+import { directStreamOf } from "./direct-frames.js";
+import { forwardFrames } from "./forward-frames.js";
 import { validateMetadataTotal } from "../admission/index.js";
 import { chunk, pageLimitsOf, registrationWireBytes } from "../paging/index.js";
 
@@ -178,11 +180,14 @@ export function createRegistryService(host: HostContext, leases?: Leases): Servi
             registrations: part.map(toRegistration),
             snapshotComplete: i === parts.length - 1,
           });
-        yield* queue.drain(({ event, seq, message }) => {
-          // Once per registration: an ADDED that follows a REMOVED of the same one is news again.
-          if (event.type === "added" && seq < snapshotAt && inSnapshot.delete(event.registration.registrationId)) return undefined;
-          return message(binary);
-        });
+        // Once per registration: an ADDED that follows a REMOVED of the same one is news again.
+        const isNews = ({ event, seq }: FannedEvent) =>
+          !(event.type === "added" && seq < snapshotAt && inSnapshot.delete(event.registration.registrationId));
+        // Binary HTTP/2 streams get each event as ready-made frames written straight to the stream (see
+        // forwardFrames); the rest through connect-es. The stream ends through connect-es either way.
+        const direct = directStreamOf(context);
+        if (direct) await forwardFrames(queue, direct, isNews, host.limits.maxMessageBytes);
+        else yield* queue.drain((fanned) => (isNews(fanned) ? fanned.message(binary) : undefined));
       } finally {
         unsubscribe();
         context.signal.removeEventListener("abort", onAbort);

@@ -1,7 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { RemovalReason, WatchEventType, WatchResponseSchema, type WatchResponse } from "../../gen/plugboard/v1/registry_pb.js";
 import type { RemovalCause, Store, StoreEvent } from "../store/types.js";
 import { toRegistration } from "./convert.js";
+import { dataFrame } from "./direct-frames.js";
 import { encodedOnce } from "./encoded-once.js";
 
 const REMOVAL: Record<RemovalCause, RemovalReason> = {
@@ -17,6 +18,8 @@ export interface FannedEvent {
   /** The event's place in the hub's order (see WatchHub.position). */
   readonly seq: number;
   message(binary: boolean): WatchResponse;
+  /** The message binary-encoded and framed (see dataFrame), once for every stream written to directly. */
+  frame(): Buffer;
 }
 
 export interface HubWatcher {
@@ -39,6 +42,7 @@ export interface WatchHub {
 function fan(event: StoreEvent, seq: number): FannedEvent {
   let json: WatchResponse | undefined;
   let binary: WatchResponse | undefined;
+  let frame: Buffer | undefined;
   const build = () =>
     create(WatchResponseSchema, {
       type: event.type === "added" ? WatchEventType.ADDED : event.type === "updated" ? WatchEventType.UPDATED : WatchEventType.REMOVED,
@@ -50,6 +54,7 @@ function fan(event: StoreEvent, seq: number): FannedEvent {
     seq,
     message: (wantsBinary) =>
       wantsBinary ? (binary ??= encodedOnce(WatchResponseSchema, (json ??= build()))) : (json ??= build()),
+    frame: () => (frame ??= dataFrame(toBinary(WatchResponseSchema, (json ??= build())))),
   };
 }
 

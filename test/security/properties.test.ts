@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import semver from "semver";
 import { describe, expect, it } from "vitest";
-import { negotiateVersion } from "../../src/handshake/negotiate.js";
+import { createVersionNegotiator, negotiateVersion } from "../../src/handshake/negotiate.js";
 import { DEFAULT_LIMITS } from "../../src/protocol/constants.js";
 import { signCallerHeader, verifyCallerHeader } from "../../src/protocol/caller-header.js";
 import { parseCallPath } from "../../src/router/call-path.js";
@@ -321,6 +321,34 @@ describe("version negotiation", () => {
       { numRuns: 1000 },
     );
     expect(agreed).toBeGreaterThan(200);
+  });
+
+  it("the host's memoised negotiator answers as negotiateVersion, asked again or after its memory is full", () => {
+    fc.assert(
+      fc.property(fc.array(version, { minLength: 1, maxLength: 6 }), fc.array(fc.array(range, { maxLength: 3 }), { maxLength: 8 }), (hostVersions, offers) => {
+        const negotiate = createVersionNegotiator(hostVersions.map(text), { maxOffers: 3 });
+        for (const offer of [...offers, ...offers]) {
+          const ranges = offer.map((r) => r.text);
+          expect(negotiate(ranges)).toBe(negotiateVersion(hostVersions.map(text), ranges));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the memoised negotiator validates each new offer, and remembers no refused one", () => {
+    const seen: string[][] = [];
+    const negotiate = createVersionNegotiator(["1.0.0"], {
+      validate: (ranges) => {
+        seen.push([...ranges]);
+        if (ranges.includes("bad")) throw new Error("refused");
+      },
+    });
+    expect(negotiate(["^1.0.0"])).toBe("1.0.0");
+    expect(negotiate(["^1.0.0"])).toBe("1.0.0");
+    expect(() => negotiate(["bad"])).toThrow("refused");
+    expect(() => negotiate(["bad"])).toThrow("refused");
+    expect(seen).toEqual([["^1.0.0"], ["bad"], ["bad"]]);
   });
 
   it("known answers: numeric, not string, order; no common version is undefined", () => {

@@ -21,6 +21,15 @@ console.error(new Error("boom").stack);
 process.exitCode = 3;
 `;
 
+/** Resolves once every predicate matches one of the lines seen so far (the plugin's output may follow "ready"). */
+async function linesMatching(lines: string[], wanted: ((line: string) => boolean)[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!wanted.every((accept) => lines.some(accept))) {
+    if (Date.now() > deadline) throw new Error(`missing log lines after ${timeoutMs} ms; got:\n${lines.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function startHost(args: string[]): Promise<{ lines: string[]; ready: string }> {
   const dir = makeTempDir("pb-logs-");
   await writeFile(join(dir, "noisy.mjs"), NOISY_PLUGIN);
@@ -38,6 +47,13 @@ async function startHost(args: string[]): Promise<{ lines: string[]; ready: stri
 describe("plugboard host logs", () => {
   it("JSON: the plugin's records are its own (level, message, fields, tagged), its stack trace one record, audit lines marked", async () => {
     const { lines } = await startHost([]);
+    // The plugin's lines are read and relayed as it writes them: wait for each one, they may come after "ready".
+    await linesMatching(lines, [
+      (l) => l.includes("disk almost full"),
+      (l) => l.includes("plain text line"),
+      (l) => l.includes("Error: boom"),
+      (l) => l.includes('"audit":true') && l.includes('"event":"plugin.'),
+    ]);
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const own = records.find((r) => r["msg"] === "disk almost full");
     expect(own).toMatchObject({ level: 40, plugin: "noisy", stream: "stdout", freeBytes: 5, pid: expect.any(Number) });
