@@ -50,8 +50,18 @@ export const FOLDER_TESTS = {
     "test/integration/identity/host-identity.test.ts",
     "test/integration/ops/dashboard-access.test.ts",
   ],
-  handshake: [...host("handshake"), ...sec("admission", "credentials", "constant-time-compare"), "test/unit/identity/name-proof.test.ts"],
-  registry: [...host("registry", "watch-snapshot", "slow-watcher"), ...sec("credentials")],
+  // Not sec("admission"): its 3000-handshake flood would run for nearly every mutant; handshake-rules checks the service's own rules.
+  handshake: [
+    "test/unit/handshake/*.test.ts",
+    ...host("handshake"),
+    ...sec("handshake-rules", "credentials", "constant-time-compare"),
+    "test/unit/identity/name-proof.test.ts",
+  ],
+  registry: [
+    "test/unit/registry/*.test.ts",
+    ...host("registry", "watch-snapshot", "slow-watcher", "discover-paging", "watch-fanout"),
+    ...sec("registry-rules", "credentials"),
+  ],
   // The unit tests check the folder's branches; of its in-process suites only the fast ones are kept: the security
   // suites and auto-mtls start hosts or plugin processes (8–30 s a mutant) and check through them what the unit
   // tests check directly (docs/testing.md, identity).

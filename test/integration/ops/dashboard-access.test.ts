@@ -6,6 +6,7 @@ import * as http from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAdminCredential } from "../../../src/ops/index.js";
 import { startTestHost, type TestHost } from "../../helpers/host.js";
+import { createRbac } from "../../../src/policy/rbac.js";
 
 let t: TestHost | undefined;
 afterEach(async () => {
@@ -74,7 +75,6 @@ describe("ops listener access", () => {
 
   it("the admin credential is an admin for AdminService, also under RBAC without a binding for it", async () => {
     const credential = createAdminCredential();
-    const { createRbac } = await import("../../../src/policy/rbac.js");
     t = await startTestHost({ adminCredential: credential, rbac: createRbac({ roles: { plugin: { allow: ["handshake"] } }, bindings: [] }) });
     const admin = t.clients("connect").admin;
     const listed = await admin.listRuntimes({}, { headers: { authorization: `Bearer ${credential.token}` } });
