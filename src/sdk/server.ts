@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { callerKey, createCallerInterceptor } from "./caller.js";
 import { createServerTracingInterceptor } from "../tracing/interceptors.js";
@@ -32,7 +32,7 @@ export interface PluginServer {
   readonly url: string;
   /** New connections get this certificate (a renewed one); open connections keep theirs. */
   updateTls(tls: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer }): void;
-  /** Refuse new calls (Unavailable) and wait up to `timeoutMs` for in-flight ones; true when all finished. */
+  /** Refuse new calls (REFUSED_STREAM: Unavailable, retried elsewhere by the host) and wait up to `timeoutMs` for in-flight ones; true when all finished. */
   drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -44,21 +44,24 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
-  const drainGate: Interceptor = (next) => async (req) => {
-    if (draining) throw new ConnectError("plugin is shutting down", Code.Unavailable);
-    return next(req);
-  };
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const { service, impl } of options.services) router.service(service, impl);
     },
     // The span wraps the caller check too, so refused calls are traced; the router's span is its parent.
-    interceptors: [drainGate, tracedCalls, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
+    interceptors: [tracedCalls, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
   });
   // Counted at the HTTP level so a streaming response is in flight until its last byte.
   const handler: Handler = (req, res) => {
+    // Draining: new calls are refused at the HTTP/2 level (RST_STREAM REFUSED_STREAM, which HTTP/2 guarantees
+    // unprocessed), so the host's router retries them once on another provider (a replacement instance) instead
+    // of passing on an application-level Unavailable; callers without a retry see Unavailable all the same.
+    if (draining) {
+      req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     inFlight++;
     res.once("close", () => {
       if (--inFlight === 0) idle?.();
