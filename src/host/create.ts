@@ -17,6 +17,7 @@ import { createTokenIdentityCache } from "../identity/token-identity-cache.js";
 import { guardStore, logStoreResets } from "./store-guard.js";
 import { exportFallbackCount, logRateLimitFallback } from "./rate-limit-fallback-log.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { answerMalformedUrls } from "../protocol/request-url-guard.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AdminService } from "../../gen/plugboard/v1/admin_pb.js";
 import { BrokerService } from "../../gen/plugboard/v1/broker_pb.js";
@@ -279,7 +280,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       return values;
     },
   });
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = answerMalformedUrls(connectNodeAdapter({
     routes: hostUnary.routes(routes),
     interceptors,
     readMaxBytes: resolved.limits.maxMessageBytes,
@@ -294,7 +295,7 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       requestScopes.fill(req as http2.Http2ServerRequest, values);
       return values;
     },
-  });
+  }));
 
   // Passive outlier ejection: dead providers leave rotation on their first failed call.
   const outliers = createHostOutlierDetector(options.outlierEjection, { audit, registry: metrics.registry, logger });

@@ -9,6 +9,7 @@ import { RegistryService } from "../../gen/plugboard/v1/registry_pb.js";
 import type { PluginHost } from "../host/create.js";
 import { CORE_PROTOCOL_VERSION, DEFAULT_LIMITS, HEADER_CALLER } from "../protocol/constants.js";
 import { verifyCallerHeader } from "../protocol/caller-header.js";
+import { answerMalformedUrls } from "../protocol/request-url-guard.js";
 
 /** A service an in-process plugin provides: the descriptor and its implementation (build with `served`). */
 export type InProcessProvided = readonly [DescService, object];
@@ -65,7 +66,7 @@ export async function startInProcess(host: PluginHost, options: InProcessPluginO
     return next(req);
   };
   const servesHealth = options.provides.some(([service]) => service.typeName === Health.typeName);
-  const adapter = connectNodeAdapter({
+  const adapter = answerMalformedUrls(connectNodeAdapter({
     routes(router: ConnectRouter) {
       for (const [service, impl] of options.provides) router.service(service, impl as Partial<ServiceImpl<DescService>>);
       if (!servesHealth)
@@ -74,7 +75,7 @@ export async function startInProcess(host: PluginHost, options: InProcessPluginO
     interceptors: [callerCheck],
     readMaxBytes: maxMessageBytes,
     writeMaxBytes: maxMessageBytes,
-  });
+  }));
   const server = http2.createServer({ settings: { maxConcurrentStreams: DEFAULT_LIMITS.maxConcurrentStreams } }, adapter);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => (sessions.add(s), s.once("close", () => sessions.delete(s))));

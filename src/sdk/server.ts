@@ -4,6 +4,7 @@ import type { TLSSocket } from "node:tls";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { answerMalformedUrls } from "../protocol/request-url-guard.js";
 import { callerKey, createCallerInterceptor } from "./caller.js";
 import { createServerTracingInterceptor } from "../tracing/interceptors.js";
 
@@ -44,7 +45,7 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
-  const adapter = connectNodeAdapter({
+  const adapter = answerMalformedUrls(connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const { service, impl } of options.services) router.service(service, impl);
     },
@@ -52,7 +53,7 @@ export async function startPluginServer(options: PluginServerOptions): Promise<P
     interceptors: [tracedCalls, createCallerInterceptor(options.signingKey), ...(options.interceptors ?? [])],
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
-  });
+  }));
   // Counted at the HTTP level so a streaming response is in flight until its last byte.
   const handler: Handler = (req, res) => {
     // Draining: new calls are refused at the HTTP/2 level (RST_STREAM REFUSED_STREAM, which HTTP/2 guarantees
