@@ -71,7 +71,17 @@ export const FOLDER_TESTS = {
   ],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
   router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
-  sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
+  // The unit tests check the session, grants and the plugin server against scripted loopback servers; of the
+  // integration suites the slow ones are left out: token-lifecycle (28 s of traffic across token lifetimes),
+  // limits-and-capabilities (a host restart, 14 s), and start-failure and child-process (their plugins are
+  // child processes).
+  sdk: [
+    "test/unit/sdk/*.test.ts",
+    ...sec("plugin-server-phases"),
+    ...["routing", "tracing", "secret-admission", "interceptors", "tls", "host-connection-rotate", "dependency-health", "launch-secret", "retry-over-restart"].map(
+      (n) => `test/integration/sdk/${n}.test.ts`,
+    ),
+  ],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
 
