@@ -11,9 +11,23 @@ export interface Loopback<S extends DescService> {
   close(): Promise<void>;
 }
 
-/** Serves `impl` on 127.0.0.1:0 over h2c, as a stand-in host for the SDK's unit tests. */
-export async function serveLoopback<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): Promise<Loopback<S>> {
-  const server = http2.createServer(connectNodeAdapter({ routes: (router: ConnectRouter) => router.service(service, impl) }));
+/**
+ * Serves `impl` on 127.0.0.1:0 over h2c, as a stand-in host for the SDK's unit tests. `refuse` may
+ * answer a request with an HTTP status before connect-es sees it, as the host's request guard does
+ * (401 for a token it does not know).
+ */
+export async function serveLoopback<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  refuse?: (headers: http2.IncomingHttpHeaders) => number | undefined,
+): Promise<Loopback<S>> {
+  const adapter = connectNodeAdapter({ routes: (router: ConnectRouter) => router.service(service, impl) });
+  const server = http2.createServer((req, res) => {
+    const status = refuse?.(req.headers);
+    if (status === undefined) return adapter(req, res);
+    res.writeHead(status);
+    res.end();
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);
