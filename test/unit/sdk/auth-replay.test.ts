@@ -20,7 +20,7 @@ afterEach(async () => {
 /** A session whose token is `current`; recover(used) switches to `next` (or fails with `recoverFails`). */
 function fakeSession(first: string, next: string) {
   const recovered: string[] = [];
-  const s = {
+  const s: { current: string; recoverFails: boolean; recovered: string[]; session: Session } = {
     current: first,
     recoverFails: false,
     recovered,
@@ -34,7 +34,7 @@ function fakeSession(first: string, next: string) {
         s.current = next;
       },
       stop: async () => undefined,
-    } satisfies Session,
+    },
   };
   return s;
 }
