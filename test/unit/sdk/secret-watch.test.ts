@@ -138,7 +138,7 @@ describe("secret watch: what the plugin holds", () => {
       { messages: [message([secret("db", "1", "one")]), message([], ["db"]), message([secret("db", "2", "two")])], hold: true },
     ]);
     const changes: SecretChange[] = [];
-    let unsubscribe = () => false;
+    let unsubscribe: () => void = () => undefined;
     unsubscribe = s.w.onChange("db", (c) => {
       changes.push(c);
       unsubscribe();
