@@ -1,0 +1,91 @@
+/**
+ * The watch hub's fan-out per turn of the event loop: at most `sliceSize` deliveries a turn, one
+ * flush scheduled however many events arrive in a turn; and an event's binary message built first.
+ * Written against `npm run mutate -- registry` (docs/testing.md).
+ */
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { WatchEventType, WatchResponseSchema } from "../../../gen/plugboard/v1/registry_pb.js";
+import { createWatchHub, type FannedEvent, type HubWatcher } from "../../../src/registry/watch-hub.js";
+import type { RegistrationRecord, StoreEvent } from "../../../src/store/types.js";
+
+const KV = "kv.v1.KVService";
+const record = (registrationId: string): RegistrationRecord => ({
+  registrationId,
+  serviceType: KV,
+  version: "1.0.0",
+  runtimeId: "rt_provider",
+  pluginName: "kv",
+  endpoint: "http://127.0.0.1:7001",
+  metadata: {},
+  weight: 0,
+  health: 1,
+});
+
+function fakeStore() {
+  const listeners = new Set<(e: StoreEvent) => void>();
+  return {
+    subscribe(listener: (e: StoreEvent) => void) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    emit: (e: StoreEvent) => listeners.forEach((l) => l(e)),
+  };
+}
+
+function watcher(got: FannedEvent[]): HubWatcher {
+  return { serviceTypes: [KV], runtimeId: undefined, deliver: (e) => got.push(e), runtimeEnded: () => undefined };
+}
+
+/** One turn of the event loop: immediates queued before this one (the hub's flush) run first. */
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe("watch hub slices", () => {
+  it("delivers at most sliceSize events a turn, the rest on the turns after", async () => {
+    const store = fakeStore();
+    const hub = createWatchHub(store, 2);
+    const got: FannedEvent[] = [];
+    for (let i = 0; i < 5; i++) hub.add(watcher(got));
+    store.emit({ type: "added", registration: record("rg_1") });
+    const perTurn: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await turn();
+      perTurn.push(got.length);
+    }
+    expect(perTurn).toEqual([2, 4, 5, 5]);
+  });
+
+  it("schedules one flush for events arriving in the same turn", async () => {
+    const store = fakeStore();
+    const hub = createWatchHub(store, 1);
+    const got: FannedEvent[] = [];
+    hub.add(watcher(got));
+    store.emit({ type: "added", registration: record("rg_1") });
+    store.emit({ type: "added", registration: record("rg_2") });
+    store.emit({ type: "added", registration: record("rg_3") });
+    const perTurn: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await turn();
+      perTurn.push(got.length);
+    }
+    expect(perTurn).toEqual([1, 2, 3, 3]);
+  });
+
+  it("an event's binary message, asked for first, holds the event", async () => {
+    const store = fakeStore();
+    const hub = createWatchHub(store);
+    const got: FannedEvent[] = [];
+    hub.add(watcher(got));
+    store.emit({ type: "added", registration: record("rg_1") });
+    await turn();
+    const binary = fromBinary(WatchResponseSchema, toBinary(WatchResponseSchema, got[0]!.message(true)));
+    expect(binary.type).toBe(WatchEventType.ADDED);
+    expect(binary.registrations.map((r) => r.registrationId)).toEqual(["rg_1"]);
+    // The frame, asked for first too, carries the same message.
+    store.emit({ type: "added", registration: record("rg_2") });
+    await turn();
+    const frame = got[1]!.frame();
+    expect(fromBinary(WatchResponseSchema, frame.subarray(5)).registrations.map((r) => r.registrationId)).toEqual(["rg_2"]);
+    expect(frame.readUInt32BE(1)).toBe(frame.byteLength - 5);
+  });
+});
