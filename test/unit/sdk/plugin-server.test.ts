@@ -6,6 +6,8 @@ import * as http2 from "node:http2";
 import { X509Certificate } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createContextValues, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { trace } from "@opentelemetry/api";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GetResponseSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { createDevCa, issueCertificate, type CertificateAuthority } from "../../../src/identity/certs.js";
@@ -142,6 +144,31 @@ describe("plugin server: the caller check", () => {
   });
 });
 
+describe("plugin server: listening", () => {
+  it("fails to start on a port already taken", async () => {
+    const first = await serve();
+    const port = Number(new URL(first.url).port);
+    await expect(
+      startPluginServer({ services: [], signingKey: () => KEY, port, hostname: "127.0.0.1", maxMessageBytes: 1024 }),
+    ).rejects.toMatchObject({ code: "EADDRINUSE" });
+  });
+
+  it("traces refused calls too (no caller) and served ones with their caller", async () => {
+    const exporter = new InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    cleanups.push(() => trace.disable());
+    const server = await serve();
+    const kv = kvAt(server.url);
+    expect(await outcome(kv.get({ key: "k" }))).toBe(Code.Unauthenticated);
+    expect(await outcome(kv.get({ key: "k" }, { headers: { [HEADER_CALLER]: signed() } }))).toBe("ok");
+    const spans = exporter.getFinishedSpans().filter((sp) => sp.name === "kv.v1.KVService/Get");
+    expect(spans.map((sp) => [sp.attributes["plugboard.code"], sp.attributes["plugboard.caller"]])).toEqual([
+      ["unauthenticated", undefined],
+      ["ok", "runtime:rt_caller"],
+    ]);
+  });
+});
+
 describe("plugin server: limits", () => {
   it("refuses a request, and fails a response, larger than maxMessageBytes", async () => {
     const server = await serve({
@@ -232,6 +259,15 @@ describe("plugin server: drain", () => {
     expect(await call).toBe("ok");
   });
 
+  it("close ends connections whose calls do not finish", async () => {
+    const { server, started } = await heldServer();
+    const kv = kvAt(server.url);
+    const call = outcome(kv.get({ key: "a" }, { headers: { [HEADER_CALLER]: signed() } }));
+    await expect.poll(started, { timeout: 10_000 }).toBe(1);
+    await server.close(); // resolves once the held call's connection is destroyed
+    expect(await call).not.toBe("ok");
+  });
+
   it("close ends open connections and refuses calls", async () => {
     const server = await startPluginServer({
       services: [provide(KVService, { get: () => create(GetResponseSchema, { found: true }) })],
@@ -276,6 +312,16 @@ describe("plugin server: TLS", () => {
     expect(await outcome(kvAt(server.url, client(undefined)).get({ key: "k" }, { headers }))).not.toBe("ok");
   });
 
+  it("with a CA but no clientSubjectAltName, any certificate from the CA will do", async () => {
+    const server = await serve({ tls: { cert: serverCert.certPem, key: serverCert.keyPem, ca: ca.certPem } });
+    expect(await outcome(kvAt(server.url, client(otherPlugin)).get({ key: "k" }, { headers: { [HEADER_CALLER]: signed() } }))).toBe("ok");
+  });
+
+  it("clientSubjectAltName without a CA: no client certificate is asked for, so no connection matches", async () => {
+    const server = await serve({ tls: { cert: serverCert.certPem, key: serverCert.keyPem }, clientSubjectAltName: `URI:${HOST_ID}` });
+    expect(await outcome(kvAt(server.url, client(hostClient)).get({ key: "k" }, { headers: { [HEADER_CALLER]: signed() } }))).not.toBe("ok");
+  });
+
   it("without a CA, any client may connect (the caller header still decides)", async () => {
     const server = await serve({ tls: { cert: serverCert.certPem, key: serverCert.keyPem } });
     const kv = kvAt(server.url, client(undefined));
@@ -300,6 +346,8 @@ describe("plugin server: TLS", () => {
       });
     });
     expect(peer?.subject).toContain("CN=plugin-renewed");
+    // The renewed context still trusts the CA for client certificates.
+    expect(await outcome(kvAt(server.url, client(hostClient)).get({ key: "k" }, { headers: { [HEADER_CALLER]: signed() } }))).toBe("ok");
     // Still mTLS after the swap: a client without a certificate is refused.
     expect(await outcome(kvAt(server.url, client(undefined)).get({ key: "k" }, { headers: { [HEADER_CALLER]: signed() } }))).not.toBe("ok");
   });
