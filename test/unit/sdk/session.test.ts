@@ -16,7 +16,7 @@ import {
   RefreshTokenResponseSchema,
   type HandshakeRequest,
 } from "../../../gen/plugboard/v1/handshake_pb.js";
-import { silentLogger } from "../../../src/log/logger.js";
+import type { Logger } from "../../../src/log/logger.js";
 import { CORE_PROTOCOL_VERSION } from "../../../src/protocol/constants.js";
 import { provide, requireService } from "../../../src/sdk/index.js";
 import { resolvePluginOptions, type PluginOptions } from "../../../src/sdk/options.js";
@@ -78,6 +78,15 @@ class FakeHost {
   }
 }
 
+/** A logger recording each line's level, message and fields. */
+function recordingLogger() {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (fields: unknown, msg?: unknown) =>
+    lines.push(typeof fields === "string" ? { level, msg: fields, fields: {} } : { level, msg: String(msg), fields: fields as Record<string, unknown> });
+  const logger = { info: at("info"), warn: at("warn"), error: at("error"), debug: at("debug") } as unknown as Logger;
+  return { logger, lines };
+}
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -85,6 +94,7 @@ afterEach(async () => {
 
 async function setup(extra: Partial<PluginOptions> = {}) {
   let clock = T0;
+  const { logger, lines } = recordingLogger();
   const fake = new FakeHost(() => clock);
   const host: Loopback<typeof HandshakeService> = await serveLoopback(HandshakeService, fake.impl());
   cleanups.push(() => host.close());
@@ -95,7 +105,7 @@ async function setup(extra: Partial<PluginOptions> = {}) {
       version: "1.2.3",
       magicCookie: { key: "COOKIE_K", value: "COOKIE_V" },
       appProtocolRanges: ["^1.4.0"],
-      logger: silentLogger(),
+      logger,
       shutdownSignals: false,
       ...extra,
     },
@@ -116,6 +126,7 @@ async function setup(extra: Partial<PluginOptions> = {}) {
     fake,
     session,
     newRuntimes,
+    lines,
     advance: (ms: number) => {
       clock += ms;
     },
@@ -194,18 +205,19 @@ describe("session: handshake", () => {
 
   it("has no token before it started", async () => {
     const { session } = await setup();
-    expect(await codeOf(session.token())).toBe(Code.FailedPrecondition);
+    expect(await session.token().catch((e: unknown) => ConnectError.from(e))).toMatchObject({ code: Code.FailedPrecondition, rawMessage: "plugin not started" });
     expect(session.state).toBeUndefined();
-    expect(await codeOf(session.recover("pbrt_none"))).toBe(Code.FailedPrecondition);
+    expect(await session.recover("pbrt_none").catch((e: unknown) => ConnectError.from(e))).toMatchObject({ code: Code.FailedPrecondition, rawMessage: "plugin not started" });
   });
 });
 
 describe("session: recover", () => {
   it("refreshes the refused token with it as bearer, keeps the runtime, and the new expiry", async () => {
-    const { fake, session, advance, newRuntimes } = await setup();
+    const { fake, session, advance, newRuntimes, lines } = await setup();
     await session.start();
     advance(5_000);
     await session.recover("pbrt_handshake1");
+    expect(lines).toContainEqual({ level: "debug", msg: "runtime token refreshed", fields: { runtimeId: "rt_1" } });
     expect(fake.refreshes).toEqual([{ authorization: "Bearer pbrt_handshake1", timeout: "10000" }]);
     expect(session.state).toMatchObject({ runtimeId: "rt_1", token: "pbrt_refresh1", expiresAtMs: T0 + 5_000 + 30_000, hostId: "host-a" });
     expect(await session.token()).toBe("pbrt_refresh1");
@@ -219,7 +231,9 @@ describe("session: recover", () => {
     advance(5_000);
     await session.recover("pbrt_handshake1");
     advance(5_000);
-    await session.recover("pbrt_handshake1"); // the old one, refused late
+    const late = session.recover("pbrt_handshake1"); // the old one, refused late
+    expect(late).toBeInstanceOf(Promise);
+    await late;
     expect(fake.refreshes).toHaveLength(1);
   });
 
@@ -263,7 +277,7 @@ describe("session: recover", () => {
   });
 
   it("handshakes again, without the used launch secret, when the host no longer knows the runtime", async () => {
-    const { fake, session, advance, newRuntimes } = await setup({ launchSecret: "once" });
+    const { fake, session, advance, newRuntimes, lines } = await setup({ launchSecret: "once" });
     await session.start();
     advance(5_000);
     fake.script = {
@@ -276,6 +290,7 @@ describe("session: recover", () => {
     expect(fake.handshakes.map((h) => h.req.launchSecret)).toEqual(["once", ""]);
     expect(session.state).toMatchObject({ runtimeId: "rt_2", token: "pbrt_handshake2", signingKey: Buffer.alloc(32, 2) });
     expect(newRuntimes.map((s) => s.runtimeId)).toEqual(["rt_2"]);
+    expect(lines).toContainEqual({ level: "warn", msg: "host no longer knew this runtime; handshook again", fields: { previous: "rt_1", runtimeId: "rt_2" } });
     expect(await session.token()).toBe("pbrt_handshake2");
   });
 
@@ -302,7 +317,7 @@ describe("session: recover", () => {
 
 describe("session: refresh timer", () => {
   it("refreshes at refreshAt of the token's lifetime, and again after a failed attempt", async () => {
-    const { fake, session } = await setup({ refreshAt: 0.01 });
+    const { fake, session, lines } = await setup({ refreshAt: 0.01 });
     fake.script = {
       lifetimeMs: 1_000, // a refresh due after 10 ms
       refresh: (n) => {
@@ -314,6 +329,32 @@ describe("session: refresh timer", () => {
     await expect.poll(() => fake.refreshes.length, { timeout: 10_000 }).toBe(2);
     await expect.poll(() => session.state?.token, { timeout: 10_000 }).toBe("pbrt_refresh2");
     expect(fake.handshakes).toHaveLength(1);
+    // Retried at a quarter of the time left (1 s on the session's clock), within [200 ms, 2 s].
+    expect(lines).toContainEqual({ level: "warn", msg: "token refresh failed; retrying", fields: { err: "host restarting", retryIn: 250 } });
+  });
+
+  it("a timer's refresh goes ahead even within a second of the last one", async () => {
+    const { fake, session } = await setup({ refreshAt: 0.01 });
+    fake.script = {
+      lifetimeMs: 1_000,
+      refresh: (n) => {
+        if (n === 2) fake.script.lifetimeMs = 600_000;
+      },
+    };
+    await session.start();
+    await expect.poll(() => fake.refreshes.length, { timeout: 10_000 }).toBe(2);
+  });
+
+  it("a recovery replaces the pending refresh timer", async () => {
+    const { fake, session, advance } = await setup({ refreshAt: 0.02 });
+    fake.script = { lifetimeMs: 1_000 }; // the first token's refresh is due after 20 ms
+    await session.start();
+    fake.script = { lifetimeMs: 600_000 };
+    advance(5_000);
+    await session.recover("pbrt_handshake1");
+    // The first token's timer would have fired long before this.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fake.refreshes).toHaveLength(1);
   });
 });
 
@@ -338,7 +379,7 @@ describe("session: stop", () => {
     await idle.session.stop();
     expect(idle.fake.revokes).toHaveLength(0);
 
-    const { fake, session } = await setup();
+    const { fake, session, lines } = await setup();
     await session.start();
     fake.script = {
       lifetimeMs: 30_000,
@@ -349,6 +390,20 @@ describe("session: stop", () => {
     await session.stop();
     expect(fake.revokes).toHaveLength(1);
     expect(session.state).toBeUndefined();
+    expect(lines).toContainEqual({ level: "warn", msg: "revoking own runtime failed", fields: { err: "no" } });
+  });
+
+  it("retries a revoke the host answers Unavailable, within two seconds by default", async () => {
+    const { fake, session } = await setup();
+    await session.start();
+    fake.script = {
+      lifetimeMs: 30_000,
+      revoke: () => {
+        if (fake.revokes.length === 1) throw new ConnectError("store down", Code.Unavailable);
+      },
+    };
+    await session.stop();
+    expect(fake.revokes).toHaveLength(2);
   });
 
   it("waits for a recovery in progress, then revokes the token it produced", async () => {
