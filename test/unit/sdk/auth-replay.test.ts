@@ -182,6 +182,22 @@ describe("replayed server streams", () => {
     expect(await collect(client(kv.url, s.session).list({ prefix: "" }))).toEqual([]);
   });
 
+  it("a server stream refused before its first message for another reason is not resent", async () => {
+    const s = fakeSession("tok", "new");
+    let calls = 0;
+    const served = await serveLoopback(KVService, {
+      // eslint-disable-next-line require-yield
+      async *list() {
+        calls++;
+        throw new ConnectError("not for you", Code.PermissionDenied);
+      },
+    });
+    cleanups.push(() => served.close());
+    expect(await codeOf(collect(client(served.url, s.session).list({ prefix: "" })))).toBe(Code.PermissionDenied);
+    expect(calls).toBe(1);
+    expect(s.recovered).toEqual([]);
+  });
+
   it("an error after the first message goes to the caller, without a resend", async () => {
     const s = fakeSession("tok", "new");
     let calls = 0;

@@ -110,6 +110,23 @@ describe("grant holder", () => {
     expect(requests).toHaveLength(2);
   });
 
+  it("a refusal of another grant while a renewal runs waits for that renewal", async () => {
+    const { holder, requests, control } = await broker();
+    await holder.current();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    control.answer = () => gate;
+    const renewing = holder.renew("pbgt_1");
+    await expect.poll(() => requests.length, { timeout: 10_000 }).toBe(2);
+    let settled = false;
+    const other = holder.renew("pbgt_0").then(() => (settled = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    release();
+    await Promise.all([renewing, other]);
+    expect(await holder.current()).toBe("pbgt_2");
+  });
+
   it("renews only the grant in use: a refusal of an older grant fetches nothing", async () => {
     const { holder, requests } = await broker();
     await holder.current();
