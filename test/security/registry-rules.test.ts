@@ -15,6 +15,7 @@ import { startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer } from "../helpers/transports.js";
 
 const KV = "kv.v1.KVService";
+const LOG = "log.v1.LogService";
 
 /** The ConnectError's code and message, or "ok". */
 const outcome = (p: Promise<unknown>) =>
@@ -175,6 +176,20 @@ describe("Register", () => {
   });
 });
 
+describe("Register: several services", () => {
+  it("two services at the same endpoint are two registrations, each with an rg_ id", async () => {
+    const { registry, provider } = await setup();
+    const p = await provider("kv", 7001, "1.2.0", { provides: [{ type: KV, version: "1.2.0" }, { type: LOG, version: "1.2.0" }] });
+    const kv = (await registry.register({ serviceType: KV }, bearer(p.token))).registration!;
+    const log = (await registry.register({ serviceType: LOG }, bearer(p.token))).registration!;
+    expect(kv.registrationId).toMatch(/^rg_./);
+    expect(log.registrationId).toMatch(/^rg_./);
+    expect(log.registrationId).not.toBe(kv.registrationId);
+    expect((await registry.discover({ serviceType: KV }, bearer(p.token))).providers.map((r) => r.registrationId)).toEqual([kv.registrationId]);
+    expect((await registry.discover({ serviceType: LOG }, bearer(p.token))).providers.map((r) => r.registrationId)).toEqual([log.registrationId]);
+  });
+});
+
 describe("Unregister", () => {
   it("a registration id is required and at most 64 characters", async () => {
     const { registry, provider } = await setup();
@@ -244,6 +259,15 @@ describe("Watch", () => {
     return undefined;
   };
 
+  it("the snapshot holds only the service types watched", async () => {
+    const { registry, provider } = await setup();
+    const p = await provider("kv", 7001, "1.2.0", { provides: [{ type: KV, version: "1.2.0" }, { type: LOG, version: "1.2.0" }] });
+    await registry.register({ serviceType: KV }, bearer(p.token));
+    await registry.register({ serviceType: LOG }, bearer(p.token));
+    const first = (await firstMessage(registry.watch({ serviceTypes: [LOG] }, bearer(p.token)))) as { registrations: { serviceType: string }[] };
+    expect(first.registrations.map((r) => r.serviceType)).toEqual([LOG]);
+  });
+
   it("bounds the service types watched, and validates each", async () => {
     const { registry, provider } = await setup({ limits: { declarations: 2 } });
     const c = await provider("c");
@@ -289,7 +313,11 @@ describe("Watch", () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(again!.first).not.toBeInstanceOf(ConnectError);
-    for (const s of [two, three, elsewhere, again!]) s.close();
+    // Closing one stream freed one place only: the two open now fill the caller's quota again.
+    const four = await open(c.token);
+    expect(four.first).toBeInstanceOf(ConnectError);
+    expect((four.first as ConnectError).code).toBe(Code.ResourceExhausted);
+    for (const s of [two, three, four, elsewhere, again!]) s.close();
   });
 
   it("a watching runtime that is revoked gets Unauthenticated on its stream", async () => {
