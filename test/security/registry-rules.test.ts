@@ -6,8 +6,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { Protocol } from "../../gen/plugboard/v1/common_pb.js";
-import { WatchEventType } from "../../gen/plugboard/v1/registry_pb.js";
+import { HealthState, Protocol } from "../../gen/plugboard/v1/common_pb.js";
+import { SelectionStrategy, WatchEventType } from "../../gen/plugboard/v1/registry_pb.js";
 import type { AuditEvent } from "../../src/audit/audit.js";
 import type { PluginHostOptions } from "../../src/host/options.js";
 import { createAdminCredential } from "../../src/ops/admin-credential.js";
@@ -229,6 +229,20 @@ describe("Discover", () => {
     expect(await outcome(registry.discover({ serviceType: KV, versionRange: "one" }, bearer(c.token)))).toBe(
       "InvalidArgument: version_range: must be a semver range",
     );
+  });
+
+  it("a weighted pick is never an unhealthy provider, however heavy", async () => {
+    const { registry, provider } = await setup();
+    const t2 = t!;
+    const light = await provider("light", 7001);
+    const heavy = await provider("heavy", 7002);
+    await registry.register({ serviceType: KV, weight: 1 }, bearer(light.token));
+    await registry.register({ serviceType: KV, weight: 10_000 }, bearer(heavy.token));
+    await t2.clients("connect").lifecycle.reportHealth({ state: HealthState.UNHEALTHY, message: "disk full" }, bearer(heavy.token));
+    for (let i = 0; i < 10; i++) {
+      const r = await registry.discover({ serviceType: KV, strategy: SelectionStrategy.WEIGHTED }, bearer(light.token));
+      expect(r.selected?.endpoint).toBe("http://127.0.0.1:7001");
+    }
   });
 
   it("the pick comes with the first page only; a token is bound to the filters it was issued for", async () => {
