@@ -11,6 +11,8 @@ import { SelectionStrategy, WatchEventType } from "../../gen/plugboard/v1/regist
 import type { AuditEvent } from "../../src/audit/audit.js";
 import type { PluginHostOptions } from "../../src/host/options.js";
 import { createAdminCredential } from "../../src/ops/admin-credential.js";
+import { fileDescriptorSetOf } from "../../src/reflection/descriptor-set.js";
+import { KVService } from "../../gen/kv/v1/kv_pb.js";
 import { startTestHost, type TestHost } from "../helpers/host.js";
 import { bearer } from "../helpers/transports.js";
 
@@ -167,6 +169,20 @@ describe("Register", () => {
       "InvalidArgument: file_descriptor_set: at most 8 bytes (limit descriptorSetBytes)",
     );
     expect(await t!.host.store.listRegistrations()).toEqual([]);
+  });
+
+  it("a descriptor set of exactly descriptorSetBytes is taken", async () => {
+    const set = fileDescriptorSetOf([KVService]);
+    const { registry, provider } = await setup({ limits: { descriptorSetBytes: set.byteLength } });
+    const p = await provider();
+    expect(await outcome(registry.register({ serviceType: KV, fileDescriptorSet: set }, bearer(p.token)))).toBe("ok");
+  });
+
+  it("an endpoint or metadata refused names its field", async () => {
+    const { registry, provider } = await setup();
+    const p = await provider();
+    expect(await outcome(registry.register({ serviceType: KV, endpoint: "http://127.0.0.1:9999" }, bearer(p.token)))).toMatch(/^InvalidArgument: endpoint: /);
+    expect(await outcome(registry.register({ serviceType: KV, metadata: { "": "x" } }, bearer(p.token)))).toMatch(/^InvalidArgument: metadata/);
   });
 
   it("answers with the lease to renew: registrationLeaseMs, or 0 without leases", async () => {
