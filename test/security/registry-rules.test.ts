@@ -289,6 +289,23 @@ describe("Watch", () => {
     return undefined;
   };
 
+  it("a snapshot larger than a page comes in parts, the last one marked complete", async () => {
+    const { registry, provider } = await setup({ limits: { maxPageSize: 1, pageSize: 1 } });
+    const a = await provider("a", 7001);
+    const b = await provider("b", 7002);
+    await registry.register({ serviceType: KV }, bearer(a.token));
+    await registry.register({ serviceType: KV }, bearer(b.token));
+    const parts: { type: WatchEventType; snapshotComplete: boolean; registrations: unknown[] }[] = [];
+    for await (const m of registry.watch({ serviceTypes: [KV] }, bearer(a.token))) {
+      parts.push(m);
+      if (m.snapshotComplete) break;
+    }
+    expect(parts.map((m) => [m.type, m.registrations.length, m.snapshotComplete])).toEqual([
+      [WatchEventType.SNAPSHOT, 1, false],
+      [WatchEventType.SNAPSHOT, 1, true],
+    ]);
+  });
+
   it("the snapshot holds only the service types watched", async () => {
     const { registry, provider } = await setup();
     const p = await provider("kv", 7001, "1.2.0", { provides: [{ type: KV, version: "1.2.0" }, { type: LOG, version: "1.2.0" }] });
