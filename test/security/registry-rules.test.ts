@@ -367,6 +367,22 @@ describe("Watch", () => {
     for (const s of [two, three, four, elsewhere, again!]) s.close();
   });
 
+  it("a watcher whose own registration's lease ran out is told its runtime ended", async () => {
+    const { registry, provider } = await setup({ registrationLeaseMs: 300 });
+    const c = await provider("c");
+    await registry.register({ serviceType: KV }, bearer(c.token));
+    const it = registry.watch({ serviceTypes: ["other.v1.Other"] }, bearer(c.token))[Symbol.asyncIterator]();
+    expect((await it.next()).value?.type).toBe(WatchEventType.SNAPSHOT);
+    // No heartbeat renews the lease: the sweep removes the registration (lease_expired), with the runtime's
+    // token still valid, so only the registry can end this stream.
+    const end = await it.next().then(
+      (r) => r,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(end).toBeInstanceOf(ConnectError);
+    expect(end).toMatchObject({ code: Code.Unauthenticated, rawMessage: "the watching runtime ended" });
+  });
+
   it("a watching runtime that is revoked gets Unauthenticated on its stream", async () => {
     const { registry, provider, admin } = await setup();
     const c = await provider("c");
