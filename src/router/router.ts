@@ -1,6 +1,6 @@
 import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { requestIdFrom } from "../audit/request-id.js";
-import { provenName, rateLimitKey } from "../identity/name-proof.js";
+import { rateLimitKey } from "../identity/name-proof.js";
 import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
@@ -12,7 +12,8 @@ import { parseCallPath, type CallPath } from "./call-path.js";
 import { CallCounts } from "./call-counts.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
-import { forwardCall, type ForwardRequest } from "./forward.js";
+import { forwardCall } from "./forward.js";
+import { RoutedCall, signedClaims, type RoutedCallHooks } from "./routed-call.js";
 import { bridgeCall, bridgeRefusal, callerCodec, JsonCodec, needsBridge, type MethodSchema } from "./bridge/index.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
 import { releaseRequest } from "./release-request.js";
@@ -62,7 +63,6 @@ export function routedRequestId(req: RoutedRequest): string {
   return (req.requestId ??= requestIdFrom(req.headers));
 }
 
-type RoutedCall = RoutedRequest;
 
 export interface RouterOptions {
   /*
@@ -145,13 +145,6 @@ function connects(session: ClientHttp2Session): Promise<boolean> {
   return settled;
 }
 
-/** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
-function signedClaims(caller: Identity): Identity {
-  if (caller.pluginName === undefined || provenName(caller) !== undefined) return caller;
-  const { pluginName: _unproven, ...rest } = caller;
-  return rest;
-}
-
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === "function";
 }
@@ -224,8 +217,10 @@ export function createRouter(opts: RouterOptions): Router {
       }
     : undefined;
 
+  const hooks: RoutedCallHooks = { pool, signer, resolve, onCallEnd, onCallRetried: opts.onCallRetried };
+
   function refuse(
-    req: RoutedCall,
+    req: RoutedRequest,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -256,13 +251,11 @@ export function createRouter(opts: RouterOptions): Router {
    */
   async function route(
     req: RoutedCall,
-    protocol: WireProtocol,
     path: CallPath,
     timeoutMs: number | undefined,
-    started: number,
-    span: RoutedCallSpan | undefined,
     authenticated: (() => void) | undefined,
   ): Promise<void> {
+    const protocol = req.protocol;
     let caller: Identity | undefined;
     const service = path.service;
     let pendingHeld = false;
@@ -328,84 +321,35 @@ export function createRouter(opts: RouterOptions): Router {
       inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
-      const who = caller;
-      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req);
+      // The call itself is the forward request; its callbacks are its prototype methods (routed-call.ts).
+      req.identity = caller;
+      req.bridged = bridged;
+      req.traceHeaders = req.span?.upstreamHeaders;
+      req.target = upstreamTarget;
+      req.path = path.rawPath;
+      req.callerHeader = callerHeader;
+      req.timeoutMs = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - req.started));
+      req.maxMessageBytes = maxMessageBytes;
+      req.maxResponseMessageBytes = maxResponseMessageBytes;
+      if (onCallEnd || req.span) req.onEnd = req.reportEnd;
+      if (opts.watchCaller) req.onSettled = req.settle;
+      req.outliers = opts.outliers;
+      req.runtimeId = target.runtimeId;
+      req.inFlight = inFlight;
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
-      const retarget =
-        pin === undefined && !retried && json === undefined
-          ? async () => {
-              const from = target.runtimeId;
-              const next = await resolve(path.service, who, undefined);
-              // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
-              if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
-              target = next;
-              ended.runtimeId = next.runtimeId;
-              opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
-              return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
-            }
-          : undefined;
-      // One fixed shape for every call (conditional spreads here cost more than the rest of the decision).
-      const call: ForwardRequest = {
-        traceHeaders: span?.upstreamHeaders,
-        stream,
-        headers: req.headers,
-        protocol,
-        target: upstreamTarget,
-        path: path.rawPath,
-        callerHeader,
-        timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
-        maxMessageBytes,
-        maxResponseMessageBytes,
-        onEnd: onCallEnd || span ? ended.onEnd : undefined,
-        onSettled: opts.watchCaller ? ended.onSettled : undefined,
-        outliers: opts.outliers,
-        runtimeId: target.runtimeId,
-        inFlight,
-        retarget,
-      };
-      const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
+      if (pin === undefined && !retried && json === undefined) req.retarget = req.retargetOnce;
+      const cancel = bridged ? bridgeCall(pool, req, json) : forwardCall(pool, req);
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
-      if (opts.watchCaller && !ended.settled) ended.stopWatching = opts.watchCaller(caller, cancel);
+      if (opts.watchCaller && !req.settled) req.stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
       const err = asConnectError(e);
       if (err.code === Code.Internal && !(e instanceof ConnectError)) {
         logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
       }
-      refuse(req, protocol, err, path, caller, started, span);
+      refuse(req, protocol, err, path, caller, req.started, req.span);
     } finally {
       if (pendingHeld) pending.decrement(service);
     }
-  }
-
-  /** A forwarded call's end: reported once (metrics, tracing), and its credential watch stopped. */
-  class CallEnd {
-    settled = false;
-    stopWatching: (() => void) | undefined = undefined;
-    constructor(
-      private readonly path: CallPath,
-      private readonly caller: Identity,
-      /** The provider that has the call (a safe retry moves it). */
-      public runtimeId: string,
-      private readonly started: number,
-      private readonly span: RoutedCallSpan | undefined,
-      private readonly req: RoutedRequest,
-    ) {}
-    readonly onSettled = (): void => {
-      this.settled = true;
-      this.stopWatching?.();
-    };
-    readonly onEnd = (code: string): void => {
-      this.span?.end({ code, caller: this.caller.subject, runtimeId: this.runtimeId });
-      onCallEnd?.({
-        service: this.path.service,
-        method: this.path.method,
-        caller: this.caller,
-        code,
-        durationMs: performance.now() - this.started,
-        runtimeId: this.runtimeId,
-        ...(code === "ok" ? {} : { requestId: routedRequestId(this.req) }),
-      });
-    };
   }
 
   function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void {
@@ -419,13 +363,15 @@ export function createRouter(opts: RouterOptions): Router {
       }
       return;
     }
-    const call: RoutedCall = { headers, stream };
+    const call = new RoutedCall(hooks, stream, headers, protocol, started);
     const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);
     if (timeoutMs instanceof ConnectError) return refuse(call, protocol, timeoutMs, path, undefined, started);
+    call.callPath = path;
     // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
-    void route(call, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method), authenticated);
+    call.span = startRoutedCallSpan(headers, path.service, path.method);
+    void route(call, path, timeoutMs, authenticated);
   }
 
   return {
