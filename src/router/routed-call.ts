@@ -64,6 +64,15 @@ export class RoutedCall implements ForwardRequest {
   /** The call is over (forwarding said so): nothing may watch it any more. */
   settled = false;
   stopWatching: (() => void) | undefined = undefined;
+  // The decision steps' state (router.ts).
+  /** The caller's deadline in ms from `started`, as its headers said. */
+  callerTimeoutMs: number | undefined = undefined;
+  /** The call counts against maxPendingPerService until it is forwarded or refused. */
+  pendingHeld = false;
+  /** Tells the server limits the caller is proven. */
+  authenticatedHook: (() => void) | undefined = undefined;
+  /** The caller's `plugboard-provider` pin. */
+  pin: string | undefined = undefined;
 
   constructor(
     private readonly hooks: RoutedCallHooks,
