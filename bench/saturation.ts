@@ -64,7 +64,8 @@ interface Target {
 }
 
 export async function runSaturation(opts: SaturationOptions): Promise<Map<SaturationVariant, SaturationRow>> {
-  // BENCH_CPU_PROF=<dir>: a CPU profile of the (default) router host, written when it exits.
+  // BENCH_CPU_PROF=<dir>: a CPU profile of the (default) router host, written when it exits (BENCH_PROF_BARE=1,
+  // BENCH_PROF_BASE=1: of the bare passthrough and the BENCH_BASE_DIST router as well).
   const profileDir = process.env["BENCH_CPU_PROF"];
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const upstream = await child<{ url: string }>("./grpc-upstream.ts", [], 0);
@@ -81,7 +82,8 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
   // BENCH_BASE_DIST=<dir>: the same router host from another build (before/after in one interleaved run).
   const baseDist = process.env["BENCH_BASE_DIST"];
   if (baseDist) {
-    const base = await startChild<RouterInfo>("./router-host.ts", [], [], 1, { env: { ...process.env, BENCH_DIST: baseDist } });
+    const baseFlags = process.env["BENCH_PROF_BASE"] ? profile : [];
+    const base = await startChild<RouterInfo>("./router-host.ts", [], baseFlags, 1, { env: { ...process.env, BENCH_DIST: baseDist } });
     onCleanup(base.stop);
     const tokens = await enrolPair(base.info.url, upstream.info.url, BENCH_COOKIE, base.info.enrolment, undefined);
     onCleanup(keepLease(base.info.url, tokens.provider));
