@@ -26,6 +26,9 @@ const END_OF_STREAM_FLAG: Record<WireProtocol, number> = {
 
 /** The upstream request stays open for the caller's body (whatever its method); one shared options object. */
 const OPEN_REQUEST = Object.freeze({ endStream: false });
+/** respond() options, shared (node copies them). */
+const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true });
+const RESPOND_AND_END = Object.freeze({ endStream: true });
 
 /*
  * Both streams of a forwarded call carry the call under this key, so the listeners are shared
@@ -253,7 +256,7 @@ export class ForwardedCall {
       else if (status !== 200) this.endCode = codeToString(codeFromHttpStatus(status ?? 0));
       this.responded = true;
       this.answered = true;
-      caller.respond(downstreamHeaders(headers), { endStream: true });
+      caller.respond(downstreamHeaders(headers), RESPOND_AND_END);
       return;
     }
     if (this.unary) {
@@ -269,7 +272,7 @@ export class ForwardedCall {
       return;
     }
     this.responded = true;
-    caller.respond(downstreamHeaders(headers), { waitForTrailers: true });
+    caller.respond(downstreamHeaders(headers), RESPOND_WITH_TRAILERS);
   }
 
   upstreamTrailers(headers: IncomingHttpHeaders): void {
@@ -317,7 +320,7 @@ export class ForwardedCall {
   private releaseHeldUnary(): void {
     const caller = this.caller;
     if (this.heldHeaders === undefined || caller.destroyed || caller.closed) return;
-    caller.respond(this.heldHeaders, { waitForTrailers: true });
+    caller.respond(this.heldHeaders, RESPOND_WITH_TRAILERS);
     this.heldHeaders = undefined;
     if (this.heldFirst !== undefined) caller.write(this.heldFirst);
     const more = this.heldMore;
