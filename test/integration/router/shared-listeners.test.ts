@@ -21,7 +21,7 @@ describe("forwarded calls listen with shared functions", () => {
     provider = await startProvider();
     router = createRouter(stubRouterOptions(() => provider.url));
     server = http2.createServer();
-    server.on("stream", (stream, headers) => {
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
       streams.push(stream);
       router.handleStream(stream, headers);
     });
