@@ -77,6 +77,17 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
   // setTimeout treats anything past 2^31-1 ms as 1 ms: a huge limit must not become a tiny one.
   const bodyTimeoutMs = Math.min(limits.requestBodyTimeoutMs, MAX_TIMER_MS);
   const pending = createSlots(limits.unauthenticatedStreamsPerPeer, limits.unauthenticatedStreams);
+  // Peer keys by address (a peer's requests repeat its address: no normalising per request); bounded.
+  const slotKeys = new Map<string | undefined, string>();
+  const slotKeyOf = (address: string | undefined): string => {
+    let key = slotKeys.get(address);
+    if (key === undefined) {
+      key = peerKey(address);
+      if (slotKeys.size >= 1024) slotKeys.clear();
+      slotKeys.set(address, key);
+    }
+    return key;
+  };
 
   return {
     guard(handler, singleMessage) {
@@ -125,7 +136,7 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
     // A request that ended with its headers has nothing left to wait for.
     if (stream.endAfterHeaders) return ADMITTED;
 
-    const slotKey = peerKey(peerAddress);
+    const slotKey = slotKeyOf(peerAddress);
     const refused = pending.take(slotKey);
     if (refused !== undefined) {
       const limit = refused === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
