@@ -113,7 +113,7 @@ describe("createSecretProvider details", () => {
 describe("env provider details", () => {
   it("refuses a bad prefix, a version of a present variable, and lists only its prefix", async () => {
     expect(() => createEnvSecretProvider({ prefix: "BAD-" })).toThrow(new TypeError("env secret prefix may hold only letters, digits and _"));
-    const provider = createEnvSecretProvider({ prefix: "APP_", env: { APP_DB: "x", XAPP_DB: "y", APP_: "z" } });
+    const provider = createEnvSecretProvider({ prefix: "APP_", env: { APP_DB: "x", XAPP_DB: "y", ZAPPXDB: "y", APP_: "z" } });
     expect(await provider.list()).toEqual(["db"]);
     expect(await failure(provider.get("db", { version: "3" }))).toMatchObject({
       code: Code.NotFound,
