@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createAwsSecretProvider, mapAwsError } from "../../../src/secrets/aws.js";
 import { startFakeSecretsManager, type FakeSecretsManager } from "../../integration/secrets/fake-aws-sm.js";
 import { failure, text } from "../../helpers/secrets.js";
@@ -109,6 +109,7 @@ describe("AWS error mapping (by error name and status only, never the AWS messag
     const mapped = mapAwsError(odd, "db");
     expect(mapped.rawMessage).toBe('secret "db": aws secrets manager unavailable: unexpected error (418)');
     expect(mapped.message).not.toContain("sk-echoed");
+    expect(mapAwsError({ $metadata: { httpStatusCode: 418 } }, "db").rawMessage).toBe('secret "db": aws secrets manager unavailable: unexpected error (418)');
   });
 });
 
@@ -142,6 +143,13 @@ describe("AWS provider requests (recording client)", () => {
       { SecretId: "app/db", VersionId: "1234" },
     ]);
     expect(provider.locate!("db#f")).toBe("AWS Secrets Manager secret app/db");
+    expect(provider.kind).toBe("aws");
+    const many = await provider.getMany([
+      { name: "db", version: "AWSPENDING", optional: false },
+      { name: "other", version: "", optional: true },
+    ]);
+    expect(many.map((s) => s.name)).toEqual(["db", "other"]);
+    expect(rec.inputs.slice(-2)).toEqual([{ SecretId: "app/db", VersionStage: "AWSPENDING" }, { SecretId: "app/other" }]);
     await provider.close!();
     expect(rec.destroyed()).toBe(0); // a client it was given is the caller's
   });
@@ -219,7 +227,14 @@ describe("AWS provider against the loopback Secrets Manager", () => {
     expect(text((await provider.get("k")).value)).toBe("v");
     sm.throttleNext = 2;
     expect((await failure(provider.get("k"))).rawMessage).toContain("throttled");
-    await provider.close!();
+    // It made its own client, so closing destroys it (its sockets); a client it was given is left alone.
+    const destroy = vi.spyOn(SecretsManagerClient.prototype, "destroy");
+    try {
+      await provider.close!();
+      expect(destroy).toHaveBeenCalledTimes(1);
+    } finally {
+      destroy.mockRestore();
+    }
   });
 
   it("defaults to three attempts", async () => {

@@ -62,6 +62,9 @@ describe("secret names and fields", () => {
     expect(text(encodeValue("é"))).toBe("é");
     expect(text(encodeValue(42))).toBe("42");
     expect(text(encodeValue(false))).toBe("false");
+    // Numbers JSON has no form for (YAML's .nan and .inf) keep their text.
+    expect(text(encodeValue(Number.NaN))).toBe("NaN");
+    expect(text(encodeValue(-Infinity))).toBe("-Infinity");
     expect(text(encodeValue(10n ** 20n))).toBe("100000000000000000000");
     expect(text(encodeValue({ a: [1, "x"] }))).toBe('{"a":[1,"x"]}');
     expect(text(encodeValue(null))).toBe("null");
