@@ -558,3 +558,115 @@ describe("vault renewal timers against the loopback Vault", () => {
     expect(timers()).toBe(withRenewal);
   });
 });
+
+describe("vault provider, more edges", () => {
+  it("trims every leading and trailing slash of the mount, and allows dots inside a segment", async () => {
+    const { provider, seen } = vault(() => kv({ value: "v" }), { mount: "//team.kv//" });
+    await provider.get("x");
+    expect(seen[0]!.url).toBe("http://vault.test:8200/v1/team.kv/data/x");
+    expect(provider.kind).toBe("vault");
+  });
+
+  it("a 204 read is no data (NotFound), and getMany reads through the provider", async () => {
+    let answer: [number, unknown?] = [204];
+    const { provider, seen } = vault(() => answer);
+    expect(await failure(provider.get("p"))).toMatchObject({ code: Code.NotFound, rawMessage: 'secret "p": not found' });
+    answer = kv({ value: "v" });
+    const many = await provider.getMany([{ name: "a", version: "2", optional: false }]);
+    expect(many.map((s) => text(s.value))).toEqual(["v"]);
+    expect(seen.at(-1)!.url).toBe("http://vault.test:8200/v1/secret/data/a?version=2");
+  });
+
+  it("lists nothing from a 404, whatever its body, nor from an answer without a key list", async () => {
+    let answer: [number, unknown?] | Response = [404, { data: { keys: ["x"] } }];
+    const { provider } = vault(() => answer);
+    expect(await provider.list()).toEqual([]);
+    for (const body of [{ data: { keys: "x" } }, { data: "x" }, {}]) {
+      answer = [200, body];
+      expect(await provider.list(), JSON.stringify(body)).toEqual([]);
+    }
+    answer = new Response("", { status: 200 });
+    expect(await provider.list()).toEqual([]);
+  });
+
+  it("versions of a 404 are NotFound whatever its body", async () => {
+    const { provider } = vault(() => [404, { data: { current_version: 1, versions: { "1": { created_time: "t" } } } }]);
+    expect(await failure(provider.versions("p"))).toMatchObject({ code: Code.NotFound });
+  });
+});
+
+describe("vault token renewal, more edges (fake timers)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+  });
+
+  /** Without a logger; lookup and renew answers as the test sets them. */
+  function bare(state: { lookup: () => Response | Promise<Response>; renew: () => Response | Promise<Response> }) {
+    const counts = { lookup: 0, renew: 0 };
+    const fetch = (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("lookup-self")) return (counts.lookup++, state.lookup());
+      if (url.endsWith("renew-self")) return (counts.renew++, state.renew());
+      return new Response(JSON.stringify({ data: { data: { value: "v" } } }), { status: 200 });
+    }) as typeof globalThis.fetch;
+    return { fetch, counts };
+  }
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status });
+
+  it("without a logger: a renewal schedules the next at 2/3 of the new TTL, a failed one retries", async () => {
+    const state = {
+      lookup: () => json({ data: { ttl: 30, renewable: true } }),
+      renew: () => json({ auth: { client_token: "t2", lease_duration: 60, renewable: true } }),
+    };
+    const { fetch, counts } = bare(state);
+    const provider = createVaultSecretProvider({ address: "http://vault.test", token: "t", fetch });
+    await provider.get("k");
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(counts.renew).toBe(1);
+    await vi.advanceTimersByTimeAsync(39_999);
+    expect(counts.renew).toBe(1);
+    state.renew = () => json({}, 503);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(counts.renew).toBe(2);
+    // 60 s TTL: 20 s left, half of it capped at 5 s.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(counts.renew).toBe(3);
+    await provider.close!();
+  });
+
+  it("a renewal answering no body is not retried; a lookup answering no body is no refusal", async () => {
+    const { logger, lines } = recordingLogger();
+    const state = { lookup: () => json({ data: { ttl: 30, renewable: true } }), renew: () => new Response(null, { status: 204 }) };
+    const { fetch, counts } = bare(state);
+    const provider = createVaultSecretProvider({ address: "http://vault.test", token: "t", fetch, logger });
+    await provider.get("k");
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(counts.renew).toBe(1);
+    expect(lines.filter((l) => l[0] === "warn")).toEqual([]);
+    await provider.close!();
+
+    const empty = bare({ lookup: () => new Response(null, { status: 204 }), renew: state.renew });
+    const other = recordingLogger();
+    const quiet = createVaultSecretProvider({ address: "http://vault.test", token: "t", fetch: empty.fetch, logger: other.logger });
+    await quiet.get("k");
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(other.lines).toEqual([]);
+    expect(empty.counts.renew).toBe(0);
+    await quiet.close!();
+  });
+
+  it("a lookup that answers after close schedules no renewal", async () => {
+    let answer!: (response: Response) => void;
+    const state = {
+      lookup: () => new Promise<Response>((resolve) => (answer = resolve)),
+      renew: () => json({ auth: { client_token: "t2", lease_duration: 60, renewable: true } }),
+    };
+    const { fetch, counts } = bare(state);
+    const provider = createVaultSecretProvider({ address: "http://vault.test", token: "t", fetch });
+    await provider.get("k");
+    await provider.close!();
+    answer(json({ data: { ttl: 30, renewable: true } }));
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(counts.renew).toBe(0);
+  });
+});
