@@ -132,6 +132,11 @@ describe("file secret provider edges", () => {
       expect(await provider.health()).toEqual({ ok: true });
     });
 
+    it("lists in code-unit order, as the other providers do, not the file system's byte order", async () => {
+      for (const name of ["\u{ff5e}", "\u{1f511}", "b"]) await writeFile(join(dir, name), name);
+      expect(await createFileSecretProvider({ path: dir }).list()).toEqual(["b", "\u{1f511}", "\u{ff5e}"]);
+    });
+
     it("lists at most 10 000 files", async () => {
       await Promise.all([...Array(10_001)].map((_, i) => writeFile(join(dir, `f${i}`), "")));
       expect(await createFileSecretProvider({ path: dir }).list()).toHaveLength(10_000);
@@ -229,6 +234,15 @@ describe("file secret provider edges", () => {
       const provider = await doc({ "a/b": "exact", a: { b: "nested" } });
       expect(text((await provider.get("a/b")).value)).toBe("exact");
       expect(text((await provider.get("a#b")).value)).toBe("nested");
+    });
+
+    it("lists a nested key holding '/' by the name that reads it: its parent's path, '#', the key", async () => {
+      const provider = await doc({ a: { "b/c": { f: 1 }, "d/e": "v", plain: "p" }, x: { y: { "z/w": "deep" } } });
+      const names = await provider.list();
+      expect(names).toEqual(["a#b/c", "a#d/e", "a/plain", "x/y#z/w"]);
+      // Every listed name reads.
+      for (const name of names) await provider.get(name);
+      expect(text((await provider.get("x/y#z/w")).value)).toBe("deep");
     });
 
     it("lists nested keys up to 8 levels (deeper objects as one entry) and at most 10 000 names", async () => {
