@@ -149,6 +149,12 @@ describe("lazy provider details", () => {
     expect(closed).toBe(1);
   });
 
+  it("closing a loaded provider that has no close is fine", async () => {
+    const lazy = createLazySecretProvider("env", async () => createEnvSecretProvider({ env: { PB_SECRET_A: "1" } }));
+    await lazy.get("a");
+    await expect(lazy.close!()).resolves.toBeUndefined();
+  });
+
   it("a provider that failed to load reports it in health and closes quietly", async () => {
     const lazy = createLazySecretProvider("odd", async () => Promise.reject(new Error("boom")));
     expect(await lazy.health()).toEqual({ ok: false, detail: "odd provider could not be loaded" });

@@ -115,6 +115,13 @@ describe("SecretsService rules", () => {
     ]);
   });
 
+  it("a failure that is no ConnectError is Internal, without its text", async () => {
+    const broken = { ...store, getRuntime: async () => Promise.reject(new Error("store down sk-detail")) } as Store;
+    const error = await refusal(get(createSecretsService({ provider, store: broken, audit: (e) => audit.push(e) }), ["a"]));
+    expect(error).toMatchObject({ code: Code.Internal, rawMessage: "secrets request failed" });
+    expect(audit.at(-1)).toMatchObject({ outcome: "error", code: "Internal" });
+  });
+
   it("maps provider failures by code, naming the secret when the provider did", async () => {
     const failWith = async (error: unknown) => {
       const p = { ...provider, getMany: async () => Promise.reject(error) };
@@ -165,6 +172,10 @@ describe("SecretsService rules", () => {
     const throwing = createSecretsService({ provider, store, audit: () => { throw new Error("sink down"); } });
     expect((await get(throwing, ["a"])).secrets).toHaveLength(1);
     expect((await refusal(get(throwing, ["zz"]))).code).toBe(Code.PermissionDenied);
+    // A refusal before the runtime is known is logged and audited without one.
+    expect(await refusal(get(service({ logger }), ["a"], null))).toMatchObject({ code: Code.Unauthenticated });
+    expect(lines.at(-1)).toEqual(["info", { runtimeId: undefined, code: "Unauthenticated", secretName: undefined, reason: "no caller identity" }, "secrets request refused"]);
+    expect(audit.at(-1)).not.toHaveProperty("runtimeId");
     const noAudit = createSecretsService({ provider, store });
     expect((await get(noAudit, ["a"])).secrets).toHaveLength(1);
   });
@@ -230,14 +241,24 @@ describe("SecretsService.WatchSecrets rules", () => {
     await store.putRuntime(
       runtimeRecord("rt-3", { pluginName: "billing", nameProof: "launch_secret", secrets: [{ name: "a", version: "7", optional: false }] }),
     );
-    const impl = createSecretsService({ provider, store, watch: { refreshIntervalMs: 10, jitter: 0 } });
+    const asked: unknown[] = [];
+    const recording = { ...provider, get: (name: string, options?: { version?: string }) => (asked.push([name, options]), provider.get(name, options)) };
+    const impl = createSecretsService({ provider: recording, store, audit: (e) => audit.push(e), watch: { refreshIntervalMs: 10, jitter: 0 } });
     const controller = new AbortController();
     const stream = impl.watchSecrets!(create(WatchSecretsRequestSchema, { names: ["a"] }), contextWith({ ...runtime, runtimeId: "rt-3" }, controller.signal))[
       Symbol.asyncIterator
     ]();
     expect((await stream.next()).value!.secrets!.map((s) => s.version)).toEqual(["7"]);
+    expect(audit.at(-1)).toMatchObject({ requested: ["a"], granted: ["a@7"] });
+    const pending = stream.next();
+    // The refresh rounds ask for the declared version too.
+    for (let i = 0; i < 400 && asked.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(asked.slice(0, 2)).toEqual([
+      ["a", { version: "7" }],
+      ["a", { version: "7" }],
+    ]);
     controller.abort();
-    await stream.next();
+    await pending;
 
     const refused = impl.watchSecrets!(create(WatchSecretsRequestSchema, { names: ["zz"] }), contextWith(runtime, new AbortController().signal))[Symbol.asyncIterator]();
     expect(await refusal(refused.next())).toMatchObject({ code: Code.PermissionDenied, rawMessage: 'secret "zz": not declared at handshake' });
