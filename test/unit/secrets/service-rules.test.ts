@@ -12,6 +12,9 @@ import { createCountingProvider, type CountingProvider } from "./fake-provider.j
 import { recordingLogger } from "./recording-logger.js";
 import { text } from "../../helpers/secrets.js";
 
+/** The secrets of an answer, as sent. */
+const list = (secrets: unknown) => secrets as { name: string; version: string; value: Uint8Array; stale?: boolean }[];
+
 const runtime: Identity = { kind: "runtime", subject: "runtime:rt-1", method: "token", runtimeId: "rt-1", pluginName: "billing", roles: [] };
 const declared: SecretNeed[] = [
   { name: "a", version: "", optional: false },
@@ -97,7 +100,7 @@ describe("SecretsService rules", () => {
     expect((await refusal(get(service({ authorize }), []))).rawMessage).toBe('secret "b": permission secret:b not granted');
     const onlyOptionalRefused = (_c: Identity, name: string) => name !== "opt";
     const response = await get(service({ authorize: onlyOptionalRefused }), []);
-    expect(response.secrets.map((s) => s.name)).toEqual(["a", "b"]);
+    expect(list(response.secrets).map((s) => s.name)).toEqual(["a", "b"]);
     expect(provider.calls.get("opt")).toBeUndefined();
     expect(asked).toEqual(["b", "a", "b"]);
     // Named explicitly, a refused optional secret is refused.
@@ -107,7 +110,7 @@ describe("SecretsService rules", () => {
   it("the policy is asked with the proven plugin name", async () => {
     const asked: [string, string][] = [];
     const policy = (plugin: string, name: string) => (asked.push([plugin, name]), name === "a");
-    expect((await get(service({ policy }), ["a"])).secrets.map((s) => s.name)).toEqual(["a"]);
+    expect(list((await get(service({ policy }), ["a"])).secrets).map((s) => s.name)).toEqual(["a"]);
     expect(await refusal(get(service({ policy }), ["b"]))).toMatchObject({ rawMessage: 'secret "b": host policy does not allow it' });
     expect(asked).toEqual([
       ["billing", "a"],
@@ -147,7 +150,7 @@ describe("SecretsService rules", () => {
   it("audits the request's names and outcome, logs names and reasons but no values, and survives a failing audit sink", async () => {
     const { logger, lines } = recordingLogger();
     const ok = await get(service({ logger }), ["b", "a"]);
-    expect(ok.secrets.map((s) => [s.name, text(s.value)])).toEqual([
+    expect(list(ok.secrets).map((s) => [s.name, text(s.value)])).toEqual([
       ["b", "vb"],
       ["a", "va"],
     ]);
@@ -206,7 +209,7 @@ describe("SecretsService.WatchSecrets rules", () => {
     const stream = impl.watchSecrets!(create(WatchSecretsRequestSchema, { names: [] }), contextWith(runtime, controller.signal))[Symbol.asyncIterator]();
     const first = (await stream.next()).value!;
     expect(first.initial).toBe(true);
-    expect(first.secrets!.map((s) => [s.name, text(s.value!), s.stale])).toEqual([
+    expect(list(first.secrets).map((s) => [s.name, text(s.value!), s.stale])).toEqual([
       ["a", "va", false],
       ["b", "vb", false],
     ]);
@@ -217,12 +220,12 @@ describe("SecretsService.WatchSecrets rules", () => {
     provider.values.set("a", "va2");
     const second = (await stream.next()).value!;
     expect(second).toMatchObject({ initial: false, removed: [] });
-    expect(second.secrets!.map((s) => [s.name, text(s.value!), s.stale])).toEqual([["a", "va2", false]]);
+    expect(list(second.secrets).map((s) => [s.name, text(s.value!), s.stale])).toEqual([["a", "va2", false]]);
     expect(audit.at(-1)!.granted).toEqual(["a@"]);
 
     provider.failWith = Code.Unavailable;
     const third = (await stream.next()).value!;
-    expect(third.secrets!.map((s) => [s.name, s.stale])).toEqual([
+    expect(list(third.secrets).map((s) => [s.name, s.stale])).toEqual([
       ["a", true],
       ["b", true],
     ]);
@@ -232,7 +235,7 @@ describe("SecretsService.WatchSecrets rules", () => {
     allowB = false;
     const fourth = (await stream.next()).value!;
     expect(fourth.removed).toEqual(["b"]);
-    expect(fourth.secrets!.map((s) => [s.name, s.stale])).toEqual([["a", false]]);
+    expect(list(fourth.secrets).map((s) => [s.name, s.stale])).toEqual([["a", false]]);
     controller.abort();
     expect((await stream.next()).done).toBe(true);
   });
@@ -248,7 +251,7 @@ describe("SecretsService.WatchSecrets rules", () => {
     const stream = impl.watchSecrets!(create(WatchSecretsRequestSchema, { names: ["a"] }), contextWith({ ...runtime, runtimeId: "rt-3" }, controller.signal))[
       Symbol.asyncIterator
     ]();
-    expect((await stream.next()).value!.secrets!.map((s) => s.version)).toEqual(["7"]);
+    expect(list((await stream.next()).value!.secrets).map((s) => s.version)).toEqual(["7"]);
     expect(audit.at(-1)).toMatchObject({ requested: ["a"], granted: ["a@7"] });
     const pending = stream.next();
     // The refresh rounds ask for the declared version too.

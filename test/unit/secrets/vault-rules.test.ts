@@ -19,7 +19,7 @@ interface Seen {
  */
 function stubFetch(route: (seen: Seen) => Response | [number, unknown?] | Error) {
   const seen: Seen[] = [];
-  const fetch = (async (input: string | URL, init: RequestInit = {}) => {
+  const fetch: typeof globalThis.fetch = (async (input: string | URL, init: RequestInit = {}) => {
     const request: Seen = {
       method: init.method ?? "GET",
       url: String(input),
@@ -33,7 +33,7 @@ function stubFetch(route: (seen: Seen) => Response | [number, unknown?] | Error)
     if (answer instanceof Response) return answer;
     const [status, body] = answer;
     return new Response(body === undefined ? null : JSON.stringify(body), { status });
-  }) as typeof fetch;
+  }) as typeof globalThis.fetch;
   return { fetch, seen };
 }
 
