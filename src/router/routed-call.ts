@@ -107,6 +107,8 @@ export class RoutedCall implements ForwardRequest {
     const { hooks, callPath, identity } = this;
     const from = this.runtimeId;
     const next = await hooks.resolve(callPath.service, identity, undefined);
+    // The caller left while the next provider was looked up: the call is over, and so is its in-flight count.
+    if (this.settled) return undefined;
     if (next.runtimeId === from || needsBridge(this.protocol, next.protocols) !== this.bridged) return undefined;
     this.runtimeId = next.runtimeId;
     hooks.onCallRetried?.({ service: callPath.service, method: callPath.method, from, to: next.runtimeId });

@@ -398,7 +398,8 @@ export function createRouter(opts: RouterOptions): Router {
       call.maxMessageBytes = maxMessageBytes;
       call.maxResponseMessageBytes = maxResponseMessageBytes;
       if (onCallEnd || call.span) call.onEnd = call.reportEnd;
-      if (opts.watchCaller) call.onSettled = call.settle;
+      // Always: a safe retry looks at it (a call that ended while its next provider was looked up is not moved).
+      call.onSettled = call.settle;
       call.outliers = opts.outliers;
       call.runtimeId = target.runtimeId;
       call.inFlight = inFlight;
