@@ -340,6 +340,9 @@ export class ForwardedCall {
 
   fail(err: ConnectError): void {
     if (this.failure === undefined) this.failure = err;
+    // Between providers (a safe retry waiting for the next one): no upstream to close, so the caller is
+    // answered now, not when the lookup comes back (it may hang on a store outage); the retry then stops.
+    if (this.switching) return this.failCaller();
     const upstream = this.upstream;
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
   }

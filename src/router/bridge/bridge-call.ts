@@ -80,6 +80,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
 
   const fail = (err: ConnectError) => {
     if (failure === undefined) failure = err;
+    // Between providers (a safe retry waiting for the next one): answer the caller now (forwarded-call.ts).
+    if (switching) return failCaller();
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
   };
 

@@ -1,10 +1,12 @@
 /**
  * A safe retry whose caller leaves while the router looks for the next provider: the call has ended,
  * so the retry must not be reported (the launcher's in-flight counts would take the first provider
- * down twice and keep the second one busy for ever, and replace() would wait on it).
+ * down twice and keep the second one busy for ever, and replace() would wait on it). And a call whose
+ * credential ends meanwhile is answered at once, not when a slow store read of the retry comes back.
  */
 import http2, { type Http2Server } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createInFlightCounter } from "../../../src/launcher/in-flight.js";
 import { SIGNING_KEY, clientFactory, listen, startFront, startProvider, stubRouterOptions } from "./harness.js";
 
@@ -64,6 +66,44 @@ describe("a safe retry after the caller left", () => {
       await new Promise((r) => setImmediate(r));
       expect([inFlight.count("A"), inFlight.count("B")]).toEqual([0, 0]);
       expect(ended).toEqual(["A:canceled"]);
+    } finally {
+      answerRetarget();
+      clients.close();
+      await front.close();
+    }
+  });
+
+  it.each([
+    { name: "forwarded", protocol: "grpc" as const, protocols: undefined },
+    { name: "bridged (Connect caller, gRPC-only providers)", protocol: "connect" as const, protocols: [1] },
+  ])("$name: a call whose credential ends while its next provider is looked up is answered at once", async ({ protocol, protocols }) => {
+    let endCredential: ((error: ConnectError) => void) | undefined;
+    let resolves = 0;
+    let retargetAsked!: () => void;
+    const retargetPending = new Promise<void>((r) => (retargetAsked = r));
+    let answerRetarget!: () => void;
+    const retargetAnswered = new Promise<void>((r) => (answerRetarget = r));
+    const ended: string[] = [];
+    const front = await startFront({
+      ...stubRouterOptions(() => healthy.url),
+      watchCaller: (_caller, onEnd) => ((endCredential = onEnd), () => undefined),
+      onCallEnd: (info) => void ended.push(`${info.runtimeId}:${info.code}`),
+      async resolve() {
+        const declared = protocols ? { protocols } : {};
+        if (resolves++ === 0) return { runtimeId: "A", registrationId: "ra", endpoint: refusingUrl, signingKey: SIGNING_KEY, ...declared };
+        retargetAsked();
+        await retargetAnswered; // a store read that does not come back (a Redis outage)
+        return { runtimeId: "B", registrationId: "rb", endpoint: healthy.url, signingKey: SIGNING_KEY, ...declared };
+      },
+    });
+    try {
+      const call = clients.client(protocol, front.url).get({ key: "a" }).catch((e: unknown) => ConnectError.from(e));
+      await retargetPending;
+      endCredential!(new ConnectError("credential revoked", Code.Unauthenticated));
+      const answer = await call;
+      expect(answer).toBeInstanceOf(ConnectError);
+      expect((answer as ConnectError).code).toBe(Code.Unauthenticated);
+      expect(ended).toEqual(["A:unauthenticated"]);
     } finally {
       answerRetarget();
       clients.close();
