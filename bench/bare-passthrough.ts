@@ -5,8 +5,10 @@
  */
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { startAllocationProfile } from "./alloc-profile.js";
 
-function main(): void {
+async function main(): Promise<void> {
+  const allocationProfileWritten = await startAllocationProfile();
   const upstream = http2.connect(process.argv[2]!);
   upstream.on("error", (e) => console.error("bare-passthrough upstream:", e.message));
   const server = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
@@ -29,7 +31,7 @@ function main(): void {
   server.listen(0, "127.0.0.1", () => {
     console.log(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
   });
-  process.stdin.on("end", () => process.exit(0)).resume();
+  process.stdin.on("end", () => void allocationProfileWritten().finally(() => process.exit(0))).resume();
 }
 
-if (process.argv[1]?.endsWith("bare-passthrough.ts")) main();
+if (process.argv[1]?.endsWith("bare-passthrough.ts")) await main();

@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The build's own marker: written last by `npm run build` (scripts/copy-assets.mjs copies after tsc). */
@@ -37,5 +37,12 @@ export function ensureBuilt(): void {
   execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
 }
 
-/** The URL of a compiled module, e.g. `built("src/host/create.js")`: import it with `await import(...)`. */
-export const built = (file: string): string => new URL(`../dist/${file}`, import.meta.url).href;
+/**
+ * The URL of a compiled module, e.g. `built("src/host/create.js")`: import it with `await import(...)`.
+ * `BENCH_DIST=<dir>` takes it from another build (a copy of another commit's dist/ kept inside this
+ * checkout, so it resolves the same node_modules): a before/after in one interleaved run.
+ */
+export const built = (file: string): string => {
+  const dist = process.env["BENCH_DIST"];
+  return dist ? pathToFileURL(join(dist, file)).href : new URL(`../dist/${file}`, import.meta.url).href;
+};

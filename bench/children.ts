@@ -1,3 +1,4 @@
+import type { SpawnOptions } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { killGroup, spawnGroup, type Core } from "./processes.js";
@@ -18,9 +19,9 @@ export interface Child<T> {
   stop(): Promise<void>;
 }
 
-export function startChild<T>(file: string, args: string[], nodeFlags: string[] = [], core?: Core): Promise<Child<T>> {
+export function startChild<T>(file: string, args: string[], nodeFlags: string[] = [], core?: Core, options: SpawnOptions = {}): Promise<Child<T>> {
   const path = fileURLToPath(new URL(file, import.meta.url));
-  const child = spawnGroup(process.execPath, [...nodeFlags, "--import", "tsx", path, ...args], core);
+  const child = spawnGroup(process.execPath, [...nodeFlags, "--import", "tsx", path, ...args], core, options);
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {

@@ -15,8 +15,10 @@ import type { PluginHost } from "../src/host/create.js";
 import { built } from "./built.js";
 import { enrolmentTokens } from "./enrol.js";
 import { BENCH_COOKIE, NEVER_REFUSE } from "./bench-host-options.js";
+import { startAllocationProfile } from "./alloc-profile.js";
 
 async function main(): Promise<void> {
+  const allocationProfileWritten = await startAllocationProfile();
   const faultsOff = process.argv.includes("--faults-off");
   const scale = process.argv.includes("--scale");
   // The compiled host, as users run it (bench/built.ts).
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   const server = await host.listen({ hostname: "127.0.0.1" });
   console.log(JSON.stringify({ url: server.url, enrolment: await enrolmentTokens(host) }));
   createInterface({ input: process.stdin }).on("line", (line) => void command(host, line.trim().split(" ")));
-  process.stdin.on("end", () => process.exit(0));
+  process.stdin.on("end", () => void allocationProfileWritten().finally(() => process.exit(0)));
 }
 
 async function command(host: PluginHost, [verb, a, b]: string[]): Promise<void> {

@@ -66,6 +66,11 @@ async function main(): Promise<Gate[]> {
         `fault bookkeeping (issue 20), router with ejection+leases on / off: CPU per call ×${cpu(router, off).toFixed(2)}, throughput ×${calls(router, off).toFixed(2)}`,
       );
       console.log(`bridged Connect→gRPC / router passthrough: CPU per call ×${cpu(bridged, router).toFixed(2)}, throughput ×${calls(bridged, router).toFixed(2)}`);
+      const base = rows.get("router-base");
+      if (base && !base.skipped) {
+        console.log(`router / router from BENCH_BASE_DIST: CPU per call ×${cpu(router, base).toFixed(2)}, throughput ×${calls(router, base).toFixed(2)}`);
+        console.log(`router from BENCH_BASE_DIST / bare passthrough: CPU per call ×${cpu(base, bare).toFixed(2)}, throughput ×${calls(base, bare).toFixed(2)}`);
+      }
       gates.push(gate("router-cpu-vs-bare", cpu(router, bare)), gate("router-throughput-vs-bare", calls(router, bare)));
     }
   }

@@ -14,7 +14,7 @@ import { haveNginx, startNginx } from "./nginx.js";
 import { onCleanup, processCpuMicros } from "./processes.js";
 import { Protocol } from "../gen/plugboard/v1/common_pb.js";
 
-export const SATURATION_VARIANTS = ["direct", "bare", "bench-proxy", "router", "router-faults-off", "router-bridged", "nginx"] as const;
+export const SATURATION_VARIANTS = ["direct", "bare", "bench-proxy", "router", "router-base", "router-faults-off", "router-bridged", "nginx"] as const;
 export type SaturationVariant = (typeof SATURATION_VARIANTS)[number];
 
 export const VARIANT_LABELS: Record<SaturationVariant, string> = {
@@ -22,6 +22,7 @@ export const VARIANT_LABELS: Record<SaturationVariant, string> = {
   bare: "bare node:http2 passthrough",
   "bench-proxy": "bench proxy (proxy-baseline)",
   router: "Plugboard router",
+  "router-base": "router from BENCH_BASE_DIST",
   "router-faults-off": "router, ejection+leases off",
   "router-bridged": "router, Connect→gRPC bridged",
   nginx: "nginx grpc_pass",
@@ -63,7 +64,8 @@ interface Target {
 }
 
 export async function runSaturation(opts: SaturationOptions): Promise<Map<SaturationVariant, SaturationRow>> {
-  // BENCH_CPU_PROF=<dir>: a CPU profile of the (default) router host, written when it exits.
+  // BENCH_CPU_PROF=<dir>: a CPU profile of the (default) router host, written when it exits (BENCH_PROF_BARE=1,
+  // BENCH_PROF_BASE=1: of the bare passthrough and the BENCH_BASE_DIST router as well).
   const profileDir = process.env["BENCH_CPU_PROF"];
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const upstream = await child<{ url: string }>("./grpc-upstream.ts", [], 0);
@@ -77,6 +79,16 @@ export async function runSaturation(opts: SaturationOptions): Promise<Map<Satura
     child<RouterInfo>("./router-host.ts", ["--faults-off"], 1),
     child<RouterInfo>("./router-host.ts", [], 1),
   ]);
+  // BENCH_BASE_DIST=<dir>: the same router host from another build (before/after in one interleaved run).
+  const baseDist = process.env["BENCH_BASE_DIST"];
+  if (baseDist) {
+    const baseFlags = process.env["BENCH_PROF_BASE"] ? profile : [];
+    const base = await startChild<RouterInfo>("./router-host.ts", [], baseFlags, 1, { env: { ...process.env, BENCH_DIST: baseDist } });
+    onCleanup(base.stop);
+    const tokens = await enrolPair(base.info.url, upstream.info.url, BENCH_COOKIE, base.info.enrolment, undefined);
+    onCleanup(keepLease(base.info.url, tokens.provider));
+    targets.set("router-base", { url: base.info.url, protocol: "grpc", token: tokens.consumer, cpu: () => processCpuMicros(base.pid) });
+  } else skipped.set("router-base", "BENCH_BASE_DIST not set");
   targets.set("bare", { url: bare.info.url, protocol: "grpc", cpu: () => processCpuMicros(bare.pid) });
   targets.set("bench-proxy", { url: benchProxy.info.url, protocol: "grpc", cpu: () => processCpuMicros(benchProxy.pid) });
   for (const [variant, host, protocol, protocols] of [

@@ -324,6 +324,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   const recordCallEnd = (info: CallEndInfo) => {
     inFlight.onCallEnd(info);
     metrics.observeRoutedCall(info);
+    if (info.code !== "ok") auditCallEnd(info);
+    options.onRoutedCall?.(info);
+  };
+  // Refusals worth an audit record (made only for calls that did not end ok).
+  const auditCallEnd = (info: CallEndInfo) => {
     const target = `/${info.service}/${info.method}`;
     const { requestId } = info;
     if (info.code === "unauthenticated")
@@ -332,7 +337,6 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
       audit({ event: "rate_limit", outcome: "failure", actor: actorOf(info.caller), target, reason: "resource_exhausted", requestId });
     else if (info.code === "permission_denied" && info.caller === HOST_CALLER)
       audit({ event: "authorization", outcome: "failure", actor: actorOf(HOST_CALLER), target, reason: "host app may not call it", requestId });
-    options.onRoutedCall?.(info);
   };
   const router = createRouter({
     authenticate: decisions.authenticate,
@@ -375,7 +379,11 @@ export function createPluginHost(options: PluginHostOptions): PluginHost {
   }, singleMessageMethods(hostServices, capabilities.map((c) => c.service)));
   // The host's own servers take routed calls from the raw stream event, skipping the compat layer.
   const routedClaim = routedStreamClaim(router, requestGuard, (service) => hostServices.has(service));
-  const serve = { request: handler, claimStream: (...stream: Parameters<typeof routedClaim>) => hostUnary.claim(...stream) || routedClaim(...stream) };
+  const serve: { request: RequestHandler; claimStream: typeof routedClaim } = {
+    request: handler,
+    // Arguments named, not spread: a spread makes an array per stream.
+    claimStream: (stream, headers, flags, rawHeaders) => hostUnary.claim(stream, headers, flags, rawHeaders) || routedClaim(stream, headers, flags, rawHeaders),
+  };
   let plainTextWarned = false;
   const warnPlainText = (hostname: string) => {
     if (plainTextWarned) return;

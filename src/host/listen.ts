@@ -94,7 +94,7 @@ export async function listen(
     const closed = () => open--; // one closure per session, not per stream
     session.on("stream", (stream) => {
       open++;
-      stream.once("close", closed);
+      stream.on("close", closed); // "close" comes once: `once` would add a wrapper per stream
     });
     const onIdle = () => {
       if (open === 0) session.destroy();

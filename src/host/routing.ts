@@ -45,6 +45,26 @@ const MAX_CACHED = 4096;
  */
 const PROVIDERS_MAX_AGE_MS = 1_000;
 
+/** Cached provider lists by service type, then version range; at most MAX_CACHED in all (then cleared). */
+class ProviderLists {
+  private readonly byService = new Map<string, Map<string, { at: number; list: RegistrationRecord[] }>>();
+  private count = 0;
+  get(serviceType: string, range: string): { at: number; list: RegistrationRecord[] } | undefined {
+    return this.byService.get(serviceType)?.get(range);
+  }
+  set(serviceType: string, range: string, entry: { at: number; list: RegistrationRecord[] }): void {
+    if (this.count >= MAX_CACHED) this.clear();
+    let byRange = this.byService.get(serviceType);
+    if (byRange === undefined) this.byService.set(serviceType, (byRange = new Map()));
+    if (!byRange.has(range)) this.count++;
+    byRange.set(range, entry);
+  }
+  clear(): void {
+    this.byService.clear();
+    this.count = 0;
+  }
+}
+
 /**
  * The router's decisions, made from host state: who is calling, whether it may
  * call this service, and which provider gets the call.
@@ -69,8 +89,8 @@ export function createRoutingDecisions(
   const signingKeys = new Map<string, Buffer>();
   /** runtimeId → service type → declared version range. Runtime records are written once, at handshake. */
   const requiresOf = new Map<string, ReadonlyMap<string, string>>();
-  /** `serviceType\0range` → matching providers, sorted (as matchingProviders returns them). */
-  const providers = new Map<string, { at: number; list: RegistrationRecord[] }>();
+  /** serviceType → range → matching providers, sorted (as matchingProviders returns them); no key string built per call. */
+  const providers = new ProviderLists();
   /** Bumped by every store event, so a lookup that raced an event does not cache its stale answer. */
   let generation = 0;
   /** The route target of each cached registration record (dropped with the provider lists). */
@@ -91,22 +111,20 @@ export function createRoutingDecisions(
 
   /** The matching providers when a fresh list is cached (no await), else undefined. */
   function cachedProviders(serviceType: string, range: string): RegistrationRecord[] | undefined {
-    const cached = providers.get(`${serviceType}\0${range}`);
+    const cached = providers.get(serviceType, range);
     return cached && performance.now() - cached.at < PROVIDERS_MAX_AGE_MS ? cached.list : undefined;
   }
 
   async function providersOf(serviceType: string, range: string): Promise<RegistrationRecord[]> {
-    const key = `${serviceType}\0${range}`;
     const now = performance.now();
-    const cached = providers.get(key);
+    const cached = providers.get(serviceType, range);
     if (cached && now - cached.at < PROVIDERS_MAX_AGE_MS) return cached.list;
     const seen = generation;
     const registered = await host.store.listRegistrations(serviceType);
     if (registered.length === 0) throw new ConnectError(`no provider registered for ${serviceType}`, Code.Unavailable);
     const list = matchingProviders(registered, range, false);
     if (seen === generation) {
-      if (providers.size >= MAX_CACHED) providers.clear();
-      providers.set(key, { at: now, list });
+      providers.set(serviceType, range, { at: now, list });
     }
     return list;
   }

@@ -33,85 +33,49 @@ const DEFERRED_TICK_MS = 100;
 
 export function createCredentialLifetime(options: CredentialLifetimeOptions): CredentialLifetime {
   const now = options.now ?? Date.now;
-  const byRuntime = new Map<string, Set<(cause: string) => void>>();
+  const byRuntime = new Map<string, Set<CredentialWatch>>();
   let unsubscribe: (() => void) | undefined;
-  /** Watches whose first check is deferred: due time (host clock) → run. Most end before it (short calls). */
-  const deferred = new Map<() => void, number>();
+  /** Watches whose first check is deferred: due time (host clock). Most end before it (short calls). */
+  const deferred = new Map<CredentialWatch, number>();
   let deferredTimer: NodeJS.Timeout | undefined;
   const runDue = () => {
     const at = now();
-    for (const [run, due] of deferred) if (at >= due) (deferred.delete(run), run());
+    for (const [watch, due] of deferred) if (at >= due) (deferred.delete(watch), void watch.check());
     if (deferred.size === 0) {
       clearInterval(deferredTimer);
       deferredTimer = undefined;
     }
   };
-  const defer = (run: () => void, due: number) => {
-    deferred.set(run, due);
-    if (deferredTimer === undefined) {
-      deferredTimer = setInterval(runDue, DEFERRED_TICK_MS);
-      deferredTimer.unref();
-    }
+  const shared: WatchShared = {
+    now,
+    store: options.store,
+    byRuntime,
+    deferred,
+    defer(watch, due) {
+      deferred.set(watch, due);
+      if (deferredTimer === undefined) {
+        deferredTimer = setInterval(runDue, DEFERRED_TICK_MS);
+        deferredTimer.unref();
+      }
+    },
   };
 
   return {
     watch(identity, onEnd, watchOptions = {}) {
-      const runtimeId = identity.kind === "runtime" ? identity.runtimeId : undefined;
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const onRuntimeEnded = (cause: string) => finish(`the caller's runtime ended (${cause})`);
-      const stop = () => {
-        done = true;
-        clearTimeout(timer);
-        deferred.delete(firstCheck);
-        if (runtimeId === undefined) return;
-        const set = byRuntime.get(runtimeId);
-        set?.delete(onRuntimeEnded);
-        if (set?.size === 0) byRuntime.delete(runtimeId);
-      };
-      const finish = (message: string) => {
-        if (done) return;
-        stop();
-        onEnd(new ConnectError(message, Code.Unauthenticated));
-      };
-      const firstCheck = () => void check();
-      const checkAt = (at: number) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => void check(), Math.min(Math.max(at - now(), 0), MAX_TIMER_MS));
-        timer.unref();
-      };
-      // Runs at the start and whenever the nearest expiry is due: a refresh may have moved the runtime's.
-      const check = async () => {
-        if (done) return;
-        if (identity.expiresAt !== undefined && now() >= identity.expiresAt) return finish("the caller's credential expired");
-        let due = identity.expiresAt ?? Number.POSITIVE_INFINITY;
-        if (runtimeId !== undefined) {
-          let runtime;
-          try {
-            runtime = await options.store.getRuntime(runtimeId);
-          } catch {
-            if (!done) checkAt(now() + RETRY_MS);
-            return;
-          }
-          if (done) return;
-          if (!runtime || runtime.expiresAt <= now()) return finish("the caller's runtime token expired or was revoked");
-          due = Math.min(due, runtime.expiresAt);
-        }
-        if (Number.isFinite(due)) checkAt(due);
-      };
-
+      const watch = new CredentialWatch(shared, identity, onEnd);
+      const runtimeId = watch.runtimeId;
       if (runtimeId !== undefined) {
         unsubscribe ??= options.store.onRuntimeEnded((ended, cause) => {
-          for (const end of [...(byRuntime.get(ended) ?? [])]) end(cause);
+          for (const w of [...(byRuntime.get(ended) ?? [])]) w.finish(`the caller's runtime ended (${cause})`);
         });
         let set = byRuntime.get(runtimeId);
         if (!set) byRuntime.set(runtimeId, (set = new Set()));
-        set.add(onRuntimeEnded);
+        set.add(watch);
       }
       const deferMs = watchOptions.firstCheckAfterMs ?? 0;
-      if (deferMs > 0) defer(firstCheck, Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
-      else void check();
-      return stop;
+      if (deferMs > 0) shared.defer(watch, Math.min(identity.expiresAt ?? Number.POSITIVE_INFINITY, now() + deferMs));
+      else void watch.check();
+      return () => watch.stop();
     },
     close() {
       clearInterval(deferredTimer);
@@ -122,6 +86,79 @@ export function createCredentialLifetime(options: CredentialLifetimeOptions): Cr
       byRuntime.clear();
     },
   };
+}
+
+/** What every watch of one CredentialLifetime shares. */
+interface WatchShared {
+  readonly now: () => number;
+  readonly store: Pick<Store, "getRuntime">;
+  readonly byRuntime: Map<string, Set<CredentialWatch>>;
+  readonly deferred: Map<CredentialWatch, number>;
+  defer(watch: CredentialWatch, due: number): void;
+}
+
+/** One watch: its state on one object (a routed call makes one per call), its steps shared methods. */
+class CredentialWatch {
+  private done = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  readonly runtimeId: string | undefined;
+
+  constructor(
+    private readonly shared: WatchShared,
+    private readonly identity: Identity,
+    private readonly onEnd: (error: ConnectError) => void,
+  ) {
+    this.runtimeId = identity.kind === "runtime" ? identity.runtimeId : undefined;
+  }
+
+  stop(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    const { deferred, byRuntime } = this.shared;
+    deferred.delete(this);
+    if (this.runtimeId === undefined) return;
+    const set = byRuntime.get(this.runtimeId);
+    set?.delete(this);
+    if (set?.size === 0) byRuntime.delete(this.runtimeId);
+  }
+
+  finish(message: string): void {
+    if (this.done) return;
+    this.stop();
+    this.onEnd(new ConnectError(message, Code.Unauthenticated));
+  }
+
+  private checkAt(at: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(recheck, Math.min(Math.max(at - this.shared.now(), 0), MAX_TIMER_MS), this);
+    this.timer.unref();
+  }
+
+  /** Runs at the start and whenever the nearest expiry is due: a refresh may have moved the runtime's. */
+  async check(): Promise<void> {
+    if (this.done) return;
+    const { identity, runtimeId } = this;
+    const { now, store } = this.shared;
+    if (identity.expiresAt !== undefined && now() >= identity.expiresAt) return this.finish("the caller's credential expired");
+    let due = identity.expiresAt ?? Number.POSITIVE_INFINITY;
+    if (runtimeId !== undefined) {
+      let runtime;
+      try {
+        runtime = await store.getRuntime(runtimeId);
+      } catch {
+        if (!this.done) this.checkAt(now() + RETRY_MS);
+        return;
+      }
+      if (this.done) return;
+      if (!runtime || runtime.expiresAt <= now()) return this.finish("the caller's runtime token expired or was revoked");
+      due = Math.min(due, runtime.expiresAt);
+    }
+    if (Number.isFinite(due)) this.checkAt(due);
+  }
+}
+
+function recheck(watch: CredentialWatch): void {
+  void watch.check();
 }
 
 /**

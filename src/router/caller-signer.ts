@@ -14,6 +14,12 @@ interface KeyedHashes {
   outer: Hash;
 }
 
+/** Signed headers of one provider key, by path and encoded claims; `count` entries in all (bounded). */
+interface ReusedHeaders {
+  count: number;
+  byPath: Map<string, Map<string, { value: string; until: number }>>;
+}
+
 export interface CallerSigner {
   /** The `plugboard-caller` value for one call of `path`: byte-for-byte what signCallerHeader produces. */
   sign(caller: CallerClaims, path: string, key: Buffer, now?: number): string;
@@ -78,22 +84,32 @@ export function createCallerSigner(): CallerSigner {
    * HEADER_REUSE_MS: it only travels host → provider, and providers accept headers up to 60 s
    * old, so reuse changes nothing for them and saves the HMAC on busy paths.
    */
-  const headers = new WeakMap<Buffer, Map<string, { value: string; until: number }>>();
+  const headers = new WeakMap<Buffer, ReusedHeaders>();
 
   return {
     sign(caller, path, key, now = Date.now()) {
       const body = encodedBody(caller);
       let perKey = headers.get(key);
-      if (perKey === undefined) headers.set(key, (perKey = new Map()));
-      const cacheKey = `${path}\n${body}`;
-      const reusable = perKey.get(cacheKey);
+      if (perKey === undefined) headers.set(key, (perKey = { count: 0, byPath: new Map() }));
+      // By path, then body: both strings are the same objects call after call (hashes cached), no key string built per call.
+      let byBody = perKey.byPath.get(path);
+      if (byBody === undefined) perKey.byPath.set(path, (byBody = new Map()));
+      const reusable = byBody.get(body);
       if (reusable !== undefined && now < reusable.until && now >= reusable.until - HEADER_REUSE_MS) return reusable.value;
       const signedPart = `v1.${Math.floor(now)}.${body}`;
       const { inner, outer } = keyed(key);
       const innerDigest = inner.copy().update(signedPart).update(".").update(path).digest();
       const value = `${signedPart}.${outer.copy().update(innerDigest).digest("base64url")}`;
-      if (perKey.size >= MAX_CACHED_BODIES) perKey.clear();
-      perKey.set(cacheKey, { value, until: now + HEADER_REUSE_MS });
+      if (reusable === undefined) {
+        if (perKey.count >= MAX_CACHED_BODIES) {
+          perKey.count = 0;
+          perKey.byPath.clear();
+          perKey.byPath.set(path, byBody);
+          byBody.clear();
+        }
+        perKey.count++;
+      }
+      byBody.set(body, { value, until: now + HEADER_REUSE_MS });
       return value;
     },
   };

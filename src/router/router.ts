@@ -1,23 +1,24 @@
 import type { ClientHttp2Session, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { requestIdFrom } from "../audit/request-id.js";
-import { provenName, rateLimitKey } from "../identity/name-proof.js";
+import { rateLimitKey } from "../identity/name-proof.js";
 import { peerAddressOfSession } from "../admission/peer.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Identity } from "../identity/index.js";
 import type { Logger } from "../log/index.js";
 import { DEFAULT_LIMITS, HEADER_PROVIDER } from "../protocol/index.js";
-import type { RouterRateLimiter } from "../ratelimit/index.js";
+import type { RateDecision, RouterRateLimiter } from "../ratelimit/index.js";
 import { parseCallPath, type CallPath } from "./call-path.js";
 import { CallCounts } from "./call-counts.js";
 import { createCallerSigner } from "./caller-signer.js";
 import { writeErrorResponse } from "./error-response.js";
-import { forwardCall, type ForwardRequest } from "./forward.js";
+import { forwardCall } from "./forward.js";
+import { RoutedCall, signedClaims, type RoutedCallHooks } from "./routed-call.js";
 import { bridgeCall, bridgeRefusal, callerCodec, JsonCodec, needsBridge, type MethodSchema } from "./bridge/index.js";
 import type { OutlierDetector } from "./outlier-ejection.js";
 import { releaseRequest } from "./release-request.js";
 import { rateLimitedError } from "./retry-info.js";
-import { createUpstreamPool, type UpstreamTls } from "./upstream-pool.js";
+import { createUpstreamPool, type UpstreamTarget, type UpstreamTls } from "./upstream-pool.js";
 import { callerTimeoutMs, detectProtocol, type WireProtocol } from "./wire-protocol.js";
 import { startRoutedCallSpan, type RoutedCallSpan } from "../tracing/router-span.js";
 
@@ -62,7 +63,6 @@ export function routedRequestId(req: RoutedRequest): string {
   return (req.requestId ??= requestIdFrom(req.headers));
 }
 
-type RoutedCall = RoutedRequest;
 
 export interface RouterOptions {
   /*
@@ -145,13 +145,6 @@ function connects(session: ClientHttp2Session): Promise<boolean> {
   return settled;
 }
 
-/** What providers are told of the caller: a name only when it was proven (an unproven label could impersonate). */
-function signedClaims(caller: Identity): Identity {
-  if (caller.pluginName === undefined || provenName(caller) !== undefined) return caller;
-  const { pluginName: _unproven, ...rest } = caller;
-  return rest;
-}
-
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === "function";
 }
@@ -224,8 +217,10 @@ export function createRouter(opts: RouterOptions): Router {
       }
     : undefined;
 
+  const hooks: RoutedCallHooks = { pool, signer, resolve, onCallEnd, onCallRetried: opts.onCallRetried };
+
   function refuse(
-    req: RoutedCall,
+    req: RoutedRequest,
     protocol: WireProtocol,
     err: ConnectError,
     path: CallPath | undefined,
@@ -250,162 +245,194 @@ export function createRouter(opts: RouterOptions): Router {
 
   /*
    * The decision steps may answer synchronously (values known locally: cached identity, declared
-   * requires, providers, an in-memory rate limit); a step is awaited only when it returned a
-   * promise, so a call whose answers are all at hand is forwarded in the same tick, with no
-   * promise per step (each one costs allocations and async-hook work).
+   * requires, providers, an in-memory rate limit); a step waits only when it returned a promise, so
+   * a call whose answers are all at hand is forwarded in the tick its HEADERS frame arrived in. The
+   * steps are functions of the router taking the call (its state lives on the RoutedCall): no async
+   * function, promise or closure per call unless a step really has to wait.
+   * authenticate → authorize → rate limit → oversize check → resolve → (new session connects) → forward.
    */
-  async function route(
-    req: RoutedCall,
-    protocol: WireProtocol,
-    path: CallPath,
-    timeoutMs: number | undefined,
-    started: number,
-    span: RoutedCallSpan | undefined,
-    authenticated: (() => void) | undefined,
-  ): Promise<void> {
-    let caller: Identity | undefined;
-    const service = path.service;
-    let pendingHeld = false;
+  function route(call: RoutedCall, authenticated: (() => void) | undefined): void {
+    const service = call.callPath.service;
+    let identity: Identity | Promise<Identity>;
     try {
       if (pending.get(service) >= maxPending) {
         throw rateLimitedError(PENDING_RETRY_MS, `${service}: ${maxPending} calls already pending (maxPendingPerService)`, Code.Unavailable);
       }
       pending.increment(service);
-      pendingHeld = true;
-      const identity = authenticate(req);
-      caller = isPromise(identity) ? await identity : identity;
-      authenticated?.();
-      const allowed = authorize(caller, path.service, path.method, req);
-      if (isPromise(allowed)) await allowed;
-      if (rateLimiter) {
-        const key = rateKeyOf(caller, req);
-        let decision = rateLimiter.consumeNow?.(key, path.service);
-        if (decision === undefined) {
-          decision = await rateLimiter.consume(key, path.service).catch((e: unknown) => {
+      call.pendingHeld = true;
+      call.authenticatedHook = authenticated;
+      identity = authenticate(call);
+    } catch (e) {
+      return refused(call, e);
+    }
+    if (isPromise(identity)) identity.then((proven) => authorizeStep(call, proven), (e: unknown) => refused(call, e));
+    else authorizeStep(call, identity);
+  }
+
+  function authorizeStep(call: RoutedCall, identity: Identity): void {
+    let allowed: void | Promise<void>;
+    try {
+      call.identity = identity;
+      call.authenticatedHook?.();
+      allowed = authorize(identity, call.callPath.service, call.callPath.method, call);
+    } catch (e) {
+      return refused(call, e);
+    }
+    if (isPromise(allowed)) allowed.then(() => rateLimitStep(call), (e: unknown) => refused(call, e));
+    else rateLimitStep(call);
+  }
+
+  function rateLimitStep(call: RoutedCall): void {
+    if (!rateLimiter) return resolveStep(call, undefined);
+    let decision: RateDecision | undefined;
+    try {
+      const key = rateKeyOf(call.identity, call);
+      decision = rateLimiter.consumeNow?.(key, call.callPath.service);
+      if (decision === undefined) {
+        rateLimiter.consume(key, call.callPath.service).then(
+          (d) => resolveStep(call, d),
+          (e: unknown) => {
             logger?.error({ err: e }, "router: rate limiter store failed");
-            throw new ConnectError("rate limiter unavailable", Code.Unavailable);
-          });
-        }
-        if (!decision.ok) throw rateLimitedError(decision.retryAfterMs);
+            refused(call, new ConnectError("rate limiter unavailable", Code.Unavailable));
+          },
+        );
+        return;
       }
+    } catch (e) {
+      return refused(call, e);
+    }
+    resolveStep(call, decision);
+  }
+
+  /** `decision`: the rate limiter's (undefined without one). */
+  function resolveStep(call: RoutedCall, decision: RateDecision | undefined): void {
+    let target: RouteTarget | Promise<RouteTarget>;
+    try {
+      if (decision !== undefined && !decision.ok) throw rateLimitedError(decision.retryAfterMs);
       // A declared oversize unary body is refused before any provider is involved.
-      if (protocol === "connect-unary" && Number(req.headers["content-length"] ?? 0) > maxMessageBytes) {
+      if (call.protocol === "connect-unary" && Number(call.headers["content-length"] ?? 0) > maxMessageBytes) {
         throw new ConnectError(`request message larger than ${maxMessageBytes} bytes`, Code.ResourceExhausted);
       }
-      const pinHeader = req.headers[HEADER_PROVIDER];
-      const pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
-      const resolved = resolve(path.service, caller, pin);
-      let target = isPromise(resolved) ? await resolved : resolved;
-      let upstreamTarget = pool.target(target.endpoint);
-      let retried = false;
-      // One safe retry: a provider we could not even connect to has seen no byte of the call, so it
-      // goes once to another provider (never a pinned call). Only new sessions wait here.
-      const session = pool.session(upstreamTarget);
-      if (session.connecting && !(await connects(session))) {
-        opts.outliers?.failure(target.runtimeId, true);
-        pool.discard(upstreamTarget);
-        if (pin === undefined) {
-          target = await resolve(path.service, caller, pin);
-          upstreamTarget = pool.target(target.endpoint);
-          retried = true;
-        }
+      const pinHeader = call.headers[HEADER_PROVIDER];
+      call.pin = Array.isArray(pinHeader) ? pinHeader[0] : pinHeader;
+      target = resolve(call.callPath.service, call.identity, call.pin);
+    } catch (e) {
+      return refused(call, e);
+    }
+    if (isPromise(target)) target.then((resolved) => connectStep(call, resolved), (e: unknown) => refused(call, e));
+    else connectStep(call, target);
+  }
+
+  /*
+   * One safe retry: a provider we could not even connect to has seen no byte of the call, so it
+   * goes once to another provider (never a pinned call). Only new sessions wait here.
+   */
+  function connectStep(call: RoutedCall, target: RouteTarget): void {
+    let upstreamTarget: UpstreamTarget;
+    let session: ClientHttp2Session;
+    try {
+      upstreamTarget = pool.target(target.endpoint);
+      session = pool.session(upstreamTarget);
+    } catch (e) {
+      return refused(call, e);
+    }
+    if (!session.connecting) return forwardStep(call, target, upstreamTarget, false);
+    connects(session).then(
+      (ok) => (ok ? forwardStep(call, target, upstreamTarget, false) : connectFailed(call, target, upstreamTarget)),
+      (e: unknown) => refused(call, e),
+    );
+  }
+
+  function connectFailed(call: RoutedCall, failed: RouteTarget, failedUpstream: UpstreamTarget): void {
+    let next: RouteTarget | Promise<RouteTarget>;
+    try {
+      opts.outliers?.failure(failed.runtimeId, true);
+      pool.discard(failedUpstream);
+      if (call.pin !== undefined) return forwardStep(call, failed, failedUpstream, false);
+      next = resolve(call.callPath.service, call.identity, call.pin);
+    } catch (e) {
+      return refused(call, e);
+    }
+    const retried = (target: RouteTarget) => {
+      let upstreamTarget: UpstreamTarget;
+      try {
+        upstreamTarget = pool.target(target.endpoint);
+      } catch (e) {
+        return refused(call, e);
       }
+      forwardStep(call, target, upstreamTarget, true);
+    };
+    if (isPromise(next)) next.then(retried, (e: unknown) => refused(call, e));
+    else retried(next);
+  }
+
+  function forwardStep(call: RoutedCall, target: RouteTarget, upstreamTarget: UpstreamTarget, retried: boolean): void {
+    try {
+      const { protocol, callPath: path, identity: caller } = call;
       // A provider that does not serve the caller's protocol gets gRPC (translated); only binary payloads cross.
       const bridged = needsBridge(protocol, target.protocols);
       let json: JsonCodec | undefined;
-      if (bridged && callerCodec(protocol, req.headers, path.rawPath) !== "proto") {
+      if (bridged && callerCodec(protocol, call.headers, path.rawPath) !== "proto") {
         // JSON crosses only with the provider's schema (its registration's descriptors).
-        const schema = callerCodec(protocol, req.headers, path.rawPath) === "json" ? opts.methodSchema?.(target.registrationId, path.service, path.method) : undefined;
-        if (!schema) throw bridgeRefusal(protocol, req.headers, path.rawPath, path.service)!;
+        const schema = callerCodec(protocol, call.headers, path.rawPath) === "json" ? opts.methodSchema?.(target.registrationId, path.service, path.method) : undefined;
+        if (!schema) throw bridgeRefusal(protocol, call.headers, path.rawPath, path.service)!;
         json = new JsonCodec(schema);
       }
-      const stream = req.stream;
+      const stream = call.stream;
       // The caller may have given up while we were deciding.
-      if (stream.destroyed || stream.closed) return;
+      if (stream.destroyed || stream.closed) return releasePending(call);
       if (inFlight.get(target.runtimeId) >= maxInFlight) {
-        throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
+        throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${path.service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
       }
       inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
-      const who = caller;
-      const ended = new CallEnd(path, caller, target.runtimeId, started, span, req);
+      // The call itself is the forward request; its callbacks are its prototype methods (routed-call.ts).
+      call.bridged = bridged;
+      call.traceHeaders = call.span?.upstreamHeaders;
+      call.target = upstreamTarget;
+      call.path = path.rawPath;
+      call.callerHeader = callerHeader;
+      const timeoutMs = call.callerTimeoutMs;
+      call.timeoutMs = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - call.started));
+      call.maxMessageBytes = maxMessageBytes;
+      call.maxResponseMessageBytes = maxResponseMessageBytes;
+      if (onCallEnd || call.span) call.onEnd = call.reportEnd;
+      // Always: a safe retry looks at it (a call that ended while its next provider was looked up is not moved).
+      call.onSettled = call.settle;
+      call.outliers = opts.outliers;
+      call.runtimeId = target.runtimeId;
+      call.inFlight = inFlight;
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
-      const retarget =
-        pin === undefined && !retried && json === undefined
-          ? async () => {
-              const from = target.runtimeId;
-              const next = await resolve(path.service, who, undefined);
-              // Same provider again, or one that speaks another protocol than the bytes kept for it: no retry.
-              if (next.runtimeId === from || needsBridge(protocol, next.protocols) !== bridged) return undefined;
-              target = next;
-              ended.runtimeId = next.runtimeId;
-              opts.onCallRetried?.({ service: path.service, method: path.method, from, to: next.runtimeId });
-              return { target: pool.target(next.endpoint), runtimeId: next.runtimeId, callerHeader: signer.sign(signedClaims(who), path.procedure, next.signingKey) };
-            }
-          : undefined;
-      // One fixed shape for every call (conditional spreads here cost more than the rest of the decision).
-      const call: ForwardRequest = {
-        traceHeaders: span?.upstreamHeaders,
-        stream,
-        headers: req.headers,
-        protocol,
-        target: upstreamTarget,
-        path: path.rawPath,
-        callerHeader,
-        timeoutMs: timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started)),
-        maxMessageBytes,
-        maxResponseMessageBytes,
-        onEnd: onCallEnd || span ? ended.onEnd : undefined,
-        onSettled: opts.watchCaller ? ended.onSettled : undefined,
-        outliers: opts.outliers,
-        runtimeId: target.runtimeId,
-        inFlight,
-        retarget,
-      };
+      if (call.pin === undefined && !retried && json === undefined) call.retarget = call.retargetOnce;
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
-      if (opts.watchCaller && !ended.settled) ended.stopWatching = opts.watchCaller(caller, cancel);
+      if (opts.watchCaller && !call.settled) call.stopWatching = opts.watchCaller(caller, cancel);
     } catch (e) {
-      const err = asConnectError(e);
-      if (err.code === Code.Internal && !(e instanceof ConnectError)) {
-        logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
-      }
-      refuse(req, protocol, err, path, caller, started, span);
-    } finally {
-      if (pendingHeld) pending.decrement(service);
+      return refused(call, e);
     }
+    releasePending(call);
   }
 
-  /** A forwarded call's end: reported once (metrics, tracing), and its credential watch stopped. */
-  class CallEnd {
-    settled = false;
-    stopWatching: (() => void) | undefined = undefined;
-    constructor(
-      private readonly path: CallPath,
-      private readonly caller: Identity,
-      /** The provider that has the call (a safe retry moves it). */
-      public runtimeId: string,
-      private readonly started: number,
-      private readonly span: RoutedCallSpan | undefined,
-      private readonly req: RoutedRequest,
-    ) {}
-    readonly onSettled = (): void => {
-      this.settled = true;
-      this.stopWatching?.();
-    };
-    readonly onEnd = (code: string): void => {
-      this.span?.end({ code, caller: this.caller.subject, runtimeId: this.runtimeId });
-      onCallEnd?.({
-        service: this.path.service,
-        method: this.path.method,
-        caller: this.caller,
-        code,
-        durationMs: performance.now() - this.started,
-        runtimeId: this.runtimeId,
-        ...(code === "ok" ? {} : { requestId: routedRequestId(this.req) }),
-      });
-    };
+  /** The call is past its decision (forwarded, refused or gone): it no longer counts as pending. */
+  function releasePending(call: RoutedCall): void {
+    if (!call.pendingHeld) return;
+    call.pendingHeld = false;
+    pending.decrement(call.callPath.service);
+  }
+
+  /** A decision step failed: the caller gets the error in its protocol. */
+  function refused(call: RoutedCall, e: unknown): void {
+    const err = asConnectError(e);
+    const path = call.callPath;
+    if (err.code === Code.Internal && !(e instanceof ConnectError)) {
+      logger?.error({ err: e, service: path.service, method: path.method }, "router: call failed before forwarding");
+    }
+    try {
+      refuse(call, call.protocol, err, path, call.identity as Identity | undefined, call.started, call.span);
+    } finally {
+      releasePending(call);
+    }
   }
 
   function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, authenticated?: () => void): void {
@@ -419,13 +446,16 @@ export function createRouter(opts: RouterOptions): Router {
       }
       return;
     }
-    const call: RoutedCall = { headers, stream };
+    const call = new RoutedCall(hooks, stream, headers, protocol, started);
     const path = callPathOf(headers[":path"]);
     if (path instanceof ConnectError) return refuse(call, protocol, path, undefined, undefined, started);
     const timeoutMs = callerTimeoutMs(protocol, headers);
     if (timeoutMs instanceof ConnectError) return refuse(call, protocol, timeoutMs, path, undefined, started);
+    call.callPath = path;
+    call.callerTimeoutMs = timeoutMs;
     // Undefined unless an OpenTelemetry SDK is installed (then the caller's trace headers pass through untouched).
-    void route(call, protocol, path, timeoutMs, started, startRoutedCallSpan(headers, path.service, path.method), authenticated);
+    call.span = startRoutedCallSpan(headers, path.service, path.method);
+    route(call, authenticated);
   }
 
   return {

@@ -190,6 +190,8 @@ function listDocument(document: Record<string, unknown>, prefix = "", depth = 0,
     if (out.length >= MAX_LIST_ENTRIES) break;
     // A top-level key holding '/' is reached only as an exact key: its fields are named with '#'.
     if (depth === 0 && key.includes("/") && isPlainObject(value)) out.push(...Object.keys(value).map((field) => `${key}#${field}`));
+    // Deeper, such a key is reached only as a field of its parent.
+    else if (depth > 0 && key.includes("/")) out.push(`${prefix.slice(0, -1)}#${key}`);
     else if (isPlainObject(value) && depth < MAX_LIST_DEPTH) listDocument(value, `${prefix}${key}/`, depth + 1, out);
     else out.push(prefix + key);
   }

@@ -6,7 +6,7 @@ import { identityKey } from "../identity/identity.js";
 import { detectProtocol } from "../router/wire-protocol.js";
 import { headerListBytes } from "./header-list.js";
 import { refuseStream } from "./refuse.js";
-import { createSlots } from "./slots.js";
+import { createSlots, type Slots } from "./slots.js";
 
 type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 /** A request handler under the guard; `authenticated` marks the request's stream proven. */
@@ -77,6 +77,17 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
   // setTimeout treats anything past 2^31-1 ms as 1 ms: a huge limit must not become a tiny one.
   const bodyTimeoutMs = Math.min(limits.requestBodyTimeoutMs, MAX_TIMER_MS);
   const pending = createSlots(limits.unauthenticatedStreamsPerPeer, limits.unauthenticatedStreams);
+  // Peer keys by address (a peer's requests repeat its address: no normalising per request); bounded.
+  const slotKeys = new Map<string | undefined, string>();
+  const slotKeyOf = (address: string | undefined): string => {
+    let key = slotKeys.get(address);
+    if (key === undefined) {
+      key = peerKey(address);
+      if (slotKeys.size >= 1024) slotKeys.clear();
+      slotKeys.set(address, key);
+    }
+    return key;
+  };
 
   return {
     guard(handler, singleMessage) {
@@ -125,9 +136,10 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
     // A request that ended with its headers has nothing left to wait for.
     if (stream.endAfterHeaders) return ADMITTED;
 
-    const release = pending.acquire(peerKey(peerAddress));
-    if (typeof release === "string") {
-      const limit = release === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
+    const slotKey = slotKeyOf(peerAddress);
+    const refused = pending.take(slotKey);
+    if (refused !== undefined) {
+      const limit = refused === "perPeer" ? "unauthenticatedStreamsPerPeer" : "unauthenticatedStreams";
       const err = new ConnectError(
         `too many requests not yet authenticated (limits.${limit} = ${limits[limit]}); retry later`,
         Code.ResourceExhausted,
@@ -138,56 +150,80 @@ export function createRequestGuard(limits: RequestLimits): RequestGuard {
     const path = headers[":path"] ?? "";
     const query = path.indexOf("?");
     const oneMessage = singleMessage(query < 0 ? path : path.slice(0, query)) || detectProtocol(headers["content-type"], headers[":method"]) === "connect-unary";
-    return new Admission(limits, bodyTimeoutMs, stream, headers, release, oneMessage);
+    return new Admission(limits, bodyTimeoutMs, stream, headers, pending, slotKey, oneMessage);
   }
 }
 
-/** One admitted request stream: its slot (until authenticated) and its body timer (until the request is in). */
+/**
+ * One admitted request stream: its slot (until authenticated) and its body timer (until the request
+ * is in). Its steps are shared methods; `authenticated` is the one function made per admission.
+ */
 class Admission {
+  private slotHeld = true;
   private settled = false;
   private timer: NodeJS.Timeout | undefined = undefined;
+  /** Stream listener that settles this admission: made only when the body timer is armed. */
+  private onStreamDone: (() => void) | undefined = undefined;
+  readonly authenticated: () => void;
+
   constructor(
     private readonly limits: RequestLimits,
     private readonly bodyTimeoutMs: number,
     private readonly stream: http2.ServerHttp2Stream,
     private readonly headers: http2.IncomingHttpHeaders,
-    private readonly release: () => void,
+    private readonly slots: Slots,
+    private readonly slotKey: string,
     private readonly oneMessage: boolean,
-  ) {}
+  ) {
+    this.authenticated = () => {
+      this.release();
+      if (!this.oneMessage) this.settle();
+    };
+  }
 
-  readonly authenticated = (): void => {
-    this.release();
-    if (!this.oneMessage) this.settle();
-  };
+  /** Frees the unauthenticated-stream slot (once). */
+  private release(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.slots.give(this.slotKey);
+  }
 
   /** Nothing more to watch: the request is in, the stream is gone, or the caller was proven and may stream. */
-  private readonly settle = (): void => {
+  private settle(): void {
     if (this.settled) return;
     this.settled = true;
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
-      this.stream.off("end", this.settle);
-      this.stream.off("close", this.settle);
+      this.stream.off("end", this.onStreamDone!);
+      this.stream.off("close", this.onStreamDone!);
     }
     this.release();
-  };
+  }
 
   watch(): void {
     if (this.settled) return;
     const stream = this.stream;
     if (stream.destroyed || stream.closed || stream.readableEnded) return this.settle();
-    this.timer = setTimeout(() => {
-      this.settle();
-      const err = new ConnectError(
-        `request not received within limits.requestBodyTimeoutMs (${this.limits.requestBodyTimeoutMs} ms)`,
-        Code.DeadlineExceeded,
-      );
-      refuseStream(stream, this.headers, err, 408);
-    }, this.bodyTimeoutMs);
+    this.timer = setTimeout(bodyTimedOut, this.bodyTimeoutMs, this);
     this.timer.unref();
-    stream.once("end", this.settle);
-    stream.once("close", this.settle);
+    const done = (this.onStreamDone = () => this.settle());
+    stream.once("end", done);
+    stream.once("close", done);
   }
+
+  /** The request did not arrive in time: refused with DeadlineExceeded. */
+  timedOut(): void {
+    this.settle();
+    const err = new ConnectError(
+      `request not received within limits.requestBodyTimeoutMs (${this.limits.requestBodyTimeoutMs} ms)`,
+      Code.DeadlineExceeded,
+    );
+    refuseStream(this.stream, this.headers, err, 408);
+  }
+}
+
+function bodyTimedOut(admission: Admission): void {
+  admission.timedOut();
 }
 
 /** Marks a request that needs no watching (it ended with its headers). */

@@ -31,7 +31,7 @@ const textEncoder = new TextEncoder();
  * become the caller's error. Same contract as forwardCall (returns `cancel(error)`).
  */
 export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: JsonCodec): (error: ConnectError) => void {
-  const { stream: caller, protocol, onEnd } = call;
+  const { stream: caller, protocol } = call;
   const callerContentType = call.headers["content-type"] ?? (protocol === "connect-unary" ? "application/proto" : undefined);
   const unary = protocol === "connect-unary";
   const text = protocol === "grpc-web-text";
@@ -50,7 +50,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     if (counted) releaseInFlight(call);
     counted = false;
     call.onSettled?.();
-    onEnd?.(endCode);
+    call.onEnd?.(endCode); // called as the request's method (forward-request.ts)
   };
 
   /** A gRPC stream to the call's provider; undefined (its session discarded) when its session cannot take one. */
@@ -80,6 +80,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
 
   const fail = (err: ConnectError) => {
     if (failure === undefined) failure = err;
+    // Between providers (a safe retry waiting for the next one): answer the caller now (forwarded-call.ts).
+    if (switching) return failCaller();
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
   };
 
@@ -351,7 +353,6 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
 
   /** The one safe retry: the call, with what was sent so far, goes to the provider the router picks now. */
   async function retryElsewhere(): Promise<void> {
-    const retarget = call.retarget!;
     switching = true;
     upstream.removeAllListeners();
     upstream.on("error", () => {});
@@ -360,7 +361,7 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
     counted = false;
     let next: RetryTarget | undefined;
     try {
-      next = await retarget();
+      next = await call.retarget!();
     } catch {
       next = undefined;
     }

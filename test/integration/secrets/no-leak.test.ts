@@ -65,6 +65,14 @@ describe("no secret value reaches logs, audit events or error messages", () => {
     }
   };
 
+  /** Waits (generously: the renewal timer runs at the token's half-life) until the logs hold `text`. */
+  const logged = async (text: string) => {
+    for (const deadline = Date.now() + 20_000; !logLines.join("").includes(text); ) {
+      if (Date.now() > deadline) throw new Error(`never logged: ${text}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+
   beforeAll(async () => {
     vault = await startFakeVault();
     sm = await startFakeSecretsManager();
@@ -120,9 +128,9 @@ describe("no secret value reaches logs, audit events or error messages", () => {
     vault.mode = "hang";
     await observe(() => vaultProvider.get("app/db#password"));
     vault.mode = "ok";
-    await new Promise((resolve) => setTimeout(resolve, 900)); // a token renewal happens (and is logged)
+    await logged("vault token renewed"); // a token renewal happens (and is logged)
     vault.mode = "down";
-    await new Promise((resolve) => setTimeout(resolve, 400)); // a failed renewal is logged too
+    await logged("vault token renewal failed"); // a failed renewal is logged too
     vault.mode = "ok";
     captured.push(JSON.stringify(await vaultProvider.health()));
 

@@ -30,3 +30,26 @@ describe("createSlots", () => {
     expect(slots.acquire("c")).toBe("total");
   });
 });
+
+describe("createSlots key tracking", () => {
+  it("keeps a released key's zero count (no churn) but sweeps zeros once past sweepAbove: memory stays bounded", () => {
+    const slots = createSlots(2, 10, 8);
+    for (let i = 0; i < 100; i++) {
+      expect(slots.take(`peer${i}`)).toBeUndefined();
+      slots.give(`peer${i}`);
+      expect(slots.keys).toBeLessThanOrEqual(9);
+    }
+    expect(slots.used).toBe(0);
+    // A key still holding a slot is never swept; its cap still holds after sweeps.
+    expect(slots.take("busy")).toBeUndefined();
+    expect(slots.take("busy")).toBeUndefined();
+    for (let i = 0; i < 50; i++) {
+      slots.take(`other${i}`);
+      slots.give(`other${i}`);
+    }
+    expect(slots.take("busy")).toBe("perPeer");
+    slots.give("busy");
+    expect(slots.take("busy")).toBeUndefined();
+    expect(slots.used).toBe(2);
+  });
+});
