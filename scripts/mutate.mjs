@@ -70,7 +70,14 @@ export const FOLDER_TESTS = {
     ...["jwt", "mtls", "host-identity", "auto-mtls-renew", "certs-cli"].map((n) => `test/integration/identity/${n}.test.ts`),
   ],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
-  router: ["test/unit/router/*.test.ts", "test/integration/router/*.test.ts", ...sec("response-limits", "spoofed-headers")],
+  // The unit tests check the folder's branches; of its in-process integration suites only the fast ones are kept (the
+  // provider-death, ejection and pooled-retry suites kill child providers and wait on them, refusals and
+  // response-limits wait on deadlines: seconds a mutant, for what the unit tests check directly).
+  router: [
+    "test/unit/router/*.test.ts",
+    ...["passthrough", "bridge", "call-end", "caps", "safe-retry", "failures", "tls"].map((n) => `test/integration/router/${n}.test.ts`),
+    ...sec("spoofed-headers"),
+  ],
   sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
