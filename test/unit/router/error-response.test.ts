@@ -18,7 +18,7 @@ let session: http2.ClientHttp2Session;
 
 beforeAll(async () => {
   server = http2.createServer();
-  server.on("stream", (stream, headers) => handler(stream, headers));
+  server.on("stream", (stream, headers) => handler(stream as ServerHttp2Stream, headers));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
