@@ -110,7 +110,8 @@ describe("connectGetMessage", () => {
     expect((connectGetMessage("/a.B/C?connect=v1&message=x&encoding=json") as Buffer).toString()).toBe("x");
     expect((connectGetMessage("/a.B/C?message=") as Buffer).length).toBe(0);
     expect((connectGetMessage("/a.B/C?message=a=b") as Buffer).toString()).toBe("a=b");
-    for (const path of ["/a.B/C", "/a.B/C?", "/a.B/C?messages=x", "/a.B/C?=x&message", "/a.B/C?xmessage=1"]) {
+    // Parameters come from the query only; a parameter without '=' has no value (not its name cut short).
+    for (const path of ["/a.B/C", "/a.B/C?", "/a.B/C?messages=x", "/a.B/C?=x&message", "/a.B/C?xmessage=1", "/a.B/C&message=x", "/a.B/C?messageX", "/a.B/C?x=1&messagee"]) {
       const err = connectGetMessage(path) as ConnectError;
       expect(err, path).toBeInstanceOf(ConnectError);
       expect(err.code).toBe(Code.InvalidArgument);
@@ -213,8 +214,9 @@ describe("bridge headers", () => {
   });
 
   it("toFetchHeaders: every non-pseudo header, repeated values appended", () => {
-    const h = toFetchHeaders({ ":status": "200", "grpc-status": "5", "x-a": ["1", "2"], "x-u": undefined } as never);
+    const h = toFetchHeaders({ ":status": "200", "grpc-status": "5", "grpc-message": "not found", "x-a": ["1", "2"], "x-u": undefined } as never);
     expect([...h.entries()]).toEqual([
+      ["grpc-message", "not found"],
       ["grpc-status", "5"],
       ["x-a", "1, 2"],
     ]);

@@ -56,6 +56,15 @@ describe("router caller signer, the reuse window", () => {
     expect(signer.sign(caller, PATH, a, 40_200)).toBe(first);
   });
 
+  it("headers of several paths signed with one key are all kept for reuse, not only the last one", () => {
+    const signer = createCallerSigner();
+    const key = Buffer.alloc(32, 8);
+    const a = signer.sign(caller, "/a.B/A", key, 60_000);
+    const b = signer.sign(caller, "/a.B/B", key, 60_100);
+    expect(signer.sign(caller, "/a.B/A", key, 60_200)).toBe(a);
+    expect(signer.sign(caller, "/a.B/B", key, 60_300)).toBe(b);
+  });
+
   it("a path whose text continues into the claims is not confused with another (path and body both key the reuse)", () => {
     const signer = createCallerSigner();
     const key = Buffer.alloc(32, 7);

@@ -34,6 +34,9 @@ describe("outlier ejection options", () => {
     const d = createOutlierDetector();
     d.failure("a", true);
     expect(ids(d.filter(providers("a", "b")))).toEqual(["b"]);
+    // No restore hook given: a restore is silent.
+    d.success("a");
+    expect(d.ejectedCount()).toBe(0);
   });
 });
 

@@ -50,6 +50,7 @@ describe("retryDelayMs", () => {
   it("else a numeric retry-after in seconds; anything else is no delay", () => {
     expect(retryDelayMs(new ConnectError("x", Code.ResourceExhausted, { [HEADER_RETRY_AFTER]: "4" }))).toBe(4000);
     expect(retryDelayMs(new ConnectError("x", Code.ResourceExhausted, { [HEADER_RETRY_AFTER]: "0" }))).toBe(0);
+    expect(retryDelayMs(new ConnectError("x", Code.ResourceExhausted, { [HEADER_RETRY_AFTER]: "120" }))).toBe(120_000);
     for (const v of ["4.5", "-1", "Wed, 21 Oct 2026 07:28:00 GMT", "", "a4", "4a"]) {
       expect(retryDelayMs(new ConnectError("x", Code.ResourceExhausted, { [HEADER_RETRY_AFTER]: v })), v).toBeUndefined();
     }

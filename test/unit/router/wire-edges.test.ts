@@ -126,4 +126,12 @@ describe("encodeGrpcMessage", () => {
     expect(encodeGrpcMessage("ok \u{1F600}")).toBe("ok %F0%9F%98%80");
     expect(decodeURIComponent(encodeGrpcMessage("x: 5% of ∞\t"))).toBe("x: 5% of ∞\t");
   });
+
+  it("a text made only of one character to encode is encoded too (the plain-text check sees it)", () => {
+    expect(encodeGrpcMessage("%")).toBe("%25");
+    expect(encodeGrpcMessage("\n")).toBe("%0A");
+    expect(encodeGrpcMessage("\x10")).toBe("%10");
+    expect(encodeGrpcMessage("\x7f")).toBe("%7F");
+    expect(encodeGrpcMessage("é")).toBe("%C3%A9");
+  });
 });
