@@ -77,6 +77,8 @@ export const FOLDER_TESTS = {
     "test/unit/router/*.test.ts",
     ...["passthrough", "bridge", "call-end", "caps", "safe-retry", "failures", "tls"].map((n) => `test/integration/router/${n}.test.ts`),
     ...sec("spoofed-headers"),
+    // The JSON ⇄ binary bridge (a provider with descriptors) runs through a host.
+    "test/integration/host/bridge.test.ts",
   ],
   sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
 };
