@@ -70,16 +70,10 @@ export const FOLDER_TESTS = {
     ...["jwt", "mtls", "host-identity", "auto-mtls-renew", "certs-cli"].map((n) => `test/integration/identity/${n}.test.ts`),
   ],
   secrets: ["test/unit/secrets/*.test.ts", "test/integration/secrets/*.test.ts", ...host("secrets", "watch-secrets"), ...sec("secret-name-mapping", "secrets-empty-names")],
-  // The unit tests check the folder's branches; of its in-process integration suites only the fast ones are kept (the
-  // provider-death, ejection and pooled-retry suites kill child providers and wait on them, refusals and
-  // response-limits wait on deadlines: seconds a mutant, for what the unit tests check directly).
-  router: [
-    "test/unit/router/*.test.ts",
-    ...["passthrough", "bridge", "call-end", "caps", "safe-retry", "failures", "tls"].map((n) => `test/integration/router/${n}.test.ts`),
-    ...sec("spoofed-headers"),
-    // The JSON ⇄ binary bridge (a provider with descriptors) runs through a host.
-    "test/integration/host/bridge.test.ts",
-  ],
+  // The unit tests check the folder's branches directly. forward.ts, router.ts and upstream-pool.ts are not mutated
+  // yet (being rewritten), so of the integration suites only those of the protocol bridge (bridge-call.ts has no unit
+  // tests) are kept: the others drive forward.ts and would only slow each mutant down (docs/testing.md, router).
+  router: ["test/unit/router/*.test.ts", "test/integration/router/bridge.test.ts", "test/integration/host/bridge.test.ts"],
   sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
