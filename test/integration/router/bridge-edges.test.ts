@@ -102,7 +102,7 @@ beforeAll(async () => {
       const body = Buffer.concat(chunks);
       seen.push({ headers, body });
       const method = String(headers[":path"]).split("/")[2]!;
-      (behaviours[method] ?? behaviours["Echo"]!)(stream, body);
+      (behaviours[method] ?? behaviours["Echo"]!)(stream as ServerHttp2Stream, body);
     });
   });
   const url = await listen(provider);
