@@ -73,7 +73,11 @@ export const FOLDER_TESTS = {
   // The unit tests check the folder's branches directly. forward.ts, router.ts and upstream-pool.ts are not mutated
   // yet (being rewritten), so of the integration suites only those of the protocol bridge (bridge-call.ts has no unit
   // tests) are kept: the others drive forward.ts and would only slow each mutant down (docs/testing.md, router).
-  router: ["test/unit/router/*.test.ts", "test/integration/router/bridge.test.ts", "test/integration/host/bridge.test.ts"],
+  router: [
+    "test/unit/router/*.test.ts",
+    ...["bridge", "bridge-edges"].map((n) => `test/integration/router/${n}.test.ts`),
+    "test/integration/host/bridge.test.ts",
+  ],
   sdk: ["test/unit/sdk/*.test.ts", "test/integration/sdk/*.test.ts", ...sec("plugin-server-phases")],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
