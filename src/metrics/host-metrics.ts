@@ -1,4 +1,3 @@
-import { PendingCounts } from "./pending-counts.js";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -7,6 +6,8 @@ import type { CallEndInfo } from "../router/router.js";
 import type { SecretCacheStats } from "../secrets/cache.js";
 import { HEALTH_NAMES, healthName } from "../protocol/health.js";
 import type { Store } from "../store/types.js";
+import { LabelChildren } from "./label-children.js";
+import { PendingCounts } from "./pending-counts.js";
 import { processMetricsRegistry } from "./process-metrics.js";
 
 export type AuthResult = "success" | "failure" | "absent";
@@ -60,36 +61,23 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
   const rpcCalls = new Counter({ name: `${prefix}rpc_calls_total`, help: "Host RPCs by method and result code", labelNames: ["method", "code"] as const, registers });
   const rpcLatency = new Histogram({ name: `${prefix}rpc_duration_seconds`, help: "Host RPC handling time (streams: until the handler returns)", labelNames: ["method", "code"] as const, buckets: LATENCY_BUCKETS, registers });
   // Counted on every routed call: taken as plain counts and handed to prom-client when scraped.
-  const pendingRouted = new PendingCounts();
-  const pendingAuth = new PendingCounts();
-  new Counter({
-    name: `${prefix}routed_calls_total`,
-    help: "Routed plugin calls by service and result code",
-    labelNames: ["service", "code"] as const,
-    registers,
-    collect() {
-      pendingRouted.drain((service, code, n) => this.inc({ service, code }, n));
-    },
-  });
-  const routedLatency = new Histogram({ name: `${prefix}routed_call_duration_seconds`, help: "Routed plugin call duration", labelNames: ["service", "code"] as const, buckets: LATENCY_BUCKETS, registers });
-  // One labelled child per (service, code): prom-client validates and builds the labels once.
-  const latencyOf = new Map<string, Map<string, { observe(seconds: number): void }>>();
-  const observeLatency = (service: string, code: string, seconds: number) => {
-    let byCode = latencyOf.get(service);
-    if (byCode === undefined) latencyOf.set(service, (byCode = new Map()));
-    let child = byCode.get(code);
-    if (child === undefined) byCode.set(code, (child = routedLatency.labels(service, code)));
-    child.observe(seconds);
+  const pendingCounter = (name: string, help: string, [first, second]: readonly [string, string]) => {
+    const pending = new PendingCounts();
+    new Counter({
+      name,
+      help,
+      labelNames: [first, second],
+      registers,
+      collect() {
+        pending.drain((a, b, n) => this.inc({ [first]: a, [second]: b }, n));
+      },
+    });
+    return pending;
   };
-  new Counter({
-    name: `${prefix}auth_attempts_total`,
-    help: "Authentication attempts by credential kind and result",
-    labelNames: ["method", "result"] as const,
-    registers,
-    collect() {
-      pendingAuth.drain((method, result, n) => this.inc({ method, result }, n));
-    },
-  });
+  const pendingRouted = pendingCounter(`${prefix}routed_calls_total`, "Routed plugin calls by service and result code", ["service", "code"]);
+  const pendingAuth = pendingCounter(`${prefix}auth_attempts_total`, "Authentication attempts by credential kind and result", ["method", "result"]);
+  const routedLatency = new Histogram({ name: `${prefix}routed_call_duration_seconds`, help: "Routed plugin call duration", labelNames: ["service", "code"] as const, buckets: LATENCY_BUCKETS, registers });
+  const latencyOf = new LabelChildren((service, code) => routedLatency.labels(service, code));
   const rateLimited = new Counter({ name: `${prefix}rate_limit_rejections_total`, help: "Routed calls refused by the rate limiter (resource_exhausted)", labelNames: ["service"] as const, registers });
   const grantsIssued = new Counter({ name: `${prefix}grants_issued_total`, help: "Capability grants issued", labelNames: ["capability"] as const, registers });
   const pluginRestarts = new Counter({ name: `${prefix}plugin_restarts_total`, help: "Plugin process restarts by the launcher", labelNames: ["plugin"] as const, registers });
@@ -172,21 +160,15 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
 
   // One labelled child pair per (host method, code), as for routed latency: both sets are bounded (the
   // interceptors see only the host's own methods).
-  const rpcChildren = new Map<string, { observe(seconds: number): void }>();
-  const rpcChild = (method: string, code: string) => {
-    const key = `${method} ${code}`;
-    let child = rpcChildren.get(key);
-    if (child === undefined) {
-      const calls = rpcCalls.labels(method, code);
-      const latency = rpcLatency.labels(method, code);
-      rpcChildren.set(key, (child = { observe: (seconds) => (calls.inc(), latency.observe(seconds)) }));
-    }
-    return child;
-  };
+  const rpcChildren = new LabelChildren((method, code) => {
+    const calls = rpcCalls.labels(method, code);
+    const latency = rpcLatency.labels(method, code);
+    return { observe: (seconds: number) => (calls.inc(), latency.observe(seconds)) };
+  });
   const rpcInterceptor: Interceptor = (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
-    const done = (code: string) => rpcChild(method, code).observe((performance.now() - started) / 1000);
+    const done = (code: string) => rpcChildren.get(method, code).observe((performance.now() - started) / 1000);
     try {
       const res = await next(req);
       done("ok");
@@ -203,7 +185,7 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
     observeRoutedCall(info) {
       const service = serviceLabel(info);
       pendingRouted.add(service, info.code);
-      observeLatency(service, info.code, info.durationMs / 1000);
+      latencyOf.get(service, info.code).observe(info.durationMs / 1000);
       if (info.code === "resource_exhausted") rateLimited.inc({ service });
     },
     observeAuth(method, result) {

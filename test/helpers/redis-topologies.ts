@@ -4,11 +4,11 @@
  */
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { killGroup as killProcessGroup, spawnGroup } from "./processes.js";
 import { makeTempDir } from "./temp-dirs.js";
+import { freePort } from "./free-port.js";
 
 export interface RedisProcess {
   port: number;
@@ -21,17 +21,6 @@ export interface RedisProcess {
   alive(): boolean;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** `redis-cli --cluster` ships with Debian's redis-tools (a dependency of redis-server). */
 export function haveRedisCluster(): boolean {

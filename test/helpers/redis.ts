@@ -1,10 +1,10 @@
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { killGroup, spawnGroup } from "./processes.js";
+import { freePort } from "./free-port.js";
 
 export interface RedisServerHandle {
   /** redis://127.0.0.1:PORT */
@@ -40,18 +40,6 @@ export function findRedisServer(): string | undefined {
   return cachedBinary;
 }
 
-/** Redis has no `--port 0`: borrow a free port from the kernel through a throwaway server. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function launch(binary: string, port: number, dir: string, persistent = false): Promise<ChildProcess> {
   // persistent: every write is in the append-only file before Redis answers, so a server killed -9

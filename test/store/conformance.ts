@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { EnrolmentRecord, Store, StoreEvent } from "../../src/store/index.js";
 import { createTokenService } from "../../src/tokens/tokens.js";
-import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, sleep } from "./fixtures.js";
+import { credentialRecord, digestOf, eventually, registrationRecord, runtimeRecord, shortExpiry, sleep } from "./fixtures.js";
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup(): Promise<void> }>;
 
@@ -64,9 +64,11 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
       });
 
       it("expires a runtime when its time passes", async () => {
-        await store.putRuntime(runtimeRecord("rt-short", { expiresAt: Date.now() + 40 }));
-        expect(await store.getRuntime("rt-short")).toBeDefined();
-        await sleep(80);
+        const expiry = shortExpiry();
+        await store.putRuntime(runtimeRecord("rt-short", { expiresAt: expiry.at }));
+        const seen = await store.getRuntime("rt-short");
+        if (expiry.before()) expect(seen).toBeDefined();
+        await expiry.passed();
         expect(await store.getRuntime("rt-short")).toBeUndefined();
         expect(await store.listRuntimes()).toEqual([]);
       });
@@ -171,9 +173,11 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         expect(await store.getCredential(digestOf("old"))).toBeUndefined();
         expect(await store.findCredentialById("old")).toBeUndefined();
 
-        await store.putCredential(digestOf("short"), credentialRecord("short", "rt-a", { expiresAt: Date.now() + 40 }));
-        expect(await store.getCredential(digestOf("short"))).toBeDefined();
-        await sleep(80);
+        const expiry = shortExpiry();
+        await store.putCredential(digestOf("short"), credentialRecord("short", "rt-a", { expiresAt: expiry.at }));
+        const seen = await store.getCredential(digestOf("short"));
+        if (expiry.before()) expect(seen).toBeDefined();
+        await expiry.passed();
         expect(await store.getCredential(digestOf("short"))).toBeUndefined();
         expect(await store.findCredentialById("short")).toBeUndefined();
       });
@@ -184,11 +188,12 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
         const ended: string[] = [];
         const stop = store.onRuntimeEnded((runtimeId, cause) => ended.push(`${runtimeId}:${cause}`));
         await store.putRuntime(runtimeRecord("rt-a"));
-        await store.putRuntime(runtimeRecord("rt-b", { expiresAt: Date.now() + 30 }));
+        const expiry = shortExpiry(30);
+        await store.putRuntime(runtimeRecord("rt-b", { expiresAt: expiry.at }));
         await store.putRegistration(registrationRecord("reg-1", "rt-a"));
         await store.removeRuntime("rt-a", "revoked");
         await store.removeRuntime("rt-missing", "revoked");
-        await sleep(60);
+        await expiry.passed();
         await store.sweep(Date.now());
         await eventually(() => expect(ended.sort()).toEqual(["rt-a:revoked", "rt-b:expired"]));
         stop();
@@ -489,8 +494,9 @@ export function describeStoreConformance(name: string, makeStore: StoreFactory):
       });
 
       it("never returns or uses an expired record", async () => {
-        await store.putEnrolment(digestOf("enr-x"), enrolment("en_x", { expiresAt: Date.now() + 50 }));
-        await sleep(120);
+        const expiry = shortExpiry(50);
+        await store.putEnrolment(digestOf("enr-x"), enrolment("en_x", { expiresAt: expiry.at }));
+        await expiry.passed();
         expect(await store.getEnrolment(digestOf("enr-x"))).toBeUndefined();
         expect(await store.useEnrolment(digestOf("enr-x"))).toBe(false);
       });

@@ -50,7 +50,16 @@ export function digestOf(label: string): string {
   return Buffer.from(label.padEnd(32, "#").slice(0, 32)).toString("hex");
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An expiry a test checks on both sides without racing it on a loaded machine: a read that ended before
+ * `at` must still have seen the record (`before()`), and `passed()` resolves once the wall clock is past it.
+ */
+export function shortExpiry(ms = 400): { at: number; before(): boolean; passed(): Promise<void> } {
+  const at = Date.now() + ms;
+  return { at, before: () => Date.now() < at, passed: () => sleep(Math.max(0, at - Date.now()) + 5) };
+}
 
 /** Polls until `check` stops throwing (events from other hosts arrive asynchronously). */
 export async function eventually(check: () => void, timeoutMs = 3_000): Promise<void> {

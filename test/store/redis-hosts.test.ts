@@ -161,10 +161,11 @@ describe.skipIf(!hasRedis)("redis store across hosts", () => {
     expect(ttl).toBeLessThanOrEqual(200);
 
     // A token refresh extends the registration with the runtime.
-    await a.setRuntimeExpiry("rt-1", Date.now() + 300);
+    const refreshedUntil = Date.now() + 700;
+    await a.setRuntimeExpiry("rt-1", refreshedUntil);
     expect(await admin.pttl(keys.regs)).toBeGreaterThan(250);
 
-    await sleep(500);
+    await sleep(Math.max(0, refreshedUntil + 100 - Date.now()) + 100); // past expiresAt + grace
     expect(await b.listRegistrations()).toEqual([]);
     expect(await b.listRegistrations("kv.v1.Store")).toEqual([]);
     expect(await admin.exists(keys.rt, keys.regs, keys.regx)).toBe(0);

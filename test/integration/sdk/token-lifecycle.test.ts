@@ -26,11 +26,13 @@ describe("SDK: runtime token lifecycle", () => {
     const kv = consumer.client(KVService);
     const failures: string[] = [];
     let calls = 0;
+    // More than two token lifetimes, and at least 40 calls however slow the machine is (a failure ends it).
     const end = Date.now() + 4_000;
+    const goOn = () => failures.length === 0 && (Date.now() < end || calls < 40);
     // Several callers at once, of every kind, so some calls are in flight while a token switches.
     await Promise.all(
       [0, 1, 2].map(async (lane) => {
-        while (Date.now() < end) {
+        while (goOn()) {
           try {
             await kv.put({ key: `k${lane}`, value: bytes(String(calls)) });
             await kv.get({ key: `k${lane}` });
@@ -45,7 +47,7 @@ describe("SDK: runtime token lifecycle", () => {
       }),
     );
     expect(failures).toEqual([]);
-    expect(calls).toBeGreaterThan(40);
+    expect(calls).toBeGreaterThanOrEqual(40);
     // Same runtimes throughout: refreshed, not re-handshaken (which would orphan registrations).
     expect([provider.runtimeId, consumer.runtimeId]).toEqual(firstRuntimes);
   });

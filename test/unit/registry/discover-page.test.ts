@@ -7,19 +7,9 @@ import { describe, expect, it } from "vitest";
 import { discoverPage, SCAN_FACTOR } from "../../../src/registry/discover-page.js";
 import { registrationWireBytes, type PageLimits } from "../../../src/paging/index.js";
 import type { RegistrationRecord } from "../../../src/store/types.js";
+import { registrationRecord } from "../../helpers/registration-record.js";
 
-const reg = (id: string, init: Partial<RegistrationRecord> = {}): RegistrationRecord => ({
-  registrationId: id,
-  serviceType: "kv.v1.Kv",
-  version: "1.0.0",
-  runtimeId: "rt_1",
-  pluginName: "kv",
-  endpoint: "http://127.0.0.1:1",
-  metadata: {},
-  weight: 0,
-  health: 1,
-  ...init,
-});
+const reg = registrationRecord;
 const ids = (rs: RegistrationRecord[]) => rs.map((r) => r.registrationId);
 const SIZE = registrationWireBytes(reg("r00"));
 

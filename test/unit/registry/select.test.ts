@@ -7,19 +7,9 @@ import { describe, expect, it } from "vitest";
 import { SelectionStrategy } from "../../../gen/plugboard/v1/registry_pb.js";
 import { byRegistrationId, createSelector, matchingProviders, providerFilter, type PickSource } from "../../../src/registry/select.js";
 import type { RegistrationRecord } from "../../../src/store/types.js";
+import { registrationRecord } from "../../helpers/registration-record.js";
 
-const reg = (id: string, init: Partial<RegistrationRecord> = {}): RegistrationRecord => ({
-  registrationId: id,
-  serviceType: "kv.v1.Kv",
-  version: "1.0.0",
-  runtimeId: "rt_1",
-  pluginName: "kv",
-  endpoint: "http://127.0.0.1:1",
-  metadata: {},
-  weight: 0,
-  health: 1,
-  ...init,
-});
+const reg = registrationRecord;
 const ids = (rs: (RegistrationRecord | undefined)[]) => rs.map((r) => r?.registrationId);
 const { FIRST, ROUND_ROBIN, RANDOM, WEIGHTED, UNSPECIFIED } = SelectionStrategy;
 
