@@ -4,7 +4,8 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HEADER_CALLER, verifyCallerHeader } from "../../../src/protocol/index.js";
-import type { RouteTarget } from "../../../src/router/index.js";
+import type { CallEndInfo, RouteTarget } from "../../../src/router/index.js";
+import type { OutlierDetector } from "../../../src/router/outlier-ejection.js";
 import { SIGNING_KEY, listen, startFront, stubRouterOptions } from "./harness.js";
 
 /*
@@ -62,6 +63,9 @@ const behaviours: Record<string, (s: ServerHttp2Stream, body: Buffer) => void> =
     s.once("wantTrailers", () => s.sendTrailers({ "x-t": "4" }));
     s.end(envelope("m"));
   },
+  Unavail(s) {
+    s.respond({ ...GRPC_OK, "grpc-status": "14", "grpc-message": "overloaded" }, { endStream: true });
+  },
   Http503(s) {
     s.respond({ ":status": 503 });
     s.end("busy");
@@ -92,6 +96,22 @@ let provider: http2.Http2Server;
 let front: Awaited<ReturnType<typeof startFront>>;
 let refused: RouteTarget["endpoint"];
 const seen: Seen[] = [];
+const ends: CallEndInfo[] = [];
+const outcomes: string[] = [];
+const outliers: OutlierDetector = {
+  failure: (id, hard) => void outcomes.push(`failure ${id} ${hard ? "hard" : "soft"}`),
+  success: (id) => void outcomes.push(`success ${id}`),
+  filter: (c) => c,
+  ejectedCount: () => 0,
+  ejectionsTotal: () => 0,
+};
+
+/** The router's end-of-call record and outlier report for the next call (they come once the provider's stream closed). */
+async function settled(from: number): Promise<{ code: string; outcome: string | undefined }> {
+  // The outcome is reported before the call-end record; waits up to 5 s for that record.
+  for (let i = 0; i < 500 && ends.length <= from; i++) await new Promise((r) => setTimeout(r, 10));
+  return { code: ends[from]!.code, outcome: outcomes[from] };
+}
 
 beforeAll(async () => {
   provider = http2.createServer();
@@ -114,6 +134,8 @@ beforeAll(async () => {
     stubRouterOptions(() => url, {
       maxMessageBytes: 512,
       maxResponseMessageBytes: 512,
+      outliers,
+      onCallEnd: (info) => void ends.push(info),
       async resolve(service): Promise<RouteTarget> {
         return { runtimeId: "raw-1", registrationId: "reg-raw", endpoint: service === "down.v1.S" ? refused : url, signingKey: SIGNING_KEY, protocols: [] };
       },
@@ -243,6 +265,42 @@ describe("bridge: Connect unary caller → gRPC provider", () => {
     const a = await call({ ":path": "/down.v1.S/Echo", "content-type": "application/proto" }, "x");
     expect(a.headers[":status"]).toBe(503);
     expect(JSON.parse(a.body.toString())).toEqual({ code: "unavailable", message: "provider unavailable" });
+  });
+});
+
+describe("bridge: how calls end (the router's call-end record, the outlier detector)", () => {
+  it.each([
+    ["Echo", "ok", "success raw-1"],
+    ["Fail", "not_found", "success raw-1"],
+    ["Unavail", "unavailable", "failure raw-1 soft"],
+    ["Two", "unimplemented", "success raw-1"],
+  ])("unary %s: %s, %s", async (method, code, outcome) => {
+    ends.length = 0;
+    outcomes.length = 0;
+    await call({ ":path": `/raw.v1.S/${method}`, "content-type": "application/proto" }, "x");
+    expect(await settled(0)).toEqual({ code, outcome });
+    expect(ends[0]).toMatchObject({ service: "raw.v1.S", method, runtimeId: "raw-1" });
+  });
+
+  it.each([
+    ["Echo", "ok", "success raw-1"],
+    ["Late", "failed_precondition", "success raw-1"],
+    ["Unavail", "unavailable", "failure raw-1 soft"],
+  ])("streaming %s: %s, %s", async (method, code, outcome) => {
+    ends.length = 0;
+    outcomes.length = 0;
+    await call({ ":path": `/raw.v1.S/${method}`, "content-type": "application/grpc-web+proto" }, envelope("x"));
+    expect(await settled(0)).toEqual({ code, outcome });
+  });
+
+  it("a provider that cannot be reached: unavailable, a hard failure", async () => {
+    ends.length = 0;
+    outcomes.length = 0;
+    await call({ ":path": "/down.v1.S/Echo", "content-type": "application/proto" }, "x");
+    const { code } = await settled(0);
+    expect(code).toBe("unavailable");
+    expect(outcomes).toContain("failure raw-1 hard");
+    expect(outcomes.filter((o) => o.startsWith("success"))).toEqual([]);
   });
 });
 
