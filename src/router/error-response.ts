@@ -27,7 +27,8 @@ function headersToObject(h: Headers, into: OutgoingHttpHeaders): OutgoingHttpHea
 }
 
 function connectEndStream(err: ConnectError): Uint8Array {
-  const json = endStreamToJson(err.metadata, err, undefined);
+  // endStreamToJson adds the error's own metadata to the trailers given: none here, or each value came twice.
+  const json = endStreamToJson(new Headers(), err, undefined);
   return encodeEnvelope(endStreamFlag, textEncoder.encode(JSON.stringify(json)));
 }
 
