@@ -10,6 +10,7 @@ import { addHeaders, callerRequestEncoding, grpcMetadata, grpcResponseEncoding, 
 import { EnvelopeReader, JsonCodec } from "../../../src/router/bridge/json-codec.js";
 import { bridgeRefusal, callerCodec, needsBridge } from "../../../src/router/bridge/protocols.js";
 import { UnaryCollector } from "../../../src/router/bridge/unary-collector.js";
+import { splitAt } from "../../helpers/chunks.js";
 
 /* The protocol bridge's pure helpers (src/router/bridge), checked directly: bridge.test.ts goes through a router. */
 
@@ -20,24 +21,13 @@ function envelope(payload: Buffer | Uint8Array, flags = 0): Buffer {
   return Buffer.concat([head, payload]);
 }
 
-function cut(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(at, Math.max(at, p)));
-    at = Math.max(at, p);
-  }
-  return out;
-}
-
 describe("base64 streams (gRPC-Web text)", () => {
   it("property: any chunking of several padded runs, with whitespace, decodes to the bytes", () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8 }), (runs, cuts) => {
         const text = runs.map((r) => Buffer.from(r).toString("base64")).join("\r\n");
         const d = new Base64Decoder();
-        const out = cut(Buffer.from(text, "latin1"), cuts).map((c) => d.push(c));
+        const out = splitAt(Buffer.from(text, "latin1"), cuts).map((c) => d.push(c));
         expect(Buffer.concat(out).equals(Buffer.concat(runs.map((r) => Buffer.from(r))))).toBe(true);
         expect(d.clean).toBe(true);
       }),
@@ -62,7 +52,7 @@ describe("base64 streams (gRPC-Web text)", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
         const e = new Base64Encoder();
-        const text = cut(Buffer.from(bytes), cuts).map((c) => e.push(c)).join("") + e.end();
+        const text = splitAt(Buffer.from(bytes), cuts).map((c) => e.push(c)).join("") + e.end();
         expect(text).toBe(Buffer.from(bytes).toString("base64"));
         expect(e.end()).toBe("");
       }),
@@ -267,7 +257,7 @@ describe("EnvelopeReader", () => {
       fc.property(fc.array(fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.integer({ min: 0, max: 3 })), { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), (msgs, cuts) => {
         const r = new EnvelopeReader(12);
         const got: { flags: number; payload: Buffer }[] = [];
-        for (const c of cut(Buffer.concat(msgs.map(([p, f]) => envelope(p, f))), cuts)) got.push(...(r.push(c) as never[]));
+        for (const c of splitAt(Buffer.concat(msgs.map(([p, f]) => envelope(p, f))), cuts)) got.push(...(r.push(c) as never[]));
         expect(got.map((m) => [[...m.payload], m.flags])).toEqual(msgs.map(([p, f]) => [[...p], f]));
         expect(r.atBoundary).toBe(true);
       }),

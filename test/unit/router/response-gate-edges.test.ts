@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../../src/protocol/constants.js";
 import { EnvelopeScanner } from "../../../src/router/envelope-scanner.js";
 import { Base64EnvelopeGate, EnvelopeGate, holdBytesFor } from "../../../src/router/response-limit.js";
+import { splitAt } from "../../helpers/chunks.js";
 
 const LIMIT = 16;
 
@@ -11,18 +12,6 @@ function envelope(size: number): Buffer {
   e.writeUInt8(0, 0);
   e.writeUInt32BE(size, 1);
   return e;
-}
-
-/** Splits bytes at the cut points, keeping empty chunks (a read may deliver nothing). */
-function withEmpties(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(at, Math.max(at, p)));
-    at = Math.max(at, p);
-  }
-  return out;
 }
 
 describe("holdBytesFor", () => {
@@ -40,7 +29,7 @@ describe("EnvelopeGate, what it writes", () => {
         const bytes = Buffer.concat(sizes.map(envelope));
         const gate = new EnvelopeGate(new EnvelopeScanner(Number.MAX_SAFE_INTEGER), holdBytesFor(LIMIT));
         const out: Buffer[] = [];
-        for (const c of withEmpties(bytes, cuts)) expect(gate.push(c, (b) => out.push(b))).toBe(true);
+        for (const c of splitAt(bytes, cuts)) expect(gate.push(c, (b) => out.push(b))).toBe(true);
         gate.flush((b) => out.push(b));
         expect(out.filter((b) => b.length === 0)).toEqual([]);
         expect(Buffer.concat(out).equals(bytes)).toBe(true);
@@ -100,7 +89,7 @@ describe("Base64EnvelopeGate, what it writes", () => {
         const bytes = Buffer.concat(sizes.map(envelope));
         const gate = new Base64EnvelopeGate(new EnvelopeScanner(LIMIT * 2), holdBytesFor(LIMIT * 2));
         const out: string[] = [];
-        for (const c of withEmpties(Buffer.from(bytes.toString("base64"), "latin1"), cuts)) gate.push(c, (t) => out.push(t));
+        for (const c of splitAt(Buffer.from(bytes.toString("base64"), "latin1"), cuts)) gate.push(c, (t) => out.push(t));
         gate.flush((t) => out.push(t));
         gate.end((t) => out.push(t));
         expect(out.filter((t) => t.length === 0)).toEqual([]);
