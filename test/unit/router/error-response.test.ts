@@ -1,32 +1,17 @@
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import type { AddressInfo } from "node:net";
+import { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { endStreamWithError, writeErrorResponse } from "../../../src/router/error-response.js";
 import { rateLimitedError } from "../../../src/router/retry-info.js";
 import type { WireProtocol } from "../../../src/router/wire-protocol.js";
+import { useLoopbackH2, type StreamHandler } from "../../helpers/loopback-h2.js";
 
 /*
  * The router's own errors, written on a real HTTP/2 stream of a loopback server and read back raw by
  * a client: status, headers, body bytes and trailers in each protocol.
  */
 
-type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
-let handler: Handler = () => undefined;
-let server: http2.Http2Server;
-let session: http2.ClientHttp2Session;
-
-beforeAll(async () => {
-  server = http2.createServer();
-  server.on("stream", (stream, headers) => handler(stream as ServerHttp2Stream, headers));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  session.close();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+const loopback = useLoopbackH2();
 
 interface Answer {
   headers: IncomingHttpHeaders;
@@ -34,9 +19,9 @@ interface Answer {
   trailers: IncomingHttpHeaders | undefined;
 }
 
-async function call(h: Handler): Promise<Answer> {
-  handler = h;
-  const req = session.request({ ":method": "POST", ":path": "/a.B/C" }, { endStream: true });
+async function call(h: StreamHandler): Promise<Answer> {
+  loopback.handler = h;
+  const req = loopback.session.request({ ":method": "POST", ":path": "/a.B/C" }, { endStream: true });
   const chunks: Buffer[] = [];
   let trailers: IncomingHttpHeaders | undefined;
   const headers = await new Promise<IncomingHttpHeaders>((resolve) => req.once("response", resolve));
@@ -130,7 +115,7 @@ describe("writeErrorResponse", () => {
     expect(a.headers["grpc-status"]).toBeUndefined();
     expect(a.body.toString()).toBe("ok");
     let threw: unknown = "not called";
-    handler = (s) => {
+    loopback.handler = (s) => {
       s.destroy();
       try {
         writeErrorResponse(s, "connect-unary", undefined, err());
@@ -139,7 +124,7 @@ describe("writeErrorResponse", () => {
         threw = e;
       }
     };
-    const req = session.request({ ":method": "POST", ":path": "/a.B/C" }, { endStream: true });
+    const req = loopback.session.request({ ":method": "POST", ":path": "/a.B/C" }, { endStream: true });
     req.on("error", () => undefined);
     await new Promise<void>((resolve) => req.once("close", resolve));
     expect(threw).toBeUndefined();

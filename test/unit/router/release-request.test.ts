@@ -1,28 +1,14 @@
 import http2, { type ServerHttp2Stream } from "node:http2";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { releaseRequest } from "../../../src/router/release-request.js";
+import { useLoopbackH2 } from "../../helpers/loopback-h2.js";
 
 /*
  * The rest of a request nobody wants any more, on a real loopback HTTP/2 connection: the client keeps
  * uploading after the answer; it must never hang (flow control) and, when asked, is told to stop.
  */
 
-let handler: (stream: ServerHttp2Stream) => void = () => undefined;
-let server: http2.Http2Server;
-let session: http2.ClientHttp2Session;
-
-beforeAll(async () => {
-  server = http2.createServer();
-  server.on("stream", (stream) => handler(stream as ServerHttp2Stream));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  session.close();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+const loopback = useLoopbackH2();
 
 /** Resolves when the client's stream closes; fails the test if it has not within a generous bound. */
 function closed(req: http2.ClientHttp2Stream): Promise<number> {
@@ -67,7 +53,7 @@ describe("releaseRequest", () => {
   it("reset: once the answer is out, a client still uploading (and not reading) is reset with NO_ERROR", async () => {
     let closing!: Promise<number>;
     let finishedFirst = false;
-    handler = (stream) => {
+    loopback.handler = (stream) => {
       closing = serverClosed(stream);
       readThenPause(stream);
       stream.respond({ ":status": 200 });
@@ -75,7 +61,7 @@ describe("releaseRequest", () => {
       releaseRequest(stream, true);
       stream.once("close", () => (finishedFirst = stream.writableFinished));
     };
-    const req = session.request({ ":method": "POST", ":path": "/x" });
+    const req = loopback.session.request({ ":method": "POST", ":path": "/x" });
     req.on("error", () => undefined);
     req.write(BIG);
     await new Promise((resolve) => req.once("response", resolve));
@@ -87,14 +73,14 @@ describe("releaseRequest", () => {
 
   it("reset when the answer had already been flushed before the call", async () => {
     let closing!: Promise<number>;
-    handler = (stream) => {
+    loopback.handler = (stream) => {
       closing = serverClosed(stream);
       readThenPause(stream);
       stream.respond({ ":status": 200 });
       stream.once("finish", () => setImmediate(() => releaseRequest(stream, true)));
       stream.end("done");
     };
-    const req = session.request({ ":method": "POST", ":path": "/x" });
+    const req = loopback.session.request({ ":method": "POST", ":path": "/x" });
     req.on("error", () => undefined);
     req.write("some");
     await new Promise((resolve) => req.once("response", resolve));
@@ -106,7 +92,7 @@ describe("releaseRequest", () => {
     let received = 0;
     let uploaded!: () => void;
     const upload = new Promise<void>((resolve) => (uploaded = resolve));
-    handler = (stream) => {
+    loopback.handler = (stream) => {
       stream.pause();
       stream.on("data", (c: Buffer) => (received += c.length));
       stream.once("end", () => uploaded());
@@ -114,7 +100,7 @@ describe("releaseRequest", () => {
       stream.end("early answer");
       releaseRequest(stream, false);
     };
-    const req = session.request({ ":method": "POST", ":path": "/x" });
+    const req = loopback.session.request({ ":method": "POST", ":path": "/x" });
     const body = answer(req);
     req.write(BIG);
     req.end(BIG);
@@ -126,7 +112,7 @@ describe("releaseRequest", () => {
 
   it("a closed or destroyed stream is left alone", async () => {
     let threw: unknown = "not called";
-    handler = (stream) => {
+    loopback.handler = (stream) => {
       stream.close(http2.constants.NGHTTP2_CANCEL);
       try {
         releaseRequest(stream, true);
@@ -136,7 +122,7 @@ describe("releaseRequest", () => {
         threw = e;
       }
     };
-    const req = session.request({ ":method": "POST", ":path": "/x" });
+    const req = loopback.session.request({ ":method": "POST", ":path": "/x" });
     req.on("error", () => undefined);
     expect(await closed(req)).toBe(http2.constants.NGHTTP2_CANCEL);
     expect(threw).toBeUndefined();
