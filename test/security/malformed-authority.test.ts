@@ -5,12 +5,12 @@
  * in JSON), an in-process plugin (and with it its host) or a plugin's own server
  * (test/unit/sdk/plugin-server.test.ts). Each now answers such a request 400 and keeps serving.
  */
-import * as http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { GetResponseSchema, KVService } from "../../gen/kv/v1/kv_pb.js";
 import { served, startInProcess, type InProcessPlugin } from "../../src/launcher/in-process.js";
 import { COOKIE, startTestHost, type TestHost } from "../helpers/host.js";
+import { rawPostStatus } from "../helpers/raw-post.js";
 
 let t: TestHost | undefined;
 let plugin: InProcessPlugin | undefined;
@@ -21,23 +21,8 @@ afterEach(async () => {
 });
 
 /** The status a raw POST with `:authority` is answered with. */
-async function statusOf(url: string, path: string, authority: string, contentType = "application/json"): Promise<number | undefined> {
-  const session = http2.connect(url);
-  try {
-    const req = session.request({ ":method": "POST", ":path": path, ":authority": authority, "content-type": contentType });
-    req.on("error", () => undefined);
-    let status: number | undefined;
-    req.once("response", (h) => (status = h[":status"]));
-    req.resume();
-    req.end("{}");
-    await new Promise((resolve) => req.once("close", resolve));
-    return status;
-  } finally {
-    // node:http2 (v20) can loop when a session is destroyed in the tick of a stream's close.
-    await new Promise((resolve) => setImmediate(resolve));
-    session.destroy();
-  }
-}
+const statusOf = (url: string, path: string, authority: string, contentType = "application/json") =>
+  rawPostStatus(url, { ":path": path, ":authority": authority, "content-type": contentType });
 
 /** Authorities nghttp2 lets through that make no URL. */
 const MALFORMED = ["::1:5", "h.example:99999", "[::1"];

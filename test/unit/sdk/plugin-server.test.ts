@@ -17,6 +17,7 @@ import { callerKey, createCallerInterceptor } from "../../../src/sdk/caller.js";
 import { provide } from "../../../src/sdk/index.js";
 import { startPluginServer, type PluginServerOptions } from "../../../src/sdk/server.js";
 import { createTransports, type ProtocolName } from "../../helpers/transports.js";
+import { rawPostStatus } from "../../helpers/raw-post.js";
 
 const KEY = Buffer.alloc(32, 0x5a);
 const GET = "/kv.v1.KVService/Get";
@@ -68,22 +69,8 @@ async function rstCodeOfCall(url: string): Promise<number> {
 }
 
 /** The HTTP status a raw unsigned Connect JSON POST to Get is answered with. */
-async function statusOfRawCall(url: string, headers: http2.OutgoingHttpHeaders): Promise<number | undefined> {
-  const session = http2.connect(url);
-  try {
-    const req = session.request({ ":method": "POST", ":path": GET, "content-type": "application/json", ...headers });
-    req.on("error", () => undefined);
-    let status: number | undefined;
-    req.once("response", (h) => (status = h[":status"]));
-    req.resume();
-    req.end("{}");
-    await new Promise((resolve) => req.once("close", resolve));
-    return status;
-  } finally {
-    await new Promise((r) => setImmediate(r));
-    session.destroy();
-  }
-}
+const statusOfRawCall = (url: string, headers: http2.OutgoingHttpHeaders) =>
+  rawPostStatus(url, { ":path": GET, "content-type": "application/json", ...headers });
 
 const outcome = (p: Promise<unknown>) => p.then(() => "ok" as const, (e: unknown) => ConnectError.from(e).code);
 
