@@ -8,19 +8,11 @@ import { describe, expect, it, vi } from "vitest";
 import { RemovalReason, WatchEventType, WatchResponseSchema } from "../../../gen/plugboard/v1/registry_pb.js";
 import { createWatchHub, type FannedEvent, type HubWatcher } from "../../../src/registry/watch-hub.js";
 import type { RegistrationRecord, RemovalCause, StoreEvent } from "../../../src/store/types.js";
+import { registrationRecord } from "../../helpers/registration-record.js";
 
 const KV = "kv.v1.KVService";
-const record = (registrationId: string, runtimeId = "rt_provider", serviceType = KV): RegistrationRecord => ({
-  registrationId,
-  serviceType,
-  version: "1.0.0",
-  runtimeId,
-  pluginName: "kv",
-  endpoint: "http://127.0.0.1:7001",
-  metadata: {},
-  weight: 0,
-  health: 1,
-});
+const record = (registrationId: string, runtimeId = "rt_provider", serviceType = KV): RegistrationRecord =>
+  registrationRecord(registrationId, { serviceType, runtimeId });
 
 /** A store that emits what the test says, counting its subscribers. */
 function fakeStore() {

@@ -8,19 +8,10 @@ import { describe, expect, it } from "vitest";
 import { WatchEventType, WatchResponseSchema } from "../../../gen/plugboard/v1/registry_pb.js";
 import { createWatchHub, type FannedEvent, type HubWatcher } from "../../../src/registry/watch-hub.js";
 import type { RegistrationRecord, StoreEvent } from "../../../src/store/types.js";
+import { registrationRecord } from "../../helpers/registration-record.js";
 
 const KV = "kv.v1.KVService";
-const record = (registrationId: string): RegistrationRecord => ({
-  registrationId,
-  serviceType: KV,
-  version: "1.0.0",
-  runtimeId: "rt_provider",
-  pluginName: "kv",
-  endpoint: "http://127.0.0.1:7001",
-  metadata: {},
-  weight: 0,
-  health: 1,
-});
+const record = (registrationId: string): RegistrationRecord => registrationRecord(registrationId, { serviceType: KV, runtimeId: "rt_provider" });
 
 function fakeStore() {
   const listeners = new Set<(e: StoreEvent) => void>();

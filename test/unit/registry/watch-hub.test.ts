@@ -2,19 +2,11 @@ import { describe, expect, it, vi } from "vitest";
 import { createWatchHub, type FannedEvent, type HubWatcher } from "../../../src/registry/watch-hub.js";
 import { createMemoryStore } from "../../../src/store/memory.js";
 import type { RegistrationRecord } from "../../../src/store/types.js";
+import { registrationRecord } from "../../helpers/registration-record.js";
 
 const KV = "kv.v1.KVService";
-const record = (registrationId: string, serviceType = KV): RegistrationRecord => ({
-  registrationId,
-  serviceType,
-  version: "1.0.0",
-  runtimeId: "rt_provider",
-  pluginName: "kv",
-  endpoint: "http://127.0.0.1:7001",
-  metadata: {},
-  weight: 0,
-  health: 1,
-});
+const record = (registrationId: string, serviceType = KV): RegistrationRecord =>
+  registrationRecord(registrationId, { serviceType, runtimeId: "rt_provider" });
 
 function watcher(serviceTypes: string[] = [], onDeliver: (e: FannedEvent) => void = () => undefined) {
   const got: string[] = [];
