@@ -179,4 +179,26 @@ describe("circuit breaker defaults and edges", () => {
     await expect(kv.get({ key: "k" })).rejects.toThrow(/down/);
     await expect(kv.get({ key: "k" })).rejects.toThrow(/circuit open after 1 failures/);
   });
+
+  it("a call that started before the circuit opened and succeeds late does not close it", () => {
+    const breaker = createCircuitBreaker({ failureThreshold: 1, successThreshold: 1, cooldownMs: 1_000, now: () => 0 });
+    breaker.acquire(); // a slow call
+    breaker.acquire();
+    breaker.onFailure(err(Code.Unavailable)); // the other one fails: open
+    breaker.onSuccess(); // the slow one answers
+    expect(breaker.state).toBe("open");
+  });
+
+  it("a failed trial opens the circuit again even after an earlier trial succeeded", () => {
+    let now = 0;
+    const breaker = createCircuitBreaker({ failureThreshold: 3, successThreshold: 2, cooldownMs: 100, now: () => now });
+    for (let i = 0; i < 3; i++) breaker.onFailure(err(Code.Unavailable));
+    now = 100;
+    breaker.acquire();
+    breaker.onSuccess(); // one of the two trials needed
+    breaker.acquire();
+    breaker.onFailure(err(Code.Unavailable));
+    expect(breaker.state).toBe("open");
+    expect(() => breaker.acquire()).toThrow(/circuit open after 3 failures; retry in 100 ms/);
+  });
 });

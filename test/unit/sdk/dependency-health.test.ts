@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { HealthState } from "../../../gen/plugboard/v1/common_pb.js";
 import { WatchEventType, WatchResponseSchema, type WatchResponse } from "../../../gen/plugboard/v1/registry_pb.js";
 import { watchDependencies } from "../../../src/sdk/dependency-health.js";
@@ -8,7 +8,8 @@ const event = (type: WatchEventType, regs: Array<[string, string, HealthState]>,
   create(WatchResponseSchema, {
     type,
     registrations: regs.map(([serviceType, registrationId, health]) => ({ registrationId, serviceType, health })),
-    snapshotComplete: complete,
+    // As the host sends them: only a snapshot's messages say whether it is complete.
+    snapshotComplete: type === WatchEventType.SNAPSHOT && complete,
   });
 
 /** Reports as they come, each awaitable in turn. */
@@ -173,5 +174,62 @@ describe("watchDependencies", () => {
     await new Promise((r) => setImmediate(r));
     deps.stop();
     expect(watched).toBe(false);
+  });
+
+  describe("waits before watching again", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A watch whose first `failing` streams fail at once, then one holds; counts the streams. */
+    function failingWatch(failing: number, retryMs?: number, withOnError = true) {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+      const errors: unknown[] = [];
+      let streams = 0;
+      const deps = watchDependencies({
+        required: ["kv.v1.KV"],
+        ...(retryMs !== undefined ? { retryMs } : {}),
+        async *watch(_types, signal) {
+          streams++;
+          if (streams <= failing) throw new Error(`stream ${streams} failed`);
+          yield event(WatchEventType.SNAPSHOT, [["kv.v1.KV", "rg_1", HealthState.HEALTHY]]);
+          if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve));
+        },
+        report: async () => {},
+        ...(withOnError ? { onError: (e: unknown) => errors.push(e) } : {}),
+      });
+      return { deps, errors, streams: () => streams };
+    }
+
+    it("retryMs after each failure", async () => {
+      const t = failingWatch(2, 5_000);
+      try {
+        await vi.advanceTimersByTimeAsync(0);
+        expect(t.streams()).toBe(1);
+        await vi.advanceTimersByTimeAsync(4_999);
+        expect(t.streams()).toBe(1);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(t.streams()).toBe(2);
+        await vi.advanceTimersByTimeAsync(4_999);
+        expect(t.streams()).toBe(2);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(t.streams()).toBe(3);
+        expect(t.errors.map(String)).toEqual(["Error: stream 1 failed", "Error: stream 2 failed"]);
+      } finally {
+        t.deps.stop();
+      }
+    });
+
+    it("1 s by default, and without onError too", async () => {
+      const t = failingWatch(1, undefined, false);
+      try {
+        await vi.advanceTimersByTimeAsync(999);
+        expect(t.streams()).toBe(1);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(t.streams()).toBe(2);
+      } finally {
+        t.deps.stop();
+      }
+    });
   });
 });

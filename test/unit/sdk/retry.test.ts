@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
@@ -196,6 +197,18 @@ describe("retry interceptor, defaults and edges", () => {
     const c2 = new AbortController();
     const sleeping = abortableSleep(60_000, c2.signal);
     c2.abort(new Error("stop"));
+    await expect(sleeping).rejects.toMatchObject({ code: Code.Canceled, rawMessage: "stop" });
+  });
+
+  it("abortableSleep leaves no listener on the call's signal, whether it slept or was aborted", async () => {
+    const slept = new AbortController();
+    await abortableSleep(1, slept.signal);
+    expect(getEventListeners(slept.signal, "abort")).toHaveLength(0);
+    const aborted = new AbortController();
+    const sleeping = abortableSleep(60_000, aborted.signal);
+    expect(getEventListeners(aborted.signal, "abort")).toHaveLength(1);
+    aborted.abort();
     await expect(sleeping).rejects.toMatchObject({ code: Code.Canceled });
+    expect(getEventListeners(aborted.signal, "abort")).toHaveLength(0);
   });
 });
