@@ -64,10 +64,6 @@ describe("upstream pool: sessions", () => {
   beforeAll(async () => {
     server = http2.createServer();
     server.on("session", (s) => serverSessions.push(s));
-    server.on("stream", (stream) => {
-      stream.respond({ ":status": 200 });
-      stream.end("ok");
-    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
