@@ -80,10 +80,10 @@ export const FOLDER_TESTS = {
   ],
   // The router's forwarding core (FOLDER_MUTATE below): the router's in-process integration suites and the security
   // suites of its limits. Left out: the suites whose provider is a child process (provider-death*, dead-provider-ejection,
-  // safe-retry-pooled: seconds each) and slowloris (the host's idle timeouts, not the forwarding core).
+  // safe-retry-killed-provider: seconds each) and slowloris (the host's idle timeouts, not the forwarding core).
   "router-forward": [
     "test/unit/router/*.test.ts",
-    ...["call-end", "caps", "failures", "passthrough", "refusals", "safe-retry", "shared-listeners", "tls", "new-session-burst", "retry-after-caller-left", "bridge", "in-flight-release"].map(
+    ...["call-end", "caps", "failures", "passthrough", "refusals", "safe-retry", "shared-listeners", "tls", "new-session-burst", "retry-after-caller-left", "safe-retry-pooled", "bridge", "in-flight-release", "call-end-info"].map(
       (n) => `test/integration/router/${n}.test.ts`,
     ),
     ...sec("stream-limits", "stream-credential-end", "response-limits", "oversize-request-release", "header-list", "rate-limit-audit", "spoofed-headers", "limits", "floods"),
