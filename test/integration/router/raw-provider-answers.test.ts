@@ -35,7 +35,7 @@ describe("raw provider answers", () => {
     provider.on("session", (s) => providerSessions.add(s));
     provider.on("stream", (s) => {
       s.on("error", () => undefined);
-      handler(s);
+      handler(s as ServerHttp2Stream);
     });
     providerUrl = await listen(provider);
     const outliers: OutlierDetector = {
