@@ -75,7 +75,7 @@ export const FOLDER_TESTS = {
   // tests) are kept: the others drive forward.ts and would only slow each mutant down (docs/testing.md, router).
   router: [
     "test/unit/router/*.test.ts",
-    ...["bridge", "bridge-edges"].map((n) => `test/integration/router/${n}.test.ts`),
+    ...["bridge", "bridge-edges", "bridge-call"].map((n) => `test/integration/router/${n}.test.ts`),
     "test/integration/host/bridge.test.ts",
   ],
   // The unit tests check the session, grants, secrets watch, renewal and the plugin server against scripted
