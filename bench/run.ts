@@ -27,7 +27,7 @@ const numberFlag = (name: string) => {
 };
 /** `--rounds N` / `--calls N` override the saturation part's (tighter numbers for a helper at work). */
 const SATURATION: SaturationOptions = {
-  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 3_000, warmupCalls: 1_500 }),
+  ...(quick ? { rounds: 1, calls: 1_500, warmupCalls: 1_000 } : { rounds: 5, calls: 8_000, warmupCalls: 2_000 }),
   clients: 4,
   streams: 16,
   ...numberFlag("rounds"),

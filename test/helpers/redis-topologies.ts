@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { killGroup as killProcessGroup, spawnGroup } from "./processes.js";
 import { makeTempDir } from "./temp-dirs.js";
-import { freePort } from "./free-port.js";
+import { onFreePort } from "./free-port.js";
 
 export interface RedisProcess {
   port: number;
@@ -77,12 +77,13 @@ function killGroup(child: ChildProcess): void {
   }
 }
 
-async function startServer(dir: string, extra: string[] = []): Promise<RedisProcess> {
-  const port = await freePort();
-  const nodeDir = join(dir, `node-${port}`);
-  mkdirSync(nodeDir);
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir, ...extra];
-  return launch(args, /Ready to accept connections/, port);
+function startServer(dir: string, extra: string[] = []): Promise<RedisProcess> {
+  return onFreePort((port) => {
+    const nodeDir = join(dir, `node-${port}`);
+    mkdirSync(nodeDir);
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir, ...extra];
+    return launch(args, /Ready to accept connections/, port);
+  });
 }
 
 export async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -141,21 +142,22 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
     );
     const sentinels: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      const file = join(dir, `sentinel-${port}.conf`);
-      writeFileSync(
-        file,
-        [
-          `port ${port}`,
-          "bind 127.0.0.1",
-          `dir ${dir}`,
-          `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
-          `sentinel down-after-milliseconds ${name} 1000`,
-          `sentinel failover-timeout ${name} 5000`,
-          `sentinel parallel-syncs ${name} 1`,
-        ].join("\n") + "\n",
-      );
-      const sentinel = await launch([file, "--sentinel"], /Sentinel ID is|monitor master/, port);
+      const sentinel = await onFreePort((port) => {
+        const file = join(dir, `sentinel-${port}.conf`);
+        writeFileSync(
+          file,
+          [
+            `port ${port}`,
+            "bind 127.0.0.1",
+            `dir ${dir}`,
+            `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
+            `sentinel down-after-milliseconds ${name} 1000`,
+            `sentinel failover-timeout ${name} 5000`,
+            `sentinel parallel-syncs ${name} 1`,
+          ].join("\n") + "\n",
+        );
+        return launch([file, "--sentinel"], /Sentinel ID is|monitor master/, port);
+      });
       sentinels.push(sentinel);
       processes.push(sentinel);
     }

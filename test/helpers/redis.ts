@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { killGroup, spawnGroup } from "./processes.js";
-import { freePort } from "./free-port.js";
+import { onFreePort } from "./free-port.js";
 
 export interface RedisServerHandle {
   /** redis://127.0.0.1:PORT */
@@ -80,9 +80,12 @@ async function killChild(child: ChildProcess | undefined): Promise<void> {
 export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServerHandle> {
   const binary = findRedisServer();
   if (!binary) throw new Error("redis-server is not installed");
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "plugboard-redis-"));
-  let child: ChildProcess | undefined = await launch(binary, port, dir, options.persistent);
+  const [port, first] = await onFreePort(async (free) => [free, await launch(binary, free, dir, options.persistent)] as const).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
+  let child: ChildProcess | undefined = first;
 
   const kill = async () => {
     await killChild(child);

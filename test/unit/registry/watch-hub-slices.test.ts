@@ -30,6 +30,15 @@ function watcher(got: FannedEvent[]): HubWatcher {
 
 /** One turn of the event loop: immediates queued before this one (the hub's flush) run first. */
 const turn = () => new Promise((r) => setImmediate(r));
+/** How many events `got` holds after each of the next `turns` turns. */
+const deliveredPerTurn = async (got: FannedEvent[], turns: number) => {
+  const perTurn: number[] = [];
+  for (let i = 0; i < turns; i++) {
+    await turn();
+    perTurn.push(got.length);
+  }
+  return perTurn;
+};
 
 describe("watch hub slices", () => {
   it("delivers at most sliceSize events a turn, the rest on the turns after", async () => {
@@ -38,12 +47,7 @@ describe("watch hub slices", () => {
     const got: FannedEvent[] = [];
     for (let i = 0; i < 5; i++) hub.add(watcher(got));
     store.emit({ type: "added", registration: record("rg_1") });
-    const perTurn: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      await turn();
-      perTurn.push(got.length);
-    }
-    expect(perTurn).toEqual([2, 4, 5, 5]);
+    expect(await deliveredPerTurn(got, 4)).toEqual([2, 4, 5, 5]);
   });
 
   it("schedules one flush for events arriving in the same turn", async () => {
@@ -54,12 +58,7 @@ describe("watch hub slices", () => {
     store.emit({ type: "added", registration: record("rg_1") });
     store.emit({ type: "added", registration: record("rg_2") });
     store.emit({ type: "added", registration: record("rg_3") });
-    const perTurn: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      await turn();
-      perTurn.push(got.length);
-    }
-    expect(perTurn).toEqual([1, 2, 3, 3]);
+    expect(await deliveredPerTurn(got, 4)).toEqual([1, 2, 3, 3]);
   });
 
   it("an event's binary message, asked for first, holds the event", async () => {

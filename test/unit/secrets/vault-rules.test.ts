@@ -423,25 +423,20 @@ describe("vault token renewal (fake timers)", () => {
     await vi.advanceTimersByTimeAsync(20_000);
     expect(count("renew-self")).toBe(1);
     expect(lines).toContainEqual(["warn", { backend: "vault", code: Code.Unavailable }, "vault token renewal failed; retrying"]);
+    /** Advances to 1 ms before the next renewal (none yet), then to it: renewal number `n` fires exactly then. */
+    const renewsAfter = async (ms: number, n: number) => {
+      await vi.advanceTimersByTimeAsync(ms - 1);
+      expect(count("renew-self")).toBe(n - 1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(count("renew-self")).toBe(n);
+    };
     // 30 s TTL: 10 s left, half of it capped at 5 s.
-    await vi.advanceTimersByTimeAsync(4_999);
-    expect(count("renew-self")).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(count("renew-self")).toBe(2);
+    await renewsAfter(5_000, 2);
     // Then 10 s × 1/3 left: half of 3.33 s (timers count whole milliseconds).
-    await vi.advanceTimersByTimeAsync(1_665);
-    expect(count("renew-self")).toBe(2);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(count("renew-self")).toBe(3);
+    await renewsAfter(1_666, 3);
     // 3.33 s × 1/3 → 555 ms, then 185 ms, raised to 250 ms.
-    await vi.advanceTimersByTimeAsync(554);
-    expect(count("renew-self")).toBe(3);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(count("renew-self")).toBe(4);
-    await vi.advanceTimersByTimeAsync(249);
-    expect(count("renew-self")).toBe(4);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(count("renew-self")).toBe(5);
+    await renewsAfter(555, 4);
+    await renewsAfter(250, 5);
     state.renew = renewed({ client_token: "hvs.t3", lease_duration: 30, renewable: true });
     await vi.advanceTimersByTimeAsync(250);
     expect(count("renew-self")).toBe(6);
