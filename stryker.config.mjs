@@ -2,13 +2,15 @@
 /**
  * Mutation testing of the security-critical folders (docs/testing.md). Not part of `npm test` or CI:
  * run `npm run mutate` (every folder) or `npm run mutate -- tokens` (one), see scripts/mutate.mjs.
- * scripts/mutate.mjs names the folder in MUTATE_FOLDER; each folder has its own incremental file and report.
+ * scripts/mutate.mjs names the key in MUTATE_FOLDER and its files in MUTATE_GLOBS (comma-separated; default
+ * every `.ts` file under `src/<key>`); each key has its own incremental file and report.
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
 const folder = process.env["MUTATE_FOLDER"];
+const globs = process.env["MUTATE_GLOBS"]?.split(",") ?? (folder ? [`src/${folder}/**/*.ts`] : undefined);
 
 export default {
-  ...(folder ? { mutate: [`src/${folder}/**/*.ts`] } : {}),
+  ...(globs ? { mutate: globs } : {}),
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutate.config.ts", related: true },
   // Each mutant runs only the tests that executed it in the dry run.

@@ -75,8 +75,18 @@ export const FOLDER_TESTS = {
   // tests) are kept: the others drive forward.ts and would only slow each mutant down (docs/testing.md, router).
   router: [
     "test/unit/router/*.test.ts",
-    ...["bridge", "bridge-edges"].map((n) => `test/integration/router/${n}.test.ts`),
+    ...["bridge", "bridge-edges", "bridge-call"].map((n) => `test/integration/router/${n}.test.ts`),
     "test/integration/host/bridge.test.ts",
+  ],
+  // The router's forwarding core (FOLDER_MUTATE below): the router's in-process integration suites and the security
+  // suites of its limits. Left out: the suites whose provider is a child process (provider-death*, dead-provider-ejection,
+  // safe-retry-killed-provider: seconds each) and slowloris (the host's idle timeouts, not the forwarding core).
+  "router-forward": [
+    "test/unit/router/*.test.ts",
+    ...["call-end", "caps", "failures", "passthrough", "refusals", "safe-retry", "shared-listeners", "tls", "new-session-burst", "retry-after-caller-left", "safe-retry-pooled", "bridge", "in-flight-release", "call-end-info", "sync-steps", "raw-provider-answers", "pending-cap", "forward-step"].map(
+      (n) => `test/integration/router/${n}.test.ts`,
+    ),
+    ...sec("stream-limits", "stream-credential-end", "response-limits", "oversize-request-release", "header-list", "rate-limit-audit", "spoofed-headers", "limits", "floods"),
   ],
   // The unit tests check the session, grants, secrets watch, renewal and the plugin server against scripted
   // loopback servers; of the integration suites (each mutant of code every plugin runs, such as its options,
@@ -87,13 +97,28 @@ export const FOLDER_TESTS = {
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
 
+/**
+ * The files a key mutates, when not its folder's (`src/<key>/**` with `.ts` files). The router's forwarding core has its own
+ * key and test set (the router integration suites, which would slow every other router mutant down); the
+ * `router` key leaves those files out, so no mutant is counted twice.
+ */
+const ROUTER_FORWARD_CORE = ["forwarded-call", "routed-call", "router", "forward-request", "end-code", "forward", "upstream-pool"].map(
+  (n) => `src/router/${n}.ts`,
+);
+export const FOLDER_MUTATE = {
+  router: ["src/router/**/*.ts", ...ROUTER_FORWARD_CORE.map((f) => `!${f}`)],
+  "router-forward": ROUTER_FORWARD_CORE,
+};
+/** The mutate globs of a key (Stryker's `mutate` option). */
+export const mutateGlobs = (key) => FOLDER_MUTATE[key] ?? [`src/${key}/**/*.ts`];
+
 const dashDash = process.argv.indexOf("--");
 const args = dashDash === -1 ? process.argv.slice(2) : process.argv.slice(2, dashDash);
 const strykerArgs = dashDash === -1 ? [] : process.argv.slice(dashDash + 1);
 const folders = args.length > 0 ? args : FOLDERS;
 
 for (const folder of folders) {
-  if (!FOLDERS.includes(folder) || !existsSync(join(ROOT, "src", folder))) {
+  if (!FOLDERS.includes(folder) || (FOLDER_MUTATE[folder] === undefined && !existsSync(join(ROOT, "src", folder)))) {
     console.error(`unknown folder "${folder}"; one of: ${FOLDERS.join(", ")}`);
     process.exit(2);
   }
@@ -101,7 +126,7 @@ for (const folder of folders) {
 
 let failed = false;
 for (const folder of folders) {
-  console.log(`\n=== mutating src/${folder} ===`);
+  console.log(`\n=== mutating ${mutateGlobs(folder).join(" ")} ===`);
   const run = spawnSync(
     process.execPath,
     [
@@ -110,7 +135,7 @@ for (const folder of folders) {
       "--testFiles", FOLDER_TESTS[folder].join(","),
       ...strykerArgs,
     ],
-    { cwd: ROOT, stdio: "inherit", env: { ...process.env, MUTATE_FOLDER: folder } },
+    { cwd: ROOT, stdio: "inherit", env: { ...process.env, MUTATE_FOLDER: folder, MUTATE_GLOBS: mutateGlobs(folder).join(",") } },
   );
   if (run.status !== 0) failed = true;
 }

@@ -44,14 +44,15 @@ function grpcWebTrailerFrame(err: ConnectError, text: boolean): Uint8Array | str
   return text ? Buffer.from(frame).toString("base64") : frame;
 }
 
-/** Write a complete error response; the response headers must not have been sent yet. */
+/** Write a complete error response; the response headers must not have been sent yet (nothing is written to a closed stream). */
 export function writeErrorResponse(
   stream: ServerHttp2Stream,
   protocol: WireProtocol,
   requestContentType: string | undefined,
   err: ConnectError,
 ): void {
-  if (stream.destroyed || stream.headersSent) return;
+  // A stream closed (reset) but not yet destroyed would throw in respond(): the caller is gone anyway.
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   switch (protocol) {
     case "connect-unary": {
       // Connect unary: HTTP status from the code, JSON error body, error metadata as headers.

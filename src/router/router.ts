@@ -384,7 +384,6 @@ export function createRouter(opts: RouterOptions): Router {
       if (inFlight.get(target.runtimeId) >= maxInFlight) {
         throw rateLimitedError(IN_FLIGHT_RETRY_MS, `provider of ${path.service} has ${maxInFlight} calls in flight (maxInFlightPerProvider)`);
       }
-      inFlight.increment(target.runtimeId);
       const callerHeader = signer.sign(signedClaims(caller), path.procedure, target.signingKey);
       opts.onCallStart?.({ service: path.service, method: path.method, runtimeId: target.runtimeId });
       // The call itself is the forward request; its callbacks are its prototype methods (routed-call.ts).
@@ -405,6 +404,8 @@ export function createRouter(opts: RouterOptions): Router {
       call.inFlight = inFlight;
       // The one safe retry, if not spent already: a call the provider did not process (forward.ts decides) goes elsewhere.
       if (call.pin === undefined && !retried && json === undefined) call.retarget = call.retargetOnce;
+      // Counted only now: a throw above (signing, the onCallStart hook) refuses the call without a count to give back.
+      inFlight.increment(target.runtimeId);
       const cancel = bridged ? bridgeCall(pool, call, json) : forwardCall(pool, call);
       // The call ends when the caller's credential does (no AbortController: it costs ~20 µs a call).
       if (opts.watchCaller && !call.settled) call.stopWatching = opts.watchCaller(caller, cancel);

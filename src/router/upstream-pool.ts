@@ -57,7 +57,10 @@ export function createUpstreamPool(opts: UpstreamPoolOptions = {}): UpstreamPool
     const forget = () => {
       if (sessions.get(target.origin) === session) sessions.delete(target.origin);
     };
-    session.on("connect", () => session.setLocalWindowSize(WINDOW_BYTES));
+    // A session closed while it connected (the pool closed, or it was discarded) is destroyed by then: setting its window would throw.
+    session.on("connect", () => {
+      if (!session.destroyed) session.setLocalWindowSize(WINDOW_BYTES);
+    });
     // Stream-level errors reach each call; the session error only needs to evict it (and not crash).
     session.on("error", forget);
     session.on("goaway", forget);

@@ -32,8 +32,11 @@ export function createSlots(perKey: number, total: number, sweepAbove = 1024): S
     return undefined;
   }
   function give(key: string): void {
+    // Only a held slot comes back: a second give (or one for a key holding none) must not free another's.
+    const held = byKey.get(key) ?? 0;
+    if (held === 0) return;
+    byKey.set(key, held - 1);
     used--;
-    byKey.set(key, Math.max(0, (byKey.get(key) ?? 1) - 1));
   }
   function sweep(): void {
     for (const [key, n] of byKey) if (n === 0) byKey.delete(key);

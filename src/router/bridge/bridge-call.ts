@@ -405,6 +405,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   }
 
   caller.on("close", () => {
+    // Gone before its answer was complete: the caller canceled (the provider's close comes too late to say so).
+    if (endCode === "ok" && !finished) endCode = "canceled";
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();
   });

@@ -3,47 +3,15 @@
  * refuses a call's stream (RST_STREAM REFUSED_STREAM) or sends GOAWAY with a last-stream-id below it
  * has processed nothing: the call goes once to another provider — request stream included (the bytes
  * already sent are replayed). Every call kind, Connect, gRPC and gRPC-Web callers: no call may fail.
- * A provider killed -9 under calls it may have read is not retried: each such call ends in one clean
- * Unavailable, and the next calls go to the other provider.
+ * (A provider killed -9 under calls: safe-retry-killed-provider.test.ts.)
  */
 import http2, { type Http2Server } from "node:http2";
 import net from "node:net";
-import { resolve as resolvePath } from "node:path";
-import type { ChildProcess } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Code, type Client } from "@connectrpc/connect";
-import type { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { Code } from "@connectrpc/connect";
 import { HEADER_PROVIDER } from "../../../src/protocol/index.js";
-import type { OutlierDetector } from "../../../src/router/outlier-ejection.js";
-import type { RouterOptions } from "../../../src/router/index.js";
-import { killGroup, spawnGroup, waitForLine } from "../../helpers/processes.js";
-import { ALL_PROTOCOLS, PROTOCOLS, SIGNING_KEY, clientFactory, expectConnectError, listen, messages, startFront, startProvider, stubRouterOptions } from "./harness.js";
-
-const DYING = resolvePath(import.meta.dirname, "../../fixtures/dying-provider/server.mjs");
-
-type Kind = "unary" | "server-stream" | "client-stream" | "bidi";
-const KINDS: Kind[] = ["unary", "server-stream", "client-stream", "bidi"];
-
-/** One call of the kind through the healthy provider: what it answers. */
-async function call(kv: Client<typeof KVService>, kind: Kind): Promise<string> {
-  switch (kind) {
-    case "unary":
-      return (await kv.get({ key: "a" })).caller;
-    case "server-stream": {
-      const got: string[] = [];
-      for await (const m of kv.list({ prefix: "p" })) got.push(m.key);
-      return got.join(",");
-    }
-    case "client-stream":
-      return String((await kv.putMany(messages([{ key: "a" }, { key: "b" }, { key: "c" }]))).count);
-    case "bidi": {
-      const got: string[] = [];
-      for await (const m of kv.exchange(messages([{ text: "x" }, { text: "y" }]))) got.push(m.text);
-      return got.join(",");
-    }
-  }
-}
-const ANSWER: Record<Kind, string> = { unary: "runtime:alice", "server-stream": "p0,p1,p2", "client-stream": "3", bidi: "echo:x,echo:y" };
+import { PROTOCOLS, clientFactory, expectConnectError, listen, messages, startProvider } from "./harness.js";
+import { ANSWER, KINDS, call, frontPreferring } from "./retry-helpers.js";
 
 function frame(type: number, flags: number, streamId: number, payload = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(9);
@@ -85,36 +53,6 @@ function goawayServer(): net.Server {
   });
 }
 
-/**
- * A front whose resolver prefers provider A until the router reports a failure of it (as the
- * host's outlier ejection would), then answers B; `reset()` puts A back for the next call.
- */
-async function frontPreferring(aUrl: string, bUrl: string, onCallStart?: () => void, extra: Partial<RouterOptions> = {}, protocols = ALL_PROTOCOLS) {
-  let aFailed = false;
-  const counts = { a: 0, b: 0 };
-  const outliers: OutlierDetector = {
-    failure: (id) => {
-      if (id === "A") aFailed = true;
-    },
-    success: () => {},
-    filter: (c) => c,
-    ejectedCount: () => 0,
-    ejectionsTotal: () => 0,
-  };
-  const front = await startFront({
-    ...stubRouterOptions(() => bUrl),
-    outliers,
-    ...(onCallStart ? { onCallStart } : {}),
-    ...extra,
-    async resolve() {
-      const useA = !aFailed;
-      counts[useA ? "a" : "b"]++;
-      return { runtimeId: useA ? "A" : "B", registrationId: useA ? "ra" : "rb", endpoint: useA ? aUrl : bUrl, signingKey: SIGNING_KEY, protocols };
-    },
-  });
-  return { front, counts, reset: () => (aFailed = false) };
-}
-
 describe("one safe retry on an already-connected provider session", () => {
   let healthy: Awaited<ReturnType<typeof startProvider>>;
   let refusing: Http2Server;
@@ -122,7 +60,6 @@ describe("one safe retry on an already-connected provider session", () => {
   let refusedStreams = 0;
   let goaway: net.Server;
   let goawayUrl = "";
-  let child: ChildProcess | undefined;
   const clients = clientFactory();
 
   beforeAll(async () => {
@@ -140,8 +77,6 @@ describe("one safe retry on an already-connected provider session", () => {
   });
   afterEach(async () => {
     clients.close();
-    if (child) await killGroup(child);
-    child = undefined;
   });
   afterAll(async () => {
     await new Promise<void>((r) => refusing.close(() => r()));
@@ -249,42 +184,6 @@ describe("one safe retry on an already-connected provider session", () => {
       clients.close();
       await front.close();
       await new Promise<void>((r) => late.close(() => r()));
-    }
-  });
-
-  it("a provider killed -9 under calls on a pooled session → each such call one clean Unavailable (no blind retry), the next calls succeed elsewhere", async () => {
-    const proc = spawnGroup(process.execPath, [DYING]);
-    child = proc;
-    const port = (await waitForLine(proc, (l) => l.startsWith("listening "))).split(" ")[1];
-    let started = 0;
-    const { front, counts } = await frontPreferring(`http://127.0.0.1:${port}`, healthy.url, () => started++);
-    try {
-      // A warm call opens the router's pooled session to A.
-      const warm = clients.client("connect", front.url);
-      expect((await warm.get({ key: "a" })).key).toBe("k");
-      // Stopped, A reads nothing: the calls below are forwarded to it over the live session...
-      process.kill(proc.pid!, "SIGSTOP");
-      const calls = PROTOCOLS.flatMap((protocol) => KINDS.map((kind) => ({ protocol, kind })));
-      const startedBefore = started;
-      const outcomes = calls.map(({ protocol, kind }) =>
-        call(clients.client(protocol, front.url), kind).then(
-          (value) => ({ protocol, kind, value }),
-          (error: unknown) => ({ protocol, kind, error: String(error) }),
-        ),
-      );
-      await expect.poll(() => started - startedBefore, { timeout: 20_000 }).toBe(calls.length);
-      // ...and then it dies with their bytes unread (its kernel resets the connection).
-      await killGroup(proc);
-      const results = await Promise.all(outcomes);
-      // A reset connection cannot prove the provider did not process a call: none is retried blindly.
-      const wrong = results.filter((r) => !("error" in r) || !/\[unavailable\]/.test(r.error));
-      expect(wrong).toEqual([]);
-      // The provider is out of rotation: every kind in every protocol now succeeds through the other one.
-      const after = await Promise.all(calls.map(({ protocol, kind }) => call(clients.client(protocol, front.url), kind)));
-      expect(after).toEqual(calls.map(({ kind }) => ANSWER[kind]));
-    } finally {
-      clients.close();
-      await front.close();
     }
   });
 });

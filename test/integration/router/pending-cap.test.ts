@@ -1,0 +1,48 @@
+/**
+ * maxPendingPerService counts the calls awaiting their decision: a call refused at the cap was never
+ * counted, so its refusal must not take a count back (else each refusal would let one more call queue
+ * past the cap while the pending ones still wait).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import { clientFactory, expectConnectError, startFront, startProvider, stubRouterOptions } from "./harness.js";
+
+describe("maxPendingPerService refusals", () => {
+  let provider: Awaited<ReturnType<typeof startProvider>>;
+  const clients = clientFactory();
+  beforeAll(async () => {
+    provider = await startProvider();
+  });
+  afterAll(async () => {
+    clients.close();
+    await provider.close();
+  });
+
+  it("the cap holds after refusals while the pending call still waits", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let waiting = 0;
+    const base = stubRouterOptions(() => provider.url, { maxPendingPerService: 1 });
+    const front = await startFront({
+      ...base,
+      async authenticate(req) {
+        waiting++;
+        await gate;
+        return base.authenticate(req);
+      },
+    });
+    try {
+      const kv = clients.client("connect", front.url);
+      const pending = kv.get({ key: "a" });
+      await expect.poll(() => waiting).toBe(1);
+      for (let i = 0; i < 3; i++) expect((await expectConnectError(kv.get({ key: "b" }))).code).toBe(Code.Unavailable);
+      expect(waiting).toBe(1);
+      release();
+      expect((await pending).key).toBe("a");
+      expect((await kv.get({ key: "c" })).key).toBe("c");
+    } finally {
+      clients.close();
+      await front.close();
+    }
+  });
+});
