@@ -93,7 +93,7 @@ export const FOLDER_TESTS = {
   // would run all of them) only three fast end-to-end ones are kept. Left out: token-lifecycle (28 s of
   // traffic), limits-and-capabilities (a host restart, 14 s), start-failure and child-process (child
   // processes), and the other short suites, which check plugin.ts rather than these files.
-  sdk: ["test/unit/sdk/*.test.ts", ...sec("plugin-server-phases"), ...["routing", "interceptors", "tls"].map((n) => `test/integration/sdk/${n}.test.ts`)],
+  sdk: ["test/unit/sdk/*.test.ts", ...sec("plugin-server-phases"), ...["routing", "interceptors", "tls", "host-connection-rotate"].map((n) => `test/integration/sdk/${n}.test.ts`)],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
 
