@@ -1,0 +1,124 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { KVService } from "../../../gen/kv/v1/kv_pb.js";
+import { Protocol as ServedProtocol } from "../../../gen/plugboard/v1/common_pb.js";
+import { createKvService } from "../../../examples/kv-provider/kv-service.js";
+import { createPlugin, provide, type Plugin } from "../../../src/sdk/index.js";
+import type { PluginHostOptions } from "../../../src/host/options.js";
+import { startTestHost, type TestHost } from "../../helpers/host.js";
+import { createCountingProvider } from "../../unit/secrets/fake-provider.js";
+import { enrolled, eventually, kvConsumer, pluginOptions, text } from "./harness.js";
+
+/** What the host's own services received: method, content-type (the protocol) and, for unary calls, the message. */
+interface Seen {
+  method: string;
+  contentType: string | null;
+  message: Record<string, unknown> | undefined;
+}
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+  closers.length = 0;
+});
+
+async function recordingHost(options: Partial<PluginHostOptions> = {}, port?: number): Promise<{ t: TestHost; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const record: Interceptor = (next) => (req) => {
+    seen.push({
+      method: req.method.name,
+      contentType: req.header.get("content-type"),
+      message: req.stream ? undefined : (req.message as unknown as Record<string, unknown>),
+    });
+    return next(req);
+  };
+  const t = await startTestHost({ interceptors: [record], ...options }, port === undefined ? {} : { port });
+  closers.push(() => t.close());
+  return { t, seen };
+}
+
+async function started(p: Plugin): Promise<Plugin> {
+  await p.start();
+  closers.push(() => p.stop());
+  return p;
+}
+
+describe("createPlugin: what reaches the host", () => {
+  it("the plugin's own calls (handshake, register, heartbeat) speak Connect", async () => {
+    const { t, seen } = await recordingHost();
+    await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50 })),
+    );
+    await eventually(() => seen.some((s) => s.method === "Heartbeat"));
+    for (const method of ["Handshake", "Register", "Heartbeat"]) {
+      const calls = seen.filter((s) => s.method === method);
+      expect(calls.length, method).toBeGreaterThan(0);
+      expect(new Set(calls.map((c) => c.contentType)), method).toEqual(new Set(["application/proto"]));
+    }
+  });
+
+  it("a provided service registers with its own version, metadata and weight, else the plugin's version, no metadata, weight 0", async () => {
+    const { t, seen } = await recordingHost();
+    const own = { version: "1.4.2", metadata: { zone: "eu-1" }, weight: 7 };
+    await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "tuned")), name: "tuned", version: "1.0.0", provides: [provide(KVService, createKvService(), own)] })),
+    );
+    await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "plain")), name: "plain", version: "1.3.0", provides: [provide(KVService, createKvService())] })));
+    const registers = seen.filter((s) => s.method === "Register").map((s) => s.message!);
+    expect(registers).toHaveLength(2);
+    expect(registers[0]).toMatchObject({ serviceType: KVService.typeName, version: "1.4.2", metadata: { zone: "eu-1" }, weight: 7 });
+    expect(registers[1]).toMatchObject({ serviceType: KVService.typeName, version: "1.3.0", metadata: {}, weight: 0 });
+    for (const r of registers) {
+      expect(r["protocols"]).toEqual([ServedProtocol.GRPC, ServedProtocol.GRPC_WEB, ServedProtocol.CONNECT]);
+      expect((r["fileDescriptorSet"] as Uint8Array).length).toBeGreaterThan(0);
+    }
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const found = await consumer.discover(KVService);
+    expect(found.providers.map((p) => [p.version, p.metadata, p.weight]).sort()).toEqual([
+      ["1.3.0", {}, 0],
+      ["1.4.2", { zone: "eu-1" }, 7],
+    ]);
+  });
+
+  it("stop() unregisters what start() registered", async () => {
+    const { t, seen } = await recordingHost();
+    const provider = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] }));
+    await provider.start();
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    expect((await consumer.discover(KVService)).providers).toHaveLength(1);
+    await provider.stop();
+    expect(seen.filter((s) => s.method === "Unregister")).toHaveLength(1);
+    expect((await consumer.discover(KVService)).providers).toHaveLength(0);
+  });
+
+  it("a declared secret arrives through the host's watch: onSecretChange sees it, secret() needs no extra call", async () => {
+    const { t, seen } = await recordingHost({ secrets: { provider: createCountingProvider({ "db-password": "hunter2" }) } });
+    const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password" }] }));
+    const changes: string[] = [];
+    plugin.onSecretChange("db-password", (c) => changes.push(text(c.current.value)));
+    await started(plugin);
+    await eventually(() => changes.length > 0);
+    expect(changes).toEqual(["hunter2"]);
+    expect(text(await plugin.secret("db-password"))).toBe("hunter2");
+    expect(seen.filter((s) => s.method === "GetSecrets")).toHaveLength(0);
+    expect(seen.filter((s) => s.method === "WatchSecrets").length).toBeGreaterThan(0);
+  });
+
+  it("a host that forgot the runtime: the provider handshakes again and registers its services under the new runtime", async () => {
+    const { t, seen } = await recordingHost();
+    const provider = await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50 })),
+    );
+    const firstRuntime = provider.runtimeId;
+    expect(await t.host.store.removeRuntime(firstRuntime, "revoked")).toBe(true);
+    await eventually(() => seen.filter((s) => s.method === "Register").length === 2, 15_000);
+    expect(provider.runtimeId).not.toBe(firstRuntime);
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const found = await consumer.discover(KVService);
+    expect(found.providers.map((p) => p.runtimeId)).toEqual([provider.runtimeId]);
+    // A few more beats: nothing registered twice.
+    const beats = seen.filter((s) => s.method === "Heartbeat").length;
+    await eventually(() => seen.filter((s) => s.method === "Heartbeat").length >= beats + 3);
+    expect(seen.filter((s) => s.method === "Register")).toHaveLength(2);
+  });
+});
