@@ -1,7 +1,8 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
-import { Protocol as ServedProtocol } from "../../../gen/plugboard/v1/common_pb.js";
+import { HealthState, Protocol as ServedProtocol } from "../../../gen/plugboard/v1/common_pb.js";
+import { WatchEventType } from "../../../gen/plugboard/v1/registry_pb.js";
 import { createKvService } from "../../../examples/kv-provider/kv-service.js";
 import { createPlugin, provide, type Plugin } from "../../../src/sdk/index.js";
 import type { PluginHostOptions } from "../../../src/host/options.js";
@@ -120,5 +121,109 @@ describe("createPlugin: what reaches the host", () => {
     const beats = seen.filter((s) => s.method === "Heartbeat").length;
     await eventually(() => seen.filter((s) => s.method === "Heartbeat").length >= beats + 3);
     expect(seen.filter((s) => s.method === "Register")).toHaveLength(2);
+  });
+});
+
+const codeOf = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => ConnectError.from(e));
+
+describe("createPlugin: what a plugin author calls", () => {
+  it("client(): the chosen protocol and transport options, the caller's interceptors, and a pin to one provider", async () => {
+    const { t } = await recordingHost();
+    const calls = { a: 0, b: 0 };
+    const a = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-a")), name: "kv-a", provides: [provide(KVService, createKvService("a", { onCall: () => calls.a++ }))] })));
+    await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-b")), name: "kv-b", provides: [provide(KVService, createKvService("b", { onCall: () => calls.b++ }))] })));
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const sent: (string | null)[] = [];
+    const record: Interceptor = (next) => (req) => {
+      sent.push(req.header.get("content-type"));
+      return next(req);
+    };
+    for (const [options, contentType] of [
+      [{}, "application/proto"],
+      [{ protocol: "grpc" }, "application/grpc+proto"],
+      [{ protocol: "grpc-web" }, "application/grpc-web+proto"],
+      [{ useBinaryFormat: false }, "application/json"],
+    ] as const) {
+      sent.length = 0;
+      const kv = consumer.client(KVService, { ...options, interceptors: [record] });
+      expect((await kv.get({ key: "k" })).found).toBe(false);
+      expect(sent).toEqual([contentType]);
+    }
+    const pinned = consumer.client(KVService, { pin: a.runtimeId });
+    calls.a = calls.b = 0;
+    for (let i = 0; i < 6; i++) await pinned.get({ key: "k" });
+    expect(calls).toEqual({ a: 6, b: 0 });
+  });
+
+  it("discover() passes its filters; reportHealth() reaches the host with its message", async () => {
+    const { t, seen } = await recordingHost();
+    const provider = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] })));
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    expect((await consumer.discover(KVService)).providers).toHaveLength(1);
+    expect((await consumer.discover(KVService, { versionRange: "^2.0.0" })).providers).toHaveLength(0);
+    await provider.reportHealth("unhealthy", "disk full");
+    expect(seen.filter((s) => s.method === "ReportHealth").at(-1)!.message).toMatchObject({ state: HealthState.UNHEALTHY, message: "disk full" });
+    expect((await consumer.discover(KVService)).providers).toHaveLength(0);
+    const all = await consumer.discover(KVService, { includeUnhealthy: true });
+    expect(all.providers.map((p) => p.health)).toEqual([HealthState.UNHEALTHY]);
+    expect(all.nextPageToken).toBe("");
+    await provider.reportHealth("healthy");
+    expect(seen.filter((s) => s.method === "ReportHealth").at(-1)!.message).toMatchObject({ state: HealthState.HEALTHY, message: "" });
+  });
+
+  it("watch() streams the service's registrations until its signal aborts", async () => {
+    const { t } = await recordingHost();
+    const provider = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] })));
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const watching = new AbortController();
+    const events: WatchEventType[] = [];
+    let runtimes: string[] = [];
+    const ended = (async () => {
+      for await (const e of consumer.watch(KVService, { signal: watching.signal })) {
+        events.push(e.type);
+        if (e.type === WatchEventType.SNAPSHOT) runtimes = e.registrations.map((r) => r.runtimeId);
+      }
+    })().then(() => "ended", (e: unknown) => ConnectError.from(e).code);
+    await eventually(() => events.length > 0);
+    expect(events[0]).toBe(WatchEventType.SNAPSHOT);
+    expect(runtimes).toEqual([provider.runtimeId]);
+    watching.abort();
+    expect(await ended).toBe(Code.Canceled);
+  });
+
+  it("secret(): an undeclared name asks the host and is refused; a host without secrets says so", async () => {
+    const { t, seen } = await recordingHost({ secrets: { provider: createCountingProvider({ "db-password": "hunter2" }) } });
+    const plugin = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password" }] })));
+    const err = await codeOf(plugin.secret("undeclared"));
+    expect(err?.code).toBe(Code.PermissionDenied);
+    expect(err?.rawMessage).not.toMatch(/does not serve secrets/);
+    expect(seen.filter((s) => s.method === "GetSecrets").map((s) => s.message?.["names"])).toEqual([["undeclared"]]);
+
+    const bare = await recordingHost();
+    const other = await started(createPlugin(pluginOptions(bare.t.url, { ...(await enrolled(bare.t, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password", optional: true }] })));
+    const none = await codeOf(other.secret("db-password"));
+    expect(none?.code).toBe(Code.Unimplemented);
+    expect(none?.rawMessage).toBe("this host does not serve secrets (plugboard.v1.SecretsService)");
+  });
+
+  it("the plugin's state: calls before start() and after stop() are FailedPrecondition; start() runs once", async () => {
+    const { t } = await recordingHost();
+    const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", secrets: [] }));
+    for (const call of [plugin.discover(KVService), plugin.reportHealth("healthy"), plugin.secret("x"), plugin.capability(KVService)]) {
+      const err = await codeOf(call);
+      expect(err?.code).toBe(Code.FailedPrecondition);
+      expect(err?.rawMessage).toBe("plugin is new");
+    }
+    expect(() => plugin.watch(KVService)).toThrow("plugin is new");
+    expect(plugin.runtimeId).toBe("");
+    expect(plugin.url).toBe("");
+    await plugin.start();
+    expect(plugin.runtimeId).not.toBe("");
+    await expect(plugin.start()).rejects.toThrow("createPlugin: start() called when running");
+    await plugin.stop();
+    await plugin.stop(); // a second stop is a no-op
+    const err = await codeOf(plugin.discover(KVService));
+    expect(err?.rawMessage).toBe("plugin is stopped");
+    await expect(plugin.start()).rejects.toThrow("createPlugin: start() called when stopped");
   });
 });
