@@ -1,5 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { HealthState, Protocol as ServedProtocol } from "../../../gen/plugboard/v1/common_pb.js";
 import { WatchEventType } from "../../../gen/plugboard/v1/registry_pb.js";
@@ -23,9 +25,14 @@ afterEach(async () => {
   closers.length = 0;
 });
 
-async function recordingHost(options: Partial<PluginHostOptions> = {}, port?: number): Promise<{ t: TestHost; seen: Seen[] }> {
+async function recordingHost(
+  options: Partial<PluginHostOptions> = {},
+  port?: number,
+  onCall?: (method: string) => Promise<void>,
+): Promise<{ t: TestHost; seen: Seen[] }> {
   const seen: Seen[] = [];
-  const record: Interceptor = (next) => (req) => {
+  const record: Interceptor = (next) => async (req) => {
+    await onCall?.(req.method.name);
     seen.push({
       method: req.method.name,
       contentType: req.header.get("content-type"),
@@ -225,5 +232,135 @@ describe("createPlugin: what a plugin author calls", () => {
     const err = await codeOf(plugin.discover(KVService));
     expect(err?.rawMessage).toBe("plugin is stopped");
     await expect(plugin.start()).rejects.toThrow("createPlugin: start() called when stopped");
+  });
+});
+
+/** A logger whose lines (parsed) land in `lines`. */
+function capturingLogger(lines: Record<string, unknown>[]) {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return pino({ level: "debug" }, sink);
+}
+
+describe("createPlugin: heartbeats, dependencies, signals, logs and a failed start", () => {
+  it("heartbeats come at a third of the host's lease when that is sooner than heartbeatMs, and keep the registration", async () => {
+    const { t, seen } = await recordingHost({ registrationLeaseMs: 900 });
+    await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 600_000 })),
+    );
+    await eventually(() => seen.filter((s) => s.method === "Heartbeat").length >= 4, 10_000);
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    expect((await consumer.discover(KVService)).providers).toHaveLength(1);
+  });
+
+  it("no heartbeats from a plugin that provides nothing, nor with heartbeatMs 0 (a provider beating every 50 ms meanwhile beat 3 times)", async () => {
+    const quiet = await recordingHost();
+    const clock = await recordingHost();
+    await started(createPlugin(pluginOptions(quiet.t.url, { ...(await enrolled(quiet.t, "consumer")), name: "consumer", heartbeatMs: 50 })));
+    await started(createPlugin(pluginOptions(quiet.t.url, { ...(await enrolled(quiet.t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 0 })));
+    await started(createPlugin(pluginOptions(clock.t.url, { ...(await enrolled(clock.t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50 })));
+    await eventually(() => clock.seen.filter((s) => s.method === "Heartbeat").length >= 3);
+    expect(quiet.seen.filter((s) => s.method === "Heartbeat")).toHaveLength(0);
+  });
+
+  it("a heartbeat answering fewer registrations than made re-registers what the host lost", async () => {
+    const { t, seen } = await recordingHost();
+    await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50 })),
+    );
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const [lost] = (await consumer.discover(KVService)).providers;
+    expect(await t.host.store.removeRegistration(lost!.registrationId, "expired")).toBeDefined();
+    await eventually(() => seen.filter((s) => s.method === "Register").length === 2);
+    const now = (await consumer.discover(KVService)).providers;
+    expect(now).toHaveLength(1);
+    expect(now[0]!.registrationId).not.toBe(lost!.registrationId);
+  });
+
+  it("a required dependency losing its provider makes the plugin DEGRADED, and HEALTHY again", async () => {
+    const { t } = await recordingHost();
+    const first = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] })));
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const health = async () => (await t.host.store.getRuntime(consumer.runtimeId))?.health;
+    await eventually(async () => (await health()) === HealthState.HEALTHY);
+    await first.stop();
+    await eventually(async () => (await health()) === HealthState.DEGRADED);
+    await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] })));
+    await eventually(async () => (await health()) === HealthState.HEALTHY);
+  });
+
+  it("a calling plugin is 'starting' until its services are registered", async () => {
+    let plugin: Plugin | undefined;
+    const during: (string | undefined)[] = [];
+    const { t } = await recordingHost({}, undefined, async (method) => {
+      if (method === "Register") during.push((await codeOf(plugin!.discover(KVService)))?.rawMessage);
+    });
+    plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] }));
+    await started(plugin);
+    expect(during).toEqual(["plugin is starting"]);
+    expect(plugin.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("a failed start() rejects with the host's refusal and leaves the plugin stopped; a consumer serves nothing", async () => {
+    const { t } = await recordingHost();
+    const refused = createPlugin(pluginOptions(t.url, { name: "consumer", enrolmentToken: "not-a-token" }));
+    const err = await codeOf(refused.start());
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(err?.code).not.toBe(Code.Unknown);
+    await expect(refused.start()).rejects.toThrow("createPlugin: start() called when stopped");
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    expect(consumer.url).toBe("");
+  });
+
+  it("logs: plain text off loopback (warned even when the host then refuses it), registered, started, stopped", async () => {
+    const { t } = await recordingHost();
+    const warned: Record<string, unknown>[] = [];
+    const offLoopback = createPlugin(
+      pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], listen: { hostname: "0.0.0.0" }, logger: capturingLogger(warned) }),
+    );
+    expect((await codeOf(offLoopback.start()))?.code).toBe(Code.InvalidArgument);
+    expect(warned.map((l) => l["msg"])).toContain("serving plain-text h2c off loopback: routed calls travel unencrypted; configure listen.tls");
+
+    const lines: Record<string, unknown>[] = [];
+    const plugin = createPlugin(
+      pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], logger: capturingLogger(lines) }),
+    );
+    await plugin.start();
+    await plugin.stop();
+    const msgs = lines.map((l) => l["msg"]);
+    expect(msgs.filter((m) => String(m).includes("plain"))).toEqual([]);
+    expect(lines.find((l) => l["msg"] === "plugin registered")).toMatchObject({ runtimeId: expect.any(String), services: [KVService.typeName] });
+    expect(lines.find((l) => l["msg"] === "plugin started")).toMatchObject({ runtimeId: expect.any(String), url: expect.stringMatching(/^http:/) });
+    expect(msgs.at(-1)).toBe("plugin stopped");
+  });
+
+  it("shutdown signals: a handler while running, removed by stop(); the signal stops the plugin once, then exits 0", async () => {
+    const { t } = await recordingHost();
+    const before = process.listeners("SIGUSR2");
+    const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", shutdownSignals: ["SIGUSR2"] }));
+    await plugin.start();
+    expect(process.listeners("SIGUSR2")).toHaveLength(before.length + 1);
+    await plugin.stop();
+    expect(process.listeners("SIGUSR2")).toEqual(before);
+
+    const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
+    const signalled = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", shutdownSignals: ["SIGUSR2"] }));
+    await signalled.start();
+    const ours = process.listeners("SIGUSR2").filter((l) => !before.includes(l));
+    try {
+      expect(ours).toHaveLength(1);
+      process.emit("SIGUSR2");
+      process.emit("SIGUSR2");
+      await eventually(() => exit.mock.calls.length > 0);
+      expect(exit.mock.calls).toEqual([[0]]);
+      expect((await codeOf(signalled.discover(KVService)))?.rawMessage).toBe("plugin is stopped");
+    } finally {
+      exit.mockRestore();
+      for (const l of ours) process.off("SIGUSR2", l as () => void);
+    }
   });
 });
