@@ -4,7 +4,10 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { HealthState, Protocol as ServedProtocol } from "../../../gen/plugboard/v1/common_pb.js";
-import { WatchEventType } from "../../../gen/plugboard/v1/registry_pb.js";
+import { SelectionStrategy, WatchEventType } from "../../../gen/plugboard/v1/registry_pb.js";
+import { LogService } from "../../../gen/hostlog/v1/hostlog_pb.js";
+import { createLogCapability } from "../../../examples/logger-capability/log-service.js";
+import { silentLogger } from "../../../src/log/logger.js";
 import { createKvService } from "../../../examples/kv-provider/kv-service.js";
 import { createPlugin, provide, type Plugin } from "../../../src/sdk/index.js";
 import type { PluginHostOptions } from "../../../src/host/options.js";
@@ -94,6 +97,7 @@ describe("createPlugin: what reaches the host", () => {
     await provider.start();
     const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
     expect((await consumer.discover(KVService)).providers).toHaveLength(1);
+    await Promise.all([provider.stop(), provider.stop()]);
     await provider.stop();
     expect(seen.filter((s) => s.method === "Unregister")).toHaveLength(1);
     expect((await consumer.discover(KVService)).providers).toHaveLength(0);
@@ -168,6 +172,12 @@ describe("createPlugin: what a plugin author calls", () => {
     const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
     expect((await consumer.discover(KVService)).providers).toHaveLength(1);
     expect((await consumer.discover(KVService, { versionRange: "^2.0.0" })).providers).toHaveLength(0);
+    await consumer.discover(KVService, { strategy: SelectionStrategy.WEIGHTED });
+    expect(seen.filter((s) => s.method === "Discover").map((s) => s.message!["strategy"])).toEqual([
+      SelectionStrategy.UNSPECIFIED,
+      SelectionStrategy.UNSPECIFIED,
+      SelectionStrategy.WEIGHTED,
+    ]);
     await provider.reportHealth("unhealthy", "disk full");
     expect(seen.filter((s) => s.method === "ReportHealth").at(-1)!.message).toMatchObject({ state: HealthState.UNHEALTHY, message: "disk full" });
     expect((await consumer.discover(KVService)).providers).toHaveLength(0);
@@ -181,6 +191,8 @@ describe("createPlugin: what a plugin author calls", () => {
   it("watch() streams the service's registrations until its signal aborts", async () => {
     const { t } = await recordingHost();
     const provider = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] })));
+    // Another service's provider: not in a KVService watch.
+    await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "log-provider")), name: "log-provider", provides: [provide(LogService, { write: () => ({}) })] })));
     const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
     const watching = new AbortController();
     const events: WatchEventType[] = [];
@@ -330,8 +342,11 @@ describe("createPlugin: heartbeats, dependencies, signals, logs and a failed sta
       pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], logger: capturingLogger(lines) }),
     );
     await plugin.start();
+    await Promise.all([plugin.stop(), plugin.stop()]);
     await plugin.stop();
     const msgs = lines.map((l) => l["msg"]);
+    expect(msgs.filter((m) => m === "plugin stopped")).toHaveLength(1);
+    expect(msgs).not.toContain("in-flight calls did not finish in time");
     expect(msgs.filter((m) => String(m).includes("plain"))).toEqual([]);
     expect(lines.find((l) => l["msg"] === "plugin registered")).toMatchObject({ runtimeId: expect.any(String), services: [KVService.typeName] });
     expect(lines.find((l) => l["msg"] === "plugin started")).toMatchObject({ runtimeId: expect.any(String), url: expect.stringMatching(/^http:/) });
@@ -362,5 +377,66 @@ describe("createPlugin: heartbeats, dependencies, signals, logs and a failed sta
       exit.mockRestore();
       for (const l of ours) process.off("SIGUSR2", l as () => void);
     }
+  });
+});
+
+describe("createPlugin: per-client retry and breaker, capabilities, draining stop", () => {
+  it("a client's own retry and circuit breaker apply when the plugin has none", async () => {
+    const { t } = await recordingHost();
+    let failures = 0;
+    let calls = 0;
+    const flaky = {
+      get: () => {
+        calls++;
+        if (failures-- > 0) throw new ConnectError("busy", Code.Unavailable);
+        return { found: true };
+      },
+    };
+    await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, flaky)] })));
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+
+    failures = 1;
+    expect((await codeOf(consumer.client(KVService).get({ key: "k" })))?.code).toBe(Code.Unavailable);
+    failures = 1;
+    expect((await consumer.client(KVService, { retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 5 } }).get({ key: "k" })).found).toBe(true);
+
+    const guarded = consumer.client(KVService, { circuitBreaker: { failureThreshold: 1, cooldownMs: 600_000 } });
+    failures = 1;
+    expect((await codeOf(guarded.get({ key: "k" })))?.code).toBe(Code.Unavailable);
+    calls = 0;
+    expect((await codeOf(guarded.get({ key: "k" })))?.code).toBe(Code.Unavailable);
+    expect(calls).toBe(0); // the open breaker refused it
+  });
+
+  it("capability(): a service the host offers works over the chosen protocol; one it does not is refused before any call", async () => {
+    const written: string[] = [];
+    const { t, seen } = await recordingHost({ capabilities: [createLogCapability(silentLogger(), (l) => written.push(l.message))] });
+    const plugin = await started(createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "logging-plugin")), name: "logging-plugin", capabilities: [LogService] })));
+    await (await plugin.capability(LogService)).write({ level: "info", message: "over connect" });
+    await (await plugin.capability(LogService, { protocol: "grpc" })).write({ level: "info", message: "over grpc" });
+    expect(written).toEqual(["over connect", "over grpc"]);
+    expect(seen.filter((s) => s.method === "Write").map((s) => s.contentType)).toEqual(["application/proto", "application/grpc+proto"]);
+    expect(seen.filter((s) => s.method === "RequestCapability")).toHaveLength(2);
+    const before = seen.length;
+    const refused = await codeOf(plugin.capability(KVService));
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect(seen.length).toBe(before);
+  });
+
+  it("stop() lets a call in flight finish before closing", async () => {
+    const { t } = await recordingHost();
+    const provider = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], drainTimeoutMs: 10_000 }));
+    await provider.start();
+    const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
+    const kv = consumer.client(KVService);
+    for (const n of [1, 2, 3]) await kv.put({ key: `drain/${n}`, value: new TextEncoder().encode("v") });
+    const received: string[] = [];
+    let stopping: Promise<void> | undefined;
+    for await (const e of kv.list({ prefix: "drain/", delayMs: 100 })) {
+      received.push(e.key);
+      if (received.length === 1) stopping = provider.stop();
+    }
+    await stopping;
+    expect(received).toEqual(["drain/1", "drain/2", "drain/3"]);
   });
 });
