@@ -432,7 +432,8 @@ describe("createPlugin: per-client retry and breaker, capabilities, draining sto
     for (const n of [1, 2, 3]) await kv.put({ key: `drain/${n}`, value: new TextEncoder().encode("v") });
     const received: string[] = [];
     let stopping: Promise<void> | undefined;
-    for await (const e of kv.list({ prefix: "drain/", delayMs: 100 })) {
+    // 600 ms between items: longer than the second the server's close() gives its sessions.
+    for await (const e of kv.list({ prefix: "drain/", delayMs: 600 })) {
       received.push(e.key);
       if (received.length === 1) stopping = provider.stop();
     }
