@@ -104,8 +104,9 @@ describe("createPlugin: what reaches the host", () => {
   });
 
   it("a declared secret arrives through the host's watch: onSecretChange sees it, secret() needs no extra call", async () => {
-    const { t, seen } = await recordingHost({ secrets: { provider: createCountingProvider({ "db-password": "hunter2" }) } });
-    const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password" }] }));
+    const provider = createCountingProvider({ "db-password": "hunter2" });
+    const { t, seen } = await recordingHost({ secrets: { provider, watch: { refreshIntervalMs: 50 } } });
+    const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "needs-secrets")), name: "needs-secrets", secrets: [{ name: "db-password" }], secretGraceMs: 600_000 }));
     const changes: string[] = [];
     plugin.onSecretChange("db-password", (c) => changes.push(text(c.current.value)));
     await started(plugin);
@@ -114,6 +115,12 @@ describe("createPlugin: what reaches the host", () => {
     expect(text(await plugin.secret("db-password"))).toBe("hunter2");
     expect(seen.filter((s) => s.method === "GetSecrets")).toHaveLength(0);
     expect(seen.filter((s) => s.method === "WatchSecrets").length).toBeGreaterThan(0);
+    expect(plugin.previousSecret("db-password")).toBeUndefined();
+    // A rotation: the new value arrives through the watch, the old one stays readable for the grace period.
+    provider.values.set("db-password", "correct horse");
+    await eventually(() => changes.length > 1);
+    expect(changes).toEqual(["hunter2", "correct horse"]);
+    expect(text(plugin.previousSecret("db-password")!)).toBe("hunter2");
   });
 
   it("a host that forgot the runtime: the provider handshakes again and registers its services under the new runtime", async () => {
