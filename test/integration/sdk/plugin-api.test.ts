@@ -96,10 +96,11 @@ describe("createPlugin: what reaches the host", () => {
     const provider = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())] }));
     await provider.start();
     const consumer = await started(kvConsumer(t.url, await enrolled(t, "consumer")));
-    expect((await consumer.discover(KVService)).providers).toHaveLength(1);
+    const [registered] = (await consumer.discover(KVService)).providers.map((p) => p.registrationId);
+    expect(registered).toBeDefined();
     await Promise.all([provider.stop(), provider.stop()]);
     await provider.stop();
-    expect(seen.filter((s) => s.method === "Unregister")).toHaveLength(1);
+    expect(seen.filter((s) => s.method === "Unregister").map((s) => s.message!["registrationId"])).toEqual([registered]);
     expect((await consumer.discover(KVService)).providers).toHaveLength(0);
   });
 
@@ -233,7 +234,7 @@ describe("createPlugin: what a plugin author calls", () => {
   });
 
   it("the plugin's state: calls before start() and after stop() are FailedPrecondition; start() runs once", async () => {
-    const { t } = await recordingHost();
+    const { t, seen } = await recordingHost();
     const plugin = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", secrets: [] }));
     for (const call of [plugin.discover(KVService), plugin.reportHealth("healthy"), plugin.secret("x"), plugin.capability(KVService)]) {
       const err = await codeOf(call);
@@ -245,6 +246,8 @@ describe("createPlugin: what a plugin author calls", () => {
     expect(plugin.url).toBe("");
     await plugin.start();
     expect(plugin.runtimeId).not.toBe("");
+    await plugin.discover(KVService); // a round trip after start(): a secret watch would have been opened before it
+    expect(seen.map((s) => s.method)).not.toContain("WatchSecrets");
     await expect(plugin.start()).rejects.toThrow("createPlugin: start() called when running");
     await plugin.stop();
     await plugin.stop(); // a second stop is a no-op
@@ -281,6 +284,8 @@ describe("createPlugin: heartbeats, dependencies, signals, logs and a failed sta
     const clock = await recordingHost();
     await started(createPlugin(pluginOptions(quiet.t.url, { ...(await enrolled(quiet.t, "consumer")), name: "consumer", heartbeatMs: 50 })));
     await started(createPlugin(pluginOptions(quiet.t.url, { ...(await enrolled(quiet.t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 0 })));
+    // Without a host lease, heartbeatMs alone sets the pace (here far beyond the test).
+    await started(createPlugin(pluginOptions(quiet.t.url, { ...(await enrolled(quiet.t, "slow")), name: "slow", provides: [provide(KVService, createKvService())], heartbeatMs: 600_000 })));
     await started(createPlugin(pluginOptions(clock.t.url, { ...(await enrolled(clock.t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50 })));
     await eventually(() => clock.seen.filter((s) => s.method === "Heartbeat").length >= 3);
     expect(quiet.seen.filter((s) => s.method === "Heartbeat")).toHaveLength(0);
@@ -343,6 +348,12 @@ describe("createPlugin: heartbeats, dependencies, signals, logs and a failed sta
     );
     expect((await codeOf(offLoopback.start()))?.code).toBe(Code.InvalidArgument);
     expect(warned.map((l) => l["msg"])).toContain("serving plain-text h2c off loopback: routed calls travel unencrypted; configure listen.tls");
+    const consumerLines: Record<string, unknown>[] = [];
+    const consumer = await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", listen: { hostname: "0.0.0.0" }, logger: capturingLogger(consumerLines) })),
+    );
+    expect(consumer.url).toBe("");
+    expect(consumerLines.map((l) => String(l["msg"])).filter((m) => m.includes("plain"))).toEqual([]);
 
     const lines: Record<string, unknown>[] = [];
     const plugin = createPlugin(
@@ -370,14 +381,18 @@ describe("createPlugin: heartbeats, dependencies, signals, logs and a failed sta
     expect(process.listeners("SIGUSR2")).toEqual(before);
 
     const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
-    const signalled = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", shutdownSignals: ["SIGUSR2"] }));
+    const lines: Record<string, unknown>[] = [];
+    const signalled = createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "consumer")), name: "consumer", shutdownSignals: ["SIGUSR2"], logger: capturingLogger(lines) }));
     await signalled.start();
     const ours = process.listeners("SIGUSR2").filter((l) => !before.includes(l));
     try {
       expect(ours).toHaveLength(1);
       process.emit("SIGUSR2");
+      // While it stops, its handler stays: a second signal must not fall back to the default action (exit mid-drain).
+      expect(process.listeners("SIGUSR2")).toEqual(expect.arrayContaining(ours));
       process.emit("SIGUSR2");
       await eventually(() => exit.mock.calls.length > 0);
+      expect(lines.filter((l) => l["msg"] === "stopping plugin")).toEqual([expect.objectContaining({ signal: "SIGUSR2" })]);
       expect(exit.mock.calls).toEqual([[0]]);
       expect((await codeOf(signalled.discover(KVService)))?.rawMessage).toBe("plugin is stopped");
     } finally {
@@ -446,5 +461,20 @@ describe("createPlugin: per-client retry and breaker, capabilities, draining sto
     }
     await stopping;
     expect(received).toEqual(["drain/1", "drain/2", "drain/3"]);
+  });
+
+  it("a failed heartbeat is logged and the beats go on; a healthy beat registers nothing again", async () => {
+    let failHeartbeats = 2;
+    const { t, seen } = await recordingHost({}, undefined, async (method) => {
+      if (method === "Heartbeat" && failHeartbeats-- > 0) throw new ConnectError("busy", Code.Unavailable);
+    });
+    const lines: Record<string, unknown>[] = [];
+    await started(
+      createPlugin(pluginOptions(t.url, { ...(await enrolled(t, "kv-provider")), name: "kv-provider", provides: [provide(KVService, createKvService())], heartbeatMs: 50, logger: capturingLogger(lines) })),
+    );
+    await eventually(() => seen.filter((s) => s.method === "Heartbeat").length >= 6);
+    expect(lines.filter((l) => l["msg"] === "heartbeat failed").map((l) => l["err"])).toEqual(["busy", "busy"]);
+    expect(lines.filter((l) => l["msg"] === "plugin registered")).toHaveLength(1);
+    expect(seen.filter((s) => s.method === "Register")).toHaveLength(1);
   });
 });
