@@ -91,10 +91,10 @@ export const FOLDER_TESTS = {
   // The unit tests check the session, grants, secrets watch, renewal and the plugin server against scripted
   // loopback servers; of the integration suites (each mutant of code every plugin runs, such as its options,
   // would run all of them) only fast end-to-end ones are kept: routing, interceptors, tls, the host connection's
-  // rotation, plugin-api (what createPlugin sends the host) and plugin-stop. Left out: token-lifecycle (28 s of
+  // rotation, plugin-api (what createPlugin sends the host), plugin-stop and plugin-rehandshake. Left out: token-lifecycle (28 s of
   // traffic), limits-and-capabilities (a host restart, 14 s), start-failure and child-process (child
   // processes), and the other short suites, which check plugin.ts rather than these files.
-  sdk: ["test/unit/sdk/*.test.ts", ...sec("plugin-server-phases"), ...["routing", "interceptors", "tls", "host-connection-rotate", "plugin-api", "plugin-stop"].map((n) => `test/integration/sdk/${n}.test.ts`)],
+  sdk: ["test/unit/sdk/*.test.ts", ...sec("plugin-server-phases"), ...["routing", "interceptors", "tls", "host-connection-rotate", "plugin-api", "plugin-stop", "plugin-rehandshake"].map((n) => `test/integration/sdk/${n}.test.ts`)],
 };
 export const FOLDERS = Object.keys(FOLDER_TESTS);
 
