@@ -68,8 +68,19 @@ async function startProvider(name: string) {
     if (method === "Refuse" && name === "a") return s.close(NGHTTP2_REFUSED_STREAM);
     if (method === "Hang") return s.respond(GRPC_OK);
     if (method === "Fail") return s.respond({ ...GRPC_OK, "grpc-status": "5", "grpc-message": "gone", "x-m": "v" }, { endStream: true });
-    // OK at once (trailers-only), without reading the request; the stream stays open until the router ends its side.
-    if (method === "AnswerNow") return s.respond({ ...GRPC_OK, "grpc-status": "0" }, { endStream: true });
+    // OK at once (trailers-only); the stream stays open until the router ends its side (node closes a stream it
+    // answered at once only when nothing reads the request).
+    if (method === "AnswerNow") {
+      s.resume();
+      return s.respond({ ...GRPC_OK, "grpc-status": "0" }, { endStream: true });
+    }
+    // A whole answer (headers, a message, trailers) without waiting for the request's end.
+    if (method === "AnswerStreaming") {
+      s.resume();
+      s.respond(GRPC_OK, { waitForTrailers: true });
+      s.once("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+      return s.end(envelope("m"));
+    }
     // The same, then the rest of the request refused (RST_STREAM NO_ERROR, as gRPC servers do).
     if (method === "AnswerThenReset") {
       s.respond({ ...GRPC_OK, "grpc-status": "0" }, { endStream: true });
@@ -137,11 +148,11 @@ interface Record_ {
   retargets: number;
   cancel?: (e: ConnectError) => void;
   callerClosed: boolean;
-  /** The front saw the end of the caller's request. */
-  requestEnded: boolean;
+  /** The request bytes the front received from the caller. */
+  requestBytes: number;
 }
 let rec: Record_;
-const fresh = (): Record_ => ({ ends: [], settled: 0, increments: [], decrements: [], outcomes: [], discards: [], retargets: 0, callerClosed: false, requestEnded: false });
+const fresh = (): Record_ => ({ ends: [], settled: 0, increments: [], decrements: [], outcomes: [], discards: [], retargets: 0, callerClosed: false, requestBytes: 0 });
 
 /** How the next call is made (the test sets it). */
 interface Setup {
@@ -216,7 +227,7 @@ beforeAll(async () => {
     const s = setup;
     const r = rec;
     stream.on("close", () => (r.callerClosed = true));
-    stream.on("end", () => (r.requestEnded = true));
+    stream.on("data", (c: Buffer) => (r.requestBytes += c.length));
     stream.on("error", () => {});
     const limit = s.limit ?? 64;
     const call: ForwardRequest = {
@@ -654,7 +665,7 @@ describe("bridgeCall: outlier reports without a runtime id or a detector", () =>
 });
 
 describe("bridgeCall: the caller still sending after its answer", () => {
-  it("the provider answering and refusing the rest: the caller may still end its request (no reset), ok", async () => {
+  it("the provider answering and refusing the rest: the caller may still send and end its request (no reset), ok", async () => {
     setup = { protocol: "grpc-web" };
     const ans = await call(grpcWeb("AnswerThenReset"), async (req) => {
       req.write(envelope("x"));
@@ -665,7 +676,8 @@ describe("bridgeCall: the caller still sending after its answer", () => {
     await settledCall();
     expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 0\r\n");
     expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
-    expect(rec).toMatchObject({ ends: ["ok"], outcomes: ["success p1"], requestEnded: true });
+    // Both messages reached the router (a reset after the answer would have dropped the second).
+    expect(rec).toMatchObject({ ends: ["ok"], outcomes: ["success p1"], requestBytes: 2 * envelope("x").length });
   });
 
   it("a caller that resets its stream after its whole answer, before the provider's stream closed: ok, not canceled", async () => {
@@ -708,14 +720,18 @@ describe("bridgeCall: the router failing the call as the provider's answer arriv
   });
 
   it.each([
-    ["trailers-only", "Fail"],
-    ["headers, then a message", "Echo"],
-  ])("the caller gone (its stream reset) as the provider's %s answer arrives: nothing is written, canceled, no outlier report", async (_, method) => {
-    setup = { protocol: "connect-stream", onUpstream: (up, caller) => up.once("response", () => caller.close(NGHTTP2_CANCEL)) };
-    const ans = await call(connectStream(method), (req) => req.end(envelope("x")));
+    ["trailers-only answer arrives", "Fail", "response"],
+    ["headers arrive", "Echo", "response"],
+    ["answer ends (message and trailers)", "Echo", "end"],
+    // The caller's stream then only closed (its request not ended), not yet destroyed.
+    ["answer ends, the caller still sending", "AnswerStreaming", "end"],
+  ])("the caller gone (its stream reset) as the provider's %s: nothing more is written, canceled, no outlier report", async (_, method, event) => {
+    setup = { protocol: "connect-stream", onUpstream: (up, caller) => up.once(event, () => caller.close(NGHTTP2_CANCEL)) };
+    const ans = await call(connectStream(method), (req) => (method === "Echo" || method === "Fail" ? req.end(envelope("x")) : req.write(envelope("x"))));
     await settledCall();
-    expect(ans.rstCode).toBe(NGHTTP2_CANCEL);
-    expect(ans.body.length).toBe(0);
+    if (event === "response") expect(ans.rstCode).toBe(NGHTTP2_CANCEL);
+    // No end-stream message (nor, when reset at the headers, anything).
+    expect(envelopes(ans.body).map((m) => m.flags)).toEqual(event === "end" ? [0] : []);
     expect(rec).toMatchObject({ ends: ["canceled"], settled: 1, decrements: ["p1"], outcomes: [] });
   });
 
