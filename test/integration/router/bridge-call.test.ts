@@ -727,8 +727,18 @@ describe("bridgeCall: the router failing the call as the provider's answer arriv
     ["answer ends, the caller still sending", "AnswerStreaming", "end"],
   ])("the caller gone (its stream reset) as the provider's %s: nothing more is written, canceled, no outlier report", async (_, method, event) => {
     setup = { protocol: "connect-stream", onUpstream: (up, caller) => up.once(event, () => caller.close(NGHTTP2_CANCEL)) };
-    const ans = await call(connectStream(method), (req) => (method === "Echo" || method === "Fail" ? req.end(envelope("x")) : req.write(envelope("x"))));
-    await settledCall();
+    // Writing headers to the closed stream would throw from the provider stream's listener: an uncaught exception.
+    const crashes: unknown[] = [];
+    const crashed = (e: unknown) => void crashes.push(e);
+    process.on("uncaughtException", crashed);
+    let ans: Answer;
+    try {
+      ans = await call(connectStream(method), (req) => (method === "Echo" || method === "Fail" ? req.end(envelope("x")) : req.write(envelope("x"))));
+      await settledCall();
+    } finally {
+      process.off("uncaughtException", crashed);
+    }
+    expect(crashes).toEqual([]);
     if (event === "response") expect(ans.rstCode).toBe(NGHTTP2_CANCEL);
     // No end-stream message (nor, when reset at the headers, anything).
     expect(envelopes(ans.body).map((m) => m.flags)).toEqual(event === "end" ? [0] : []);
