@@ -5,6 +5,7 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { bridgeCall } from "../../../src/router/bridge/bridge-call.js";
+import { forwardCall } from "../../../src/router/forward.js";
 import { JsonCodec } from "../../../src/router/bridge/json-codec.js";
 import type { CallCounts } from "../../../src/router/call-counts.js";
 import type { ForwardRequest } from "../../../src/router/forward-request.js";
@@ -173,6 +174,8 @@ interface Setup {
    * listener added here runs first: a race between the router and the provider's answer, made deterministic).
    */
   onUpstream?: (upstream: http2.ClientHttp2Stream, caller: ServerHttp2Stream) => void;
+  /** Forward the call as it is (forwardCall, the same-protocol path) instead of bridging it. */
+  passthrough?: boolean;
 }
 let setup: Setup;
 /** The caller stream bridgeCall is being given (for onUpstream). */
@@ -255,7 +258,7 @@ beforeAll(async () => {
     };
     if (s.runtimeId !== null) call.runtimeId = s.runtimeId ?? "p1";
     currentCaller = stream;
-    r.cancel = bridgeCall(pool, call, s.json);
+    r.cancel = s.passthrough ? forwardCall(pool, call) : bridgeCall(pool, call, s.json);
   });
   frontUrl = await listen(front);
 });
@@ -757,6 +760,23 @@ describe("bridgeCall: the router failing the call as the provider's answer arriv
     });
     await settledCall();
     expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 0\r\n");
+    expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
+    expect(rec).toMatchObject({ ends: ["ok"], settled: 1, decrements: ["p1"], outcomes: ["success p1"] });
+  });
+});
+
+describe("forwardCall, in the same harness: the end of a call whose answer was whole", () => {
+  it("the deadline passing after the caller's whole answer, before the provider's stream closed: the call ended ok", async () => {
+    setup = {
+      protocol: "grpc",
+      passthrough: true,
+      onUpstream: (up) => up.once("close", () => rec.cancel!(new ConnectError("deadline exceeded", Code.DeadlineExceeded))),
+    };
+    const ans = await call({ ":path": "/t.v1.S/AnswerStreaming", "content-type": "application/grpc", te: "trailers" }, (req) => req.end(envelope("x")));
+    await settledCall();
+    expect(envelopes(ans.body).map((m) => m.payload.toString())).toEqual(["m"]);
+    // The answer stands: its trailers reach the caller (a late cancel reset the caller's stream instead).
+    expect(ans.trailers?.["grpc-status"]).toBe("0");
     expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
     expect(rec).toMatchObject({ ends: ["ok"], settled: 1, decrements: ["p1"], outcomes: ["success p1"] });
   });
