@@ -326,7 +326,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   caller.on("drain", () => upstream.resume());
 
   function upstreamClosed(): void {
-    if (finished && failure === undefined) {
+    // The caller has its whole answer: a later fail() (deadline, cancel) changes nothing of it.
+    if (finished) {
       if (call.outliers !== undefined) {
         if (endCode === "unavailable") call.outliers.failure(call.runtimeId ?? "", false);
         else call.outliers.success(call.runtimeId ?? "");

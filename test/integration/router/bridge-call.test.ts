@@ -5,6 +5,7 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { bridgeCall } from "../../../src/router/bridge/bridge-call.js";
+import { forwardCall } from "../../../src/router/forward.js";
 import { JsonCodec } from "../../../src/router/bridge/json-codec.js";
 import type { CallCounts } from "../../../src/router/call-counts.js";
 import type { ForwardRequest } from "../../../src/router/forward-request.js";
@@ -21,7 +22,7 @@ import { listen } from "./harness.js";
  * outlier reports, pool discards) observe is checked. bridge-edges.test.ts checks the bridge through the router.
  */
 
-const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 const GRPC_OK = { ":status": 200, "content-type": "application/grpc" };
 
 function envelope(payload: Buffer | Uint8Array | string, flags = 0): Buffer {
@@ -68,6 +69,24 @@ async function startProvider(name: string) {
     if (method === "Refuse" && name === "a") return s.close(NGHTTP2_REFUSED_STREAM);
     if (method === "Hang") return s.respond(GRPC_OK);
     if (method === "Fail") return s.respond({ ...GRPC_OK, "grpc-status": "5", "grpc-message": "gone", "x-m": "v" }, { endStream: true });
+    // OK at once (trailers-only); the stream stays open until the router ends its side (node closes a stream it
+    // answered at once only when nothing reads the request).
+    if (method === "AnswerNow") {
+      s.resume();
+      return s.respond({ ...GRPC_OK, "grpc-status": "0" }, { endStream: true });
+    }
+    // A whole answer (headers, a message, trailers) without waiting for the request's end.
+    if (method === "AnswerStreaming") {
+      s.resume();
+      s.respond(GRPC_OK, { waitForTrailers: true });
+      s.once("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+      return s.end(envelope("m"));
+    }
+    // The same, then the rest of the request refused (RST_STREAM NO_ERROR, as gRPC servers do).
+    if (method === "AnswerThenReset") {
+      s.respond({ ...GRPC_OK, "grpc-status": "0" }, { endStream: true });
+      return setImmediate(() => s.close(NGHTTP2_NO_ERROR));
+    }
     if (method === "Slow") s.pause();
     const chunks: Buffer[] = [];
     s.on("data", (c: Buffer) => chunks.push(c));
@@ -130,9 +149,11 @@ interface Record_ {
   retargets: number;
   cancel?: (e: ConnectError) => void;
   callerClosed: boolean;
+  /** The request bytes the front received from the caller. */
+  requestBytes: number;
 }
 let rec: Record_;
-const fresh = (): Record_ => ({ ends: [], settled: 0, increments: [], decrements: [], outcomes: [], discards: [], retargets: 0, callerClosed: false });
+const fresh = (): Record_ => ({ ends: [], settled: 0, increments: [], decrements: [], outcomes: [], discards: [], retargets: 0, callerClosed: false, requestBytes: 0 });
 
 /** How the next call is made (the test sets it). */
 interface Setup {
@@ -146,8 +167,19 @@ interface Setup {
   runtimeId?: string | null;
   /** The pool's session() throws for these origins. */
   brokenOrigins?: string[];
+  /** No outlier detector on the call. */
+  noOutliers?: boolean;
+  /**
+   * Called with each stream the bridge opens to a provider, before the bridge's own listeners are attached (so a
+   * listener added here runs first: a race between the router and the provider's answer, made deterministic).
+   */
+  onUpstream?: (upstream: http2.ClientHttp2Stream, caller: ServerHttp2Stream) => void;
+  /** Forward the call as it is (forwardCall, the same-protocol path) instead of bridging it. */
+  passthrough?: boolean;
 }
 let setup: Setup;
+/** The caller stream bridgeCall is being given (for onUpstream). */
+let currentCaller: ServerHttp2Stream | undefined;
 
 let a: Awaited<ReturnType<typeof startProvider>>;
 let b: Awaited<ReturnType<typeof startProvider>>;
@@ -162,7 +194,17 @@ beforeAll(async () => {
   const pool: UpstreamPool = {
     session(t: UpstreamTarget) {
       if (setup.brokenOrigins?.includes(t.origin)) throw new Error("session refused");
-      return realPool.session(t);
+      const session = realPool.session(t);
+      const hook = setup.onUpstream;
+      const caller = currentCaller!;
+      if (hook === undefined) return session;
+      return {
+        request: (headers: OutgoingHttpHeaders, options?: http2.ClientSessionRequestOptions) => {
+          const upstream = session.request(headers, options);
+          hook(upstream, caller);
+          return upstream;
+        },
+      } as unknown as http2.ClientHttp2Session;
     },
     target: (e) => realPool.target(e),
     discard(t) {
@@ -188,6 +230,7 @@ beforeAll(async () => {
     const s = setup;
     const r = rec;
     stream.on("close", () => (r.callerClosed = true));
+    stream.on("data", (c: Buffer) => (r.requestBytes += c.length));
     stream.on("error", () => {});
     const limit = s.limit ?? 64;
     const call: ForwardRequest = {
@@ -202,7 +245,7 @@ beforeAll(async () => {
       maxResponseMessageBytes: limit,
       onEnd: (code) => void r.ends.push(code),
       onSettled: () => void r.settled++,
-      outliers,
+      outliers: s.noOutliers ? undefined : outliers,
       inFlight,
       retarget:
         s.retarget === undefined
@@ -214,7 +257,8 @@ beforeAll(async () => {
             },
     };
     if (s.runtimeId !== null) call.runtimeId = s.runtimeId ?? "p1";
-    r.cancel = bridgeCall(pool, call, s.json);
+    currentCaller = stream;
+    r.cancel = s.passthrough ? forwardCall(pool, call) : bridgeCall(pool, call, s.json);
   });
   frontUrl = await listen(front);
 });
@@ -599,6 +643,168 @@ describe("bridgeCall: the one safe retry (a refused stream goes to the next prov
     await settledCall();
     expect(rec.ends).toEqual(["deadline_exceeded"]);
     await tick();
+    expect(b.seen.length).toBe(before);
+  });
+});
+
+describe("bridgeCall: outlier reports without a runtime id or a detector", () => {
+  it.each([
+    ["Unavail", "failure  soft"],
+    ["Reset", "failure  hard"],
+  ])("%s without a runtime id: reported under the empty id (%s)", async (method, outcome) => {
+    setup = { protocol: "grpc-web", runtimeId: null };
+    await call(grpcWeb(method), (req) => req.end(envelope("x")));
+    await settledCall();
+    expect(rec).toMatchObject({ ends: ["unavailable"], outcomes: [outcome] });
+  });
+
+  it("a provider that resets the stream on a call without an outlier detector: Unavailable all the same", async () => {
+    setup = { protocol: "grpc-web", noOutliers: true };
+    const ans = await call(grpcWeb("Reset"), (req) => req.end(envelope("x")));
+    await settledCall();
+    expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 14\r\n");
+    expect(rec).toMatchObject({ ends: ["unavailable"], settled: 1, decrements: ["p1"], outcomes: [] });
+  });
+});
+
+describe("bridgeCall: the caller still sending after its answer", () => {
+  it("the provider answering and refusing the rest: the caller may still send and end its request (no reset), ok", async () => {
+    setup = { protocol: "grpc-web" };
+    const ans = await call(grpcWeb("AnswerThenReset"), async (req) => {
+      req.write(envelope("x"));
+      // The provider's stream closed and the call ended: the caller still sends, then ends its request.
+      await until(() => rec.ends.length > 0, "the call to end");
+      req.end(envelope("y"));
+    });
+    await settledCall();
+    expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 0\r\n");
+    expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
+    // Both messages reached the router (a reset after the answer would have dropped the second).
+    expect(rec).toMatchObject({ ends: ["ok"], outcomes: ["success p1"], requestBytes: 2 * envelope("x").length });
+  });
+
+  it("a caller that resets its stream after its whole answer, before the provider's stream closed: ok, not canceled", async () => {
+    setup = { protocol: "grpc-web" };
+    const before = a.seen.length;
+    const ans = await call(grpcWeb("AnswerNow"), (req) => {
+      req.write(envelope("x"));
+      req.on("end", () => req.close(NGHTTP2_CANCEL));
+    });
+    await settledCall();
+    expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 0\r\n");
+    await until(() => a.seen[before]?.rstCode !== undefined, "the provider's stream to close");
+    expect(rec).toMatchObject({ ends: ["ok"], settled: 1, decrements: ["p1"], outcomes: ["success p1"] });
+  });
+});
+
+describe("bridgeCall: the router failing the call as the provider's answer arrives (a listener of the test runs first)", () => {
+  const expired = () => new ConnectError("credential expired", Code.Unauthenticated);
+
+  it.each(["grpc-web", "connect-unary"] as const)("%s: cancel(error) as the trailers-only answer arrives: the caller gets that error, not the answer", async (protocol) => {
+    setup = { protocol, onUpstream: (up) => up.once("response", () => rec.cancel!(expired())) };
+    const ans = await call(protocol === "grpc-web" ? grpcWeb("Fail") : unaryProto("Fail"), (req) => req.end(protocol === "grpc-web" ? envelope("x") : "x"));
+    await settledCall();
+    if (protocol === "grpc-web") {
+      expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 16\r\n");
+    } else {
+      expect(JSON.parse(ans.body.toString())).toEqual({ code: "unauthenticated", message: "credential expired" });
+    }
+    expect(rec).toMatchObject({ ends: ["unauthenticated"], settled: 1, outcomes: [] });
+  });
+
+  it("cancel(error) as the first message arrives: the message is not passed on, the caller gets the error", async () => {
+    setup = { protocol: "connect-stream", onUpstream: (up) => up.once("data", () => rec.cancel!(expired())) };
+    const ans = await call(connectStream("Echo"), (req) => req.end(envelope("x")));
+    await settledCall();
+    const got = envelopes(ans.body);
+    expect(got.length).toBe(1);
+    expect(endStreamOf(ans.body).error).toEqual({ code: "unauthenticated", message: "credential expired" });
+    expect(rec.ends).toEqual(["unauthenticated"]);
+  });
+
+  it.each([
+    ["trailers-only answer arrives", "Fail", "response"],
+    ["headers arrive", "Echo", "response"],
+    ["answer ends (message and trailers)", "Echo", "end"],
+    // The caller's stream then only closed (its request not ended), not yet destroyed.
+    ["answer ends, the caller still sending", "AnswerStreaming", "end"],
+  ])("the caller gone (its stream reset) as the provider's %s: nothing more is written, canceled, no outlier report", async (_, method, event) => {
+    setup = { protocol: "connect-stream", onUpstream: (up, caller) => up.once(event, () => caller.close(NGHTTP2_CANCEL)) };
+    // Writing headers to the closed stream would throw from the provider stream's listener: an uncaught exception.
+    const crashes: unknown[] = [];
+    const crashed = (e: unknown) => void crashes.push(e);
+    process.on("uncaughtException", crashed);
+    let ans: Answer;
+    try {
+      ans = await call(connectStream(method), (req) => (method === "Echo" || method === "Fail" ? req.end(envelope("x")) : req.write(envelope("x"))));
+      await settledCall();
+    } finally {
+      process.off("uncaughtException", crashed);
+    }
+    expect(crashes).toEqual([]);
+    if (event === "response") expect(ans.rstCode).toBe(NGHTTP2_CANCEL);
+    // No end-stream message (nor, when reset at the headers, anything).
+    expect(envelopes(ans.body).map((m) => m.flags)).toEqual(event === "end" ? [0] : []);
+    expect(rec).toMatchObject({ ends: ["canceled"], settled: 1, decrements: ["p1"], outcomes: [] });
+  });
+
+  it("the deadline passing after the caller's whole answer, before the provider's stream closed: the call ended ok", async () => {
+    setup = {
+      protocol: "grpc-web",
+      onUpstream: (up) => up.once("close", () => rec.cancel!(new ConnectError("deadline exceeded", Code.DeadlineExceeded))),
+    };
+    const ans = await call(grpcWeb("AnswerThenReset"), async (req) => {
+      req.write(envelope("x"));
+      await until(() => rec.ends.length > 0, "the call to end");
+      req.end();
+    });
+    await settledCall();
+    expect(envelopes(ans.body).at(-1)!.payload.toString()).toContain("grpc-status: 0\r\n");
+    expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
+    expect(rec).toMatchObject({ ends: ["ok"], settled: 1, decrements: ["p1"], outcomes: ["success p1"] });
+  });
+});
+
+describe("forwardCall, in the same harness: the end of a call whose answer was whole", () => {
+  it("the deadline passing after the caller's whole answer, before the provider's stream closed: the call ended ok", async () => {
+    setup = {
+      protocol: "grpc",
+      passthrough: true,
+      onUpstream: (up) => up.once("close", () => rec.cancel!(new ConnectError("deadline exceeded", Code.DeadlineExceeded))),
+    };
+    const ans = await call({ ":path": "/t.v1.S/AnswerStreaming", "content-type": "application/grpc", te: "trailers" }, (req) => req.end(envelope("x")));
+    await settledCall();
+    expect(envelopes(ans.body).map((m) => m.payload.toString())).toEqual(["m"]);
+    // The answer stands: its trailers reach the caller (a late cancel reset the caller's stream instead).
+    expect(ans.trailers?.["grpc-status"]).toBe("0");
+    expect(ans.rstCode).toBe(NGHTTP2_NO_ERROR);
+    expect(rec).toMatchObject({ ends: ["ok"], settled: 1, decrements: ["p1"], outcomes: ["success p1"] });
+  });
+});
+
+describe("bridgeCall: the caller sending past the replay budget while the next provider is looked up", () => {
+  it("no retry: Unavailable, the next provider never called", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    setup = {
+      protocol: "connect-stream",
+      retarget: async () => {
+        await gate;
+        return b.url;
+      },
+    };
+    const before = b.seen.length;
+    const ans = await call(connectStream("Refuse"), async (req) => {
+      req.write(envelope("one"));
+      await until(() => rec.retargets === 1, "the retry");
+      // The budget is one message of the limit (64 bytes) and its prefix: three of 40 bytes exceed it.
+      for (let i = 0; i < 3; i++) req.write(envelope(Buffer.alloc(40, i)));
+      req.end();
+      setTimeout(open, 50);
+    });
+    await settledCall();
+    expect(endStreamOf(ans.body).error).toEqual({ code: "unavailable", message: "provider unavailable" });
+    expect(rec).toMatchObject({ ends: ["unavailable"], retargets: 1, increments: [], decrements: ["p1"] });
     expect(b.seen.length).toBe(before);
   });
 });
