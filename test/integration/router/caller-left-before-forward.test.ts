@@ -1,0 +1,92 @@
+/**
+ * A caller that resets its stream while the router is still deciding (here: while its provider is
+ * looked up) has left: the router must not open a stream to the provider for it. The provider counts
+ * the streams it is sent; a later call on the same connection shows every earlier stream has arrived.
+ */
+import http2, { type ServerHttp2Stream } from "node:http2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRouter, type RouteTarget } from "../../../src/router/index.js";
+import { listen, stubRouterOptions } from "./harness.js";
+
+describe("a caller gone before its call is forwarded", () => {
+  let provider: http2.Http2Server;
+  let providerUrl = "";
+  const providerSessions = new Set<http2.ServerHttp2Session>();
+  let providerStreams = 0;
+  beforeAll(async () => {
+    provider = http2.createServer();
+    provider.on("session", (s) => providerSessions.add(s));
+    provider.on("stream", (s) => {
+      providerStreams++;
+      s.on("error", () => undefined);
+      s.respond({ ":status": 200, "content-type": "application/proto" });
+      s.end("ok");
+    });
+    providerUrl = await listen(provider);
+  });
+  afterAll(async () => {
+    for (const s of providerSessions) s.destroy();
+    await new Promise<void>((resolve) => provider.close(() => resolve()));
+  });
+
+  it("never reaches the provider", async () => {
+    let gate: Promise<void> | undefined;
+    let entered = 0;
+    const base = stubRouterOptions(() => providerUrl);
+    const router = createRouter({
+      ...base,
+      async resolve(service, caller, pin): Promise<RouteTarget> {
+        entered++;
+        if (gate !== undefined) await gate;
+        return base.resolve(service, caller, pin);
+      },
+    });
+    const callerStreams: ServerHttp2Stream[] = [];
+    const front = http2.createServer();
+    front.on("stream", (s, h) => {
+      callerStreams.push(s);
+      router.handleStream(s, h);
+    });
+    const url = await listen(front);
+    const session = http2.connect(url);
+    session.on("error", () => undefined);
+    const call = async (): Promise<number | undefined> => {
+      const req = session.request({ ":method": "POST", ":path": "/kv.v1.KVService/Get", "content-type": "application/proto", authorization: "Bearer pbrt_alice" });
+      req.on("error", () => undefined);
+      let status: number | undefined;
+      req.on("response", (h) => (status = h[":status"]));
+      req.resume();
+      req.end(Buffer.alloc(0));
+      await new Promise((resolve) => req.once("close", resolve));
+      return status;
+    };
+    try {
+      // The router's session to the provider is up (the gated call must not wait for a connect).
+      expect(await call()).toBe(200);
+      expect(providerStreams).toBe(1);
+
+      let release!: () => void;
+      gate = new Promise<void>((r) => (release = r));
+      const before = entered;
+      const leaving = session.request({ ":method": "POST", ":path": "/kv.v1.KVService/Get", "content-type": "application/proto", authorization: "Bearer pbrt_alice" });
+      leaving.on("error", () => undefined);
+      await expect.poll(() => entered, { timeout: 5000 }).toBe(before + 1);
+      leaving.close(http2.constants.NGHTTP2_CANCEL);
+      // The router sees the caller's stream closed before the lookup comes back.
+      const gone = callerStreams[callerStreams.length - 1]!;
+      await expect.poll(() => gone.closed || gone.destroyed, { timeout: 5000 }).toBe(true);
+      gate = undefined;
+      release();
+
+      // Streams on one connection arrive in order: once this call is answered, a stream opened for the gone caller would have arrived too.
+      expect(await call()).toBe(200);
+      expect(providerStreams).toBe(2);
+    } finally {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      session.destroy();
+      for (const s of providerSessions) s.destroy();
+      await router.close();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+    }
+  });
+});
