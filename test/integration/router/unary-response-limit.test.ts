@@ -67,4 +67,34 @@ describe("Connect unary answers and the response limit", () => {
     expect(a.headers[":status"]).toBe(200);
     expect(a.body).toEqual(Buffer.alloc(100, 2));
   });
+
+  it("a gRPC request message over maxMessageBytes: ResourceExhausted naming the limit", async () => {
+    handler = (s) => {
+      s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      s.on("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+      s.resume();
+      s.on("end", () => s.end());
+    };
+    const small = await startFront(stubRouterOptions(() => providerUrl, { maxMessageBytes: 10 }));
+    const client = http2.connect(small.url);
+    client.on("error", () => undefined);
+    try {
+      const req = client.request({ ":method": "POST", ":path": "/kv.v1.KVService/Get", "content-type": "application/grpc", authorization: "Bearer pbrt_alice" });
+      req.on("error", () => undefined);
+      let status: IncomingHttpHeaders = {};
+      req.on("response", (h) => (status = h["grpc-status"] !== undefined ? h : status));
+      req.on("trailers", (t) => (status = t));
+      req.resume();
+      const message = Buffer.alloc(5 + 20);
+      message.writeUInt32BE(20, 1);
+      req.end(message);
+      await new Promise((resolve) => req.once("close", resolve));
+      expect(status["grpc-status"]).toBe("8");
+      expect(decodeURIComponent(String(status["grpc-message"]))).toBe("request message larger than 10 bytes");
+    } finally {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      client.close();
+      await small.close();
+    }
+  });
 });
