@@ -75,7 +75,7 @@ export const FOLDER_TESTS = {
   // tests) are kept: the others drive forward.ts and would only slow each mutant down (docs/testing.md, router).
   router: [
     "test/unit/router/*.test.ts",
-    ...["bridge", "bridge-edges"].map((n) => `test/integration/router/${n}.test.ts`),
+    ...["bridge", "bridge-edges", "bridge-call"].map((n) => `test/integration/router/${n}.test.ts`),
     "test/integration/host/bridge.test.ts",
   ],
   // The router's forwarding core (FOLDER_MUTATE below): the router's in-process integration suites and the security

@@ -369,8 +369,9 @@ export class ForwardedCall {
 
   upstreamClosed(): void {
     const { caller, call, upstream } = this;
-    if (this.upstreamEnded && this.failure === undefined) {
-      // The provider answered while the caller may still be sending: let the rest drain.
+    if (this.upstreamEnded) {
+      // The provider answered while the caller may still be sending: let the rest drain. A deadline or
+      // credential end that came after the whole answer is too late to change it (or to reset the caller).
       releaseRequest(caller, false);
       this.finish();
       return;

@@ -326,7 +326,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   caller.on("drain", () => upstream.resume());
 
   function upstreamClosed(): void {
-    if (finished && failure === undefined) {
+    // The caller has its whole answer: a later fail() (deadline, cancel) changes nothing of it.
+    if (finished) {
       if (call.outliers !== undefined) {
         if (endCode === "unavailable") call.outliers.failure(call.runtimeId ?? "", false);
         else call.outliers.success(call.runtimeId ?? "");
@@ -405,6 +406,8 @@ export function bridgeCall(pool: UpstreamPool, call: ForwardRequest, json?: Json
   }
 
   caller.on("close", () => {
+    // Gone before its answer was complete: the caller canceled (the provider's close comes too late to say so).
+    if (endCode === "ok" && !finished) endCode = "canceled";
     if (!upstream.closed && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
     finish();
   });

@@ -4,7 +4,7 @@
  * nothing written after stop, and no attempt for a certificate already expired.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDevCa, issueCertificate, signCertificateRequest, type CertificateAuthority } from "../../../src/identity/certs.js";
 import type { Logger } from "../../../src/log/logger.js";
 import { hostSubjectAltName, startCertificateRenewal } from "../../../src/sdk/certificate-renewal.js";
@@ -121,6 +121,102 @@ describe("certificate renewal", () => {
     stops.push(() => r.stop());
     expect(asked).toBe(0);
     expect(lines).toEqual([{ level: "error", msg: "AutoMTLS certificate expired without renewal; new connections to and from the host will fail" }]);
+  });
+});
+
+describe("certificate renewal: stop, the last half second, and what the log says", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Records each line's fields too. */
+  function fieldLogger() {
+    const lines: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
+    const at = (level: string) => (a: unknown, b?: unknown) =>
+      lines.push(typeof a === "string" ? { level, fields: {}, msg: a } : { level, fields: a as Record<string, unknown>, msg: String(b) });
+    return { logger: { info: at("info"), warn: at("warn"), error: at("error"), debug: at("debug") } as unknown as Logger, lines };
+  }
+
+  it("the renewal's log lines carry the new expiry and the failure", async () => {
+    ca ??= await createDevCa();
+    const creds = await credentials(3_000);
+    const { logger, lines } = fieldLogger();
+    let attempts = 0;
+    const renewed: Date[] = [];
+    const r = startCertificateRenewal({
+      credentials: creds,
+      sign: async (csr) => {
+        if (++attempts === 1) throw new Error("host unavailable");
+        return sign(csr);
+      },
+      onRenewed: (notAfter) => renewed.push(notAfter),
+      logger,
+    });
+    stops.push(() => r.stop());
+    await expect.poll(() => renewed.length, { timeout: 10_000 }).toBe(1);
+    expect(lines).toEqual([
+      { level: "warn", fields: { err: "Error: host unavailable" }, msg: "AutoMTLS certificate renewal failed; retrying" },
+      { level: "info", fields: { notAfter: renewed[0]!.toISOString() }, msg: "AutoMTLS certificate renewed" },
+    ]);
+  });
+
+  it("stopped before the half-life, it never asks the host", async () => {
+    ca ??= await createDevCa();
+    const creds = await credentials(2_000);
+    const { logger, lines } = fieldLogger();
+    let asked = 0;
+    const r = startCertificateRenewal({ credentials: creds, sign: async (csr) => (asked++, sign(csr)), onRenewed: () => undefined, logger });
+    r.stop();
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // past the half-life (≤ 1 s)
+    expect(asked).toBe(0);
+    expect(lines).toEqual([]);
+  });
+
+  it("stopped while an attempt was under way that then fails, it does not try again", async () => {
+    ca ??= await createDevCa();
+    const creds = await credentials(3_000);
+    const { logger, lines } = fieldLogger();
+    let attempts = 0;
+    let asked!: () => void;
+    const signing = new Promise<void>((resolve) => (asked = resolve));
+    let fail!: () => void;
+    const r = startCertificateRenewal({
+      credentials: creds,
+      sign: async () => {
+        attempts++;
+        asked();
+        await new Promise<void>((resolve) => (fail = resolve));
+        throw new Error("host unavailable");
+      },
+      onRenewed: () => undefined,
+      logger,
+    });
+    await signing;
+    r.stop();
+    fail();
+    // A retry would be scheduled at half of what is left (≤ 1 s); past it, and past the expiry.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(attempts).toBe(1);
+    expect(lines.map((l) => l.level)).toEqual(["warn"]);
+  });
+
+  it("gives up below half a second left; exactly half a second is still tried", async () => {
+    ca ??= await createDevCa();
+    const creds = await credentials(60_000);
+    const notAfter = new Date(new X509Certificate(creds.cert).validTo).getTime();
+    vi.useFakeTimers({ toFake: ["Date"] });
+
+    vi.setSystemTime(notAfter - 500);
+    const half = fieldLogger();
+    const r1 = startCertificateRenewal({ credentials: creds, sign: async () => "", onRenewed: () => undefined, logger: half.logger });
+    r1.stop();
+    expect(half.lines).toEqual([]);
+
+    vi.setSystemTime(notAfter - 499);
+    const less = fieldLogger();
+    const r2 = startCertificateRenewal({ credentials: creds, sign: async () => "", onRenewed: () => undefined, logger: less.logger });
+    r2.stop();
+    expect(less.lines.map((l) => l.level)).toEqual(["error"]);
   });
 });
 

@@ -43,6 +43,15 @@ describe("retryCleanup", () => {
     expect([big.timeouts, mid.timeouts, tiny.timeouts]).toEqual([[2_000], [700], [100]]);
   });
 
+  it("the time left is counted from the clock's now, not from zero", async () => {
+    const T = 1_800_000_000_000;
+    const mid = scripted([]);
+    await retryCleanup(mid.call, T + 700, fixed(T));
+    const past = scripted([]);
+    await retryCleanup(past.call, T - 5_000, fixed(T));
+    expect([mid.timeouts, past.timeouts]).toEqual([[700], [100]]);
+  });
+
   it("waits 100 ms, then 200, then 250 at most: it gives up, with the last error, when the next wait reaches the deadline", async () => {
     const all = [Code.Unavailable, Code.Unavailable, Code.Unavailable, Code.Unavailable, Code.Unavailable];
     const cases: [number, number][] = [

@@ -115,6 +115,13 @@ describe("plugin options: the environment", () => {
     expect(refusal({ hostUrl: "https://h:1" }, { PLUGBOARD_TLS_KEY: "K" })).toMatch(/must be set together/);
   });
 
+  it("AutoMTLS needs a URL whose scheme is https, not one that merely contains https:", () => {
+    const autoTls = { cert: "C", key: "K", ca: "A" };
+    expect(refusal({ hostUrl: "http://h:1", autoTls })).toBe("createPlugin: AutoMTLS credentials need an https:// hostUrl");
+    // A host named "https" on an http:// URL: the plain-text URL is still refused.
+    expect(refusal({ hostUrl: "http://https:7000", autoTls })).toBe("createPlugin: AutoMTLS credentials need an https:// hostUrl");
+  });
+
   it("without any TLS, no TLS keys at all", () => {
     const o = resolve({});
     expect("hostTls" in o).toBe(false);

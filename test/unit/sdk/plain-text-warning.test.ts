@@ -21,3 +21,20 @@ it("warns about plain text off loopback, in both directions, and stays quiet on 
   expect(loud.lines[0]).toContain("connecting to the host in plain text off loopback");
   expect(loud.lines[1]).toContain("serving plain-text h2c off loopback");
 });
+
+it("each warning stands alone and names what it is about; no serving address is no serving warning", () => {
+  const hostOnly = capture();
+  warnPlainText(hostOnly.log, "http://10.1.2.3:7777/some/path", undefined);
+  expect(hostOnly.lines).toHaveLength(1);
+  expect(JSON.parse(hostOnly.lines[0]!)).toMatchObject({ level: 40, hostUrl: "http://10.1.2.3:7777" });
+
+  const servingOnly = capture();
+  warnPlainText(servingOnly.log, "https://10.1.2.3:7777", { hostname: "192.0.2.7", tls: false });
+  expect(servingOnly.lines).toHaveLength(1);
+  expect(JSON.parse(servingOnly.lines[0]!)).toMatchObject({ level: 40, bindAddress: "192.0.2.7" });
+  expect(servingOnly.lines[0]).toContain("serving plain-text h2c off loopback");
+
+  const tlsOffLoopback = capture();
+  warnPlainText(tlsOffLoopback.log, "http://localhost:7777", { hostname: "192.0.2.7", tls: true });
+  expect(tlsOffLoopback.lines).toEqual([]);
+});

@@ -1,9 +1,11 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { KVService } from "../../../gen/kv/v1/kv_pb.js";
 import { rateLimitedError } from "../../../src/router/retry-info.js";
 import { backoffMs, createRetryInterceptor, resolveRetryOptions, type RetryOptions } from "../../../src/sdk/index.js";
+import { abortableSleep } from "../../../src/sdk/retry.js";
 
 /** A KV client over an in-memory transport whose Get/List fail with `failures` in turn, then succeed. */
 function flakyKv(failures: ConnectError[], retry: RetryOptions) {
@@ -115,5 +117,98 @@ describe("retry interceptor", () => {
   it("validates its options", () => {
     expect(() => resolveRetryOptions({ maxAttempts: 0 })).toThrow(/maxAttempts/);
     expect(() => resolveRetryOptions({ initialDelayMs: 10, maxDelayMs: 5 })).toThrow();
+  });
+});
+
+describe("retry interceptor, defaults and edges", () => {
+  it("by default gives up on a server asking for more than 10 s, and honours 10 s exactly", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([rateLimitedError(10_001)], t);
+    await expect(kv.get({ key: "k" })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    expect(attempts.get).toBe(1);
+
+    const t2 = fakeTime();
+    const { kv: kv2 } = flakyKv([rateLimitedError(10_000)], t2);
+    await kv2.get({ key: "k" });
+    expect(t2.slept).toEqual([10_000]);
+  });
+
+  it("by default makes 3 attempts in all", async () => {
+    const t = fakeTime();
+    const down = () => new ConnectError("down", Code.Unavailable);
+    const { kv, attempts } = flakyKv([down(), down(), down(), down()], t);
+    await expect(kv.get({ key: "k" })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(attempts.get).toBe(3);
+  });
+
+  it("a jitter longer than the server's delay is kept (the server's delay is a floor)", async () => {
+    const slept: number[] = [];
+    const { kv } = flakyKv([rateLimitedError(300)], { sleep: async (ms) => void slept.push(ms), random: () => 0.9, initialDelayMs: 1_000 });
+    await kv.get({ key: "k" });
+    expect(slept).toEqual([900]);
+  });
+
+  it("a delay asked with Unavailable is not the floor (only ResourceExhausted carries one)", async () => {
+    const t = fakeTime();
+    const { kv } = flakyKv([rateLimitedError(5_000, "busy", Code.Unavailable)], t);
+    await kv.get({ key: "k" });
+    expect(t.slept).toEqual([50]);
+  });
+
+  it("with maxAttempts 1, makes one attempt and never sleeps", async () => {
+    const t = fakeTime();
+    const { kv, attempts } = flakyKv([new ConnectError("a", Code.Unavailable)], { ...t, maxAttempts: 1 });
+    await expect(kv.get({ key: "k" })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(attempts.get).toBe(1);
+    expect(t.slept).toEqual([]);
+  });
+
+  it("growth follows the multiplier and the cap follows maxDelayMs", async () => {
+    const t = fakeTime();
+    const down = () => new ConnectError("down", Code.Unavailable);
+    const { kv } = flakyKv([down(), down(), down()], { ...t, maxAttempts: 4, initialDelayMs: 100, multiplier: 3, maxDelayMs: 500 });
+    await kv.get({ key: "k" });
+    expect(t.slept).toEqual([50, 150, 250]); // 0.5 × 100, 0.5 × 300, 0.5 × min(500, 900)
+  });
+
+  it("validates every option", () => {
+    expect(() => resolveRetryOptions({ maxAttempts: 1.5 })).toThrow(/maxAttempts must be an integer ≥ 1/);
+    expect(() => resolveRetryOptions({ maxAttempts: 1 })).not.toThrow();
+    expect(() => resolveRetryOptions({ initialDelayMs: -1 })).toThrow(/need 0 ≤ initialDelayMs ≤ maxDelayMs/);
+    expect(() => resolveRetryOptions({ initialDelayMs: 0, maxDelayMs: 0 })).not.toThrow();
+    expect(() => resolveRetryOptions({ initialDelayMs: Number.NaN })).toThrow(/initialDelayMs/);
+    expect(() => resolveRetryOptions({ multiplier: 0.5 })).toThrow(/multiplier must be ≥ 1/);
+    expect(() => resolveRetryOptions({ multiplier: 1 })).not.toThrow();
+  });
+
+  it("abortableSleep: rejects Canceled at once on an aborted signal, with its reason", async () => {
+    const c = new AbortController();
+    c.abort("caller gave up");
+    const err = await abortableSleep(60_000, c.signal).then(() => undefined, (e: unknown) => e as ConnectError);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(err?.code).toBe(Code.Canceled);
+    expect(err?.rawMessage).toContain("caller gave up");
+  });
+
+  it("abortableSleep: resolves after the wait, and a later abort changes nothing", async () => {
+    const c = new AbortController();
+    await abortableSleep(1, c.signal);
+    c.abort();
+    const c2 = new AbortController();
+    const sleeping = abortableSleep(60_000, c2.signal);
+    c2.abort(new Error("stop"));
+    await expect(sleeping).rejects.toMatchObject({ code: Code.Canceled, rawMessage: "stop" });
+  });
+
+  it("abortableSleep leaves no listener on the call's signal, whether it slept or was aborted", async () => {
+    const slept = new AbortController();
+    await abortableSleep(1, slept.signal);
+    expect(getEventListeners(slept.signal, "abort")).toHaveLength(0);
+    const aborted = new AbortController();
+    const sleeping = abortableSleep(60_000, aborted.signal);
+    expect(getEventListeners(aborted.signal, "abort")).toHaveLength(1);
+    aborted.abort();
+    await expect(sleeping).rejects.toMatchObject({ code: Code.Canceled });
+    expect(getEventListeners(aborted.signal, "abort")).toHaveLength(0);
   });
 });

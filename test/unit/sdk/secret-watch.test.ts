@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WatchSecretsResponseSchema, type WatchSecretsResponse } from "../../../gen/plugboard/v1/secrets_pb.js";
 import { createSecretWatch, type SecretChange, type SecretWatch } from "../../../src/sdk/secret-watch.js";
 
@@ -187,5 +187,141 @@ describe("secret watch: the stream", () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(s.calls).toHaveLength(1);
     expect(s.errors).toEqual([]);
+  });
+
+  it("after stop, a stream that ends in an abort error is not reported", async () => {
+    const errors: ConnectError[] = [];
+    let watching!: () => void;
+    const started = new Promise<void>((r) => (watching = r));
+    let ended!: () => void;
+    const streamEnded = new Promise<void>((r) => (ended = r));
+    const w = createSecretWatch({
+      graceMs: 1_000,
+      retryMs: 1,
+      onError: (e) => errors.push(e),
+      async *watch(signal) {
+        watching();
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        setImmediate(ended);
+        throw new ConnectError("the call was aborted", Code.Canceled);
+      },
+    });
+    w.start();
+    await started;
+    w.stop();
+    await streamEnded;
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(errors).toEqual([]);
+  });
+
+  it("without onError, a failed stream is still watched again", async () => {
+    let calls = 0;
+    const w = createSecretWatch({
+      graceMs: 1_000,
+      retryMs: 1,
+      async *watch(signal) {
+        calls++;
+        if (calls === 1) throw new ConnectError("host restarting", Code.Unavailable);
+        yield message([secret("db", "1", "one")]);
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+      },
+    });
+    watches.push(w);
+    w.start();
+    await expect.poll(() => w.current("db")?.version, { timeout: 10_000 }).toBe("1");
+    expect(calls).toBe(2);
+  });
+
+  describe("waits before watching again", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("retryMs after a failure, doubling while it keeps failing, and retryMs again after a stream that delivered", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+      const errors: ConnectError[] = [];
+      let calls = 0;
+      const w = createSecretWatch({
+        graceMs: 1_000,
+        retryMs: 10_000,
+        onError: (e) => errors.push(e),
+        async *watch(signal) {
+          calls++;
+          if (calls === 2) {
+            yield message([secret("db", "1", "one")]);
+            return;
+          }
+          if (calls >= 5) {
+            await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+            return;
+          }
+          throw new ConnectError("host restarting", Code.Unavailable);
+        },
+      });
+      watches.push(w);
+      w.start();
+      // 1: fails at once -> 10 s; 2: delivers (back to 10 s), ends -> 10 s; 3: fails -> 20 s; 4: fails -> 30 s (the cap); 5: holds.
+      const expectCallsAfter = async (ms: number, before: number) => {
+        await vi.advanceTimersByTimeAsync(ms - 1);
+        expect(calls).toBe(before);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(calls).toBe(before + 1);
+      };
+      await vi.advanceTimersByTimeAsync(0);
+      expect(calls).toBe(1);
+      await expectCallsAfter(10_000, 1);
+      await expectCallsAfter(10_000, 2);
+      await expectCallsAfter(20_000, 3);
+      await expectCallsAfter(30_000, 4);
+      expect(errors).toHaveLength(3);
+    });
+
+    it("1 s by default", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+      let calls = 0;
+      const w = createSecretWatch({
+        graceMs: 1_000,
+        async *watch(signal) {
+          calls++;
+          if (calls === 1) throw new ConnectError("host restarting", Code.Unavailable);
+          if (calls === 2) {
+            yield message([secret("db", "1", "one")]);
+            return;
+          }
+          await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        },
+      });
+      watches.push(w);
+      w.start();
+      await vi.advanceTimersByTimeAsync(999);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls).toBe(3);
+    });
+  });
+});
+
+describe("secret watch: names it does not hold", () => {
+  it("current and previous of a secret never sent are undefined", () => {
+    const s = scripted([]);
+    expect(s.w.current("nope")).toBeUndefined();
+    expect(s.w.previous("nope")).toBeUndefined();
+  });
+
+  it("a new version with the same value is a rotation: listeners hear it with the version it replaced", async () => {
+    const s = scripted([{ messages: [message([secret("db", "1", "same")]), message([secret("db", "2", "same")])], hold: true }]);
+    const changes: SecretChange[] = [];
+    s.w.onChange("db", (c) => changes.push(c));
+    s.w.start();
+    await expect.poll(s.delivered, { timeout: 10_000 }).toBe(2);
+    expect(changes.map((c) => [c.current.version, c.previous?.version])).toEqual([
+      ["1", undefined],
+      ["2", "1"],
+    ]);
+    expect(s.w.previous("db")?.version).toBe("1");
   });
 });

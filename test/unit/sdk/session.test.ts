@@ -133,6 +133,22 @@ async function setup(extra: Partial<PluginOptions> = {}) {
   };
 }
 
+/** Makes the fake host's RefreshToken wait: `inRefresh` settles once a refresh arrived, `release()` lets it answer. */
+function holdRefreshes(fake: FakeHost) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inRefresh = new Promise<void>((r) => (entered = r));
+  fake.script = {
+    lifetimeMs: 30_000,
+    refresh: async () => {
+      entered();
+      await gate;
+    },
+  };
+  return { inRefresh, release };
+}
+
 const codeOf = (p: Promise<unknown>) => p.then(() => "ok" as const, (e: unknown) => ConnectError.from(e).code);
 
 describe("session: handshake", () => {
@@ -255,17 +271,7 @@ describe("session: recover", () => {
     const { fake, session, advance } = await setup();
     await session.start();
     advance(5_000);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inRefresh = new Promise<void>((r) => (entered = r));
-    fake.script = {
-      lifetimeMs: 30_000,
-      refresh: async () => {
-        entered();
-        await gate;
-      },
-    };
+    const { inRefresh, release } = holdRefreshes(fake);
     const a = session.recover("pbrt_handshake1");
     const b = session.recover("pbrt_handshake1");
     await inRefresh;
@@ -410,17 +416,7 @@ describe("session: stop", () => {
     const { fake, session, advance } = await setup();
     await session.start();
     advance(5_000);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inRefresh = new Promise<void>((r) => (entered = r));
-    fake.script = {
-      lifetimeMs: 30_000,
-      refresh: async () => {
-        entered();
-        await gate;
-      },
-    };
+    const { inRefresh, release } = holdRefreshes(fake);
     const recovering = session.recover("pbrt_handshake1");
     await inRefresh;
     const stopping = session.stop();
