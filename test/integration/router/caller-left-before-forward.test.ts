@@ -22,7 +22,7 @@ describe("a caller gone before its call is forwarded", () => {
       providerStreams++;
       s.on("error", () => undefined);
       if (hold) return;
-      s.respond({ ":status": 200, "content-type": "application/proto" });
+      (s as ServerHttp2Stream).respond({ ":status": 200, "content-type": "application/proto" });
       s.end("ok");
     });
     providerUrl = await listen(provider);
@@ -47,8 +47,8 @@ describe("a caller gone before its call is forwarded", () => {
     const callerStreams: ServerHttp2Stream[] = [];
     const front = http2.createServer();
     front.on("stream", (s, h) => {
-      callerStreams.push(s);
-      router.handleStream(s, h);
+      callerStreams.push(s as ServerHttp2Stream);
+      router.handleStream(s as ServerHttp2Stream, h);
     });
     const url = await listen(front);
     const session = http2.connect(url);
@@ -107,7 +107,7 @@ describe("a caller gone before its call is forwarded", () => {
       },
     });
     const front = http2.createServer();
-    front.on("stream", (s, h) => router.handleStream(s, h));
+    front.on("stream", (s, h) => router.handleStream(s as ServerHttp2Stream, h));
     const url = await listen(front);
     const session = http2.connect(url);
     session.on("error", () => undefined);

@@ -41,14 +41,15 @@ describe("forwardCall with requests the router does not build", () => {
 
   beforeAll(async () => {
     front = http2.createServer();
-    front.on("stream", (s, h) => forward(s, h));
+    front.on("stream", (s, h) => forward(s as ServerHttp2Stream, h));
     frontUrl = await listen(front);
     session = http2.connect(frontUrl);
     session.on("error", () => undefined);
     for (let i = 0; i < 2; i++) {
       const p = { server: http2.createServer(), url: "", got: [] as Buffer[], ended: false, refuse: false };
       p.server.on("session", (s) => providerSessions.add(s));
-      p.server.on("stream", (s) => {
+      p.server.on("stream", (stream) => {
+        const s = stream as ServerHttp2Stream;
         s.on("error", () => undefined);
         if (p.refuse) return s.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         s.on("data", (c: Buffer) => p.got.push(c));
