@@ -83,7 +83,7 @@ export const FOLDER_TESTS = {
   // safe-retry-killed-provider: seconds each) and slowloris (the host's idle timeouts, not the forwarding core).
   "router-forward": [
     "test/unit/router/*.test.ts",
-    ...["call-end", "caps", "failures", "passthrough", "refusals", "safe-retry", "shared-listeners", "tls", "new-session-burst", "retry-after-caller-left", "safe-retry-pooled", "bridge", "in-flight-release", "call-end-info", "sync-steps", "raw-provider-answers", "pending-cap", "forward-step"].map(
+    ...["call-end", "caps", "failures", "passthrough", "refusals", "safe-retry", "shared-listeners", "tls", "new-session-burst", "retry-after-caller-left", "safe-retry-pooled", "bridge", "in-flight-release", "call-end-info", "sync-steps", "raw-provider-answers", "pending-cap", "forward-step", "caller-left-before-forward", "bridge-json-schema", "forward-call-direct", "unary-response-limit"].map(
       (n) => `test/integration/router/${n}.test.ts`,
     ),
     ...sec("stream-limits", "stream-credential-end", "response-limits", "oversize-request-release", "header-list", "rate-limit-audit", "spoofed-headers", "limits", "floods"),

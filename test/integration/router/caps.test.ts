@@ -3,10 +3,10 @@
  * ResourceExhausted, past `maxPendingPerService` with Unavailable — both with retry info —
  * instead of queueing without bound; the counts come back as calls end.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { retryDelayMs } from "../../../src/router/index.js";
-import { PROTOCOLS, clientFactory, expectConnectError, startFront, startProvider, stubRouterOptions } from "./harness.js";
+import { expectConnectError, PROTOCOLS, startFront, stubRouterOptions, useProvider } from "./harness.js";
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -17,25 +17,18 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 describe("caps that fail fast", () => {
-  let provider: Awaited<ReturnType<typeof startProvider>>;
-  const clients = clientFactory();
-  beforeAll(async () => {
-    provider = await startProvider();
-  });
-  afterAll(async () => {
-    clients.close();
-    await provider.close();
-  });
+  const env = useProvider();
+  const clients = env.clients;
 
   describe.each(PROTOCOLS)("%s", (protocol) => {
     it("maxInFlightPerProvider: the call past the cap is ResourceExhausted with retry info; the cap frees as calls end", async () => {
-      const front = await startFront(stubRouterOptions(() => provider.url, { maxInFlightPerProvider: 2 }));
+      const front = await startFront(stubRouterOptions(() => env.provider.url, { maxInFlightPerProvider: 2 }));
       try {
         const kv = clients.client(protocol, front.url);
         const ac = new AbortController();
-        const startedBefore = provider.log.started.length;
+        const startedBefore = env.provider.log.started.length;
         const slow = [1, 2].map(() => kv.get({ key: "slow" }, { signal: ac.signal }).catch(() => undefined));
-        await until(() => provider.log.started.length >= startedBefore + 2);
+        await until(() => env.provider.log.started.length >= startedBefore + 2);
         const err = await expectConnectError(kv.get({ key: "a" }));
         expect(err.code).toBe(Code.ResourceExhausted);
         expect(err.rawMessage).toContain("maxInFlightPerProvider");
@@ -59,7 +52,7 @@ describe("caps that fail fast", () => {
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       let waiting = 0;
-      const base = stubRouterOptions(() => provider.url, { maxPendingPerService: 2 });
+      const base = stubRouterOptions(() => env.provider.url, { maxPendingPerService: 2 });
       const front = await startFront({
         ...base,
         async authenticate(req) {

@@ -3,25 +3,18 @@
  * a failure of the router's own callbacks (not a ConnectError) is logged with the call, and a refusal
  * is not.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../../src/log/index.js";
-import { clientFactory, expectConnectError, startFront, startProvider, stubRouterOptions } from "./harness.js";
+import { expectConnectError, startFront, stubRouterOptions, useProvider } from "./harness.js";
 
 describe("the forward step", () => {
-  let provider: Awaited<ReturnType<typeof startProvider>>;
-  const clients = clientFactory();
-  beforeAll(async () => {
-    provider = await startProvider();
-  });
-  afterAll(async () => {
-    clients.close();
-    await provider.close();
-  });
+  const env = useProvider();
+  const clients = env.clients;
 
   it("onCallStart is told the service, method and provider runtime", async () => {
     const starts: unknown[] = [];
-    const front = await startFront(stubRouterOptions(() => provider.url, { onCallStart: (i) => starts.push(i) }));
+    const front = await startFront(stubRouterOptions(() => env.provider.url, { onCallStart: (i) => starts.push(i) }));
     try {
       await clients.client("grpc", front.url).get({ key: "a" });
       expect(starts).toEqual([{ service: "kv.v1.KVService", method: "Get", runtimeId: "kv-1" }]);
@@ -36,7 +29,7 @@ describe("the forward step", () => {
     const logger = { error: (obj: Record<string, unknown>, msg: string) => errors.push({ obj, msg }), warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
     let failWith: unknown = new Error("db down");
     const front = await startFront(
-      stubRouterOptions(() => provider.url, {
+      stubRouterOptions(() => env.provider.url, {
         logger,
         resolve: async () => {
           throw failWith;

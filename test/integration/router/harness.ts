@@ -8,6 +8,7 @@ import {
   createGrpcWebTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
+import { afterAll, beforeAll } from "vitest";
 import { GetRequestSchema, KVService } from "../../../gen/kv/v1/kv_pb.js";
 import type { Identity } from "../../../src/identity/index.js";
 import { HEADER_CALLER, verifyCallerHeader } from "../../../src/protocol/index.js";
@@ -168,6 +169,28 @@ export async function startFront(opts: RouterOptions) {
     async close() {
       await router.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The provider and clients most files share: started before the file's tests, closed after them. `provider` is
+ * read once the tests run (it does not exist before `beforeAll`).
+ */
+export function useProvider() {
+  let started: Awaited<ReturnType<typeof startProvider>> | undefined;
+  const clients = clientFactory();
+  beforeAll(async () => {
+    started = await startProvider();
+  });
+  afterAll(async () => {
+    clients.close();
+    await started?.close();
+  });
+  return {
+    clients,
+    get provider() {
+      return started!;
     },
   };
 }

@@ -3,25 +3,18 @@
  * `onCallStart` hook, signing) must not keep that count: the call is refused, and the provider's cap
  * is whole again for the next call (else one such throw per slot refuses every later call).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { clientFactory, expectConnectError, startFront, startProvider, stubRouterOptions } from "./harness.js";
+import { expectConnectError, startFront, stubRouterOptions, useProvider } from "./harness.js";
 
 describe("in-flight count after a refusal in the forward step", () => {
-  let provider: Awaited<ReturnType<typeof startProvider>>;
-  const clients = clientFactory();
-  beforeAll(async () => {
-    provider = await startProvider();
-  });
-  afterAll(async () => {
-    clients.close();
-    await provider.close();
-  });
+  const env = useProvider();
+  const clients = env.clients;
 
   it("a throwing onCallStart refuses that call and gives its count back (maxInFlightPerProvider: 1)", async () => {
     let throws = 2;
     const front = await startFront(
-      stubRouterOptions(() => provider.url, {
+      stubRouterOptions(() => env.provider.url, {
         maxInFlightPerProvider: 1,
         onCallStart: () => {
           if (throws-- > 0) throw new Error("metrics hook broke");

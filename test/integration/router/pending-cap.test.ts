@@ -3,26 +3,19 @@
  * counted, so its refusal must not take a count back (else each refusal would let one more call queue
  * past the cap while the pending ones still wait).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { clientFactory, expectConnectError, startFront, startProvider, stubRouterOptions } from "./harness.js";
+import { expectConnectError, startFront, stubRouterOptions, useProvider } from "./harness.js";
 
 describe("maxPendingPerService refusals", () => {
-  let provider: Awaited<ReturnType<typeof startProvider>>;
-  const clients = clientFactory();
-  beforeAll(async () => {
-    provider = await startProvider();
-  });
-  afterAll(async () => {
-    clients.close();
-    await provider.close();
-  });
+  const env = useProvider();
+  const clients = env.clients;
 
   it("the cap holds after refusals while the pending call still waits", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let waiting = 0;
-    const base = stubRouterOptions(() => provider.url, { maxPendingPerService: 1 });
+    const base = stubRouterOptions(() => env.provider.url, { maxPendingPerService: 1 });
     const front = await startFront({
       ...base,
       async authenticate(req) {

@@ -5,22 +5,15 @@
  * refused before any provider is looked up; and no refusal keeps a pending count (maxPendingPerService 1).
  */
 import http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Identity } from "../../../src/identity/index.js";
 import { retryDelayMs, type RouterOptions } from "../../../src/router/index.js";
-import { ALL_PROTOCOLS, SIGNING_KEY, clientFactory, expectConnectError, identities, startFront, startProvider } from "./harness.js";
+import { ALL_PROTOCOLS, expectConnectError, identities, SIGNING_KEY, startFront, useProvider } from "./harness.js";
 
 describe("synchronous decision steps", () => {
-  let provider: Awaited<ReturnType<typeof startProvider>>;
-  const clients = clientFactory();
-  beforeAll(async () => {
-    provider = await startProvider();
-  });
-  afterAll(async () => {
-    clients.close();
-    await provider.close();
-  });
+  const env = useProvider();
+  const clients = env.clients;
 
   function syncOptions(log: { keys: string[]; resolves: number; denyAfter: number; async: boolean }): RouterOptions {
     let consumed = 0;
@@ -49,7 +42,7 @@ describe("synchronous decision steps", () => {
       resolve(service) {
         log.resolves++;
         if (service !== "kv.v1.KVService") throw new ConnectError(`no provider for ${service}`, Code.NotFound);
-        return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: provider.url, signingKey: SIGNING_KEY, protocols: ALL_PROTOCOLS };
+        return { runtimeId: "kv-1", registrationId: "reg-1", endpoint: env.provider.url, signingKey: SIGNING_KEY, protocols: ALL_PROTOCOLS };
       },
       maxPendingPerService: 1,
       maxMessageBytes: 64,
