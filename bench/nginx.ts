@@ -38,6 +38,8 @@ http {
   server {
     listen 127.0.0.1:${port} http2;
     http2_max_concurrent_streams 1024;
+    # A client connection ends after 1000 requests by default (HTTP/2 too, since 1.19.7): h2load does not reconnect.
+    keepalive_requests 1000000;
     location / { grpc_pass grpc://provider; }
   }
 }

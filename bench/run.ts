@@ -59,6 +59,8 @@ async function main(): Promise<Gate[]> {
       const [bare, router, off, bridged] = [rows.get("bare"), rows.get("router"), rows.get("router-faults-off"), rows.get("router-bridged")];
       const cpu = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "cpuUsPerCall");
       const calls = (a: typeof bare, b: typeof bare) => pairedRatio(a, b, "callsPerSec");
+      const perRound = (row: typeof bare) => row?.rounds.map((r) => r.cpuUsPerCall?.toFixed(0) ?? "-").join(" ") ?? "-";
+      console.log(`proxy CPU µs/call per round: bare ${perRound(bare)}; router ${perRound(router)}`);
       console.log("ratios paired within each round, median over rounds:");
       console.log(`router / bare passthrough: CPU per call ×${cpu(router, bare).toFixed(2)}, throughput ×${calls(router, bare).toFixed(2)}`);
       console.log(`router / bench proxy: CPU per call ×${cpu(router, rows.get("bench-proxy")).toFixed(2)}, throughput ×${calls(router, rows.get("bench-proxy")).toFixed(2)}`);

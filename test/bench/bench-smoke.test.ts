@@ -97,6 +97,8 @@ describe("bench measuring pieces", () => {
     expect(conf).toMatch(/listen 127\.0\.0\.1:8443 http2;/);
     expect(conf).toMatch(/server 127\.0\.0\.1:9000;/);
     expect(conf).toMatch(/grpc_pass grpc:\/\/provider;/);
+    // h2load keeps its connections for the whole run: the server's own 1000-request default would end them.
+    expect(conf).toMatch(/server \{[^}]*keepalive_requests 1000000;/);
     for (const path of conf.match(/\/\S+/g)!.filter((p) => p.startsWith("/tmp") || p.startsWith("/var"))) expect(path.startsWith("/tmp/pfx/")).toBe(true);
   });
 });
