@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { retryDelayMs } from "../../../src/router/index.js";
-import { expectConnectError, PROTOCOLS, startFront, stubRouterOptions, useProvider } from "./harness.js";
+import { expectConnectError, PROTOCOLS, startFront, startGatedFront, stubRouterOptions, useProvider } from "./harness.js";
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -49,22 +49,11 @@ describe("caps that fail fast", () => {
     });
 
     it("maxPendingPerService: the call past the cap is Unavailable with retry info; the pending ones go on", async () => {
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      let waiting = 0;
-      const base = stubRouterOptions(() => env.provider.url, { maxPendingPerService: 2 });
-      const front = await startFront({
-        ...base,
-        async authenticate(req) {
-          waiting++;
-          await gate;
-          return base.authenticate(req);
-        },
-      });
+      const { front, release, waiting } = await startGatedFront(() => env.provider.url, { maxPendingPerService: 2 });
       try {
         const kv = clients.client(protocol, front.url);
         const pendingCalls = [kv.get({ key: "a" }), kv.get({ key: "b" })];
-        await until(() => waiting === 2);
+        await until(() => waiting() === 2);
         const err = await expectConnectError(kv.get({ key: "c" }));
         expect(err.code).toBe(Code.Unavailable);
         expect(err.rawMessage).toContain("maxPendingPerService");

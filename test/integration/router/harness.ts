@@ -195,6 +195,26 @@ export function useProvider() {
   };
 }
 
+/**
+ * A front whose authentication waits until `release()`: its calls stay pending (counted by `waiting()`), for the
+ * tests of the pending cap.
+ */
+export async function startGatedFront(providerUrl: () => string, extra: Partial<RouterOptions> = {}) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let waiting = 0;
+  const base = stubRouterOptions(providerUrl, extra);
+  const front = await startFront({
+    ...base,
+    async authenticate(req) {
+      waiting++;
+      await gate;
+      return base.authenticate(req);
+    },
+  });
+  return { front, release, waiting: () => waiting };
+}
+
 /** Real connect-es clients over HTTP/2; close() releases their sessions so servers can close. */
 export function clientFactory() {
   const managers: Http2SessionManager[] = [];

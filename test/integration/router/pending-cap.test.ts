@@ -5,31 +5,20 @@
  */
 import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { expectConnectError, startFront, stubRouterOptions, useProvider } from "./harness.js";
+import { expectConnectError, startFront, startGatedFront, stubRouterOptions, useProvider } from "./harness.js";
 
 describe("maxPendingPerService refusals", () => {
   const env = useProvider();
   const clients = env.clients;
 
   it("the cap holds after refusals while the pending call still waits", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let waiting = 0;
-    const base = stubRouterOptions(() => env.provider.url, { maxPendingPerService: 1 });
-    const front = await startFront({
-      ...base,
-      async authenticate(req) {
-        waiting++;
-        await gate;
-        return base.authenticate(req);
-      },
-    });
+    const { front, release, waiting } = await startGatedFront(() => env.provider.url, { maxPendingPerService: 1 });
     try {
       const kv = clients.client("connect", front.url);
       const pending = kv.get({ key: "a" });
-      await expect.poll(() => waiting).toBe(1);
+      await expect.poll(() => waiting()).toBe(1);
       for (let i = 0; i < 3; i++) expect((await expectConnectError(kv.get({ key: "b" }))).code).toBe(Code.Unavailable);
-      expect(waiting).toBe(1);
+      expect(waiting()).toBe(1);
       release();
       expect((await pending).key).toBe("a");
       expect((await kv.get({ key: "c" })).key).toBe("c");
