@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import { expectConnectError, startFront, startGatedFront, stubRouterOptions, useProvider } from "./harness.js";
+import { expectConnectError, startGatedFront, useProvider } from "./harness.js";
 
 describe("maxPendingPerService refusals", () => {
   const env = useProvider();
